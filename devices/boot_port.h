@@ -1,0 +1,21 @@
+/* The paravirtual port through which nook-init reports boot progress and
+ * the program's exit status (guest/protocol.h). */
+#ifndef NOOK_DEVICES_BOOT_PORT_H
+#define NOOK_DEVICES_BOOT_PORT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "kvm/kvm.h"
+
+struct boot_port {
+	struct machine *machine;
+	/* Monotonic ns at each event; 0 until it happens. */
+	atomic_uint_least64_t t_userspace;
+	atomic_uint_least64_t t_program;
+	atomic_uint_least64_t t_exit;
+};
+
+int boot_port_register(struct boot_port *p, struct machine *m);
+
+#endif

@@ -1,0 +1,32 @@
+/* Parser of nook-init's config file (format in guest/protocol.h). */
+#ifndef NOOK_GUEST_INIT_CONFIG_H
+#define NOOK_GUEST_INIT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct nook_init_rlimit {
+	uint32_t resource;
+	uint64_t soft, hard;
+};
+
+struct nook_init_config {
+	char *exec_path;        /* as given: a path, or a name to look up in PATH */
+	char **argv;            /* argc entries (argv[0] is exec_path), then NULL */
+	size_t argc;
+	char **env;             /* envc "KEY=VALUE" entries, then NULL */
+	size_t envc;
+	char *workdir;          /* NULL when not given */
+	struct nook_init_rlimit *rlimits;
+	size_t nrlimits;
+	void *mem;              /* the one allocation all of the above live in */
+};
+
+/* Parses `len` bytes at `buf` into `out`. Returns 0, or -EINVAL (malformed)
+ * or -ENOMEM with a message in `err` (errlen >= 1) and `out` untouched. */
+int nook_init_config_parse(const void *buf, size_t len, struct nook_init_config *out,
+			   char *err, size_t errlen);
+
+void nook_init_config_free(struct nook_init_config *cfg);
+
+#endif

@@ -1,0 +1,29 @@
+/* Running the program: the part of nook-init that needs no VM. */
+#ifndef NOOK_GUEST_INIT_RUN_H
+#define NOOK_GUEST_INIT_RUN_H
+
+#include <sys/types.h>
+
+#include "guest/init/init_config.h"
+
+/* Exit statuses of the child when it cannot run the program. As in a shell
+ * (and docker run): 127 not found, 126 found but not executable; 125 is
+ * nook-init's own failure (bad rlimit, workdir) before trying to exec. */
+#define NOOK_INIT_EXIT_SETUP 125
+#define NOOK_INIT_EXIT_CANNOT_EXEC 126
+#define NOOK_INIT_EXIT_NOT_FOUND 127
+
+/* In the forked child: makes stdio[0..2] its fds 0..2 (they must be >= 3),
+ * starts a new session, applies the config's rlimits, environment and
+ * workdir, and execs the program. Prints "nook-init: ..." to the new stderr
+ * and exits with one of the statuses above when it cannot. */
+_Noreturn void nook_init_exec(const struct nook_init_config *cfg, const int stdio[3]);
+
+/* 0..255 for a wait() status: the exit code, or 128 + N if killed by signal N. */
+int nook_init_exit_status(int wstatus);
+
+/* Waits until child `main_pid` ends, reaping any other child on the way.
+ * Returns nook_init_exit_status() of `main_pid`, or -errno. */
+int nook_init_reap(pid_t main_pid);
+
+#endif

@@ -1,0 +1,277 @@
+/* nook-init: the guest's PID 1. It mounts the pseudo filesystems, reads the
+ * config the VMM packed into the initramfs, runs the program with its stdio
+ * on the nook virtio-console ports, reaps every child, and reports the
+ * program's exit status to the VMM on the paravirtual port. The contract
+ * with the VMM is guest/protocol.h. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/io.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guest/init/init_config.h"
+#include "guest/init/init_run.h"
+#include "guest/protocol.h"
+
+/* How long to wait for the nook console ports to show up (see open_ports). */
+#define PORT_WAIT_MS 2000
+#define PORT_POLL_MS 10
+
+static bool have_port;
+
+static void report_event(enum nook_port_event event, unsigned arg)
+{
+	if (have_port)
+		outl(NOOK_PORT_VALUE(event, arg), NOOK_PORT);
+}
+
+static _Noreturn void power_off(void)
+{
+	/* The VMM ends the VM at the EXIT_STATUS or INIT_FAILED event; this is
+	 * for one that does not. A reboot reaches any VMM (nook boots the
+	 * kernel with reboot=k); a power-off without ACPI only halts. */
+	reboot(RB_AUTOBOOT);
+	reboot(RB_POWER_OFF);
+	_exit(1); /* PID 1 exiting panics the kernel: the very last resort */
+}
+
+/* To the kernel log, at error level so that it reaches the console even
+ * with "quiet"; to fd 2 if there is no /dev/kmsg. */
+static void vlog(const char *fmt, va_list ap)
+{
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "<3>nook-init: ");
+
+	n += vsnprintf(msg + n, sizeof(msg) - (size_t)n - 1, fmt, ap);
+	if (n > (int)sizeof(msg) - 2)
+		n = (int)sizeof(msg) - 2;
+	msg[n++] = '\n';
+
+	int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)!write(fd, msg, (size_t)n);
+		close(fd);
+	} else {
+		(void)!write(STDERR_FILENO, msg + 3, (size_t)n - 3);
+	}
+}
+
+__attribute__((format(printf, 1, 2)))
+static void warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(fmt, ap);
+	va_end(ap);
+}
+
+__attribute__((format(printf, 2, 3)))
+static _Noreturn void fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(fmt, ap);
+	va_end(ap);
+	report_event(NOOK_EVENT_INIT_FAILED, (unsigned)err);
+	power_off();
+}
+
+static void mount_all(void)
+{
+	static const struct {
+		const char *target, *fstype, *options;
+		unsigned long flags;
+		bool required;
+	} mounts[] = {
+		{ "/dev", "devtmpfs", "mode=0755", MS_NOSUID, true },
+		{ "/proc", "proc", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC, true },
+		{ "/sys", "sysfs", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC, false },
+		{ "/dev/pts", "devpts", "newinstance,ptmxmode=0666,mode=0620", MS_NOSUID | MS_NOEXEC, false },
+		{ "/dev/shm", "tmpfs", "mode=1777", MS_NOSUID | MS_NODEV, false },
+		{ "/tmp", "tmpfs", "mode=1777", MS_NOSUID | MS_NODEV, false },
+	};
+
+	for (size_t i = 0; i < sizeof(mounts) / sizeof(mounts[0]); i++) {
+		mkdir(mounts[i].target, 0755); /* EEXIST is the common case */
+		if (mount(mounts[i].fstype, mounts[i].target, mounts[i].fstype, mounts[i].flags,
+			  mounts[i].options) == 0 || errno == EBUSY)
+			continue;
+		if (mounts[i].required)
+			fail(errno, "mount %s: %s", mounts[i].target, strerror(errno));
+		warn("mount %s: %s", mounts[i].target, strerror(errno));
+	}
+
+	static const char *const links[][2] = {
+		{ "pts/ptmx", "/dev/ptmx" },
+		{ "/proc/self/fd", "/dev/fd" },
+		{ "/proc/self/fd/0", "/dev/stdin" },
+		{ "/proc/self/fd/1", "/dev/stdout" },
+		{ "/proc/self/fd/2", "/dev/stderr" },
+	};
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+		symlink(links[i][0], links[i][1]); /* EEXIST: keep what devtmpfs made */
+}
+
+/* The kernel starts PID 1 with fds 0-2 on /dev/console only if the
+ * initramfs has that node; make sure they are open so that no file opened
+ * later lands on them. */
+static void open_std_fds(void)
+{
+	int fd = open("/dev/console", O_RDWR | O_NOCTTY);
+
+	if (fd < 0)
+		fd = open("/dev/null", O_RDWR);
+	while (fd >= 0 && fd < STDERR_FILENO)
+		fd = dup(fd);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+static void load_config(struct nook_init_config *cfg)
+{
+	const char *path = NOOK_INIT_CONFIG_PATH;
+	struct stat st;
+	char err[256];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		fail(errno, "%s: %s", path, strerror(errno));
+	size_t size = (size_t)st.st_size, got = 0;
+	unsigned char *buf = malloc(size ? size : 1);
+	if (!buf)
+		fail(ENOMEM, "%s: out of memory", path);
+	while (got < size) {
+		ssize_t n = read(fd, buf + got, size - got);
+
+		if (n < 0 && errno != EINTR)
+			fail(errno, "%s: %s", path, strerror(errno));
+		if (n == 0)
+			break;
+		if (n > 0)
+			got += (size_t)n;
+	}
+	close(fd);
+
+	int r = nook_init_config_parse(buf, got, cfg, err, sizeof(err));
+	if (r < 0)
+		fail(-r, "%s: %s", path, err);
+	free(buf);
+}
+
+static const char *const port_names[3] = {
+	NOOK_PORT_NAME_STDIN, NOOK_PORT_NAME_STDOUT, NOOK_PORT_NAME_STDERR,
+};
+
+/* Opens the ports of port_names[] that are not open in fds[] yet. Returns
+ * how many are open, or -1 without a virtio console driver. */
+static int scan_ports(int fds[3])
+{
+	DIR *dir = opendir("/sys/class/virtio-ports");
+	struct dirent *e;
+
+	if (!dir)
+		return -1;
+	while ((e = readdir(dir))) {
+		char path[300], name[64];
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/name", e->d_name);
+		int fd = openat(dirfd(dir), path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* its name has not come yet */
+		ssize_t n = read(fd, name, sizeof(name) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		name[n] = '\0';
+		name[strcspn(name, "\n")] = '\0';
+		for (int i = 0; i < 3; i++) {
+			if (fds[i] >= 0 || strcmp(name, port_names[i]) != 0)
+				continue;
+			snprintf(path, sizeof(path), "/dev/%s", e->d_name);
+			fds[i] = open(path, (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+		}
+	}
+	closedir(dir);
+	return (fds[0] >= 0) + (fds[1] >= 0) + (fds[2] >= 0);
+}
+
+static void open_ports(int fds[3])
+{
+	/* The kernel adds multiport console ports, and learns their names, from
+	 * the host's control messages in a work queue: they may still be on
+	 * their way when PID 1 starts. */
+	for (int waited = 0;; waited += PORT_POLL_MS) {
+		int n = scan_ports(fds);
+
+		if (n < 0 || n == 3 || waited >= PORT_WAIT_MS)
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = PORT_POLL_MS * 1000000L }, NULL);
+	}
+
+	for (int i = 0; i < 3; i++) {
+		if (fds[i] >= 0)
+			continue;
+		const char *fallback = i == 0 ? "/dev/null" : "/dev/console";
+		warn("no port %s, using %s", port_names[i], fallback);
+		fds[i] = open(fallback, (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+		if (fds[i] < 0)
+			fds[i] = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (fds[i] < 0)
+			fail(errno, "/dev/null: %s", strerror(errno));
+	}
+}
+
+int main(void)
+{
+	have_port = ioperm(NOOK_PORT, 4, 1) == 0;
+	int port_errno = errno;
+	report_event(NOOK_EVENT_USERSPACE_STARTED, 0);
+
+	/* As in sinit: PID 1 blocks every signal (it has no use for them and
+	 * waitpid() then never sees EINTR); the program gets the original mask. */
+	sigset_t all, orig;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &orig);
+
+	struct nook_init_config cfg;
+	int stdio[3] = { -1, -1, -1 };
+
+	mount_all();
+	open_std_fds();
+	if (!have_port)
+		warn("ioperm(0x%x): %s; the VMM will not see the exit status", NOOK_PORT,
+		     strerror(port_errno));
+	load_config(&cfg);
+	open_ports(stdio);
+
+	report_event(NOOK_EVENT_PROGRAM_STARTED, 0);
+	pid_t pid = fork();
+	if (pid < 0)
+		fail(errno, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		sigprocmask(SIG_SETMASK, &orig, NULL);
+		nook_init_exec(&cfg, stdio);
+	}
+
+	int status = nook_init_reap(pid);
+	if (status < 0)
+		fail(-status, "waiting for the program: %s", strerror(-status));
+	sync();
+	report_event(NOOK_EVENT_EXIT_STATUS, (unsigned)status);
+	power_off();
+}

@@ -1,0 +1,55 @@
+#!/bin/sh
+# Builds the default guest root filesystem as a cpio "newc" archive: Debian's
+# static busybox with a link for each applet, and a minimal /etc. No device
+# nodes: nook-init mounts devtmpfs. The VMM appends nook-init and its config
+# as a second archive.
+#
+# usage: build-rootfs.sh OUT.cpio     (BUSYBOX=path overrides /bin/busybox)
+set -eu
+
+out=${1:?usage: build-rootfs.sh OUT.cpio}
+busybox=${BUSYBOX:-/bin/busybox}
+case $out in /*) ;; *) out="$PWD/$out" ;; esac
+
+die() {
+	echo "build-rootfs.sh: $*" >&2
+	exit 1
+}
+
+[ -x "$busybox" ] || die "$busybox not found: install Debian's busybox-static package"
+# A dynamically linked busybox (package busybox) would not run in the guest.
+if LC_ALL=C readelf -l "$busybox" 2>/dev/null | grep -q 'program interpreter'; then
+	die "$busybox is dynamically linked: install Debian's busybox-static package"
+fi
+command -v cpio >/dev/null || die "cpio not found: install the cpio package"
+
+umask 022
+stage=$(mktemp -d "${TMPDIR:-/tmp}/nook-rootfs.XXXXXX")
+tmp="$out.tmp.$$"
+trap 'rm -rf "$stage" "$tmp"' EXIT
+
+cd "$stage"
+mkdir -p bin sbin usr/bin usr/sbin proc sys dev tmp root etc
+chmod 1777 tmp
+chmod 0700 root
+cp "$busybox" bin/busybox
+chmod 0755 bin/busybox
+
+"$busybox" --list-full | while read -r applet; do
+	case $applet in
+	bin/busybox | "") continue ;;
+	*/*) [ -d "${applet%/*}" ] || mkdir -p "${applet%/*}" ;;
+	esac
+	ln -sf /bin/busybox "$applet"
+done
+[ -L bin/sh ] || die "busybox has no sh applet"
+
+echo 'root:x:0:0:root:/root:/bin/sh' >etc/passwd
+echo 'root:x:0:' >etc/group
+echo nook >etc/hostname
+
+# Reproducible: sorted names, owner root, every mtime 0.
+find . -exec touch -h -d @0 {} +
+find . -mindepth 1 -printf '%P\n' | LC_ALL=C sort |
+	cpio -o -H newc --owner=0:0 --reproducible --quiet >"$tmp"
+mv -f "$tmp" "$out"

@@ -1,0 +1,102 @@
+/* The KVM machine: /dev/kvm, the VM fd, guest memory, in-kernel irqchip and
+ * PIT, the I/O buses, and vCPU threads. Architecture-neutral parts of the
+ * VMM talk to KVM only through this layer. */
+#ifndef NOOK_KVM_KVM_H
+#define NOOK_KVM_KVM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/bus.h"
+#include "kvm/memory.h"
+#include "util/error.h"
+
+/* Why the guest stopped running. */
+enum machine_stop_reason {
+	MACHINE_RUNNING = 0,
+	MACHINE_STOP_EXIT_STATUS, /* nook-init reported the program's status */
+	MACHINE_STOP_INIT_FAILED, /* nook-init reported that it could not set up */
+	MACHINE_STOP_RESET,       /* reboot request (i8042, KVM system event) */
+	MACHINE_STOP_SHUTDOWN,    /* power off (KVM system event) */
+	MACHINE_STOP_TRIPLE_FAULT,
+	MACHINE_STOP_ERROR,       /* KVM or emulation failure; see the message */
+	MACHINE_STOP_REQUESTED,   /* the host asked (nook_vm_stop) */
+};
+
+struct machine;
+
+struct vcpu {
+	struct machine *machine;
+	int id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+};
+
+struct machine {
+	int kvm_fd;
+	int vm_fd;
+	int run_size;
+	bool pvm; /* accommodations for PVM hosts are on */
+	struct guest_memory mem;
+	struct io_bus pio;
+	struct io_bus mmio;
+	struct vcpu *vcpus;
+	int nvcpus;
+	/* Where the kernel's symbols are, for reporting emulation failures. */
+	char *system_map_path;
+
+	/* First stop wins; stop_fd (an eventfd) wakes whoever waits. */
+	pthread_mutex_t stop_lock;
+	atomic_int stop_reason;
+	int stop_arg;
+	char *stop_message;
+	int stop_fd;
+	/* Monotonic timestamps (ns) of boot phases; 0 = not reached. */
+	atomic_uint_least64_t t_first_run;
+};
+
+/* Whether this host's /dev/kvm is PVM (kvm_pvm module loaded). */
+bool kvm_host_is_pvm(void);
+
+/* Makes `m` safe to pass to machine_destroy(), whatever happens next. */
+void machine_init(struct machine *m);
+
+/* Opens /dev/kvm and creates a VM with `memory` bytes of RAM, the in-kernel
+ * irqchip and PIT. Memory above `gap_start` is placed above 4 GiB. */
+int machine_create(struct machine *m, uint64_t memory, uint64_t gap_start, bool pvm,
+		   nook_error **err);
+/* Stops and joins the vCPU threads and frees everything. */
+void machine_destroy(struct machine *m);
+
+/* The largest vCPU count this host allows (KVM_CAP_MAX_VCPUS). */
+int kvm_max_vcpus(nook_error **err);
+
+/* Creates the vCPU fds (not yet running). */
+int machine_create_vcpus(struct machine *m, int n, nook_error **err);
+/* Starts one thread per vCPU, running KVM_RUN until the machine stops. */
+int machine_start_vcpus(struct machine *m, nook_error **err);
+
+/* A vCPU thread's body (kvm/vcpu.c). */
+void *vcpu_thread_main(void *vcpu);
+
+/* Records why the machine stops (first caller wins) and kicks every vCPU
+ * out of KVM_RUN. Safe from any thread. */
+void machine_request_stop(struct machine *m, enum machine_stop_reason reason, int arg,
+			  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+bool machine_stopping(const struct machine *m);
+
+/* irqfd: writing to `fd` raises `gsi`. ioeventfd: a guest write of `len`
+ * bytes at MMIO `addr` (with value `datamatch` when match is set) signals fd
+ * without a VM exit to user space. */
+int machine_add_irqfd(struct machine *m, int fd, uint32_t gsi);
+int machine_add_ioeventfd(struct machine *m, int fd, uint64_t addr, uint32_t len, bool match,
+			  uint64_t datamatch);
+
+uint64_t monotonic_ns(void);
+
+#endif

@@ -1,0 +1,79 @@
+#include "kvm/memory.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#define FOUR_GIB (1ULL << 32)
+
+static int add_region(struct guest_memory *mem, int vm_fd, uint64_t gpa, uint64_t size,
+		      nook_error **err)
+{
+	void *hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			 -1, 0);
+	if (hva == MAP_FAILED)
+		return nook_error_set(err, errno, "guest memory: cannot map %llu MiB: %s",
+				      (unsigned long long)(size >> 20), strerror(errno));
+	/* Guest RAM is never in a core dump and never shared with children. */
+	madvise(hva, size, MADV_DONTDUMP);
+	madvise(hva, size, MADV_DONTFORK);
+	int slot = mem->nregions;
+	mem->regions[slot] = (struct guest_region){.gpa = gpa, .size = size, .hva = hva};
+	mem->nregions++;
+	if (vm_fd < 0)
+		return 0;
+	struct kvm_userspace_memory_region r = {
+		.slot = (uint32_t)slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)hva,
+	};
+	if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return nook_error_set(err, errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+	return 0;
+}
+
+int guest_memory_create(struct guest_memory *mem, int vm_fd, uint64_t size, uint64_t gap_start,
+			nook_error **err)
+{
+	memset(mem, 0, sizeof(*mem));
+	mem->size = size;
+	uint64_t low = size < gap_start ? size : gap_start;
+	int r = add_region(mem, vm_fd, 0, low, err);
+	if (r == 0 && size > low)
+		r = add_region(mem, vm_fd, FOUR_GIB, size - low, err);
+	if (r < 0)
+		guest_memory_destroy(mem);
+	return r;
+}
+
+void guest_memory_destroy(struct guest_memory *mem)
+{
+	for (int i = 0; i < mem->nregions; i++)
+		munmap(mem->regions[i].hva, mem->regions[i].size);
+	mem->nregions = 0;
+}
+
+void *guest_memory_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len)
+{
+	for (int i = 0; i < mem->nregions; i++) {
+		const struct guest_region *r = &mem->regions[i];
+		if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
+			return r->hva + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+uint64_t guest_memory_end_below(const struct guest_memory *mem, uint64_t limit)
+{
+	uint64_t end = 0;
+	for (int i = 0; i < mem->nregions; i++) {
+		const struct guest_region *r = &mem->regions[i];
+		uint64_t e = r->gpa + r->size;
+		if (r->gpa < limit)
+			end = e < limit ? e : limit;
+	}
+	return end;
+}

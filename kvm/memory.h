@@ -1,0 +1,37 @@
+/* Guest physical memory: anonymous host mappings registered with KVM. */
+#ifndef NOOK_KVM_MEMORY_H
+#define NOOK_KVM_MEMORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+#define GUEST_MEMORY_MAX_REGIONS 2
+
+struct guest_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *hva;
+};
+
+struct guest_memory {
+	struct guest_region regions[GUEST_MEMORY_MAX_REGIONS];
+	int nregions;
+	uint64_t size; /* total bytes of RAM */
+};
+
+/* Lays out `size` bytes of RAM below `gap_start`, the rest above 4 GiB,
+ * and registers the regions with the VM (vm_fd < 0: no KVM, for tests). */
+int guest_memory_create(struct guest_memory *mem, int vm_fd, uint64_t size, uint64_t gap_start,
+			nook_error **err);
+void guest_memory_destroy(struct guest_memory *mem);
+
+/* Host address of [gpa, gpa + len), or NULL unless the whole range lies in
+ * one RAM region. Every guest-supplied address goes through here. */
+void *guest_memory_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
+
+/* The highest RAM address + 1 that lies below `limit`. */
+uint64_t guest_memory_end_below(const struct guest_memory *mem, uint64_t limit);
+
+#endif

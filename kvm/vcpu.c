@@ -1,0 +1,98 @@
+/* The vCPU thread: KVM_RUN and dispatch of the exits that reach user space. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "kvm/kvm.h"
+#include "x86/diagnose.h"
+
+static void handle_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+	/* String I/O repeats the access `count` times over consecutive data. */
+	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size)
+		io_bus_access(&v->machine->pio, run->io.port, data, run->io.size, is_write);
+}
+
+static void handle_system_event(struct vcpu *v)
+{
+	switch (v->run->system_event.type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+		machine_request_stop(v->machine, MACHINE_STOP_SHUTDOWN, 0, "guest powered off");
+		break;
+	case KVM_SYSTEM_EVENT_RESET:
+		machine_request_stop(v->machine, MACHINE_STOP_RESET, 0, "guest rebooted");
+		break;
+	default:
+		machine_request_stop(v->machine, MACHINE_STOP_ERROR, 0, "guest system event %u",
+				     v->run->system_event.type);
+	}
+}
+
+/* Returns false when the vCPU must stop running. */
+static bool handle_exit(struct vcpu *v)
+{
+	struct machine *m = v->machine;
+	struct kvm_run *run = v->run;
+	char detail[1024];
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_io(v);
+		return true;
+	case KVM_EXIT_MMIO:
+		io_bus_access(&m->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
+			      run->mmio.is_write);
+		return true;
+	case KVM_EXIT_HLT:
+		/* Only without an in-kernel local APIC; here it means "halted for good". */
+		machine_request_stop(m, MACHINE_STOP_SHUTDOWN, 0, "guest halted");
+		return false;
+	case KVM_EXIT_SHUTDOWN:
+		machine_request_stop(m, MACHINE_STOP_TRIPLE_FAULT, 0,
+				     "guest triple fault (vCPU %d)", v->id);
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		handle_system_event(v);
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		x86_describe_internal_error(v, detail, sizeof(detail));
+		machine_request_stop(m, MACHINE_STOP_ERROR, 0, "%s", detail);
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		machine_request_stop(m, MACHINE_STOP_ERROR, 0,
+				     "KVM entry failed on vCPU %d: hardware reason 0x%llx", v->id,
+				     (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		return false;
+	case KVM_EXIT_INTR:
+		return true;
+	default:
+		machine_request_stop(m, MACHINE_STOP_ERROR, 0, "unexpected KVM exit %u on vCPU %d",
+				     run->exit_reason, v->id);
+		return false;
+	}
+}
+
+void *vcpu_thread_main(void *arg)
+{
+	struct vcpu *v = arg;
+	struct machine *m = v->machine;
+	uint64_t none = 0;
+	if (v->id == 0)
+		atomic_compare_exchange_strong(&m->t_first_run, &none, monotonic_ns());
+	while (!machine_stopping(m)) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			machine_request_stop(m, MACHINE_STOP_ERROR, 0, "KVM_RUN on vCPU %d: %s", v->id,
+					     strerror(errno));
+			break;
+		}
+		if (!handle_exit(v))
+			break;
+	}
+	return NULL;
+}

@@ -1,0 +1,132 @@
+#!/bin/bash
+# Tier 3: real boots of the default kernel and rootfs through the nook
+# binary. Boots are slow on PVM hosts (about a minute), so each boot checks
+# as much as it can. Output is TAP. Usage: test_e2e.sh NOOK KERNEL_DIR
+set -u
+NOOK=$1
+KERNEL_DIR=$2
+BOOT_TIMEOUT=${NOOK_E2E_BOOT_TIMEOUT:-300}
+work=$(mktemp -d /tmp/nook-e2e-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+n=0
+failed=0
+ok() {
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
+}
+check() { # check DESCRIPTION COMMAND...
+	local d=$1; shift
+	if "$@"; then ok 0 "$d"; else ok 1 "$d"; fi
+}
+contains() { grep -qF -- "$2" "$1" || { echo "# $1 lacks: $2"; sed 's/^/#   /' "$1" | head -20; false; }; }
+equals() { [ "$1" = "$2" ] || { echo "# expected [$2], got [$1]"; false; }; }
+
+# Runs nook with a hard timeout; stdout, stderr and status go to files.
+run() { # run NAME [NOOK ARGS...]  (stdin from $work/NAME.in if present)
+	local name=$1; shift
+	local in=/dev/null
+	[ -f "$work/$name.in" ] && in=$work/$name.in
+	timeout -k 10 "$BOOT_TIMEOUT" "$NOOK" "$@" <"$in" >"$work/$name.out" 2>"$work/$name.err"
+	echo $? >"$work/$name.status"
+}
+status() { cat "$work/$1.status"; }
+
+# --- Bad input: a clear message and status 125, before any guest runs ---
+run nokernel run --kernel /nonexistent/vmlinux -- /bin/true
+check "missing kernel: status 125" equals "$(status nokernel)" 125
+check "missing kernel: message names the file" contains "$work/nokernel.err" "/nonexistent/vmlinux: No such file or directory"
+run notkernel run --kernel /etc/passwd -- /bin/true
+check "not a kernel: status 125" equals "$(status notkernel)" 125
+check "not a kernel: message" contains "$work/notkernel.err" "/etc/passwd: not a kernel"
+run vcpus0 run --cpus 0 -- /bin/true
+check "vcpus 0: status 125" equals "$(status vcpus0)" 125
+check "vcpus 0: message" contains "$work/vcpus0.err" "vcpus 0: must be between 1 and"
+run vcpusbig run --cpus 4000 -- /bin/true
+check "vcpus 4000: status 125" equals "$(status vcpusbig)" 125
+check "vcpus 4000: message" contains "$work/vcpusbig.err" "vcpus 4000: must be between 1 and"
+run memsmall run --memory 16 -- /bin/true
+check "memory 16 MiB: status 125" equals "$(status memsmall)" 125
+check "memory 16 MiB: message" contains "$work/memsmall.err" "memory 16 MiB: must be between"
+run memhuge run --memory 99999999 -- /bin/true
+check "memory above the host's: status 125" equals "$(status memhuge)" 125
+run noprog run --cpus 1
+check "no program: status 125" equals "$(status noprog)" 125
+check "no program: message" contains "$work/noprog.err" "no PROGRAM given"
+run badenv run -e =x -- /bin/true
+check "bad env: status 125" equals "$(status badenv)" 125
+check "bad env: message names the input" contains "$work/badenv.err" '"=x"'
+run badrlimit run --rlimit RLIMIT_BOGUS=1:2 -- /bin/true
+check "bad rlimit: status 125" equals "$(status badrlimit)" 125
+check "bad rlimit: message names the input" contains "$work/badrlimit.err" "RLIMIT_BOGUS"
+run badlog run --log-level loud -- /bin/true
+check "bad log level: status 125" equals "$(status badlog)" 125
+run relworkdir run -w tmp -- /bin/true
+check "relative workdir: status 125" equals "$(status relworkdir)" 125
+run help --help
+check "--help: status 0" equals "$(status help)" 0
+check "--help lists run" contains "$work/help.out" "run"
+run runhelp run --help
+check "run --help lists --console-output" contains "$work/runhelp.out" "--console-output FILE"
+run version version
+check "version" contains "$work/version.out" "nook "
+
+# --- Boot 1: stdio, env, workdir, rlimits, args, cpus, memory, status 7 ---
+env_args=()
+big=$(printf 'x%.0s' $(seq 1 1020))
+for i in $(seq -w 1 100); do env_args+=(-e "BIG$i=$i$big"); done
+expected_env=$(for i in $(seq -w 1 100); do echo "BIG$i=$i$big"; done | sort | md5sum | cut -d' ' -f1)
+printf 'line one\nline two' >"$work/boot1.in"
+script='
+cat >/tmp/stdin.txt
+echo "stdin=$(md5sum </tmp/stdin.txt | cut -d" " -f1)"
+echo "to stderr" >&2
+echo "foo=$FOO"
+echo "env=$(env | grep "^BIG" | sort | md5sum | cut -d" " -f1)"
+echo "pwd=$(pwd)"
+echo "nofile=$(ulimit -n):$(ulimit -Hn)"
+echo "cpus=$(grep -c ^processor /proc/cpuinfo)"
+echo "memkb=$(sed -n "s/^MemTotal: *\([0-9]*\) kB/\1/p" /proc/meminfo)"
+for a in "$@"; do printf "arg=[%s]\n" "$a"; done
+exit 7'
+run boot1 run --cpus 2 --memory 256 -e FOO=bar "${env_args[@]}" -w /tmp \
+	--rlimit RLIMIT_NOFILE=1024:2048 --console-output "$work/boot1.console" \
+	-- /bin/sh -c "$script" sh "a b" "q\"u'ote" $'new\nline' ""
+check "boot 1: exit status 7" equals "$(status boot1)" 7
+check "boot 1: stdin reaches the program, EOF included" contains "$work/boot1.out" "stdin=$(printf 'line one\nline two' | md5sum | cut -d' ' -f1)"
+check "boot 1: stderr arrives on stderr" contains "$work/boot1.err" "to stderr"
+check "boot 1: stderr not on stdout" bash -c "! grep -q 'to stderr' '$work/boot1.out'"
+check "boot 1: stdout not on stderr" bash -c "! grep -q 'foo=' '$work/boot1.err'"
+check "boot 1: env" contains "$work/boot1.out" "foo=bar"
+check "boot 1: 100 env vars of 1 KiB intact" contains "$work/boot1.out" "env=$expected_env"
+check "boot 1: workdir" contains "$work/boot1.out" "pwd=/tmp"
+check "boot 1: rlimit NOFILE" contains "$work/boot1.out" "nofile=1024:2048"
+check "boot 1: --cpus 2" contains "$work/boot1.out" "cpus=2"
+memkb=$(sed -n 's/^memkb=//p' "$work/boot1.out")
+check "boot 1: --memory 256 in /proc/meminfo ($memkb kB)" test "${memkb:-0}" -gt 200000 -a "${memkb:-0}" -le 262144
+args=$(grep '^arg=' "$work/boot1.out" | head -c 200)
+expected_args=$(printf 'arg=[a b]\narg=[q"u'"'"'ote]\narg=[new\nline]\narg=[]')
+check "boot 1: args byte-exact" equals "$args" "$expected_args"
+check "boot 1: kernel log in --console-output" contains "$work/boot1.console" "Linux version"
+
+# --- Boot 2: killed by a signal; boot phases ---
+run boot2 run --boot-time -- /bin/sh -c 'kill -9 $$'
+check "boot 2: killed by SIGKILL gives 137" equals "$(status boot2)" 137
+check "boot 2: --boot-time phases" contains "$work/boot2.err" "nook: boot-time: vmm-start="
+sed -n 's/^/# /p' "$work/boot2.err"
+
+# --- Boot 3 and 4: programs that cannot run ---
+run boot3 run -- /no/such/program
+check "boot 3: missing program gives 127" equals "$(status boot3)" 127
+check "boot 3: message" contains "$work/boot3.err" "/no/such/program: not found"
+run boot4 run -- /etc/passwd
+check "boot 4: non-executable gives 126" equals "$(status boot4)" 126
+check "boot 4: message" contains "$work/boot4.err" "/etc/passwd: Permission denied"
+
+# --- Boot 5: a bzImage, and status 0 ---
+run boot5 run --kernel "$KERNEL_DIR/bzImage" -- /bin/true
+check "boot 5: bzImage boots, /bin/true gives 0" equals "$(status boot5)" 0
+[ "$(status boot5)" = 0 ] || sed 's/^/# /' "$work/boot5.err"
+
+echo "1..$n"
+exit $((failed > 0))

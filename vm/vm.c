@@ -1,0 +1,456 @@
+/* Assembling a VM from its configuration, and its lifecycle. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "devices/boot_port.h"
+#include "devices/legacy.h"
+#include "devices/serial.h"
+#include "devices/virtio/console.h"
+#include "guest/protocol.h"
+#include "kvm/event_loop.h"
+#include "kvm/kvm.h"
+#include "vm/config.h"
+#include "vm/initramfs.h"
+#include "x86/boot.h"
+#include "x86/cpu.h"
+#include "x86/layout.h"
+
+/* Below this the default kernel does not boot with room for a program. */
+#define MIN_MEMORY_MIB 64
+/* One APIC id space of 8 bits, shared with the IOAPIC. */
+#define MAX_VCPUS 254
+
+enum vm_state { VM_BUILT, VM_RUNNING, VM_ENDED };
+
+struct nook_vm {
+	enum vm_state state;
+	bool custom_init;
+	enum nook_log_level log_level;
+	nook_log_fn log_fn;
+	void *log_userdata;
+	uint64_t t_build;
+
+	struct machine machine;
+	struct event_loop loop;
+	struct serial serial;
+	int console_out_fd;
+	struct legacy_devices legacy;
+	struct boot_port boot_port;
+	struct virtio_console console;
+	bool console_created;
+};
+
+static void vm_log(struct nook_vm *vm, enum nook_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void vm_log(struct nook_vm *vm, enum nook_log_level level, const char *fmt, ...)
+{
+	if (level > vm->log_level || level == NOOK_LOG_OFF)
+		return;
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (vm->log_fn)
+		vm->log_fn(level, msg, vm->log_userdata);
+	else
+		fprintf(stderr, "nook: %s\n", msg);
+}
+
+static int validate(const nook_vm_config *cfg, nook_error **err)
+{
+	int max = kvm_max_vcpus(err);
+	if (max < 0)
+		return max;
+	if (max > MAX_VCPUS)
+		max = MAX_VCPUS;
+	if (cfg->vcpus < 1 || cfg->vcpus > (unsigned)max)
+		return nook_error_set(err, EINVAL, "vcpus %u: must be between 1 and %d on this host",
+				      cfg->vcpus, max);
+	uint64_t host_mib = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) >> 20;
+	if (cfg->memory_mib < MIN_MEMORY_MIB || cfg->memory_mib > host_mib)
+		return nook_error_set(err, EINVAL,
+				      "memory %llu MiB: must be between %d MiB and the host's %llu MiB",
+				      (unsigned long long)cfg->memory_mib, MIN_MEMORY_MIB,
+				      (unsigned long long)host_mib);
+	if (!cfg->init_path && (!cfg->exec_path || !*cfg->exec_path))
+		return nook_error_set(err, EINVAL, "no program to run: set an exec path");
+	if (cfg->workdir && cfg->workdir[0] != '/')
+		return nook_error_set(err, EINVAL, "workdir \"%s\": must be an absolute path",
+				      cfg->workdir);
+	for (size_t i = 0; i < cfg->env.n; i++) {
+		const char *eq = strchr(cfg->env.items[i], '=');
+		if (!eq || eq == cfg->env.items[i])
+			return nook_error_set(err, EINVAL, "env \"%s\": expected KEY=VALUE",
+					      cfg->env.items[i]);
+	}
+	for (size_t i = 0; i < cfg->nrlimits; i++) {
+		const struct vm_rlimit *r = &cfg->rlimits[i];
+		if (r->resource < 0 || r->resource >= RLIM_NLIMITS || r->soft > r->hard)
+			return nook_error_set(err, EINVAL,
+					      "rlimit %d=%llu:%llu: unknown resource or soft above hard",
+					      r->resource, (unsigned long long)r->soft,
+					      (unsigned long long)r->hard);
+	}
+	return 0;
+}
+
+static int read_file(const char *what, const char *path, uint8_t **data, size_t *len,
+		     nook_error **err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return nook_error_set(err, e, "%s %s: %s", what, path, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return nook_error_set(err, EINVAL, "%s %s: not a regular file", what, path);
+	}
+	*len = (size_t)st.st_size;
+	*data = malloc(*len ? *len : 1);
+	size_t done = 0;
+	while (*data && done < *len) {
+		ssize_t n = read(fd, *data + done, *len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	close(fd);
+	if (!*data || done != *len) {
+		free(*data);
+		*data = NULL;
+		return nook_error_set(err, EIO, "%s %s: read failed", what, path);
+	}
+	return 0;
+}
+
+static int encode_init_config(const nook_vm_config *cfg, struct nook_initramfs_buf *buf)
+{
+	int r = nook_init_config_add_string(buf, NOOK_TAG_EXEC_PATH, cfg->exec_path);
+	for (size_t i = 0; r == 0 && i < cfg->args.n; i++)
+		r = nook_init_config_add_string(buf, NOOK_TAG_ARG, cfg->args.items[i]);
+	for (size_t i = 0; r == 0 && i < cfg->env.n; i++)
+		r = nook_init_config_add_string(buf, NOOK_TAG_ENV, cfg->env.items[i]);
+	if (r == 0 && cfg->workdir)
+		r = nook_init_config_add_string(buf, NOOK_TAG_WORKDIR, cfg->workdir);
+	for (size_t i = 0; r == 0 && i < cfg->nrlimits; i++)
+		r = nook_init_config_add_rlimit(buf, (uint32_t)cfg->rlimits[i].resource,
+						cfg->rlimits[i].soft, cfg->rlimits[i].hard);
+	return r;
+}
+
+/* The initramfs is the rootfs archive (the built-in one or the user's)
+ * followed by the generated archive holding nook-init and its config. */
+static int load_initramfs(struct nook_vm *vm, const nook_vm_config *cfg,
+			  const struct x86_kernel *k, uint64_t *gpa, uint64_t *size,
+			  nook_error **err)
+{
+	const char *rootfs_path = cfg->initramfs_path ? cfg->initramfs_path : NOOK_ROOTFS_CPIO;
+	uint8_t *rootfs = NULL, *init = NULL;
+	size_t rootfs_len = 0, init_len = 0;
+	struct nook_initramfs_buf config = {0}, generated = {0};
+	int r = read_file("initramfs", rootfs_path, &rootfs, &rootfs_len, err);
+	if (r == 0 && cfg->exec_path) {
+		r = read_file("nook-init", NOOK_INIT_BINARY, &init, &init_len, err);
+		if (r == 0 && (r = encode_init_config(cfg, &config)) < 0)
+			nook_error_set(err, -r, "guest config: %s", strerror(-r));
+		if (r == 0 && (r = nook_initramfs_build(&generated, init, init_len, config.data,
+							config.len)) < 0)
+			nook_error_set(err, -r, "initramfs: %s", strerror(-r));
+	}
+	/* Each archive must start 4-byte aligned. */
+	uint64_t rootfs_padded = ((uint64_t)rootfs_len + 3) & ~3ULL;
+	*size = rootfs_padded + generated.len;
+	if (r == 0)
+		r = x86_place_initrd(&vm->machine.mem, k, *size, gpa, err);
+	if (r == 0) {
+		uint8_t *dst = guest_memory_ptr(&vm->machine.mem, *gpa, *size);
+		memcpy(dst, rootfs, rootfs_len);
+		memset(dst + rootfs_len, 0, rootfs_padded - rootfs_len);
+		if (generated.len)
+			memcpy(dst + rootfs_padded, generated.data, generated.len);
+	}
+	free(rootfs);
+	free(init);
+	nook_initramfs_buf_free(&config);
+	nook_initramfs_buf_free(&generated);
+	return r;
+}
+
+static int append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf + *pos, len - *pos, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len - *pos)
+		return -E2BIG;
+	*pos += (size_t)n;
+	return 0;
+}
+
+static int build_cmdline(struct nook_vm *vm, const nook_vm_config *cfg, char *buf, size_t len,
+			 nook_error **err)
+{
+	uint32_t tsc_khz = x86_tsc_khz(&vm->machine);
+	size_t pos = 0;
+	/* Quiet and lean: no i8042 probing, no timer IRQ check, no PIT
+	 * calibration (the TSC rate comes from KVM), reboot through the
+	 * i8042 reset line, which ends the VM. */
+	int r = append(buf, len, &pos,
+		       "%s reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd "
+		       "no_timer_check io_delay=none tsc=reliable cryptomgr.notests "
+		       "random.trust_cpu=on rdinit=%s",
+		       cfg->console_output ? "console=ttyS0" : "quiet",
+		       cfg->init_path ? cfg->init_path : NOOK_INIT_PATH);
+	if (r == 0 && tsc_khz)
+		r = append(buf, len, &pos, " tsc_early_khz=%u lpj=%u", tsc_khz, tsc_khz * 10);
+	/* PVM hosts cannot emulate XSAVE, POPCNT, CLAC/STAC in guest kernel
+	 * mode and ignore CPUID masks, so the kernel is told to do without;
+	 * nook.pvm turns on the guest kernel's patches (guest/kernel). */
+	if (r == 0 && vm->machine.pvm)
+		r = append(buf, len, &pos,
+			   " nook.pvm no-kvmclock noxsave clearcpuid=popcnt,smap,smep");
+	if (r == 0 && vm->console_created) {
+		char dev[128];
+		virtio_mmio_cmdline(&vm->console.mmio, dev, sizeof(dev));
+		r = append(buf, len, &pos, " %s", dev);
+	}
+	if (r == 0 && cfg->cmdline)
+		r = append(buf, len, &pos, " %s", cfg->cmdline);
+	if (r < 0)
+		return nook_error_set(err, E2BIG, "kernel command line longer than %d bytes",
+				      LAYOUT_CMDLINE_MAX - 1);
+	return 0;
+}
+
+static bool want_pvm(enum nook_pvm_mode mode)
+{
+	return mode == NOOK_PVM_ON || (mode == NOOK_PVM_AUTO && kvm_host_is_pvm());
+}
+
+static char *system_map_beside(const char *kernel_path)
+{
+	char *path;
+	const char *slash = strrchr(kernel_path, '/');
+	int dir_len = slash ? (int)(slash - kernel_path) : 1;
+	if (asprintf(&path, "%.*s/System.map", dir_len, slash ? kernel_path : ".") < 0)
+		return NULL;
+	if (access(path, R_OK) != 0) {
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+static int add_devices(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **err)
+{
+	struct machine *m = &vm->machine;
+	if (cfg->console_output) {
+		vm->console_out_fd = open(cfg->console_output,
+					  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (vm->console_out_fd < 0)
+			return nook_error_set(err, errno, "console output %s: %s", cfg->console_output,
+					      strerror(errno));
+	}
+	serial_init(&vm->serial, vm->console_out_fd);
+	struct io_handler serial = serial_io_handler(&vm->serial);
+	int r = io_bus_register(&m->pio, SERIAL_COM1_BASE, SERIAL_PORTS, &serial);
+	if (r == 0)
+		r = legacy_devices_register(&vm->legacy, m);
+	if (r == 0)
+		r = boot_port_register(&vm->boot_port, m);
+	if (r < 0)
+		return nook_error_set(err, -r, "legacy devices: %s", strerror(-r));
+
+	const struct virtio_console_port_config ports[] = {
+		{NOOK_PORT_NAME_STDIN, cfg->stdio[0], -1},
+		{NOOK_PORT_NAME_STDOUT, -1, cfg->stdio[1]},
+		{NOOK_PORT_NAME_STDERR, -1, cfg->stdio[2]},
+	};
+	vm->console_created = true;
+	return virtio_console_init(&vm->console, m, &vm->loop, ports, 3, LAYOUT_VIRTIO_MMIO_BASE,
+				   LAYOUT_FIRST_DEVICE_IRQ, err);
+}
+
+static int assemble(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **err)
+{
+	const char *kernel = cfg->kernel_path ? cfg->kernel_path : NOOK_KERNEL_DIR "/vmlinux";
+	if (!cfg->kernel_path && access(kernel, R_OK) != 0)
+		return nook_error_set(err, ENOENT,
+				      "default kernel %s is missing: build it with "
+				      "guest/kernel/build-kernel.sh (or pass a kernel path)",
+				      kernel);
+	struct machine *m = &vm->machine;
+	int r = machine_create(m, cfg->memory_mib << 20, LAYOUT_MMIO_GAP_START, want_pvm(cfg->pvm),
+			       err);
+	if (r == 0)
+		r = machine_create_vcpus(m, (int)cfg->vcpus, err);
+	if (r == 0 && (r = event_loop_init(&vm->loop)) < 0)
+		nook_error_set(err, -r, "event loop: %s", strerror(-r));
+	if (r == 0)
+		r = add_devices(vm, cfg, err);
+	struct x86_kernel k;
+	if (r == 0)
+		r = x86_load_kernel(&m->mem, kernel, &k, err);
+	m->system_map_path = system_map_beside(kernel);
+
+	uint64_t initrd_gpa = 0, initrd_size = 0;
+	if (r == 0)
+		r = load_initramfs(vm, cfg, &k, &initrd_gpa, &initrd_size, err);
+	char cmdline[LAYOUT_CMDLINE_MAX];
+	if (r == 0)
+		r = build_cmdline(vm, cfg, cmdline, sizeof(cmdline), err);
+	if (r == 0)
+		r = x86_setup_vcpus(m, err);
+	if (r == 0)
+		r = x86_setup_boot(m, &k, cmdline, initrd_gpa, initrd_size, err);
+	if (r == 0)
+		vm_log(vm, NOOK_LOG_DEBUG, "kernel %s (%s entry 0x%llx), command line: %s", kernel,
+		       k.protocol == X86_BOOT_PVH ? "PVH" : "64-bit", (unsigned long long)k.entry,
+		       cmdline);
+	return r;
+}
+
+int nook_vm_build(const nook_vm_config *cfg, nook_vm **out, nook_error **err)
+{
+	*out = NULL;
+	int r = validate(cfg, err);
+	if (r < 0)
+		return r;
+	nook_vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return nook_error_set(err, ENOMEM, "out of memory");
+	vm->t_build = monotonic_ns();
+	vm->custom_init = cfg->init_path != NULL;
+	vm->log_level = cfg->log_level;
+	vm->log_fn = cfg->log_fn;
+	vm->log_userdata = cfg->log_userdata;
+	vm->loop.epoll_fd = vm->loop.wake_fd = -1;
+	vm->console_out_fd = -1;
+	machine_init(&vm->machine);
+	r = assemble(vm, cfg, err);
+	if (r < 0) {
+		nook_vm_free(vm);
+		return r;
+	}
+	*out = vm;
+	return 0;
+}
+
+int nook_vm_start(nook_vm *vm, nook_error **err)
+{
+	if (vm->state != VM_BUILT)
+		return nook_error_set(err, EALREADY, "the VM was already started");
+	int r = event_loop_start(&vm->loop);
+	if (r < 0)
+		return nook_error_set(err, -r, "cannot start the I/O thread: %s", strerror(-r));
+	r = machine_start_vcpus(&vm->machine, err);
+	vm->state = VM_RUNNING;
+	return r;
+}
+
+/* Joins every thread of a stopping VM and writes out queued output. */
+static void finish(struct nook_vm *vm)
+{
+	if (vm->state != VM_RUNNING)
+		return;
+	machine_request_stop(&vm->machine, MACHINE_STOP_REQUESTED, 0, NULL);
+	for (int i = 0; i < vm->machine.nvcpus; i++) {
+		struct vcpu *v = &vm->machine.vcpus[i];
+		if (v->thread_started)
+			pthread_join(v->thread, NULL);
+		v->thread_started = false;
+	}
+	event_loop_stop(&vm->loop);
+	if (vm->console_created)
+		virtio_console_drain(&vm->console);
+	vm->state = VM_ENDED;
+}
+
+int nook_vm_wait(nook_vm *vm, nook_error **err)
+{
+	if (vm->state == VM_BUILT)
+		return nook_error_set(err, EINVAL, "the VM was not started");
+	struct machine *m = &vm->machine;
+	while (!machine_stopping(m)) {
+		struct pollfd pfd = {.fd = m->stop_fd, .events = POLLIN};
+		poll(&pfd, 1, -1);
+	}
+	finish(vm);
+	const char *msg = m->stop_message ? m->stop_message : "";
+	switch ((enum machine_stop_reason)atomic_load(&m->stop_reason)) {
+	case MACHINE_STOP_EXIT_STATUS:
+		return m->stop_arg;
+	case MACHINE_STOP_RESET:
+	case MACHINE_STOP_SHUTDOWN:
+		if (vm->custom_init)
+			return 0;
+		return nook_error_set(err, EIO,
+				      "%s before nook-init reported an exit status (kernel panic? "
+				      "--console-output FILE shows the kernel log)",
+				      msg);
+	case MACHINE_STOP_REQUESTED:
+		return nook_error_set(err, ECANCELED, "the VM was stopped");
+	case MACHINE_STOP_INIT_FAILED:
+	case MACHINE_STOP_TRIPLE_FAULT:
+	case MACHINE_STOP_ERROR:
+	default:
+		return nook_error_set(err, EIO, "%s", msg);
+	}
+}
+
+void nook_vm_stop(nook_vm *vm)
+{
+	machine_request_stop(&vm->machine, MACHINE_STOP_REQUESTED, 0, NULL);
+}
+
+void nook_vm_free(nook_vm *vm)
+{
+	if (!vm)
+		return;
+	finish(vm);
+	if (vm->console_created)
+		virtio_console_destroy(&vm->console);
+	machine_destroy(&vm->machine);
+	event_loop_destroy(&vm->loop);
+	serial_destroy(&vm->serial);
+	legacy_devices_destroy(&vm->legacy);
+	if (vm->console_out_fd >= 0)
+		close(vm->console_out_fd);
+	free(vm);
+}
+
+static double since_build_ms(const struct nook_vm *vm, uint64_t t)
+{
+	return t ? (double)(int64_t)(t - vm->t_build) / 1e6 : -1.0;
+}
+
+void nook_vm_get_boot_times(const nook_vm *vm, struct nook_boot_times *t)
+{
+	uint64_t first = atomic_load(&vm->machine.t_first_run);
+	t->first_kvm_run_ms = since_build_ms(vm, first);
+	t->userspace_ms = since_build_ms(vm, atomic_load(&vm->boot_port.t_userspace));
+	t->program_ms = since_build_ms(vm, atomic_load(&vm->boot_port.t_program));
+	t->exit_ms = since_build_ms(vm, atomic_load(&vm->boot_port.t_exit));
+	t->first_run_ns = first;
+}

@@ -1,0 +1,22 @@
+/* Per-vCPU x86 state: CPUID, MSRs, FPU, local APIC, and the registers the
+ * boot vCPU starts the kernel with. */
+#ifndef NOOK_X86_CPU_H
+#define NOOK_X86_CPU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvm/kvm.h"
+
+/* CPUID, MSRs, FPU and LAPIC of every vCPU. */
+int x86_setup_vcpus(struct machine *m, nook_error **err);
+
+/* Points vCPU 0 at `entry`: 32-bit protected mode with %ebx = `info` (PVH),
+ * or long mode on identity-mapped page tables with %rsi = `info`. */
+int x86_setup_boot_cpu(struct machine *m, bool pvh, uint64_t entry, uint64_t info,
+		       nook_error **err);
+
+/* The guest's TSC frequency in kHz (KVM_GET_TSC_KHZ), 0 if unknown. */
+uint32_t x86_tsc_khz(const struct machine *m);
+
+#endif

@@ -1,0 +1,17 @@
+/* Intel MultiProcessor table: how a kernel without ACPI finds the CPUs and
+ * the IOAPIC. */
+#ifndef NOOK_X86_MPTABLE_H
+#define NOOK_X86_MPTABLE_H
+
+#include <stdint.h>
+
+#include "kvm/memory.h"
+
+/* Writes the floating pointer and configuration table at `gpa` for `ncpus`
+ * CPUs (APIC ids 0..ncpus-1), an ISA bus and one IOAPIC with 24 pins. */
+int mptable_write(struct guest_memory *mem, uint64_t gpa, int ncpus);
+
+/* Bytes the table takes for `ncpus` CPUs. */
+uint64_t mptable_size(int ncpus);
+
+#endif
