@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +210,44 @@ static int apply_option(nook_vm_config *cfg, int opt, const char *arg, bool *boo
 	return r < 0 ? fail("%s: %s", arg, strerror(-r)) : 0;
 }
 
+/* SIGINT, SIGTERM and SIGHUP stop the VM; nook then exits with 128+N. */
+struct signal_watch {
+	sigset_t set;
+	nook_vm *vm;
+	int signal;
+};
+
+static void *signal_thread(void *arg)
+{
+	struct signal_watch *w = arg;
+	int sig;
+	if (sigwait(&w->set, &sig) == 0) {
+		__atomic_store_n(&w->signal, sig, __ATOMIC_SEQ_CST);
+		nook_vm_stop(w->vm);
+	}
+	return NULL;
+}
+
+static int run_vm(nook_vm *vm, struct signal_watch *w, nook_error **err)
+{
+	pthread_t t;
+	w->vm = vm;
+	if (pthread_create(&t, NULL, signal_thread, w) != 0)
+		return -EAGAIN;
+	int r = nook_vm_start(vm, err);
+	if (r == 0)
+		r = nook_vm_wait(vm, err);
+	pthread_cancel(t);
+	pthread_join(t, NULL);
+	int sig = __atomic_load_n(&w->signal, __ATOMIC_SEQ_CST);
+	if (sig && r == -ECANCELED) {
+		nook_error_free(*err);
+		*err = NULL;
+		return 128 + sig;
+	}
+	return r;
+}
+
 static int cmd_run(int argc, char **argv, uint64_t t_main)
 {
 	nook_vm_config *cfg = nook_vm_config_new();
@@ -242,14 +281,20 @@ static int cmd_run(int argc, char **argv, uint64_t t_main)
 		return fail("%s%s", strerror(-r), "");
 	}
 
+	/* Blocked in every thread, so that only the watcher receives them. */
+	struct signal_watch watch = {0};
+	sigemptyset(&watch.set);
+	sigaddset(&watch.set, SIGINT);
+	sigaddset(&watch.set, SIGTERM);
+	sigaddset(&watch.set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &watch.set, NULL);
+
 	nook_error *err = NULL;
 	nook_vm *vm = NULL;
 	r = nook_vm_build(cfg, &vm, &err);
 	nook_vm_config_free(cfg);
 	if (r == 0)
-		r = nook_vm_start(vm, &err);
-	if (r == 0)
-		r = nook_vm_wait(vm, &err);
+		r = run_vm(vm, &watch, &err);
 	if (vm && boot_time)
 		print_boot_times(vm, t_main);
 	nook_vm_free(vm);

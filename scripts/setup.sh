@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages="meson ninja-build pkg-config gcc libc6-dev libcmocka-dev
   linux-source-6.1 make flex bison bc libelf-dev libssl-dev patch xz-utils
-  busybox-static cpio"
+  busybox-static cpio python3 musl-tools"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

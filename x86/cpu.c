@@ -8,6 +8,11 @@
 #include "x86/layout.h"
 
 #define CPUID1_ECX_HYPERVISOR (1u << 31)
+#define KVM_CPUID_FEATURES 0x40000001
+/* KVM paravirtual features that use hypercalls (linux/kvm_para.h). */
+#define KVM_FEATURE_PV_TLB_FLUSH 9
+#define KVM_FEATURE_PV_SEND_IPI 11
+#define KVM_FEATURE_PV_SCHED_YIELD 13
 
 #define MSR_IA32_MISC_ENABLE 0x1a0
 #define MSR_IA32_MISC_ENABLE_FAST_STRING 1
@@ -40,10 +45,12 @@ static struct kvm_cpuid2 *supported_cpuid(int kvm_fd, nook_error **err)
 }
 
 /* Adapts the host's supported CPUID to vCPU `id`: its APIC ids and the
- * hypervisor bit. Features the PVM host cannot emulate are not masked here:
- * PVM reports the host's CPUID whatever KVM_SET_CPUID2 says, so the guest
- * kernel is told on its command line instead (vm/vm.c). */
-static void adapt_cpuid(struct kvm_cpuid2 *c, int id, int nvcpus)
+ * hypervisor bit. On PVM hosts, a guest sending IPIs by hypercall hangs
+ * (measured: two vCPUs never finish booting), so those paravirtual
+ * features are hidden. The CPU features PVM cannot emulate are not masked
+ * here: PVM reports the host's leaf 1 and 7 whatever KVM_SET_CPUID2 says,
+ * so the guest kernel is told on its command line instead (vm/vm.c). */
+static void adapt_cpuid(struct kvm_cpuid2 *c, int id, int nvcpus, bool pvm)
 {
 	for (uint32_t i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
@@ -52,6 +59,12 @@ static void adapt_cpuid(struct kvm_cpuid2 *c, int id, int nvcpus)
 			e->ebx = (e->ebx & 0x0000ffff) | ((uint32_t)id << 24) |
 				 ((uint32_t)(nvcpus > 255 ? 255 : nvcpus) << 16);
 			e->ecx |= CPUID1_ECX_HYPERVISOR;
+			break;
+		case KVM_CPUID_FEATURES:
+			if (pvm)
+				e->eax &= ~((1u << KVM_FEATURE_PV_TLB_FLUSH) |
+					    (1u << KVM_FEATURE_PV_SEND_IPI) |
+					    (1u << KVM_FEATURE_PV_SCHED_YIELD));
 			break;
 		case 0xb:
 		case 0x1f:
@@ -105,7 +118,7 @@ int x86_setup_vcpus(struct machine *m, nook_error **err)
 	for (int i = 0; r == 0 && i < m->nvcpus; i++) {
 		struct vcpu *v = &m->vcpus[i];
 		memcpy(c, host, size);
-		adapt_cpuid(c, i, m->nvcpus);
+		adapt_cpuid(c, i, m->nvcpus, m->pvm);
 		if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0)
 			r = nook_error_set(err, errno, "KVM_SET_CPUID2: %s", strerror(errno));
 		else if ((r = set_msrs(v)) < 0)
