@@ -2,9 +2,32 @@
 #include "vm/config.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "devices/virtio/console.h"
+#include "kvm/kvm.h"
+
+/* Below this the default kernel does not boot with room for a program. */
+#define MIN_MEMORY_MIB 64
+/* One APIC id space of 8 bits, shared with the IOAPIC. */
+#define MAX_VCPUS 254
+/* Console port names with this prefix are nook's own (stdio). */
+#define RESERVED_PORT_PREFIX "nook."
+
+static void disk_defaults(struct vm_disk *d)
+{
+	*d = (struct vm_disk){
+		.format = NOOK_DISK_FORMAT_RAW,
+		.cache = NOOK_DISK_CACHE_WRITEBACK,
+		.sync = NOOK_DISK_SYNC_FULL,
+	};
+}
 
 nook_vm_config *nook_vm_config_new(void)
 {
@@ -14,9 +37,14 @@ nook_vm_config *nook_vm_config_new(void)
 	cfg->vcpus = NOOK_DEFAULT_VCPUS;
 	cfg->memory_mib = NOOK_DEFAULT_MEMORY_MIB;
 	cfg->pvm = NOOK_PVM_AUTO;
+	cfg->balloon = true;
+	cfg->balloon_stats_ms = NOOK_DEFAULT_BALLOON_STATS_MS;
+	cfg->rng = true;
+	cfg->metrics = true;
 	cfg->stdio[0] = 0;
 	cfg->stdio[1] = 1;
 	cfg->stdio[2] = 2;
+	disk_defaults(&cfg->disk_first);
 	return cfg;
 }
 
@@ -28,14 +56,45 @@ void nook_vm_config_free(nook_vm_config *cfg)
 	free(cfg->kernel_path);
 	free(cfg->initramfs_path);
 	free(cfg->init_path);
+	for (size_t i = 0; i < cfg->nfs; i++) {
+		free(cfg->fs[i].tag);
+		free(cfg->fs[i].path);
+	}
+	free(cfg->fs);
+	free(cfg->fs_next_tag);
+	for (size_t i = 0; i < cfg->nnet; i++)
+		free(cfg->net[i].path);
+	free(cfg->net);
+	free(cfg->console_output);
+	for (size_t i = 0; i < cfg->nports; i++)
+		free(cfg->ports[i].name);
+	free(cfg->ports);
 	free(cfg->exec_path);
 	strv_free(&cfg->args);
 	strv_free(&cfg->env);
 	free(cfg->workdir);
 	free(cfg->rlimits);
-	free(cfg->console_output);
+	for (size_t i = 0; i < cfg->ndisks; i++) {
+		free(cfg->disks[i].path);
+		free(cfg->disks[i].id);
+	}
+	free(cfg->disks);
+	free(cfg->disk_first.id);
 	free(cfg);
 }
+
+/* Makes room for one more element at the end of *arr (n elements now). */
+static int grow(void *arr, size_t n, size_t size)
+{
+	void **p = arr;
+	void *bigger = realloc(*p, (n + 1) * size);
+	if (!bigger)
+		return -ENOMEM;
+	*p = bigger;
+	return 0;
+}
+
+/* ---- machine ---- */
 
 void nook_vm_config_set_vcpus(nook_vm_config *cfg, unsigned vcpus)
 {
@@ -51,6 +110,57 @@ void nook_vm_config_set_pvm_mode(nook_vm_config *cfg, enum nook_pvm_mode mode)
 {
 	cfg->pvm = mode;
 }
+
+void nook_vm_config_set_hyperthreading(nook_vm_config *cfg, bool on)
+{
+	cfg->hyperthreading = on;
+}
+
+void nook_vm_config_set_nested_virt(nook_vm_config *cfg, bool on)
+{
+	cfg->nested_virt = on;
+}
+
+void nook_vm_config_set_split_irqchip(nook_vm_config *cfg, bool on)
+{
+	cfg->split_irqchip = on;
+}
+
+void nook_vm_config_set_vsock(nook_vm_config *cfg, bool on)
+{
+	cfg->vsock = on;
+}
+
+void nook_vm_config_set_balloon(nook_vm_config *cfg, bool on)
+{
+	cfg->balloon = on;
+	cfg->balloon_set = true;
+}
+
+void nook_vm_config_set_balloon_stats_interval_ms(nook_vm_config *cfg, uint64_t ms)
+{
+	cfg->balloon_stats_ms = ms;
+	cfg->balloon_stats_set = true;
+}
+
+void nook_vm_config_set_rng(nook_vm_config *cfg, bool on)
+{
+	cfg->rng = on;
+	cfg->rng_set = true;
+}
+
+void nook_vm_config_set_metrics(nook_vm_config *cfg, bool on)
+{
+	cfg->metrics = on;
+	cfg->metrics_set = true;
+}
+
+void nook_vm_config_set_inet_hijack(nook_vm_config *cfg, bool on)
+{
+	cfg->inet_hijack = on;
+}
+
+/* ---- kernel ---- */
 
 int nook_vm_config_append_cmdline(nook_vm_config *cfg, const char *text)
 {
@@ -79,35 +189,152 @@ int nook_vm_config_set_init_path(nook_vm_config *cfg, const char *path)
 	return str_replace(&cfg->init_path, path);
 }
 
-int nook_vm_config_set_exec_path(nook_vm_config *cfg, const char *path)
-{
-	return str_replace(&cfg->exec_path, path);
-}
+/* ---- fs ---- */
 
-int nook_vm_config_add_arg(nook_vm_config *cfg, const char *arg)
+/* Appends a mount with the given tag, or the pending one, or "fs<N>". */
+static int add_fs(nook_vm_config *cfg, const char *tag, const char *path, struct vm_fs **out)
 {
-	return strv_push(&cfg->args, arg);
-}
-
-int nook_vm_config_add_env(nook_vm_config *cfg, const char *key_value)
-{
-	return strv_push(&cfg->env, key_value);
-}
-
-int nook_vm_config_set_workdir(nook_vm_config *cfg, const char *dir)
-{
-	return str_replace(&cfg->workdir, dir);
-}
-
-int nook_vm_config_add_rlimit(nook_vm_config *cfg, int resource, uint64_t soft, uint64_t hard)
-{
-	struct vm_rlimit *r = realloc(cfg->rlimits, (cfg->nrlimits + 1) * sizeof(*r));
-	if (!r)
+	struct vm_fs fs = {.kind = VM_FS_PATH};
+	if (path && !(fs.path = strdup(path)))
 		return -ENOMEM;
-	cfg->rlimits = r;
-	r[cfg->nrlimits++] = (struct vm_rlimit){resource, soft, hard};
+	if (tag)
+		fs.tag = strdup(tag);
+	else if (cfg->fs_next_tag)
+		fs.tag = strdup(cfg->fs_next_tag);
+	else if (asprintf(&fs.tag, "fs%zu", cfg->nfs) < 0)
+		fs.tag = NULL;
+	if (!fs.tag || grow(&cfg->fs, cfg->nfs, sizeof(*cfg->fs)) < 0) {
+		free(fs.tag);
+		free(fs.path);
+		return -ENOMEM;
+	}
+	if (!tag) {
+		free(cfg->fs_next_tag);
+		cfg->fs_next_tag = NULL;
+	}
+	cfg->fs[cfg->nfs] = fs;
+	*out = &cfg->fs[cfg->nfs++];
 	return 0;
 }
+
+int nook_vm_config_add_fs_root(nook_vm_config *cfg, const char *dir)
+{
+	struct vm_fs *fs;
+	return add_fs(cfg, VM_FS_ROOT_TAG, dir, &fs);
+}
+
+int nook_vm_config_set_fs_tag(nook_vm_config *cfg, const char *tag)
+{
+	return str_replace(&cfg->fs_next_tag, tag);
+}
+
+void nook_vm_config_set_fs_shm_size(nook_vm_config *cfg, uint64_t bytes)
+{
+	cfg->fs_next_shm_size = bytes;
+}
+
+int nook_vm_config_add_fs_path(nook_vm_config *cfg, const char *dir)
+{
+	struct vm_fs *fs;
+	int r = add_fs(cfg, NULL, dir, &fs);
+	if (r == 0) {
+		fs->shm_size = cfg->fs_next_shm_size;
+		cfg->fs_next_shm_size = 0;
+	}
+	return r;
+}
+
+int nook_vm_config_add_fs_custom(nook_vm_config *cfg, const struct nook_fs_backend *backend,
+				 void *opaque)
+{
+	struct vm_fs *fs;
+	int r = add_fs(cfg, NULL, NULL, &fs);
+	if (r == 0) {
+		fs->kind = VM_FS_CUSTOM;
+		if (backend)
+			fs->backend = *backend;
+		fs->opaque = opaque;
+	}
+	return r;
+}
+
+/* ---- net ---- */
+
+void nook_vm_config_set_net_mac(nook_vm_config *cfg, const uint8_t mac[6])
+{
+	memcpy(cfg->net_next_mac, mac, 6);
+	cfg->net_next_has_mac = true;
+}
+
+/* Appends a device of the given kind, taking the pending MAC address. */
+static int add_net(nook_vm_config *cfg, enum vm_net_kind kind, int fd, const char *path,
+		   struct vm_net **out)
+{
+	struct vm_net net = {.kind = kind, .fd = fd};
+	if (path && !(net.path = strdup(path)))
+		return -ENOMEM;
+	if (grow(&cfg->net, cfg->nnet, sizeof(*cfg->net)) < 0) {
+		free(net.path);
+		return -ENOMEM;
+	}
+	if (cfg->net_next_has_mac) {
+		net.has_mac = true;
+		memcpy(net.mac, cfg->net_next_mac, 6);
+		cfg->net_next_has_mac = false;
+	}
+	cfg->net[cfg->nnet] = net;
+	*out = &cfg->net[cfg->nnet++];
+	return 0;
+}
+
+int nook_vm_config_add_net_unixgram_fd(nook_vm_config *cfg, int fd)
+{
+	struct vm_net *net;
+	return add_net(cfg, VM_NET_UNIXGRAM_FD, fd, NULL, &net);
+}
+
+int nook_vm_config_add_net_unixgram_path(nook_vm_config *cfg, const char *path,
+					 bool send_vfkit_magic)
+{
+	struct vm_net *net;
+	int r = add_net(cfg, VM_NET_UNIXGRAM_PATH, -1, path ? path : "", &net);
+	if (r == 0)
+		net->vfkit_magic = send_vfkit_magic;
+	return r;
+}
+
+int nook_vm_config_add_net_unixstream_fd(nook_vm_config *cfg, int fd)
+{
+	struct vm_net *net;
+	return add_net(cfg, VM_NET_UNIXSTREAM_FD, fd, NULL, &net);
+}
+
+int nook_vm_config_add_net_unixstream_path(nook_vm_config *cfg, const char *path)
+{
+	struct vm_net *net;
+	return add_net(cfg, VM_NET_UNIXSTREAM_PATH, -1, path ? path : "", &net);
+}
+
+int nook_vm_config_add_net_tap(nook_vm_config *cfg, const char *ifname)
+{
+	struct vm_net *net;
+	return add_net(cfg, VM_NET_TAP, -1, ifname ? ifname : "", &net);
+}
+
+int nook_vm_config_add_net_custom(nook_vm_config *cfg, const struct nook_net_backend *backend,
+				  void *opaque)
+{
+	struct vm_net *net;
+	int r = add_net(cfg, VM_NET_CUSTOM, -1, NULL, &net);
+	if (r == 0) {
+		if (backend)
+			net->backend = *backend;
+		net->opaque = opaque;
+	}
+	return r;
+}
+
+/* ---- console ---- */
 
 int nook_vm_config_set_console_output(nook_vm_config *cfg, const char *path)
 {
@@ -121,10 +348,546 @@ void nook_vm_config_set_stdio(nook_vm_config *cfg, int in_fd, int out_fd, int er
 	cfg->stdio[2] = err_fd;
 }
 
+static int add_port(nook_vm_config *cfg, enum vm_port_kind kind, const char *name, int in_fd,
+		    int out_fd, struct vm_console_port **out)
+{
+	struct vm_console_port port = {.kind = kind, .in_fd = in_fd, .out_fd = out_fd};
+	if (!(port.name = strdup(name ? name : "")))
+		return -ENOMEM;
+	if (grow(&cfg->ports, cfg->nports, sizeof(*cfg->ports)) < 0) {
+		free(port.name);
+		return -ENOMEM;
+	}
+	cfg->ports[cfg->nports] = port;
+	*out = &cfg->ports[cfg->nports++];
+	return 0;
+}
+
+int nook_vm_config_add_console_port(nook_vm_config *cfg, const char *name, int input_fd,
+				    int output_fd)
+{
+	struct vm_console_port *port;
+	return add_port(cfg, VM_PORT_FDS, name, input_fd, output_fd, &port);
+}
+
+int nook_vm_config_add_console_tty(nook_vm_config *cfg, const char *name, int tty_fd)
+{
+	struct vm_console_port *port;
+	return add_port(cfg, VM_PORT_TTY, name, tty_fd, tty_fd, &port);
+}
+
+int nook_vm_config_add_console_custom(nook_vm_config *cfg, const char *name,
+				      const struct nook_console_port_backend *backend,
+				      void *opaque)
+{
+	struct vm_console_port *port;
+	int r = add_port(cfg, VM_PORT_CUSTOM, name, -1, -1, &port);
+	if (r == 0) {
+		if (backend)
+			port->backend = *backend;
+		port->opaque = opaque;
+	}
+	return r;
+}
+
+void nook_vm_config_disable_implicit_console(nook_vm_config *cfg)
+{
+	cfg->implicit_console_disabled = true;
+}
+
+/* ---- exec ---- */
+
+int nook_vm_config_set_exec_path(nook_vm_config *cfg, const char *path)
+{
+	return str_replace(&cfg->exec_path, path);
+}
+
+int nook_vm_config_add_arg(nook_vm_config *cfg, const char *arg)
+{
+	return strv_push(&cfg->args, arg);
+}
+
+int nook_vm_config_set_args(nook_vm_config *cfg, const char *const *args)
+{
+	struct strv v = {0};
+	for (size_t i = 0; args && args[i]; i++) {
+		if (strv_push(&v, args[i]) < 0) {
+			strv_free(&v);
+			return -ENOMEM;
+		}
+	}
+	strv_free(&cfg->args);
+	cfg->args = v;
+	return 0;
+}
+
+int nook_vm_config_add_env(nook_vm_config *cfg, const char *key_value)
+{
+	return strv_push(&cfg->env, key_value);
+}
+
+int nook_vm_config_add_env_pair(nook_vm_config *cfg, const char *key, const char *value)
+{
+	if (!key || !*key || strchr(key, '='))
+		return -EINVAL;
+	char *kv;
+	if (asprintf(&kv, "%s=%s", key, value ? value : "") < 0)
+		return -ENOMEM;
+	int r = strv_push(&cfg->env, kv);
+	free(kv);
+	return r;
+}
+
+int nook_vm_config_add_envs(nook_vm_config *cfg, const char *const *key_values)
+{
+	size_t n = cfg->env.n;
+	for (size_t i = 0; key_values && key_values[i]; i++) {
+		if (strv_push(&cfg->env, key_values[i]) < 0) {
+			/* All or nothing. */
+			while (cfg->env.n > n)
+				free(cfg->env.items[--cfg->env.n]);
+			if (cfg->env.items)
+				cfg->env.items[n] = NULL;
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+int nook_vm_config_set_workdir(nook_vm_config *cfg, const char *dir)
+{
+	return str_replace(&cfg->workdir, dir);
+}
+
+int nook_vm_config_add_rlimit(nook_vm_config *cfg, int resource, uint64_t soft, uint64_t hard)
+{
+	if (grow(&cfg->rlimits, cfg->nrlimits, sizeof(*cfg->rlimits)) < 0)
+		return -ENOMEM;
+	cfg->rlimits[cfg->nrlimits++] = (struct vm_rlimit){resource, soft, hard};
+	return 0;
+}
+
+/* ---- disk ---- */
+
+int nook_disk_id_for_index(unsigned index, char *buf, size_t len)
+{
+	/* Bijective base 26: digits a..z stand for 1..26, least significant
+	 * last, so 26 -> "aa" (not "ba"). */
+	char rev[16];
+	size_t n = 0;
+	unsigned long long v = (unsigned long long)index + 1;
+	while (v > 0) {
+		v--;
+		rev[n++] = (char)('a' + v % 26);
+		v /= 26;
+	}
+	if (len < n + 3)
+		return -ERANGE;
+	buf[0] = 'v';
+	buf[1] = 'd';
+	for (size_t i = 0; i < n; i++)
+		buf[2 + i] = rev[n - 1 - i];
+	buf[2 + n] = '\0';
+	return 0;
+}
+
+/* The disk the set_disk_* calls apply to. */
+static struct vm_disk *current_disk(nook_vm_config *cfg)
+{
+	return cfg->ndisks ? &cfg->disks[cfg->ndisks - 1] : &cfg->disk_first;
+}
+
+int nook_vm_config_add_disk(nook_vm_config *cfg, const char *path)
+{
+	char *copy = strdup(path ? path : "");
+	if (!copy || grow(&cfg->disks, cfg->ndisks, sizeof(*cfg->disks)) < 0) {
+		free(copy);
+		return -ENOMEM;
+	}
+	struct vm_disk *d = &cfg->disks[cfg->ndisks];
+	if (cfg->ndisks == 0) {
+		*d = cfg->disk_first;
+		disk_defaults(&cfg->disk_first);
+	} else {
+		disk_defaults(d);
+	}
+	d->path = copy;
+	nook_disk_id_for_index((unsigned)cfg->ndisks, d->auto_id, sizeof(d->auto_id));
+	cfg->ndisks++;
+	return 0;
+}
+
+int nook_vm_config_set_disk_id(nook_vm_config *cfg, const char *id)
+{
+	return str_replace(&current_disk(cfg)->id, id);
+}
+
+void nook_vm_config_set_disk_read_only(nook_vm_config *cfg, bool read_only)
+{
+	current_disk(cfg)->read_only = read_only;
+}
+
+void nook_vm_config_set_disk_format(nook_vm_config *cfg, enum nook_disk_format format)
+{
+	current_disk(cfg)->format = format;
+}
+
+void nook_vm_config_set_disk_cache(nook_vm_config *cfg, enum nook_disk_cache cache)
+{
+	current_disk(cfg)->cache = cache;
+}
+
+void nook_vm_config_set_disk_direct_io(nook_vm_config *cfg, bool direct_io)
+{
+	current_disk(cfg)->direct_io = direct_io;
+}
+
+void nook_vm_config_set_disk_sync(nook_vm_config *cfg, enum nook_disk_sync sync)
+{
+	current_disk(cfg)->sync = sync;
+}
+
+/* ---- logging ---- */
+
 void nook_vm_config_set_log(nook_vm_config *cfg, enum nook_log_level level, nook_log_fn fn,
 			    void *userdata)
 {
 	cfg->log_level = level;
 	cfg->log_fn = fn;
 	cfg->log_userdata = userdata;
+}
+
+/* ---- validation ---- */
+
+enum file_kind { FILE_REGULAR, FILE_DIR, FILE_IMAGE /* regular or block device */ };
+
+/* 0 if path exists and has the right type; else an error "<what> <path>: ...". */
+static int check_path(const char *what, const char *path, enum file_kind kind, nook_error **err)
+{
+	struct stat st;
+	if (!*path)
+		return nook_error_set(err, EINVAL, "%s \"\": empty path", what);
+	if (stat(path, &st) < 0)
+		return nook_error_set(err, errno, "%s %s: %s", what, path, strerror(errno));
+	bool ok = kind == FILE_DIR ? S_ISDIR(st.st_mode)
+				   : S_ISREG(st.st_mode) || (kind == FILE_IMAGE && S_ISBLK(st.st_mode));
+	if (!ok)
+		return nook_error_set(err, kind == FILE_DIR ? ENOTDIR : EINVAL, "%s %s: %s", what, path,
+				      kind == FILE_DIR	 ? "not a directory"
+				      : kind == FILE_REGULAR ? "not a regular file"
+							     : "not a regular file or block device");
+	return 0;
+}
+
+static int check_machine(const nook_vm_config *cfg, nook_error **err)
+{
+	if (cfg->vcpus < 1)
+		return nook_error_set(err, EINVAL, "vcpus %u: must be at least 1", cfg->vcpus);
+	int max = kvm_max_vcpus(err);
+	if (max < 0)
+		return max;
+	if (max > MAX_VCPUS)
+		max = MAX_VCPUS;
+	if (cfg->vcpus > (unsigned)max)
+		return nook_error_set(err, EINVAL, "vcpus %u: must be between 1 and %d on this host",
+				      cfg->vcpus, max);
+	uint64_t host_mib = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) >> 20;
+	if (cfg->memory_mib < MIN_MEMORY_MIB || cfg->memory_mib > host_mib)
+		return nook_error_set(err, EINVAL,
+				      "memory %llu MiB: must be between %d MiB and the host's %llu MiB",
+				      (unsigned long long)cfg->memory_mib, MIN_MEMORY_MIB,
+				      (unsigned long long)host_mib);
+	return 0;
+}
+
+static int check_kernel(const nook_vm_config *cfg, nook_error **err)
+{
+	int r = 0;
+	if (cfg->kernel_path)
+		r = check_path("kernel", cfg->kernel_path, FILE_REGULAR, err);
+	if (r == 0 && cfg->initramfs_path)
+		r = check_path("initramfs", cfg->initramfs_path, FILE_REGULAR, err);
+	return r;
+}
+
+static int check_exec(const nook_vm_config *cfg, nook_error **err)
+{
+	if (!cfg->init_path && (!cfg->exec_path || !*cfg->exec_path))
+		return nook_error_set(err, EINVAL, "no program to run: set an exec path");
+	if (cfg->workdir && cfg->workdir[0] != '/')
+		return nook_error_set(err, EINVAL, "workdir \"%s\": must be an absolute path",
+				      cfg->workdir);
+	for (size_t i = 0; i < cfg->env.n; i++) {
+		const char *eq = strchr(cfg->env.items[i], '=');
+		if (!eq || eq == cfg->env.items[i])
+			return nook_error_set(err, EINVAL, "env \"%s\": expected KEY=VALUE",
+					      cfg->env.items[i]);
+	}
+	for (size_t i = 0; i < cfg->nrlimits; i++) {
+		const struct vm_rlimit *r = &cfg->rlimits[i];
+		if (r->resource < 0 || r->resource >= RLIM_NLIMITS || r->soft > r->hard)
+			return nook_error_set(err, EINVAL,
+					      "rlimit %d=%llu:%llu: unknown resource or soft above hard",
+					      r->resource, (unsigned long long)r->soft,
+					      (unsigned long long)r->hard);
+	}
+	return 0;
+}
+
+static int check_fs(const nook_vm_config *cfg, nook_error **err)
+{
+	for (size_t i = 0; i < cfg->nfs; i++) {
+		const struct vm_fs *fs = &cfg->fs[i];
+		size_t len = strlen(fs->tag);
+		if (len == 0 || len > VM_FS_TAG_MAX)
+			return nook_error_set(err, EINVAL, "fs tag \"%s\": must be 1 to %d bytes",
+					      fs->tag, VM_FS_TAG_MAX);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(cfg->fs[j].tag, fs->tag) == 0)
+				return nook_error_set(err, EEXIST,
+						      "fs tag \"%s\": used by two mounts (guest "
+						      "mount points must be unique)",
+						      fs->tag);
+		if (fs->kind == VM_FS_CUSTOM) {
+			if (!fs->backend.request)
+				return nook_error_set(err, EINVAL,
+						      "fs tag \"%s\": custom backend without a "
+						      "request callback",
+						      fs->tag);
+			continue;
+		}
+		char what[64];
+		if (strcmp(fs->tag, VM_FS_ROOT_TAG) == 0)
+			snprintf(what, sizeof(what), "fs root");
+		else
+			snprintf(what, sizeof(what), "fs tag \"%s\"", fs->tag);
+		int r = check_path(what, fs->path, FILE_DIR, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static const char *net_kind_name(enum vm_net_kind kind)
+{
+	switch (kind) {
+	case VM_NET_UNIXGRAM_FD: return "unixgram fd";
+	case VM_NET_UNIXGRAM_PATH: return "unixgram path";
+	case VM_NET_UNIXSTREAM_FD: return "unixstream fd";
+	case VM_NET_UNIXSTREAM_PATH: return "unixstream path";
+	case VM_NET_TAP: return "tap";
+	case VM_NET_CUSTOM: return "custom backend";
+	}
+	return "?";
+}
+
+/* "net unixgram fd 5", "net tap \"tap0\"", ... into buf. */
+static const char *net_label(const struct vm_net *net, char *buf, size_t len)
+{
+	if (net->kind == VM_NET_UNIXGRAM_FD || net->kind == VM_NET_UNIXSTREAM_FD)
+		snprintf(buf, len, "net %s %d", net_kind_name(net->kind), net->fd);
+	else if (net->path)
+		snprintf(buf, len, "net %s \"%s\"", net_kind_name(net->kind), net->path);
+	else
+		snprintf(buf, len, "net %s", net_kind_name(net->kind));
+	return buf;
+}
+
+static int check_net(const nook_vm_config *cfg, nook_error **err)
+{
+	char label[PATH_MAX + 64];
+	for (size_t i = 0; i < cfg->nnet; i++) {
+		const struct vm_net *net = &cfg->net[i];
+		net_label(net, label, sizeof(label));
+		if (net->has_mac) {
+			const uint8_t *m = net->mac;
+			char mac[18];
+			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2],
+				 m[3], m[4], m[5]);
+			if (m[0] & 1)
+				return nook_error_set(err, EINVAL,
+						      "%s: mac %s is a multicast address", label, mac);
+			for (size_t j = 0; j < i; j++)
+				if (cfg->net[j].has_mac && memcmp(cfg->net[j].mac, m, 6) == 0)
+					return nook_error_set(err, EEXIST,
+							      "%s: mac %s is used by two devices",
+							      label, mac);
+		}
+		switch (net->kind) {
+		case VM_NET_UNIXGRAM_FD:
+		case VM_NET_UNIXSTREAM_FD:
+			if (net->fd < 0)
+				return nook_error_set(err, EBADF, "%s: not a file descriptor", label);
+			break;
+		case VM_NET_UNIXGRAM_PATH:
+		case VM_NET_UNIXSTREAM_PATH:
+			if (!*net->path)
+				return nook_error_set(err, EINVAL, "%s: empty socket path", label);
+			break;
+		case VM_NET_TAP:
+			if (!*net->path || strlen(net->path) >= IFNAMSIZ)
+				return nook_error_set(err, EINVAL,
+						      "%s: interface names are 1 to %d bytes", label,
+						      IFNAMSIZ - 1);
+			break;
+		case VM_NET_CUSTOM:
+			if (!net->backend.send || !net->backend.recv || !net->backend.poll_fd)
+				return nook_error_set(err, EINVAL,
+						      "%s: send, recv and poll_fd are all required",
+						      label);
+			break;
+		}
+	}
+	return 0;
+}
+
+static int check_console(const nook_vm_config *cfg, nook_error **err)
+{
+	for (size_t i = 0; i < cfg->nports; i++) {
+		const struct vm_console_port *p = &cfg->ports[i];
+		size_t len = strlen(p->name);
+		if (len == 0 || len >= VIRTIO_CONSOLE_NAME_MAX)
+			return nook_error_set(err, EINVAL, "console port \"%s\": names are 1 to %d bytes",
+					      p->name, VIRTIO_CONSOLE_NAME_MAX - 1);
+		if (strncmp(p->name, RESERVED_PORT_PREFIX, strlen(RESERVED_PORT_PREFIX)) == 0)
+			return nook_error_set(err, EINVAL,
+					      "console port \"%s\": the prefix \"%s\" is reserved",
+					      p->name, RESERVED_PORT_PREFIX);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(cfg->ports[j].name, p->name) == 0)
+				return nook_error_set(err, EEXIST,
+						      "console port \"%s\": used by two ports", p->name);
+		switch (p->kind) {
+		case VM_PORT_FDS:
+			if (p->in_fd < -1 || p->out_fd < -1)
+				return nook_error_set(err, EBADF,
+						      "console port \"%s\": fds %d, %d: use -1 for none",
+						      p->name, p->in_fd, p->out_fd);
+			break;
+		case VM_PORT_TTY:
+			if (!isatty(p->in_fd))
+				return nook_error_set(err, ENOTTY,
+						      "console port \"%s\": fd %d is not a terminal",
+						      p->name, p->in_fd);
+			break;
+		case VM_PORT_CUSTOM:
+			if (!p->backend.read && !p->backend.write)
+				return nook_error_set(err, EINVAL,
+						      "console port \"%s\": custom backend without "
+						      "read or write callback",
+						      p->name);
+			break;
+		}
+	}
+	return 0;
+}
+
+static int check_disks(const nook_vm_config *cfg, nook_error **err)
+{
+	for (size_t i = 0; i < cfg->ndisks; i++) {
+		const struct vm_disk *d = &cfg->disks[i];
+		const char *id = vm_disk_id(d);
+		int r = check_path("disk", d->path, FILE_IMAGE, err);
+		if (r < 0)
+			return r;
+		if ((unsigned)d->format > NOOK_DISK_FORMAT_VMDK ||
+		    (unsigned)d->cache > NOOK_DISK_CACHE_UNSAFE ||
+		    (unsigned)d->sync > NOOK_DISK_SYNC_FULL)
+			return nook_error_set(err, EINVAL,
+					      "disk %s: format %d, cache %d or sync %d is unknown",
+					      d->path, (int)d->format, (int)d->cache, (int)d->sync);
+		if (d->format == NOOK_DISK_FORMAT_VMDK && !d->read_only)
+			return nook_error_set(err, EINVAL,
+					      "disk %s: vmdk images are read-only: set the disk "
+					      "read-only",
+					      d->path);
+		size_t len = strlen(id);
+		if (len == 0 || len > VM_DISK_ID_MAX)
+			return nook_error_set(err, EINVAL, "disk %s: id \"%s\" must be 1 to %d bytes",
+					      d->path, id, VM_DISK_ID_MAX);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(vm_disk_id(&cfg->disks[j]), id) == 0)
+				return nook_error_set(err, EEXIST,
+						      "disk %s: id \"%s\" is already used by disk %s",
+						      d->path, id, cfg->disks[j].path);
+	}
+	return 0;
+}
+
+int vm_config_check(const nook_vm_config *cfg, nook_error **err)
+{
+	int r = check_machine(cfg, err);
+	if (r == 0)
+		r = check_kernel(cfg, err);
+	if (r == 0)
+		r = check_exec(cfg, err);
+	if (r == 0)
+		r = check_fs(cfg, err);
+	if (r == 0)
+		r = check_net(cfg, err);
+	if (r == 0)
+		r = check_console(cfg, err);
+	if (r == 0)
+		r = check_disks(cfg, err);
+	return r;
+}
+
+#define UNSUPPORTED(...) nook_error_set(err, ENOTSUP, "not supported yet: " __VA_ARGS__)
+
+int vm_config_check_supported(const nook_vm_config *cfg, nook_error **err)
+{
+	if (cfg->hyperthreading)
+		return UNSUPPORTED("hyperthreading");
+	if (cfg->nested_virt)
+		return UNSUPPORTED("nested virtualization");
+	if (cfg->split_irqchip)
+		return UNSUPPORTED("split irqchip");
+	if (cfg->vsock)
+		return UNSUPPORTED("vsock (virtio-vsock)");
+	if (cfg->balloon && cfg->balloon_set)
+		return UNSUPPORTED("balloon (virtio-balloon)");
+	if (cfg->balloon && cfg->balloon_stats_set)
+		return UNSUPPORTED("balloon stats interval %llu ms (virtio-balloon)",
+				   (unsigned long long)cfg->balloon_stats_ms);
+	if (cfg->rng && cfg->rng_set)
+		return UNSUPPORTED("rng (virtio-rng)");
+	if (cfg->metrics && cfg->metrics_set)
+		return UNSUPPORTED("metrics device");
+	if (cfg->inet_hijack)
+		return UNSUPPORTED("inet hijack (TSI)");
+
+	for (size_t i = 0; i < cfg->nfs; i++) {
+		const struct vm_fs *fs = &cfg->fs[i];
+		if (fs->kind == VM_FS_CUSTOM)
+			return UNSUPPORTED("fs tag \"%s\" custom backend (virtio-fs)", fs->tag);
+		if (strcmp(fs->tag, VM_FS_ROOT_TAG) == 0)
+			return UNSUPPORTED("fs root %s (virtio-fs)", fs->path);
+		return UNSUPPORTED("fs tag \"%s\" %s (virtio-fs%s)", fs->tag, fs->path,
+				   fs->shm_size ? " with DAX" : "");
+	}
+	for (size_t i = 0; i < cfg->nnet; i++) {
+		char label[PATH_MAX + 64];
+		return UNSUPPORTED("%s (virtio-net)", net_label(&cfg->net[i], label, sizeof(label)));
+	}
+	for (size_t i = 0; i < cfg->nports; i++) {
+		const struct vm_console_port *p = &cfg->ports[i];
+		return UNSUPPORTED("console %s \"%s\" (virtio-console)",
+				   p->kind == VM_PORT_TTY      ? "tty port"
+				   : p->kind == VM_PORT_CUSTOM ? "custom port"
+							       : "port",
+				   p->name);
+	}
+	if (cfg->implicit_console_disabled)
+		return UNSUPPORTED("disabling the implicit console");
+	for (size_t i = 0; i < cfg->ndisks; i++)
+		return UNSUPPORTED("disk %s (virtio-blk)", cfg->disks[i].path);
+	return 0;
+}
+
+int vm_config_validate(const nook_vm_config *cfg, nook_error **err)
+{
+	int r = vm_config_check(cfg, err);
+	if (r == 0)
+		r = vm_config_check_supported(cfg, err);
+	return r;
 }

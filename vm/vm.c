@@ -24,11 +24,6 @@
 #include "x86/cpu.h"
 #include "x86/layout.h"
 
-/* Below this the default kernel does not boot with room for a program. */
-#define MIN_MEMORY_MIB 64
-/* One APIC id space of 8 bits, shared with the IOAPIC. */
-#define MAX_VCPUS 254
-
 enum vm_state { VM_BUILT, VM_RUNNING, VM_ENDED };
 
 struct nook_vm {
@@ -65,44 +60,6 @@ static void vm_log(struct nook_vm *vm, enum nook_log_level level, const char *fm
 		vm->log_fn(level, msg, vm->log_userdata);
 	else
 		fprintf(stderr, "nook: %s\n", msg);
-}
-
-static int validate(const nook_vm_config *cfg, nook_error **err)
-{
-	int max = kvm_max_vcpus(err);
-	if (max < 0)
-		return max;
-	if (max > MAX_VCPUS)
-		max = MAX_VCPUS;
-	if (cfg->vcpus < 1 || cfg->vcpus > (unsigned)max)
-		return nook_error_set(err, EINVAL, "vcpus %u: must be between 1 and %d on this host",
-				      cfg->vcpus, max);
-	uint64_t host_mib = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) >> 20;
-	if (cfg->memory_mib < MIN_MEMORY_MIB || cfg->memory_mib > host_mib)
-		return nook_error_set(err, EINVAL,
-				      "memory %llu MiB: must be between %d MiB and the host's %llu MiB",
-				      (unsigned long long)cfg->memory_mib, MIN_MEMORY_MIB,
-				      (unsigned long long)host_mib);
-	if (!cfg->init_path && (!cfg->exec_path || !*cfg->exec_path))
-		return nook_error_set(err, EINVAL, "no program to run: set an exec path");
-	if (cfg->workdir && cfg->workdir[0] != '/')
-		return nook_error_set(err, EINVAL, "workdir \"%s\": must be an absolute path",
-				      cfg->workdir);
-	for (size_t i = 0; i < cfg->env.n; i++) {
-		const char *eq = strchr(cfg->env.items[i], '=');
-		if (!eq || eq == cfg->env.items[i])
-			return nook_error_set(err, EINVAL, "env \"%s\": expected KEY=VALUE",
-					      cfg->env.items[i]);
-	}
-	for (size_t i = 0; i < cfg->nrlimits; i++) {
-		const struct vm_rlimit *r = &cfg->rlimits[i];
-		if (r->resource < 0 || r->resource >= RLIM_NLIMITS || r->soft > r->hard)
-			return nook_error_set(err, EINVAL,
-					      "rlimit %d=%llu:%llu: unknown resource or soft above hard",
-					      r->resource, (unsigned long long)r->soft,
-					      (unsigned long long)r->hard);
-	}
-	return 0;
 }
 
 static int read_file(const char *what, const char *path, uint8_t **data, size_t *len,
@@ -334,7 +291,7 @@ static int assemble(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **
 int nook_vm_build(const nook_vm_config *cfg, nook_vm **out, nook_error **err)
 {
 	*out = NULL;
-	int r = validate(cfg, err);
+	int r = vm_config_validate(cfg, err);
 	if (r < 0)
 		return r;
 	nook_vm *vm = calloc(1, sizeof(*vm));

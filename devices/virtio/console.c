@@ -80,7 +80,9 @@ static void port_fill_from_host(struct virtio_console_port *p)
 	int index = (int)(p - c->ports);
 	struct virtq *q = &c->mmio.queues[port_rx_queue(index)];
 	bool pushed = false;
-	while (p->guest_ready && !p->in_eof && virtq_has_available(q)) {
+	/* The guest driver discards data that arrives on a port nobody has
+	 * open, so input waits for the guest to open it. */
+	while (p->guest_open && !p->in_eof && virtq_has_available(q)) {
 		if (p->in_pollable) {
 			struct pollfd pfd = {.fd = p->in_fd, .events = POLLIN};
 			if (poll(&pfd, 1, 0) <= 0)
@@ -105,7 +107,7 @@ static void port_fill_from_host(struct virtio_console_port *p)
 	}
 	if (pushed)
 		virtio_mmio_notify_used(&c->mmio, q);
-	watch_input(p, p->guest_ready && !p->in_eof && virtq_has_available(q));
+	watch_input(p, p->guest_open && !p->in_eof && virtq_has_available(q));
 }
 
 static void on_input(void *opaque, uint32_t events)
@@ -174,9 +176,11 @@ static void handle_ctrl_message(struct virtio_console *c, const struct virtio_co
 		if (c->ports[m->id].in_eof)
 			queue_ctrl(c, m->id, VIRTIO_CONSOLE_PORT_OPEN, 0);
 		break;
+	case VIRTIO_CONSOLE_PORT_OPEN:
+		if (m->id < (uint32_t)c->nports)
+			c->ports[m->id].guest_open = m->value == 1;
+		break;
 	default:
-		/* PORT_OPEN from the guest (it opened or closed the device file)
-		 * needs no action: input waits for buffers, not for an open. */
 		break;
 	}
 }
@@ -229,6 +233,7 @@ static void console_reset(struct virtio_mmio_device *dev)
 	c->npending = 0;
 	for (int i = 0; i < c->nports; i++) {
 		c->ports[i].guest_ready = false;
+		c->ports[i].guest_open = false;
 		watch_input(&c->ports[i], false);
 	}
 }

@@ -22,6 +22,7 @@ struct virtio_console_port {
 	char name[VIRTIO_CONSOLE_NAME_MAX];
 	int in_fd, out_fd;
 	bool guest_ready;
+	bool guest_open;    /* a guest process has the port open */
 	bool in_eof;        /* the host side reached end of file */
 	bool in_pollable;   /* in_fd works with epoll (not a regular file) */
 	bool in_watching;

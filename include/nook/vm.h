@@ -11,11 +11,28 @@
  * Threads and signals: each VM runs one thread per vCPU plus an I/O thread;
  * libnook interrupts vCPU threads with signal SIGRTMIN+7, for which it
  * installs an empty handler.
+ *
+ * The configuration mirrors a libkrun-style VM builder, grouped the same
+ * way: machine, kernel, fs, net, console, exec, disk. Setters only store;
+ * nook_vm_build() checks everything and fails with a message naming the
+ * option. Options whose device nook does not implement yet are stored too,
+ * and nook_vm_build() then fails with "not supported yet: <option>" rather
+ * than ignoring them (marked "[not supported yet]" below). Windows-only
+ * options (named pipes, virtio output files) and the sound and GPU options
+ * of the reference builder do not exist here.
+ *
+ * File descriptors and callback `opaque` pointers passed in stay the
+ * caller's: nothing here closes or frees them, and they must stay valid
+ * until every VM built from the configuration is freed.
  */
 #ifndef NOOK_VM_H
 #define NOOK_VM_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include <nook/error.h>
 #include <nook/log.h>
@@ -31,16 +48,43 @@ typedef struct nook_vm nook_vm;
  * guest kernel's nook.pvm flag). AUTO: when /sys/module/kvm_pvm exists. */
 enum nook_pvm_mode { NOOK_PVM_AUTO, NOOK_PVM_ON, NOOK_PVM_OFF };
 
-/* Defaults: 1 vCPU, 512 MiB, the built-in kernel and rootfs, no program. */
+/* Defaults: 1 vCPU, 512 MiB, the built-in kernel and rootfs, no program;
+ * the other machine options as listed below. */
 nook_vm_config *nook_vm_config_new(void);
 void nook_vm_config_free(nook_vm_config *cfg);
 
-/* Machine. Values are checked by nook_vm_build(). */
+/* Machine. Values are checked by nook_vm_build(): vcpus 1..the host's
+ * limit, memory up to the host's RAM. */
 void nook_vm_config_set_vcpus(nook_vm_config *cfg, unsigned vcpus);
 void nook_vm_config_set_memory_mib(nook_vm_config *cfg, uint64_t mib);
 void nook_vm_config_set_pvm_mode(nook_vm_config *cfg, enum nook_pvm_mode mode);
+/* SMT topology in CPUID (default off). [not supported yet when on] */
+void nook_vm_config_set_hyperthreading(nook_vm_config *cfg, bool on);
+/* Nested virtualization (default off). [not supported yet when on] */
+void nook_vm_config_set_nested_virt(nook_vm_config *cfg, bool on);
+/* Userspace split irqchip for many devices (default off). [not supported
+ * yet when on] */
+void nook_vm_config_set_split_irqchip(nook_vm_config *cfg, bool on);
+/* Always attach a virtio-vsock device (default off). [not supported yet
+ * when on] */
+void nook_vm_config_set_vsock(nook_vm_config *cfg, bool on);
+/* virtio-balloon (default on) and its guest memory statistics interval in
+ * milliseconds (default 1000; 0: no statistics). nook has no balloon yet:
+ * left at the default the VM simply has none; turning it on, or setting
+ * the interval while it is on, fails. [not supported yet] */
+void nook_vm_config_set_balloon(nook_vm_config *cfg, bool on);
+void nook_vm_config_set_balloon_stats_interval_ms(nook_vm_config *cfg, uint64_t ms);
+/* virtio-rng (default on) and the metrics device (default on): as for the
+ * balloon, only turning them on explicitly fails. [not supported yet] */
+void nook_vm_config_set_rng(nook_vm_config *cfg, bool on);
+void nook_vm_config_set_metrics(nook_vm_config *cfg, bool on);
+/* Bridge the guest's INET sockets to the host when there is no network
+ * device (TSI; default off, the guest is air-gapped). [not supported yet
+ * when on] */
+void nook_vm_config_set_inet_hijack(nook_vm_config *cfg, bool on);
 
 /* Kernel. append_cmdline adds to the command line, separated by a space.
+ * kernel_path: a vmlinux (ELF) or bzImage instead of the built-in kernel.
  * The initramfs replaces the built-in rootfs archive (a cpio "newc"
  * archive); nook-init is added to it. init_path makes the kernel start
  * that program as PID 1 instead of nook-init (default /init.nook). */
@@ -49,20 +93,139 @@ int nook_vm_config_set_kernel_path(nook_vm_config *cfg, const char *path);
 int nook_vm_config_set_initramfs_path(nook_vm_config *cfg, const char *path);
 int nook_vm_config_set_init_path(nook_vm_config *cfg, const char *path);
 
-/* Exec: the program nook-init runs. The path is absolute or a name looked up
- * in the guest's PATH. env entries are "KEY=VALUE". rlimit resources are
- * RLIMIT_* numbers; UINT64_MAX means unlimited. */
-int nook_vm_config_set_exec_path(nook_vm_config *cfg, const char *path);
-int nook_vm_config_add_arg(nook_vm_config *cfg, const char *arg);
-int nook_vm_config_add_env(nook_vm_config *cfg, const char *key_value);
-int nook_vm_config_set_workdir(nook_vm_config *cfg, const char *dir);
-int nook_vm_config_add_rlimit(nook_vm_config *cfg, int resource, uint64_t soft, uint64_t hard);
+/* Fs: host directories shared with the guest over virtio-fs, each under a
+ * tag (at most 36 bytes, unique). [not supported yet] */
+
+/* The root file system: a host directory under the tag "/dev/root". */
+int nook_vm_config_add_fs_root(nook_vm_config *cfg, const char *dir);
+/* The tag and the DAX window size in bytes (0: none) of the next mount
+ * added with add_fs_path; the tag is also used by add_fs_custom. Each
+ * applies to one mount only. */
+int nook_vm_config_set_fs_tag(nook_vm_config *cfg, const char *tag);
+void nook_vm_config_set_fs_shm_size(nook_vm_config *cfg, uint64_t bytes);
+/* A mount of a host directory. Without a tag it is named "fs<N>", N being
+ * the number of fs entries (root included) added before it. */
+int nook_vm_config_add_fs_path(nook_vm_config *cfg, const char *dir);
+
+/* A file system served by the caller: the VMM hands over each FUSE request
+ * from the guest. `in` holds the request (struct fuse_in_header and its
+ * arguments), `out` the guest's reply buffers; request() writes the reply
+ * (struct fuse_out_header and its data) into `out` and returns its length,
+ * or a negative errno to fail the request. Called from the VMM's threads,
+ * possibly concurrently. */
+struct nook_fs_backend {
+	ssize_t (*request)(void *opaque, const struct iovec *in, size_t nin,
+			   const struct iovec *out, size_t nout);
+};
+/* Adds a custom mount (named like add_fs_path); the table is copied. */
+int nook_vm_config_add_fs_custom(nook_vm_config *cfg, const struct nook_fs_backend *backend,
+				 void *opaque);
+
+/* Net: virtio-net devices, each with a host backend. [not supported yet] */
+
+/* The MAC address of the next device only (default: chosen by the VMM). */
+void nook_vm_config_set_net_mac(nook_vm_config *cfg, const uint8_t mac[6]);
+/* One datagram per Ethernet frame over a connected unix datagram socket
+ * (e.g. gvproxy); with send_vfkit_magic the first datagram is "VFKT". */
+int nook_vm_config_add_net_unixgram_fd(nook_vm_config *cfg, int fd);
+int nook_vm_config_add_net_unixgram_path(nook_vm_config *cfg, const char *path,
+					 bool send_vfkit_magic);
+/* Frames with a 4-byte big-endian length over a unix stream socket
+ * (passt, qemu "stream"). */
+int nook_vm_config_add_net_unixstream_fd(nook_vm_config *cfg, int fd);
+int nook_vm_config_add_net_unixstream_path(nook_vm_config *cfg, const char *path);
+/* An existing host TAP interface, by name. */
+int nook_vm_config_add_net_tap(nook_vm_config *cfg, const char *ifname);
+
+/* A network served by the caller. send() takes one frame from the guest
+ * (0, or a negative errno to drop it). recv() copies one frame for the
+ * guest into buf and returns its length, or -EAGAIN when none is waiting;
+ * the VMM calls it when poll_fd() (asked once) is readable. */
+struct nook_net_backend {
+	int (*send)(void *opaque, const void *frame, size_t len);
+	ssize_t (*recv)(void *opaque, void *buf, size_t size);
+	int (*poll_fd)(void *opaque);
+};
+/* Adds a device with a custom backend; the table is copied. */
+int nook_vm_config_add_net_custom(nook_vm_config *cfg, const struct nook_net_backend *backend,
+				  void *opaque);
 
 /* Console. The kernel log goes to console_output (a file, created or
  * truncated) or nowhere. The program's stdin, stdout and stderr are these
- * host fds (default 0, 1, 2; -1: none); the VM does not close them. */
+ * host fds (default 0, 1, 2; -1: none); the VM does not close them. They
+ * travel over the implicit console, a virtio-console device. */
 int nook_vm_config_set_console_output(nook_vm_config *cfg, const char *path);
 void nook_vm_config_set_stdio(nook_vm_config *cfg, int in_fd, int out_fd, int err_fd);
+/* Named ports, seen in the guest as /sys/class/virtio-ports/<name>: the
+ * host reads input_fd and writes output_fd (they may be the same fd, -1:
+ * none); a tty port uses one terminal fd, put in raw mode. Names are unique
+ * and the "nook." prefix is reserved. [not supported yet] */
+int nook_vm_config_add_console_port(nook_vm_config *cfg, const char *name, int input_fd,
+				    int output_fd);
+int nook_vm_config_add_console_tty(nook_vm_config *cfg, const char *name, int tty_fd);
+
+/* A port served by the caller, on a thread of its own: read() waits for
+ * bytes for the guest and returns their count, 0 at end of input or a
+ * negative errno; write() takes bytes from the guest and returns how many it
+ * consumed or a negative errno. */
+struct nook_console_port_backend {
+	ssize_t (*read)(void *opaque, void *buf, size_t size);
+	ssize_t (*write)(void *opaque, const void *buf, size_t len);
+};
+/* Adds a named port with a custom backend; the table is copied. [not
+ * supported yet] */
+int nook_vm_config_add_console_custom(nook_vm_config *cfg, const char *name,
+				      const struct nook_console_port_backend *backend,
+				      void *opaque);
+/* No implicit console (only explicit ports). [not supported yet] */
+void nook_vm_config_disable_implicit_console(nook_vm_config *cfg);
+
+/* Exec: the program nook-init runs. The path is absolute or a name looked up
+ * in the guest's PATH. add_arg appends one argument, set_args replaces them
+ * all with a NULL-terminated list. env entries are "KEY=VALUE"; add_envs
+ * takes a NULL-terminated list of them (like environ); add_env_pair fails
+ * with -EINVAL for an empty key or one containing '='. rlimit resources are
+ * RLIMIT_* numbers; UINT64_MAX means unlimited. */
+int nook_vm_config_set_exec_path(nook_vm_config *cfg, const char *path);
+int nook_vm_config_add_arg(nook_vm_config *cfg, const char *arg);
+int nook_vm_config_set_args(nook_vm_config *cfg, const char *const *args);
+int nook_vm_config_add_env(nook_vm_config *cfg, const char *key_value);
+int nook_vm_config_add_env_pair(nook_vm_config *cfg, const char *key, const char *value);
+int nook_vm_config_add_envs(nook_vm_config *cfg, const char *const *key_values);
+int nook_vm_config_set_workdir(nook_vm_config *cfg, const char *dir);
+int nook_vm_config_add_rlimit(nook_vm_config *cfg, int resource, uint64_t soft, uint64_t hard);
+
+/* Disk: virtio-blk devices backed by image files. [not supported yet]
+ *
+ * add_disk starts a new disk. The set_disk_* settings apply to the current
+ * disk: the one last added, or before the first add_disk, the first one.
+ * Each new disk starts from the defaults: raw, read-write, writeback cache,
+ * no direct I/O, full sync, and the id "vd<letters>" of its position (see
+ * nook_disk_id_for_index()). Ids are unique and at most 20 bytes. */
+enum nook_disk_format {
+	NOOK_DISK_FORMAT_RAW,
+	NOOK_DISK_FORMAT_QCOW2,
+	NOOK_DISK_FORMAT_VMDK, /* read-only */
+};
+/* WRITEBACK honours the guest's flushes with fsync; UNSAFE ignores them. */
+enum nook_disk_cache { NOOK_DISK_CACHE_WRITEBACK, NOOK_DISK_CACHE_UNSAFE };
+/* NONE: no host sync; RELAXED: flushes without strict hardware sync;
+ * FULL: strict hardware flush. */
+enum nook_disk_sync { NOOK_DISK_SYNC_NONE, NOOK_DISK_SYNC_RELAXED, NOOK_DISK_SYNC_FULL };
+
+int nook_vm_config_add_disk(nook_vm_config *cfg, const char *path);
+int nook_vm_config_set_disk_id(nook_vm_config *cfg, const char *id);
+void nook_vm_config_set_disk_read_only(nook_vm_config *cfg, bool read_only);
+void nook_vm_config_set_disk_format(nook_vm_config *cfg, enum nook_disk_format format);
+void nook_vm_config_set_disk_cache(nook_vm_config *cfg, enum nook_disk_cache cache);
+/* O_DIRECT on the host file. */
+void nook_vm_config_set_disk_direct_io(nook_vm_config *cfg, bool direct_io);
+void nook_vm_config_set_disk_sync(nook_vm_config *cfg, enum nook_disk_sync sync);
+
+/* The Linux name of the index-th virtio disk, in the kernel's bijective
+ * base 26: 0 "vda", 25 "vdz", 26 "vdaa", 701 "vdzz", 702 "vdaaa". Returns 0,
+ * or -ERANGE when it does not fit in buf (12 bytes always suffice). */
+int nook_disk_id_for_index(unsigned index, char *buf, size_t len);
 
 /* Logging: messages at or above `level` go to `fn` (or stderr if NULL). */
 void nook_vm_config_set_log(nook_vm_config *cfg, enum nook_log_level level, nook_log_fn fn,

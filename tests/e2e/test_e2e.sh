@@ -104,7 +104,7 @@ check "boot 1: rlimit NOFILE" contains "$work/boot1.out" "nofile=1024:2048"
 check "boot 1: --cpus 2" contains "$work/boot1.out" "cpus=2"
 memkb=$(sed -n 's/^memkb=//p' "$work/boot1.out")
 check "boot 1: --memory 256 in /proc/meminfo ($memkb kB)" test "${memkb:-0}" -gt 200000 -a "${memkb:-0}" -le 262144
-args=$(grep '^arg=' "$work/boot1.out" | head -c 200)
+args=$(sed -n '/^arg=/,$p' "$work/boot1.out")
 expected_args=$(printf 'arg=[a b]\narg=[q"u'"'"'ote]\narg=[new\nline]\narg=[]')
 check "boot 1: args byte-exact" equals "$args" "$expected_args"
 check "boot 1: kernel log in --console-output" contains "$work/boot1.console" "Linux version"
