@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define FOUR_GIB (1ULL << 32)
 
@@ -79,4 +80,34 @@ uint64_t guest_memory_end_below(const struct guest_memory *mem, uint64_t limit)
 			end = e < limit ? e : limit;
 	}
 	return end;
+}
+
+int guest_memory_load_file(struct guest_memory *mem, uint64_t gpa, int fd, uint64_t offset,
+			   uint64_t len)
+{
+	uint8_t *dst = guest_memory_ptr(mem, gpa, len);
+	if (!dst)
+		return -EFAULT;
+	uint64_t whole = len & ~0xfffULL;
+	if (whole && (gpa & 0xfff) == 0 && (offset & 0xfff) == 0) {
+		if (mmap(dst, whole, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+			 (off_t)offset) == MAP_FAILED)
+			return -errno;
+		madvise(dst, whole, MADV_DONTDUMP);
+		madvise(dst, whole, MADV_DONTFORK);
+		dst += whole;
+		offset += whole;
+		len -= whole;
+	}
+	while (len) {
+		ssize_t n = pread(fd, dst, len, (off_t)offset);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		dst += n;
+		offset += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	return 0;
 }

@@ -31,6 +31,15 @@ void guest_memory_destroy(struct guest_memory *mem);
  * one RAM region. Every guest-supplied address goes through here. */
 void *guest_memory_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
 
+/* Puts `len` bytes of `fd` from `offset` into guest memory at `gpa`. Whole
+ * pages are mapped copy-on-write from the page cache instead of copied:
+ * booting then reads only the pages the guest touches, and VMs share them.
+ * The mapping replaces part of the guest-memory mapping in place, so the
+ * KVM memslot (which holds host addresses) stays valid. -EFAULT when the
+ * range is not guest RAM. */
+int guest_memory_load_file(struct guest_memory *mem, uint64_t gpa, int fd, uint64_t offset,
+			   uint64_t len);
+
 /* The highest RAM address + 1 that lies below `limit`. */
 uint64_t guest_memory_end_below(const struct guest_memory *mem, uint64_t limit);
 

@@ -2,6 +2,7 @@
 #include "vm/config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,15 +84,11 @@ void nook_vm_config_free(nook_vm_config *cfg)
 	free(cfg);
 }
 
-/* Makes room for one more element at the end of *arr (n elements now). */
-static int grow(void *arr, size_t n, size_t size)
+/* arr (n elements of size bytes) with room for one more; NULL when out of
+ * memory (arr is then unchanged). */
+static void *grow(void *arr, size_t n, size_t size)
 {
-	void **p = arr;
-	void *bigger = realloc(*p, (n + 1) * size);
-	if (!bigger)
-		return -ENOMEM;
-	*p = bigger;
-	return 0;
+	return realloc(arr, (n + 1) * size);
 }
 
 /* ---- machine ---- */
@@ -203,11 +200,13 @@ static int add_fs(nook_vm_config *cfg, const char *tag, const char *path, struct
 		fs.tag = strdup(cfg->fs_next_tag);
 	else if (asprintf(&fs.tag, "fs%zu", cfg->nfs) < 0)
 		fs.tag = NULL;
-	if (!fs.tag || grow(&cfg->fs, cfg->nfs, sizeof(*cfg->fs)) < 0) {
+	struct vm_fs *arr = fs.tag ? grow(cfg->fs, cfg->nfs, sizeof(*arr)) : NULL;
+	if (!arr) {
 		free(fs.tag);
 		free(fs.path);
 		return -ENOMEM;
 	}
+	cfg->fs = arr;
 	if (!tag) {
 		free(cfg->fs_next_tag);
 		cfg->fs_next_tag = NULL;
@@ -220,7 +219,7 @@ static int add_fs(nook_vm_config *cfg, const char *tag, const char *path, struct
 int nook_vm_config_add_fs_root(nook_vm_config *cfg, const char *dir)
 {
 	struct vm_fs *fs;
-	return add_fs(cfg, VM_FS_ROOT_TAG, dir, &fs);
+	return add_fs(cfg, VM_FS_ROOT_TAG, dir ? dir : "", &fs);
 }
 
 int nook_vm_config_set_fs_tag(nook_vm_config *cfg, const char *tag)
@@ -236,7 +235,7 @@ void nook_vm_config_set_fs_shm_size(nook_vm_config *cfg, uint64_t bytes)
 int nook_vm_config_add_fs_path(nook_vm_config *cfg, const char *dir)
 {
 	struct vm_fs *fs;
-	int r = add_fs(cfg, NULL, dir, &fs);
+	int r = add_fs(cfg, NULL, dir ? dir : "", &fs);
 	if (r == 0) {
 		fs->shm_size = cfg->fs_next_shm_size;
 		cfg->fs_next_shm_size = 0;
@@ -273,10 +272,12 @@ static int add_net(nook_vm_config *cfg, enum vm_net_kind kind, int fd, const cha
 	struct vm_net net = {.kind = kind, .fd = fd};
 	if (path && !(net.path = strdup(path)))
 		return -ENOMEM;
-	if (grow(&cfg->net, cfg->nnet, sizeof(*cfg->net)) < 0) {
+	struct vm_net *arr = grow(cfg->net, cfg->nnet, sizeof(*arr));
+	if (!arr) {
 		free(net.path);
 		return -ENOMEM;
 	}
+	cfg->net = arr;
 	if (cfg->net_next_has_mac) {
 		net.has_mac = true;
 		memcpy(net.mac, cfg->net_next_mac, 6);
@@ -354,10 +355,12 @@ static int add_port(nook_vm_config *cfg, enum vm_port_kind kind, const char *nam
 	struct vm_console_port port = {.kind = kind, .in_fd = in_fd, .out_fd = out_fd};
 	if (!(port.name = strdup(name ? name : "")))
 		return -ENOMEM;
-	if (grow(&cfg->ports, cfg->nports, sizeof(*cfg->ports)) < 0) {
+	struct vm_console_port *arr = grow(cfg->ports, cfg->nports, sizeof(*arr));
+	if (!arr) {
 		free(port.name);
 		return -ENOMEM;
 	}
+	cfg->ports = arr;
 	cfg->ports[cfg->nports] = port;
 	*out = &cfg->ports[cfg->nports++];
 	return 0;
@@ -461,8 +464,10 @@ int nook_vm_config_set_workdir(nook_vm_config *cfg, const char *dir)
 
 int nook_vm_config_add_rlimit(nook_vm_config *cfg, int resource, uint64_t soft, uint64_t hard)
 {
-	if (grow(&cfg->rlimits, cfg->nrlimits, sizeof(*cfg->rlimits)) < 0)
+	struct vm_rlimit *arr = grow(cfg->rlimits, cfg->nrlimits, sizeof(*arr));
+	if (!arr)
 		return -ENOMEM;
+	cfg->rlimits = arr;
 	cfg->rlimits[cfg->nrlimits++] = (struct vm_rlimit){resource, soft, hard};
 	return 0;
 }
@@ -500,10 +505,12 @@ static struct vm_disk *current_disk(nook_vm_config *cfg)
 int nook_vm_config_add_disk(nook_vm_config *cfg, const char *path)
 {
 	char *copy = strdup(path ? path : "");
-	if (!copy || grow(&cfg->disks, cfg->ndisks, sizeof(*cfg->disks)) < 0) {
+	struct vm_disk *arr = copy ? grow(cfg->disks, cfg->ndisks, sizeof(*arr)) : NULL;
+	if (!arr) {
 		free(copy);
 		return -ENOMEM;
 	}
+	cfg->disks = arr;
 	struct vm_disk *d = &cfg->disks[cfg->ndisks];
 	if (cfg->ndisks == 0) {
 		*d = cfg->disk_first;
@@ -790,12 +797,15 @@ static int check_disks(const nook_vm_config *cfg, nook_error **err)
 		int r = check_path("disk", d->path, FILE_IMAGE, err);
 		if (r < 0)
 			return r;
-		if ((unsigned)d->format > NOOK_DISK_FORMAT_VMDK ||
-		    (unsigned)d->cache > NOOK_DISK_CACHE_UNSAFE ||
-		    (unsigned)d->sync > NOOK_DISK_SYNC_FULL)
-			return nook_error_set(err, EINVAL,
-					      "disk %s: format %d, cache %d or sync %d is unknown",
-					      d->path, (int)d->format, (int)d->cache, (int)d->sync);
+		if ((unsigned)d->format > NOOK_DISK_FORMAT_VMDK)
+			return nook_error_set(err, EINVAL, "disk %s: unknown format %d", d->path,
+					      (int)d->format);
+		if ((unsigned)d->cache > NOOK_DISK_CACHE_UNSAFE)
+			return nook_error_set(err, EINVAL, "disk %s: unknown cache mode %d", d->path,
+					      (int)d->cache);
+		if ((unsigned)d->sync > NOOK_DISK_SYNC_FULL)
+			return nook_error_set(err, EINVAL, "disk %s: unknown sync mode %d", d->path,
+					      (int)d->sync);
 		if (d->format == NOOK_DISK_FORMAT_VMDK && !d->read_only)
 			return nook_error_set(err, EINVAL,
 					      "disk %s: vmdk images are read-only: set the disk "
@@ -849,15 +859,14 @@ int vm_config_check_supported(const nook_vm_config *cfg, nook_error **err)
 	if (cfg->balloon && cfg->balloon_stats_set)
 		return UNSUPPORTED("balloon stats interval %llu ms (virtio-balloon)",
 				   (unsigned long long)cfg->balloon_stats_ms);
-	if (cfg->rng && cfg->rng_set)
-		return UNSUPPORTED("rng (virtio-rng)");
 	if (cfg->metrics && cfg->metrics_set)
 		return UNSUPPORTED("metrics device");
 	if (cfg->inet_hijack)
 		return UNSUPPORTED("inet hijack (TSI)");
 
-	for (size_t i = 0; i < cfg->nfs; i++) {
-		const struct vm_fs *fs = &cfg->fs[i];
+	/* The first device of each kind is enough to name. */
+	if (cfg->nfs) {
+		const struct vm_fs *fs = &cfg->fs[0];
 		if (fs->kind == VM_FS_CUSTOM)
 			return UNSUPPORTED("fs tag \"%s\" custom backend (virtio-fs)", fs->tag);
 		if (strcmp(fs->tag, VM_FS_ROOT_TAG) == 0)
@@ -865,12 +874,12 @@ int vm_config_check_supported(const nook_vm_config *cfg, nook_error **err)
 		return UNSUPPORTED("fs tag \"%s\" %s (virtio-fs%s)", fs->tag, fs->path,
 				   fs->shm_size ? " with DAX" : "");
 	}
-	for (size_t i = 0; i < cfg->nnet; i++) {
+	if (cfg->nnet) {
 		char label[PATH_MAX + 64];
-		return UNSUPPORTED("%s (virtio-net)", net_label(&cfg->net[i], label, sizeof(label)));
+		return UNSUPPORTED("%s (virtio-net)", net_label(&cfg->net[0], label, sizeof(label)));
 	}
-	for (size_t i = 0; i < cfg->nports; i++) {
-		const struct vm_console_port *p = &cfg->ports[i];
+	if (cfg->nports) {
+		const struct vm_console_port *p = &cfg->ports[0];
 		return UNSUPPORTED("console %s \"%s\" (virtio-console)",
 				   p->kind == VM_PORT_TTY      ? "tty port"
 				   : p->kind == VM_PORT_CUSTOM ? "custom port"
@@ -879,8 +888,8 @@ int vm_config_check_supported(const nook_vm_config *cfg, nook_error **err)
 	}
 	if (cfg->implicit_console_disabled)
 		return UNSUPPORTED("disabling the implicit console");
-	for (size_t i = 0; i < cfg->ndisks; i++)
-		return UNSUPPORTED("disk %s (virtio-blk)", cfg->disks[i].path);
+	if (cfg->ndisks)
+		return UNSUPPORTED("disk %s (virtio-blk)", cfg->disks[0].path);
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "devices/legacy.h"
 #include "devices/serial.h"
 #include "devices/virtio/console.h"
+#include "devices/virtio/rng.h"
 #include "guest/protocol.h"
 #include "kvm/event_loop.h"
 #include "kvm/kvm.h"
@@ -42,6 +43,8 @@ struct nook_vm {
 	struct boot_port boot_port;
 	struct virtio_console console;
 	bool console_created;
+	struct virtio_rng rng;
+	bool rng_created;
 };
 
 static void vm_log(struct nook_vm *vm, enum nook_log_level level, const char *fmt, ...)
@@ -62,8 +65,8 @@ static void vm_log(struct nook_vm *vm, enum nook_log_level level, const char *fm
 		fprintf(stderr, "nook: %s\n", msg);
 }
 
-static int read_file(const char *what, const char *path, uint8_t **data, size_t *len,
-		     nook_error **err)
+/* Opens a regular file for reading; the error names it. */
+static int open_regular(const char *what, const char *path, uint64_t *size, nook_error **err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
@@ -77,7 +80,18 @@ static int read_file(const char *what, const char *path, uint8_t **data, size_t 
 		close(fd);
 		return nook_error_set(err, EINVAL, "%s %s: not a regular file", what, path);
 	}
-	*len = (size_t)st.st_size;
+	*size = (uint64_t)st.st_size;
+	return fd;
+}
+
+static int read_file(const char *what, const char *path, uint8_t **data, size_t *len,
+		     nook_error **err)
+{
+	uint64_t size;
+	int fd = open_regular(what, path, &size, err);
+	if (fd < 0)
+		return fd;
+	*len = (size_t)size;
 	*data = malloc(*len ? *len : 1);
 	size_t done = 0;
 	while (*data && done < *len) {
@@ -95,6 +109,22 @@ static int read_file(const char *what, const char *path, uint8_t **data, size_t 
 		return nook_error_set(err, EIO, "%s %s: read failed", what, path);
 	}
 	return 0;
+}
+
+/* Where the built-in kernel, rootfs and nook-init are: $NOOK_DATA_DIR if
+ * set, else the installed data directory if `meson install` put them
+ * there, else the build tree (the kernel: its per-machine cache). */
+static void default_artifact(const char *name, const char *build_path, char *out, size_t len)
+{
+	const char *dir = getenv("NOOK_DATA_DIR");
+	if (!dir || !*dir) {
+		snprintf(out, len, "%s/%s", NOOK_INSTALL_DATA_DIR, name);
+		if (access(out, R_OK) == 0)
+			return;
+		snprintf(out, len, "%s", build_path);
+		return;
+	}
+	snprintf(out, len, "%s/%s", dir, name);
 }
 
 static int encode_init_config(const nook_vm_config *cfg, struct nook_initramfs_buf *buf)
@@ -118,32 +148,38 @@ static int load_initramfs(struct nook_vm *vm, const nook_vm_config *cfg,
 			  const struct x86_kernel *k, uint64_t *gpa, uint64_t *size,
 			  nook_error **err)
 {
-	const char *rootfs_path = cfg->initramfs_path ? cfg->initramfs_path : NOOK_ROOTFS_CPIO;
-	uint8_t *rootfs = NULL, *init = NULL;
-	size_t rootfs_len = 0, init_len = 0;
+	char builtin_rootfs[PATH_MAX], init_path[PATH_MAX];
+	default_artifact("rootfs.cpio", NOOK_ROOTFS_CPIO, builtin_rootfs, sizeof(builtin_rootfs));
+	default_artifact("nook-init", NOOK_INIT_BINARY, init_path, sizeof(init_path));
+	const char *rootfs_path = cfg->initramfs_path ? cfg->initramfs_path : builtin_rootfs;
+	uint8_t *init = NULL;
+	size_t init_len = 0;
+	uint64_t rootfs_len = 0;
 	struct nook_initramfs_buf config = {0}, generated = {0};
-	int r = read_file("initramfs", rootfs_path, &rootfs, &rootfs_len, err);
+	int rootfs_fd = open_regular("initramfs", rootfs_path, &rootfs_len, err);
+	int r = rootfs_fd < 0 ? rootfs_fd : 0;
 	if (r == 0 && cfg->exec_path) {
-		r = read_file("nook-init", NOOK_INIT_BINARY, &init, &init_len, err);
+		r = read_file("nook-init", init_path, &init, &init_len, err);
 		if (r == 0 && (r = encode_init_config(cfg, &config)) < 0)
 			nook_error_set(err, -r, "guest config: %s", strerror(-r));
 		if (r == 0 && (r = nook_initramfs_build(&generated, init, init_len, config.data,
 							config.len)) < 0)
 			nook_error_set(err, -r, "initramfs: %s", strerror(-r));
 	}
-	/* Each archive must start 4-byte aligned. */
-	uint64_t rootfs_padded = ((uint64_t)rootfs_len + 3) & ~3ULL;
+	/* Each archive must start 4-byte aligned; fresh guest memory is zero,
+	 * so the padding between them is too. */
+	uint64_t rootfs_padded = (rootfs_len + 3) & ~3ULL;
 	*size = rootfs_padded + generated.len;
 	if (r == 0)
 		r = x86_place_initrd(&vm->machine.mem, k, *size, gpa, err);
-	if (r == 0) {
-		uint8_t *dst = guest_memory_ptr(&vm->machine.mem, *gpa, *size);
-		memcpy(dst, rootfs, rootfs_len);
-		memset(dst + rootfs_len, 0, rootfs_padded - rootfs_len);
-		if (generated.len)
-			memcpy(dst + rootfs_padded, generated.data, generated.len);
-	}
-	free(rootfs);
+	if (r == 0 && (r = guest_memory_load_file(&vm->machine.mem, *gpa, rootfs_fd, 0,
+						  rootfs_len)) < 0)
+		nook_error_set(err, -r, "initramfs %s: %s", rootfs_path, strerror(-r));
+	if (r == 0 && generated.len)
+		memcpy(guest_memory_ptr(&vm->machine.mem, *gpa + rootfs_padded, generated.len),
+		       generated.data, generated.len);
+	if (rootfs_fd >= 0)
+		close(rootfs_fd);
 	free(init);
 	nook_initramfs_buf_free(&config);
 	nook_initramfs_buf_free(&generated);
@@ -187,9 +223,15 @@ static int build_cmdline(struct nook_vm *vm, const nook_vm_config *cfg, char *bu
 	if (r == 0 && vm->machine.pvm)
 		r = append(buf, len, &pos,
 			   " nook.pvm no-kvmclock noxsave clearcpuid=popcnt,smap,smep");
-	if (r == 0 && vm->console_created) {
+	const struct virtio_mmio_device *devices[] = {
+		vm->console_created ? &vm->console.mmio : NULL,
+		vm->rng_created ? &vm->rng.mmio : NULL,
+	};
+	for (size_t i = 0; r == 0 && i < sizeof(devices) / sizeof(devices[0]); i++) {
 		char dev[128];
-		virtio_mmio_cmdline(&vm->console.mmio, dev, sizeof(dev));
+		if (!devices[i])
+			continue;
+		virtio_mmio_cmdline(devices[i], dev, sizeof(dev));
 		r = append(buf, len, &pos, " %s", dev);
 	}
 	if (r == 0 && cfg->cmdline)
@@ -244,17 +286,31 @@ static int add_devices(struct nook_vm *vm, const nook_vm_config *cfg, nook_error
 		{NOOK_PORT_NAME_STDOUT, -1, cfg->stdio[1]},
 		{NOOK_PORT_NAME_STDERR, -1, cfg->stdio[2]},
 	};
+	/* Each virtio device gets the next MMIO window and IRQ. */
+	uint64_t base = LAYOUT_VIRTIO_MMIO_BASE;
+	uint32_t irq = LAYOUT_FIRST_DEVICE_IRQ;
 	vm->console_created = true;
-	return virtio_console_init(&vm->console, m, &vm->loop, ports, 3, LAYOUT_VIRTIO_MMIO_BASE,
-				   LAYOUT_FIRST_DEVICE_IRQ, err);
+	r = virtio_console_init(&vm->console, m, &vm->loop, ports, 3, base, irq, err);
+	if (r == 0 && cfg->rng) {
+		vm->rng_created = true;
+		r = virtio_rng_init(&vm->rng, m, &vm->loop, base + LAYOUT_VIRTIO_MMIO_SIZE, irq + 1,
+				    err);
+	}
+	if (cfg->balloon && !cfg->balloon_set)
+		vm_log(vm, NOOK_LOG_WARN, "no virtio-balloon: nook does not have one yet");
+	if (cfg->metrics && !cfg->metrics_set)
+		vm_log(vm, NOOK_LOG_WARN, "no metrics device: nook does not have one yet");
+	return r;
 }
 
 static int assemble(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **err)
 {
-	const char *kernel = cfg->kernel_path ? cfg->kernel_path : NOOK_KERNEL_DIR "/vmlinux";
+	char builtin_kernel[PATH_MAX];
+	default_artifact("vmlinux", NOOK_KERNEL_DIR "/vmlinux", builtin_kernel, sizeof(builtin_kernel));
+	const char *kernel = cfg->kernel_path ? cfg->kernel_path : builtin_kernel;
 	if (!cfg->kernel_path && access(kernel, R_OK) != 0)
 		return nook_error_set(err, ENOENT,
-				      "default kernel %s is missing: build it with "
+				      "built-in kernel %s is missing: build it with "
 				      "guest/kernel/build-kernel.sh (or pass a kernel path)",
 				      kernel);
 	struct machine *m = &vm->machine;
@@ -388,6 +444,8 @@ void nook_vm_free(nook_vm *vm)
 	finish(vm);
 	if (vm->console_created)
 		virtio_console_destroy(&vm->console);
+	if (vm->rng_created)
+		virtio_rng_destroy(&vm->rng);
 	machine_destroy(&vm->machine);
 	event_loop_destroy(&vm->loop);
 	serial_destroy(&vm->serial);

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -97,28 +96,6 @@ static int find_pvh_entry(int fd, const Elf64_Phdr *ph, uint64_t *entry)
 	return found;
 }
 
-/* Puts a segment's file bytes at `dst`. Whole pages are mapped
- * copy-on-write from the page cache instead of copied: booting then reads
- * only the kernel pages the guest touches, and VMs share them. The mapping
- * replaces part of the guest-memory mapping in place, so KVM's memslot
- * (which holds host addresses) stays valid. */
-static int load_segment(int fd, uint8_t *dst, uint64_t paddr, uint64_t offset, uint64_t len)
-{
-	uint64_t whole = len & ~0xfffULL;
-	if (whole && (paddr & 0xfff) == 0 && (offset & 0xfff) == 0) {
-		void *p = mmap(dst, whole, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
-			       (off_t)offset);
-		if (p == MAP_FAILED)
-			return -errno;
-		madvise(dst, whole, MADV_DONTDUMP);
-		madvise(dst, whole, MADV_DONTFORK);
-		dst += whole;
-		offset += whole;
-		len -= whole;
-	}
-	return read_exact(fd, dst, len, (off_t)offset);
-}
-
 static int load_elf(struct guest_memory *mem, int fd, const char *path, uint64_t file_size,
 		    struct x86_kernel *k, nook_error **err)
 {
@@ -144,15 +121,15 @@ static int load_elf(struct guest_memory *mem, int fd, const char *path, uint64_t
 		    ph[i].p_filesz > file_size - ph[i].p_offset)
 			return nook_error_set(err, ENOEXEC, "kernel %s: segment %d lies outside the file",
 					      path, i);
-		void *dst = guest_memory_ptr(mem, ph[i].p_paddr, ph[i].p_memsz);
-		if (!dst || ph[i].p_paddr < LAYOUT_HIMEM)
+		if (!guest_memory_ptr(mem, ph[i].p_paddr, ph[i].p_memsz) ||
+		    ph[i].p_paddr < LAYOUT_HIMEM)
 			return nook_error_set(err, ENOMEM,
 					      "kernel %s: segment at 0x%llx (%llu KiB) does not fit in "
 					      "guest memory; give the VM more memory",
 					      path, (unsigned long long)ph[i].p_paddr,
 					      (unsigned long long)(ph[i].p_memsz >> 10));
 		/* Fresh guest memory is zero, so the bss needs no clearing. */
-		if (load_segment(fd, dst, ph[i].p_paddr, ph[i].p_offset, ph[i].p_filesz) < 0)
+		if (guest_memory_load_file(mem, ph[i].p_paddr, fd, ph[i].p_offset, ph[i].p_filesz) < 0)
 			return nook_error_set(err, EIO, "kernel %s: read failed", path);
 		if (ph[i].p_paddr + ph[i].p_memsz > k->end)
 			k->end = ph[i].p_paddr + ph[i].p_memsz;

@@ -133,38 +133,36 @@ bool virtq_needs_interrupt(const struct virtq *q)
 	return !(flags & VRING_AVAIL_F_NO_INTERRUPT);
 }
 
-size_t virtq_chain_read(const struct virtq_chain *c, size_t offset, void *dst, size_t len)
+/* Copies between a flat buffer and the bytes of `iov` from `offset` on. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, size_t offset, void *buf, size_t len,
+		       bool into_iov)
 {
 	size_t done = 0;
-	for (unsigned i = 0; i < c->nout && done < len; i++) {
-		if (offset >= c->out[i].iov_len) {
-			offset -= c->out[i].iov_len;
+	for (unsigned i = 0; i < n && done < len; i++) {
+		if (offset >= iov[i].iov_len) {
+			offset -= iov[i].iov_len;
 			continue;
 		}
-		size_t n = c->out[i].iov_len - offset;
-		if (n > len - done)
-			n = len - done;
-		memcpy((char *)dst + done, (char *)c->out[i].iov_base + offset, n);
-		done += n;
+		size_t chunk = iov[i].iov_len - offset;
+		if (chunk > len - done)
+			chunk = len - done;
+		char *guest = (char *)iov[i].iov_base + offset;
+		if (into_iov)
+			memcpy(guest, (char *)buf + done, chunk);
+		else
+			memcpy((char *)buf + done, guest, chunk);
+		done += chunk;
 		offset = 0;
 	}
 	return done;
 }
 
+size_t virtq_chain_read(const struct virtq_chain *c, size_t offset, void *dst, size_t len)
+{
+	return iov_copy(c->out, c->nout, offset, dst, len, false);
+}
+
 size_t virtq_chain_write(const struct virtq_chain *c, size_t offset, const void *src, size_t len)
 {
-	size_t done = 0;
-	for (unsigned i = 0; i < c->nin && done < len; i++) {
-		if (offset >= c->in[i].iov_len) {
-			offset -= c->in[i].iov_len;
-			continue;
-		}
-		size_t n = c->in[i].iov_len - offset;
-		if (n > len - done)
-			n = len - done;
-		memcpy((char *)c->in[i].iov_base + offset, (const char *)src + done, n);
-		done += n;
-		offset = 0;
-	}
-	return done;
+	return iov_copy(c->in, c->nin, offset, (void *)src, len, true);
 }

@@ -3,6 +3,8 @@
 # machine, into a cache keyed by a hash of everything that goes into it.
 #   build-kernel.sh           build if needed; print the cache directory
 #   build-kernel.sh --path    print the cache directory without building
+#   build-kernel.sh --copy-to DIR   build if needed; copy vmlinux and
+#                                   System.map to DIR (for installing)
 # The directory then holds vmlinux (ELF with a PVH note), bzImage and
 # System.map. NOOK_CACHE_DIR overrides ~/.cache/nook.
 set -eu
@@ -10,12 +12,19 @@ here=$(cd "$(dirname "$0")" && pwd)
 tarball=/usr/src/linux-source-6.1.tar.xz
 cache=${NOOK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/nook}
 
+# Bump when the build steps below change what gets built.
+recipe=1
 version=$(dpkg-query -W -f '${Version}' linux-source-6.1 2>/dev/null || echo missing)
-key=$( (echo "$version"; cat "$here/build-kernel.sh" "$here/nook.config" \
-        "$here"/patches/*.patch) | sha256sum | cut -c1-16)
+key=$( (echo "$version $recipe"; cat "$here/nook.config" "$here"/patches/*.patch) |
+        sha256sum | cut -c1-16)
 out="$cache/kernel-$key"
 
 if [ "${1:-}" = "--path" ]; then echo "$out"; exit 0; fi
+if [ "${1:-}" = "--copy-to" ]; then
+    "$0" >/dev/null
+    cp "$out/vmlinux" "$out/System.map" "$2/"
+    exit 0
+fi
 if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ] && [ -f "$out/System.map" ]; then
     echo "$out"; exit 0
 fi

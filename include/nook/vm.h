@@ -44,8 +44,9 @@ extern "C" {
 typedef struct nook_vm_config nook_vm_config;
 typedef struct nook_vm nook_vm;
 
-/* Whether to turn on the accommodations for PVM hosts (CPUID masking and the
- * guest kernel's nook.pvm flag). AUTO: when /sys/module/kvm_pvm exists. */
+/* Whether to turn on the accommodations for PVM hosts (kernel command-line
+ * flags, including the guest kernel's nook.pvm, and no hypercall IPIs).
+ * AUTO: when /sys/module/kvm_pvm exists. */
 enum nook_pvm_mode { NOOK_PVM_AUTO, NOOK_PVM_ON, NOOK_PVM_OFF };
 
 /* Defaults: 1 vCPU, 512 MiB, the built-in kernel and rootfs, no program;
@@ -74,9 +75,10 @@ void nook_vm_config_set_vsock(nook_vm_config *cfg, bool on);
  * the interval while it is on, fails. [not supported yet] */
 void nook_vm_config_set_balloon(nook_vm_config *cfg, bool on);
 void nook_vm_config_set_balloon_stats_interval_ms(nook_vm_config *cfg, uint64_t ms);
-/* virtio-rng (default on) and the metrics device (default on): as for the
- * balloon, only turning them on explicitly fails. [not supported yet] */
+/* virtio-rng, the guest's entropy from the host (default on). */
 void nook_vm_config_set_rng(nook_vm_config *cfg, bool on);
+/* The metrics device (default on): as for the balloon, only turning it on
+ * explicitly fails. [not supported yet] */
 void nook_vm_config_set_metrics(nook_vm_config *cfg, bool on);
 /* Bridge the guest's INET sockets to the host when there is no network
  * device (TSI; default off, the guest is air-gapped). [not supported yet

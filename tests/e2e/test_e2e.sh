@@ -41,7 +41,7 @@ check "not a kernel: status 125" equals "$(status notkernel)" 125
 check "not a kernel: message" contains "$work/notkernel.err" "/etc/passwd: not a kernel"
 run vcpus0 run --cpus 0 -- /bin/true
 check "vcpus 0: status 125" equals "$(status vcpus0)" 125
-check "vcpus 0: message" contains "$work/vcpus0.err" "vcpus 0: must be between 1 and"
+check "vcpus 0: message" contains "$work/vcpus0.err" "vcpus 0: must be at least 1"
 run vcpusbig run --cpus 4000 -- /bin/true
 check "vcpus 4000: status 125" equals "$(status vcpusbig)" 125
 check "vcpus 4000: message" contains "$work/vcpusbig.err" "vcpus 4000: must be between 1 and"

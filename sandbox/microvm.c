@@ -1,0 +1,461 @@
+/* The MicroVm layer: a sandbox configuration in user terms, checked and
+ * turned into a low-level nook_vm_config; see nook/microvm.h. */
+#include <nook/microvm.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/error.h"
+#include "util/strv.h"
+#include "vm/config.h"
+
+struct nook_microvm_config {
+	enum nook_log_level log_level;
+	bool rootfs_set;
+	char *rootfs_native; /* NULL: overlay of layers */
+	struct strv layers;
+	unsigned vcpus;
+	uint64_t memory_mib;
+	/* Parsed options, with the caller's strings for messages. */
+	struct nook_path_pair *dirs;
+	struct strv dir_specs;
+	struct nook_port_pair *ports;
+	struct strv port_specs;
+	enum nook_network_scope scope;
+	bool scope_set;
+	bool has_ip;
+	struct in_addr ip;
+	bool has_subnet;
+	struct nook_ipv4_subnet subnet;
+	struct nook_rlimit *rlimits;
+	size_t nrlimits;
+	char *workdir;
+	char *exec_path;
+	struct strv args;
+	struct nook_env_pair *env;
+	size_t nenv;
+	char *console_output;
+};
+
+nook_microvm_config *nook_microvm_config_new(void)
+{
+	nook_microvm_config *cfg = calloc(1, sizeof(*cfg));
+	if (!cfg)
+		return NULL;
+	cfg->log_level = NOOK_LOG_LEVEL_DEFAULT;
+	cfg->vcpus = NOOK_MICROVM_DEFAULT_VCPUS;
+	cfg->memory_mib = NOOK_MICROVM_DEFAULT_MEMORY_MIB;
+	cfg->scope = NOOK_NETWORK_SCOPE_DEFAULT;
+	return cfg;
+}
+
+void nook_microvm_config_free(nook_microvm_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->rootfs_native);
+	strv_free(&cfg->layers);
+	for (size_t i = 0; i < cfg->dir_specs.n; i++)
+		nook_path_pair_clear(&cfg->dirs[i]);
+	free(cfg->dirs);
+	strv_free(&cfg->dir_specs);
+	free(cfg->ports);
+	strv_free(&cfg->port_specs);
+	free(cfg->rlimits);
+	free(cfg->workdir);
+	free(cfg->exec_path);
+	strv_free(&cfg->args);
+	for (size_t i = 0; i < cfg->nenv; i++)
+		nook_env_pair_clear(&cfg->env[i]);
+	free(cfg->env);
+	free(cfg->console_output);
+	free(cfg);
+}
+
+void nook_microvm_config_set_log_level(nook_microvm_config *cfg, enum nook_log_level level)
+{
+	cfg->log_level = level;
+}
+
+int nook_microvm_config_set_rootfs_native(nook_microvm_config *cfg, const char *dir)
+{
+	int r = str_replace(&cfg->rootfs_native, dir ? dir : "");
+	if (r == 0) {
+		strv_free(&cfg->layers);
+		cfg->rootfs_set = true;
+	}
+	return r;
+}
+
+int nook_microvm_config_set_rootfs_overlay(nook_microvm_config *cfg, const char *const *layers,
+					   size_t nlayers)
+{
+	struct strv v = {0};
+	for (size_t i = 0; i < nlayers; i++) {
+		if (strv_push(&v, layers[i] ? layers[i] : "") < 0) {
+			strv_free(&v);
+			return -ENOMEM;
+		}
+	}
+	strv_free(&cfg->layers);
+	cfg->layers = v;
+	free(cfg->rootfs_native);
+	cfg->rootfs_native = NULL;
+	cfg->rootfs_set = true;
+	return 0;
+}
+
+void nook_microvm_config_set_vcpus(nook_microvm_config *cfg, unsigned vcpus)
+{
+	cfg->vcpus = vcpus;
+}
+
+void nook_microvm_config_set_memory_mib(nook_microvm_config *cfg, uint64_t mib)
+{
+	cfg->memory_mib = mib;
+}
+
+int nook_microvm_config_add_mapped_dir(nook_microvm_config *cfg, const char *spec,
+				       nook_error **err)
+{
+	struct nook_path_pair pair;
+	int r = nook_parse_path_pair(spec, &pair, err);
+	if (r < 0)
+		return r;
+	size_t n = cfg->dir_specs.n;
+	struct nook_path_pair *dirs = realloc(cfg->dirs, (n + 1) * sizeof(*dirs));
+	if (dirs)
+		cfg->dirs = dirs;
+	if (!dirs || strv_push(&cfg->dir_specs, spec) < 0) {
+		nook_path_pair_clear(&pair);
+		return nook_error_set(err, ENOMEM, "out of memory");
+	}
+	dirs[n] = pair;
+	return 0;
+}
+
+int nook_microvm_config_add_port(nook_microvm_config *cfg, const char *spec, nook_error **err)
+{
+	struct nook_port_pair pair;
+	int r = nook_parse_port_pair(spec, &pair, err);
+	if (r < 0)
+		return r;
+	size_t n = cfg->port_specs.n;
+	struct nook_port_pair *ports = realloc(cfg->ports, (n + 1) * sizeof(*ports));
+	if (ports)
+		cfg->ports = ports;
+	if (!ports || strv_push(&cfg->port_specs, spec) < 0)
+		return nook_error_set(err, ENOMEM, "out of memory");
+	ports[n] = pair;
+	return 0;
+}
+
+void nook_microvm_config_set_scope(nook_microvm_config *cfg, enum nook_network_scope scope)
+{
+	cfg->scope = scope;
+	cfg->scope_set = true;
+}
+
+int nook_microvm_config_set_ip(nook_microvm_config *cfg, const char *ip, nook_error **err)
+{
+	int r = nook_parse_ipv4(ip, &cfg->ip, err);
+	if (r == 0)
+		cfg->has_ip = true;
+	return r;
+}
+
+int nook_microvm_config_set_subnet(nook_microvm_config *cfg, const char *cidr, nook_error **err)
+{
+	int r = nook_parse_ipv4_subnet(cidr, &cfg->subnet, err);
+	if (r == 0)
+		cfg->has_subnet = true;
+	return r;
+}
+
+int nook_microvm_config_add_rlimit(nook_microvm_config *cfg, const char *spec, nook_error **err)
+{
+	struct nook_rlimit rl;
+	int r = nook_parse_rlimit(spec, &rl, err);
+	if (r < 0)
+		return r;
+	struct nook_rlimit *rlimits = realloc(cfg->rlimits, (cfg->nrlimits + 1) * sizeof(*rlimits));
+	if (!rlimits)
+		return nook_error_set(err, ENOMEM, "out of memory");
+	cfg->rlimits = rlimits;
+	rlimits[cfg->nrlimits++] = rl;
+	return 0;
+}
+
+int nook_microvm_config_set_workdir(nook_microvm_config *cfg, const char *dir)
+{
+	return str_replace(&cfg->workdir, dir);
+}
+
+int nook_microvm_config_set_exec_path(nook_microvm_config *cfg, const char *path)
+{
+	return str_replace(&cfg->exec_path, path);
+}
+
+int nook_microvm_config_add_arg(nook_microvm_config *cfg, const char *arg)
+{
+	return strv_push(&cfg->args, arg ? arg : "");
+}
+
+int nook_microvm_config_add_env(nook_microvm_config *cfg, const char *spec, nook_error **err)
+{
+	struct nook_env_pair pair;
+	int r = nook_parse_env_pair(spec, &pair, err);
+	if (r < 0)
+		return r;
+	struct nook_env_pair *env = realloc(cfg->env, (cfg->nenv + 1) * sizeof(*env));
+	if (!env) {
+		nook_env_pair_clear(&pair);
+		return nook_error_set(err, ENOMEM, "out of memory");
+	}
+	cfg->env = env;
+	env[cfg->nenv++] = pair;
+	return 0;
+}
+
+int nook_microvm_config_set_console_output(nook_microvm_config *cfg, const char *path)
+{
+	return str_replace(&cfg->console_output, path);
+}
+
+void nook_microvm_config_get(const nook_microvm_config *cfg, struct nook_microvm_settings *out)
+{
+	*out = (struct nook_microvm_settings){
+		.log_level = cfg->log_level,
+		.rootfs_native = cfg->rootfs_native,
+		.rootfs_layers = (const char *const *)cfg->layers.items,
+		.nrootfs_layers = cfg->layers.n,
+		.vcpus = cfg->vcpus,
+		.memory_mib = cfg->memory_mib,
+		.mapped_dirs = cfg->dirs,
+		.nmapped_dirs = cfg->dir_specs.n,
+		.ports = cfg->ports,
+		.nports = cfg->port_specs.n,
+		.scope = cfg->scope,
+		.has_ip = cfg->has_ip,
+		.ip = cfg->ip,
+		.has_subnet = cfg->has_subnet,
+		.subnet = cfg->subnet,
+		.rlimits = cfg->rlimits,
+		.nrlimits = cfg->nrlimits,
+		.workdir = cfg->workdir,
+		.exec_path = cfg->exec_path,
+		.args = (const char *const *)cfg->args.items,
+		.nargs = cfg->args.n,
+		.env = cfg->env,
+		.nenv = cfg->nenv,
+		.console_output = cfg->console_output,
+	};
+}
+
+/* ---- building ---- */
+
+static int check_dir(const char *what, const char *path, nook_error **err)
+{
+	struct stat st;
+	if (!*path)
+		return nook_error_set(err, EINVAL, "%s \"\": empty path", what);
+	if (stat(path, &st) < 0)
+		return nook_error_set(err, errno, "%s %s: %s", what, path, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return nook_error_set(err, ENOTDIR, "%s %s: not a directory", what, path);
+	return 0;
+}
+
+static int check_rootfs(const nook_microvm_config *cfg, nook_error **err)
+{
+	if (!cfg->rootfs_set)
+		return nook_error_set(err, EINVAL,
+				      "rootfs: not set (a native directory or overlay layers)");
+	if (!cfg->exec_path || !*cfg->exec_path)
+		return nook_error_set(err, EINVAL, "exec path: not set (the program to run)");
+	if (cfg->rootfs_native)
+		return check_dir("rootfs", cfg->rootfs_native, err);
+	if (cfg->layers.n == 0)
+		return nook_error_set(err, EINVAL, "rootfs overlay: no layers");
+	for (size_t i = 0; i < cfg->layers.n; i++) {
+		char what[48];
+		snprintf(what, sizeof(what), "rootfs layer %zu", i + 1);
+		int r = check_dir(what, cfg->layers.items[i], err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* path without repeated or trailing slashes, into buf of size >= strlen+1. */
+static void normalize_guest_path(const char *path, char *buf)
+{
+	size_t n = 0;
+	for (const char *p = path; *p; p++)
+		if (*p != '/' || n == 0 || buf[n - 1] != '/')
+			buf[n++] = *p;
+	while (n > 1 && buf[n - 1] == '/')
+		n--;
+	buf[n] = '\0';
+}
+
+static int check_mapped_dirs(const nook_microvm_config *cfg, nook_error **err)
+{
+	size_t n = cfg->dir_specs.n;
+	char **norm = calloc(n ? n : 1, sizeof(*norm));
+	int r = norm ? 0 : nook_error_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const char *spec = cfg->dir_specs.items[i];
+		char what[PATH_MAX + 32];
+		snprintf(what, sizeof(what), "mapped dir \"%s\": host directory", spec);
+		r = check_dir(what, cfg->dirs[i].host, err);
+		if (r < 0)
+			break;
+		if (!(norm[i] = malloc(strlen(cfg->dirs[i].guest) + 1))) {
+			r = nook_error_set(err, ENOMEM, "out of memory");
+			break;
+		}
+		normalize_guest_path(cfg->dirs[i].guest, norm[i]);
+		if (strcmp(norm[i], "/") == 0) {
+			r = nook_error_set(err, EINVAL,
+					   "mapped dir \"%s\": guest path / is the rootfs", spec);
+			break;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(norm[j], norm[i]) == 0) {
+				r = nook_error_set(err, EEXIST,
+						   "mapped dir \"%s\": guest path %s is already "
+						   "mapped by \"%s\"",
+						   spec, norm[i], cfg->dir_specs.items[j]);
+				break;
+			}
+	}
+	for (size_t i = 0; norm && i < n; i++)
+		free(norm[i]);
+	free(norm);
+	return r;
+}
+
+static int check_ports(const nook_microvm_config *cfg, nook_error **err)
+{
+	for (size_t i = 0; i < cfg->port_specs.n; i++) {
+		const struct nook_port_pair *p = &cfg->ports[i];
+		for (size_t j = 0; j < i; j++) {
+			const struct nook_port_pair *q = &cfg->ports[j];
+			/* 0.0.0.0 overlaps every address. */
+			bool same_ip = p->host_ip.s_addr == q->host_ip.s_addr ||
+				       p->host_ip.s_addr == INADDR_ANY ||
+				       q->host_ip.s_addr == INADDR_ANY;
+			if (same_ip && p->host_port == q->host_port && p->protocol == q->protocol)
+				return nook_error_set(err, EEXIST,
+						      "port mapping \"%s\": host port %u/%s is "
+						      "already mapped by \"%s\"",
+						      cfg->port_specs.items[i], p->host_port,
+						      nook_port_protocol_name(p->protocol),
+						      cfg->port_specs.items[j]);
+		}
+	}
+	return 0;
+}
+
+static int check_network(const nook_microvm_config *cfg, nook_error **err)
+{
+	if ((unsigned)cfg->scope > NOOK_NETWORK_SCOPE_ANY)
+		return nook_error_set(err, EINVAL, "network scope %d: unknown", (int)cfg->scope);
+	if (cfg->has_ip && cfg->has_subnet) {
+		int r = nook_ipv4_check_in_subnet(cfg->ip, &cfg->subnet, err);
+		if (r < 0)
+			nook_error_prefix(err, "ip");
+		return r;
+	}
+	return 0;
+}
+
+#define UNSUPPORTED(...) nook_error_set(err, ENOTSUP, "not supported yet: " __VA_ARGS__)
+
+/* The options the low-level VM cannot express yet. */
+static int check_supported(const nook_microvm_config *cfg, nook_error **err)
+{
+	if (!cfg->rootfs_native)
+		return UNSUPPORTED("overlay rootfs of %zu layers (virtio-fs)", cfg->layers.n);
+	if (cfg->dir_specs.n)
+		return UNSUPPORTED("mapped dir \"%s\" (virtio-fs)", cfg->dir_specs.items[0]);
+	if (cfg->port_specs.n)
+		return UNSUPPORTED("port mapping \"%s\" (guest networking)", cfg->port_specs.items[0]);
+	if (cfg->scope_set && cfg->scope != NOOK_NETWORK_SCOPE_NONE)
+		return UNSUPPORTED("network scope %s (guest networking)",
+				   nook_network_scope_name(cfg->scope));
+	if (cfg->has_ip) {
+		char ip[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &cfg->ip, ip, sizeof(ip));
+		return UNSUPPORTED("ip %s (guest networking)", ip);
+	}
+	if (cfg->has_subnet) {
+		char net[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &cfg->subnet.network, net, sizeof(net));
+		return UNSUPPORTED("subnet %s/%u (guest networking)", net, cfg->subnet.prefix);
+	}
+	return 0;
+}
+
+/* The low-level configuration for what it can express. */
+static int to_vm_config(const nook_microvm_config *cfg, nook_vm_config **out, nook_error **err)
+{
+	nook_vm_config *vc = nook_vm_config_new();
+	if (!vc)
+		return nook_error_set(err, ENOMEM, "out of memory");
+	nook_vm_config_set_log(vc, cfg->log_level, NULL, NULL);
+	nook_vm_config_set_vcpus(vc, cfg->vcpus);
+	nook_vm_config_set_memory_mib(vc, cfg->memory_mib);
+	int r = 0;
+	if (cfg->rootfs_native)
+		r = nook_vm_config_add_fs_root(vc, cfg->rootfs_native);
+	if (r == 0)
+		r = nook_vm_config_set_exec_path(vc, cfg->exec_path);
+	for (size_t i = 0; r == 0 && i < cfg->args.n; i++)
+		r = nook_vm_config_add_arg(vc, cfg->args.items[i]);
+	for (size_t i = 0; r == 0 && i < cfg->nenv; i++)
+		r = nook_vm_config_add_env_pair(vc, cfg->env[i].key, cfg->env[i].value);
+	if (r == 0 && cfg->workdir)
+		r = nook_vm_config_set_workdir(vc, cfg->workdir);
+	for (size_t i = 0; r == 0 && i < cfg->nrlimits; i++)
+		r = nook_vm_config_add_rlimit(vc, cfg->rlimits[i].resource, cfg->rlimits[i].soft,
+					      cfg->rlimits[i].hard);
+	if (r == 0 && cfg->console_output)
+		r = nook_vm_config_set_console_output(vc, cfg->console_output);
+	if (r < 0) {
+		nook_vm_config_free(vc);
+		return nook_error_set(err, -r, "%s", strerror(-r));
+	}
+	*out = vc;
+	return 0;
+}
+
+int nook_microvm_build(const nook_microvm_config *cfg, nook_vm **vm, nook_error **err)
+{
+	*vm = NULL;
+	/* Real mistakes first, then what nook cannot do yet. */
+	int r = check_rootfs(cfg, err);
+	if (r == 0)
+		r = check_mapped_dirs(cfg, err);
+	if (r == 0)
+		r = check_ports(cfg, err);
+	if (r == 0)
+		r = check_network(cfg, err);
+	nook_vm_config *vc = NULL;
+	if (r == 0)
+		r = to_vm_config(cfg, &vc, err);
+	if (r == 0)
+		r = vm_config_check(vc, err);
+	if (r == 0)
+		r = check_supported(cfg, err);
+	if (r == 0)
+		r = nook_vm_build(vc, vm, err);
+	nook_vm_config_free(vc);
+	return r;
+}
