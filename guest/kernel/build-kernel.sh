@@ -10,7 +10,7 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 tarball=/usr/src/linux-source-6.1.tar.xz
-cache=${NOOK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/nook}
+cache=${NOOK_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/nook}
 
 # Bump when the build steps below change what gets built.
 recipe=1

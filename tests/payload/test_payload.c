@@ -218,6 +218,35 @@ static void test_emulation_failure_report(void **state)
 	free(run.error);
 }
 
+/* Several VMs in one process at once: nothing is shared between them. */
+struct concurrent {
+	const char *name;
+	struct run run;
+};
+
+static void *run_concurrent(void *arg)
+{
+	struct concurrent *c = arg;
+	run_payload(c->name, 1, &c->run);
+	return NULL;
+}
+
+static void test_concurrent_vms(void **state)
+{
+	struct concurrent vms[] = {{.name = "exit"}, {.name = "virtq"}, {.name = "exit"}};
+	pthread_t threads[3];
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pthread_create(&threads[i], NULL, run_concurrent, &vms[i]), 0);
+	for (int i = 0; i < 3; i++)
+		pthread_join(threads[i], NULL);
+	assert_int_equal(vms[0].run.status, 42);
+	assert_int_equal(vms[1].run.status, 0);
+	assert_string_equal(vms[1].run.stdout_text, "hello from a virtqueue\n");
+	assert_int_equal(vms[2].run.status, 42);
+	for (int i = 0; i < 3; i++)
+		free(vms[i].run.error);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -230,6 +259,7 @@ int main(void)
 		cmocka_unit_test(test_triple_fault_ends_vm),
 		cmocka_unit_test(test_reset_ends_vm),
 		cmocka_unit_test(test_emulation_failure_report),
+		cmocka_unit_test(test_concurrent_vms),
 	};
 	return cmocka_run_group_tests_name("payload", tests, NULL, NULL);
 }
