@@ -20,7 +20,8 @@ passed = failed = skipped = 0
 for path in sys.argv[1:]:
     for line in open(path):
         t = json.loads(line)
-        out = t.get("stdout", "") or ""
+        # cmocka prints its summary on stderr, TAP goes to stdout.
+        out = (t.get("stdout") or "") + (t.get("stderr") or "")
         cm_pass = re.findall(r"^\[  PASSED  \] (\d+) test", out, re.M)
         cm_fail = re.findall(r"^\[  FAILED  \] (\d+) test", out, re.M)
         cm_skip = re.findall(r"^\[  SKIPPED \] (\d+) test", out, re.M)
