@@ -45,6 +45,9 @@ struct nook_vm {
 	bool console_created;
 	struct virtio_rng rng;
 	bool rng_created;
+	/* Virtio devices in the order of their MMIO windows and IRQs. */
+	const struct virtio_mmio_device *virtio[LAYOUT_LAST_DEVICE_IRQ - LAYOUT_FIRST_DEVICE_IRQ + 1];
+	unsigned nvirtio;
 };
 
 static void vm_log(struct nook_vm *vm, enum nook_log_level level, const char *fmt, ...)
@@ -223,15 +226,9 @@ static int build_cmdline(struct nook_vm *vm, const nook_vm_config *cfg, char *bu
 	if (r == 0 && vm->machine.pvm)
 		r = append(buf, len, &pos,
 			   " nook.pvm no-kvmclock noxsave clearcpuid=popcnt,smap,smep");
-	const struct virtio_mmio_device *devices[] = {
-		vm->console_created ? &vm->console.mmio : NULL,
-		vm->rng_created ? &vm->rng.mmio : NULL,
-	};
-	for (size_t i = 0; r == 0 && i < sizeof(devices) / sizeof(devices[0]); i++) {
+	for (unsigned i = 0; r == 0 && i < vm->nvirtio; i++) {
 		char dev[128];
-		if (!devices[i])
-			continue;
-		virtio_mmio_cmdline(devices[i], dev, sizeof(dev));
+		virtio_mmio_cmdline(vm->virtio[i], dev, sizeof(dev));
 		r = append(buf, len, &pos, " %s", dev);
 	}
 	if (r == 0 && cfg->cmdline)
@@ -261,6 +258,23 @@ static char *system_map_beside(const char *kernel_path)
 	return path;
 }
 
+/* Each virtio device gets the next MMIO window and IRQ; `dev` is recorded
+ * for the kernel command line. */
+static int next_virtio_slot(struct nook_vm *vm, const struct virtio_mmio_device *dev,
+			    uint64_t *base, uint32_t *irq, nook_error **err)
+{
+	const unsigned max = sizeof(vm->virtio) / sizeof(vm->virtio[0]);
+	*base = 0;
+	*irq = 0;
+	if (vm->nvirtio == max)
+		return nook_error_set(err, ENOSPC, "too many devices: at most %u virtio devices",
+				      max);
+	*base = LAYOUT_VIRTIO_MMIO_BASE + vm->nvirtio * LAYOUT_VIRTIO_MMIO_SIZE;
+	*irq = LAYOUT_FIRST_DEVICE_IRQ + vm->nvirtio;
+	vm->virtio[vm->nvirtio++] = dev;
+	return 0;
+}
+
 static int add_devices(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **err)
 {
 	struct machine *m = &vm->machine;
@@ -286,15 +300,16 @@ static int add_devices(struct nook_vm *vm, const nook_vm_config *cfg, nook_error
 		{NOOK_PORT_NAME_STDOUT, -1, cfg->stdio[1]},
 		{NOOK_PORT_NAME_STDERR, -1, cfg->stdio[2]},
 	};
-	/* Each virtio device gets the next MMIO window and IRQ. */
-	uint64_t base = LAYOUT_VIRTIO_MMIO_BASE;
-	uint32_t irq = LAYOUT_FIRST_DEVICE_IRQ;
+	uint64_t base;
+	uint32_t irq;
+	r = next_virtio_slot(vm, &vm->console.mmio, &base, &irq, err);
+	if (r < 0)
+		return r;
 	vm->console_created = true;
 	r = virtio_console_init(&vm->console, m, &vm->loop, ports, 3, base, irq, err);
-	if (r == 0 && cfg->rng) {
+	if (r == 0 && cfg->rng && (r = next_virtio_slot(vm, &vm->rng.mmio, &base, &irq, err)) == 0) {
 		vm->rng_created = true;
-		r = virtio_rng_init(&vm->rng, m, &vm->loop, base + LAYOUT_VIRTIO_MMIO_SIZE, irq + 1,
-				    err);
+		r = virtio_rng_init(&vm->rng, m, &vm->loop, base, irq, err);
 	}
 	if (cfg->balloon && !cfg->balloon_set)
 		vm_log(vm, NOOK_LOG_WARN, "no virtio-balloon: nook does not have one yet");
