@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <nook/parse.h>
@@ -30,15 +31,31 @@ static const char usage_main[] =
 static const char usage_run[] =
 	"Usage: nook run [OPTIONS] [--] PROGRAM [ARG...]\n"
 	"\n"
-	"Boot a microVM with the built-in kernel and root filesystem (busybox) and\n"
-	"run PROGRAM in it. Its stdin, stdout and stderr are nook's; nook exits with\n"
+	"Boot a microVM with the built-in kernel and root filesystem (busybox, with\n"
+	"the guest's changes kept in guest memory) and run PROGRAM in it. Its stdin, stdout and stderr are nook's; nook exits with\n"
 	"its exit status (128+N when killed by signal N), or 125 when nook fails.\n"
 	"\n"
 	"Options:\n"
 	"  --cpus N                 virtual CPUs (default 1)\n"
 	"  --memory MIB             guest memory in MiB (default 512)\n"
 	"  --kernel PATH            kernel: vmlinux (ELF) or bzImage (default: built-in)\n"
-	"  --initramfs PATH         root filesystem as a cpio newc archive (default: built-in)\n"
+	"  --rootfs DIR             root filesystem: host directory DIR, read-write\n"
+	"  --overlay DIR            root filesystem layer (repeatable, lowest first); the\n"
+	"                           last one receives the guest's writes, the others\n"
+	"                           are never changed\n"
+	"  -v, --volume HOST:GUEST[:ro]\n"
+	"                           share a host directory or file at GUEST (repeatable);\n"
+	"                           :ro makes it read-only, enforced by the host\n"
+	"  --initramfs PATH         root filesystem as a cpio newc archive instead\n"
+	"  --disk PATH[,format=raw|qcow2|vmdk|auto][,id=ID][,ro][,cache=writeback|unsafe]\n"
+	"        [,direct][,sync=none|relaxed|full]\n"
+	"                           a virtio-blk disk (repeatable); the guest sees it as\n"
+	"                           /dev/vdX and /dev/disk/by-id/virtio-ID (default ID:\n"
+	"                           vda, vdb, ...). format defaults to raw; auto probes the\n"
+	"                           image (only for trusted images); vmdk needs ro.\n"
+	"                           cache=unsafe and sync=none ignore the guest's flushes;\n"
+	"                           sync=relaxed flushes data (fdatasync), full (default)\n"
+	"                           everything (fsync); direct bypasses the host page cache\n"
 	"  --init PATH              PID 1 inside the guest instead of nook-init\n"
 	"  --cmdline TEXT           append TEXT to the kernel command line\n"
 	"  -e, --env KEY=VALUE      set an environment variable (repeatable)\n"
@@ -48,6 +65,19 @@ static const char usage_run[] =
 	"  --log-level LEVEL        off, error, warn, info, debug or trace (default off)\n"
 	"  --boot-time              print the boot phases to stderr when the program exits\n"
 	"  --pvm auto|on|off        PVM host accommodations (default auto)\n"
+	"  --net none|user|tap:NAME|unixstream:PATH|unixgram:PATH[,vfkit]\n"
+	"                           a network device (repeatable): user-mode NAT with\n"
+	"                           DHCP and DNS, a host TAP interface, or a socket of\n"
+	"                           passt (stream) or gvproxy/vfkit (datagram)\n"
+	"  --mac XX:XX:XX:XX:XX:XX  MAC address of the next --net (default random)\n"
+	"  --scope none|group|public|any\n"
+	"                           where the guest may send: nothing, its subnet only,\n"
+	"                           public addresses only, anywhere (default group)\n"
+	"  --ip A.B.C.D             the guest's address (default 10.0.2.15 with --net user)\n"
+	"  --subnet A.B.C.D/N       the guest's subnet (default 10.0.2.0/24)\n"
+	"  -p, --publish [HOST_IP:]HOST_PORT:GUEST_PORT[/udp]\n"
+	"                           publish a guest port on the host (repeatable; needs\n"
+	"                           --net user; HOST_IP defaults to 127.0.0.1)\n"
 	"  -h, --help               show this help\n";
 
 static uint64_t monotonic_now_ns(void)
@@ -113,6 +143,14 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_BOOT_TIME,
 	OPT_PVM,
+	OPT_ROOTFS,
+	OPT_OVERLAY,
+	OPT_NET,
+	OPT_MAC,
+	OPT_SCOPE,
+	OPT_IP,
+	OPT_SUBNET,
+	OPT_DISK,
 };
 
 static const struct option run_options[] = {
@@ -129,12 +167,134 @@ static const struct option run_options[] = {
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"boot-time", no_argument, NULL, OPT_BOOT_TIME},
 	{"pvm", required_argument, NULL, OPT_PVM},
+	{"rootfs", required_argument, NULL, OPT_ROOTFS},
+	{"overlay", required_argument, NULL, OPT_OVERLAY},
+	{"net", required_argument, NULL, OPT_NET},
+	{"mac", required_argument, NULL, OPT_MAC},
+	{"scope", required_argument, NULL, OPT_SCOPE},
+	{"ip", required_argument, NULL, OPT_IP},
+	{"subnet", required_argument, NULL, OPT_SUBNET},
+	{"publish", required_argument, NULL, 'p'},
+	{"volume", required_argument, NULL, 'v'},
+	{"disk", required_argument, NULL, OPT_DISK},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
 
+/* What the options gather before they go into the config. */
+struct run_state {
+	bool boot_time;
+	const char **overlay; /* --overlay layers, lowest first */
+	size_t noverlay;
+	bool net, scope; /* a --net device, a --scope */
+};
+
+/* --net none|user|tap:NAME|unixstream:PATH|unixgram:PATH[,vfkit] */
+static int add_net(nook_vm_config *cfg, const char *arg, struct run_state *st)
+{
+	const char *colon = strchr(arg, ':');
+	size_t kind_len = colon ? (size_t)(colon - arg) : strlen(arg);
+	const char *rest = colon ? colon + 1 : "";
+	int r;
+	if (strcmp(arg, "none") == 0)
+		return 0;
+	if (strcmp(arg, "user") == 0) {
+		r = nook_vm_config_add_net_user(cfg);
+	} else if (colon && *rest && kind_len == 3 && strncmp(arg, "tap", 3) == 0) {
+		r = nook_vm_config_add_net_tap(cfg, rest);
+	} else if (colon && *rest && kind_len == 10 && strncmp(arg, "unixstream", 10) == 0) {
+		r = nook_vm_config_add_net_unixstream_path(cfg, rest);
+	} else if (colon && *rest && kind_len == 8 && strncmp(arg, "unixgram", 8) == 0) {
+		size_t len = strlen(rest);
+		bool vfkit = len > 6 && strcmp(rest + len - 6, ",vfkit") == 0;
+		char *path = strndup(rest, vfkit ? len - 6 : len);
+		r = path ? nook_vm_config_add_net_unixgram_path(cfg, path, vfkit) : -ENOMEM;
+		free(path);
+	} else {
+		return fail("--net \"%s\": expected none, user, tap:NAME, unixstream:PATH or "
+			    "unixgram:PATH[,vfkit]%s", arg, "");
+	}
+	st->net = true;
+	return r < 0 ? fail("--net %s: %s", arg, strerror(-r)) : 0;
+}
+
+/* One ,key[=value] setting of --disk. */
+static int apply_disk_setting(nook_vm_config *cfg, const char *arg, const char *s)
+{
+	static const char *const formats[] = {"raw", "qcow2", "vmdk", "auto"};
+	static const enum nook_disk_format format_values[] = {
+		NOOK_DISK_FORMAT_RAW, NOOK_DISK_FORMAT_QCOW2, NOOK_DISK_FORMAT_VMDK,
+		NOOK_DISK_FORMAT_AUTO};
+	static const char *const syncs[] = {"none", "relaxed", "full"};
+	static const enum nook_disk_sync sync_values[] = {NOOK_DISK_SYNC_NONE, NOOK_DISK_SYNC_RELAXED,
+							   NOOK_DISK_SYNC_FULL};
+	if (strcmp(s, "ro") == 0) {
+		nook_vm_config_set_disk_read_only(cfg, true);
+		return 0;
+	}
+	if (strcmp(s, "direct") == 0) {
+		nook_vm_config_set_disk_direct_io(cfg, true);
+		return 0;
+	}
+	if (strncmp(s, "id=", 3) == 0) {
+		int r = nook_vm_config_set_disk_id(cfg, s + 3);
+		return r < 0 ? fail("--disk %s: %s", arg, strerror(-r)) : 0;
+	}
+	if (strcmp(s, "cache=writeback") == 0 || strcmp(s, "cache=unsafe") == 0) {
+		nook_vm_config_set_disk_cache(cfg, s[6] == 'w' ? NOOK_DISK_CACHE_WRITEBACK
+							       : NOOK_DISK_CACHE_UNSAFE);
+		return 0;
+	}
+	for (size_t i = 0; strncmp(s, "format=", 7) == 0 && i < 4; i++)
+		if (strcmp(s + 7, formats[i]) == 0) {
+			nook_vm_config_set_disk_format(cfg, format_values[i]);
+			return 0;
+		}
+	for (size_t i = 0; strncmp(s, "sync=", 5) == 0 && i < 3; i++)
+		if (strcmp(s + 5, syncs[i]) == 0) {
+			nook_vm_config_set_disk_sync(cfg, sync_values[i]);
+			return 0;
+		}
+	return fail("--disk %s: unknown setting \"%s\" (expected format=raw|qcow2|vmdk|auto, id=ID, "
+		    "ro, cache=writeback|unsafe, direct or sync=none|relaxed|full)", arg, s);
+}
+
+/* --disk PATH[,setting...] */
+static int add_disk(nook_vm_config *cfg, const char *arg)
+{
+	char *copy = strdup(arg);
+	if (!copy)
+		return fail("%s%s", "out of memory", "");
+	char *save = NULL;
+	char *path = strtok_r(copy, ",", &save);
+	int status = 0;
+	if (!path || arg[0] == ',') {
+		status = fail("--disk \"%s\": expected PATH[,settings]%s", arg, "");
+	} else {
+		int r = nook_vm_config_add_disk(cfg, path);
+		if (r < 0)
+			status = fail("--disk %s: %s", arg, strerror(-r));
+	}
+	for (char *s; status == 0 && (s = strtok_r(NULL, ",", &save));)
+		status = apply_disk_setting(cfg, arg, s);
+	free(copy);
+	return status;
+}
+
+static int parse_mac(const char *arg, uint8_t mac[6])
+{
+	unsigned v[6];
+	char end;
+	if (sscanf(arg, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		   &end) != 6 || strlen(arg) != 17)
+		return fail("--mac \"%s\": expected six hex bytes, XX:XX:XX:XX:XX:XX%s", arg, "");
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return 0;
+}
+
 /* Applies one option to the config; returns 0 or an exit status. */
-static int apply_option(nook_vm_config *cfg, int opt, const char *arg, bool *boot_time)
+static int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct run_state *st)
 {
 	nook_error *err = NULL;
 	uint64_t n;
@@ -191,8 +351,70 @@ static int apply_option(nook_vm_config *cfg, int opt, const char *arg, bool *boo
 		break;
 	}
 	case OPT_BOOT_TIME:
-		*boot_time = true;
+		st->boot_time = true;
 		break;
+	case OPT_ROOTFS:
+		r = nook_vm_config_add_fs_root(cfg, arg);
+		break;
+	case OPT_OVERLAY: {
+		const char **layers = realloc(st->overlay, (st->noverlay + 1) * sizeof(*layers));
+		if (!layers)
+			return fail("%s%s", "out of memory", "");
+		st->overlay = layers;
+		st->overlay[st->noverlay++] = arg;
+		break;
+	}
+	case 'v': {
+		struct nook_path_pair pair;
+		if (nook_parse_path_pair(arg, &pair, &err) < 0)
+			return fail_error(err);
+		r = nook_vm_config_set_fs_mount_point(cfg, pair.guest);
+		nook_vm_config_set_fs_read_only(cfg, pair.read_only);
+		if (r == 0)
+			r = nook_vm_config_add_fs_path(cfg, pair.host);
+		nook_path_pair_clear(&pair);
+		break;
+	}
+	case OPT_NET:
+		return add_net(cfg, arg, st);
+	case OPT_DISK:
+		return add_disk(cfg, arg);
+	case OPT_MAC: {
+		uint8_t mac[6];
+		if (parse_mac(arg, mac) != 0)
+			return EXIT_NOOK_FAILED;
+		nook_vm_config_set_net_mac(cfg, mac);
+		break;
+	}
+	case OPT_SCOPE: {
+		enum nook_network_scope scope;
+		if (nook_parse_network_scope(arg, &scope, &err) < 0)
+			return fail_error(err);
+		nook_vm_config_set_net_scope(cfg, scope);
+		st->scope = true;
+		break;
+	}
+	case OPT_IP: {
+		struct in_addr ip;
+		if (nook_parse_ipv4(arg, &ip, &err) < 0)
+			return fail_error(err);
+		nook_vm_config_set_net_ipv4(cfg, ip);
+		break;
+	}
+	case OPT_SUBNET: {
+		struct nook_ipv4_subnet subnet;
+		if (nook_parse_ipv4_subnet(arg, &subnet, &err) < 0)
+			return fail_error(err);
+		nook_vm_config_set_net_subnet(cfg, &subnet);
+		break;
+	}
+	case 'p': {
+		struct nook_port_pair port;
+		if (nook_parse_port_pair(arg, &port, &err) < 0)
+			return fail_error(err);
+		r = nook_vm_config_add_net_port(cfg, &port);
+		break;
+	}
 	case OPT_PVM:
 		if (strcmp(arg, "auto") == 0)
 			nook_vm_config_set_pvm_mode(cfg, NOOK_PVM_AUTO);
@@ -210,20 +432,23 @@ static int apply_option(nook_vm_config *cfg, int opt, const char *arg, bool *boo
 	return r < 0 ? fail("%s: %s", arg, strerror(-r)) : 0;
 }
 
-/* SIGINT, SIGTERM and SIGHUP stop the VM; nook then exits with 128+N. */
+/* SIGINT, SIGTERM and SIGHUP stop the program; nook then exits with its
+ * status, or with 128+N when the VM had to be ended by force. */
 struct signal_watch {
 	sigset_t set;
 	nook_vm *vm;
 	int signal;
 };
 
+/* The first signal goes on to the program, which gets some time to end;
+ * a second one ends the VM at once. */
 static void *signal_thread(void *arg)
 {
 	struct signal_watch *w = arg;
 	int sig;
-	if (sigwait(&w->set, &sig) == 0) {
+	for (unsigned timeout = NOOK_VM_STOP_TIMEOUT_MS; sigwait(&w->set, &sig) == 0; timeout = 0) {
 		__atomic_store_n(&w->signal, sig, __ATOMIC_SEQ_CST);
-		nook_vm_stop(w->vm);
+		nook_vm_stop(w->vm, sig, timeout);
 	}
 	return NULL;
 }
@@ -253,18 +478,27 @@ static int cmd_run(int argc, char **argv, uint64_t t_main)
 	nook_vm_config *cfg = nook_vm_config_new();
 	if (!cfg)
 		return fail("%s%s", "out of memory", "");
-	bool boot_time = false;
+	struct run_state st = {0};
 	int opt, status = 0;
 	optind = 1;
 	/* '+': options end at PROGRAM, whose own options are its business. */
-	while (status == 0 && (opt = getopt_long(argc, argv, "+he:w:", run_options, NULL)) != -1) {
+	while (status == 0 && (opt = getopt_long(argc, argv, "+he:w:v:p:", run_options, NULL)) != -1) {
 		if (opt == 'h') {
 			fputs(usage_run, stdout);
 			nook_vm_config_free(cfg);
+			free(st.overlay);
 			return 0;
 		}
-		status = apply_option(cfg, opt, optarg, &boot_time);
+		status = apply_option(cfg, opt, optarg, &st);
 	}
+	/* A sandbox network defaults to its own subnet (the low-level default
+	 * is any). */
+	if (st.net && !st.scope)
+		nook_vm_config_set_net_scope(cfg, NOOK_NETWORK_SCOPE_DEFAULT);
+	if (status == 0 && st.noverlay &&
+	    nook_vm_config_set_fs_root_overlay(cfg, st.overlay, st.noverlay) < 0)
+		status = fail("--overlay: %s%s", "out of memory", "");
+	free(st.overlay);
 	if (status == 0 && optind >= argc) {
 		fprintf(stderr, "nook: run: no PROGRAM given\n%s", usage_run);
 		status = EXIT_NOOK_FAILED;
@@ -295,7 +529,7 @@ static int cmd_run(int argc, char **argv, uint64_t t_main)
 	nook_vm_config_free(cfg);
 	if (r == 0)
 		r = run_vm(vm, &watch, &err);
-	if (vm && boot_time)
+	if (vm && st.boot_time)
 		print_boot_times(vm, t_main);
 	nook_vm_free(vm);
 	return r < 0 ? fail_error(err) : r;
@@ -306,6 +540,12 @@ int main(int argc, char **argv)
 	uint64_t t_main = monotonic_now_ns();
 	/* A closed stdout must not kill nook with SIGPIPE while a guest runs. */
 	signal(SIGPIPE, SIG_IGN);
+	/* The file system server holds a descriptor per guest-known inode. */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	if (argc < 2) {
 		fputs(usage_main, stderr);
 		return EXIT_NOOK_FAILED;

@@ -23,7 +23,38 @@ enum nook_init_tag {
 	NOOK_TAG_ENV = 3,       /* one KEY=VALUE */
 	NOOK_TAG_WORKDIR = 4,   /* directory to chdir to before exec */
 	NOOK_TAG_RLIMIT = 5,    /* u32 resource, u64 soft, u64 hard (RLIM_INFINITY = ~0) */
+	/* The root: a virtio-fs tag mounted read-write, or an overlay of
+	 * read-only lower tags (repeatable, bottom first) under an upper tag
+	 * (its directory "upper" holds the writes and "work" is overlayfs's
+	 * work dir) or, without one, under a tmpfs. Neither: the initramfs. */
+	NOOK_TAG_ROOT = 6,
+	NOOK_TAG_ROOT_LOWER = 7,
+	NOOK_TAG_ROOT_UPPER = 8,
+	/* A virtio-fs share: u32 flags (NOOK_MOUNT_*), u32 tag length, the tag,
+	 * then the absolute guest path (the rest). */
+	NOOK_TAG_MOUNT = 9,
+	/* 10..15: file systems; 16..31: network. */
+	/* A network interface to configure, found by its MAC: mac[6], u8 mode
+	 * (NOOK_NET_*), u8 prefix length, then the IPv4 address, gateway (0:
+	 * no default route) and DNS server (0: none), 4 bytes each in network
+	 * byte order (NOOK_NET_RECORD_SIZE bytes). */
+	NOOK_TAG_NET = 16,
 };
+
+#define NOOK_MOUNT_READ_ONLY 1u
+/* The share holds one file, NOOK_MOUNT_FILE_ENTRY, to bind at the path. */
+#define NOOK_MOUNT_FILE 2u
+#define NOOK_MOUNT_FILE_ENTRY "file"
+/* Directories of an overlay upper tag. */
+#define NOOK_OVERLAY_UPPER_DIR "upper"
+#define NOOK_OVERLAY_WORK_DIR "work"
+
+enum nook_net_mode {
+	NOOK_NET_UP = 0,     /* link up only */
+	NOOK_NET_STATIC = 1, /* the record's address, route and DNS */
+	NOOK_NET_DHCP = 2,   /* ask a DHCP server (passt, gvproxy) */
+};
+#define NOOK_NET_RECORD_SIZE 20
 
 #define NOOK_PORT 0x7e0
 
@@ -40,5 +71,8 @@ enum nook_port_event {
 #define NOOK_PORT_NAME_STDIN "nook.stdin"
 #define NOOK_PORT_NAME_STDOUT "nook.stdout"
 #define NOOK_PORT_NAME_STDERR "nook.stderr"
+/* Host -> guest: each byte is a signal number for the program's process
+ * group (how nook_vm_stop() asks the program to end). */
+#define NOOK_PORT_NAME_CONTROL "nook.control"
 
 #endif

@@ -376,31 +376,23 @@ static int check_network(const nook_microvm_config *cfg, nook_error **err)
 	return 0;
 }
 
-#define UNSUPPORTED(...) nook_error_set(err, ENOTSUP, "not supported yet: " __VA_ARGS__)
-
-/* The options the low-level VM cannot express yet. */
-static int check_supported(const nook_microvm_config *cfg, nook_error **err)
+/* A user-mode network device, filtered by the scope, when the sandbox
+ * asks for a network: a scope other than none set explicitly, an ip, a
+ * subnet or published ports. Otherwise the guest stays air-gapped. */
+static int add_network(const nook_microvm_config *cfg, nook_vm_config *vc)
 {
-	if (!cfg->rootfs_native)
-		return UNSUPPORTED("overlay rootfs of %zu layers (virtio-fs)", cfg->layers.n);
-	if (cfg->dir_specs.n)
-		return UNSUPPORTED("mapped dir \"%s\" (virtio-fs)", cfg->dir_specs.items[0]);
-	if (cfg->port_specs.n)
-		return UNSUPPORTED("port mapping \"%s\" (guest networking)", cfg->port_specs.items[0]);
-	if (cfg->scope_set && cfg->scope != NOOK_NETWORK_SCOPE_NONE)
-		return UNSUPPORTED("network scope %s (guest networking)",
-				   nook_network_scope_name(cfg->scope));
-	if (cfg->has_ip) {
-		char ip[INET_ADDRSTRLEN];
-		inet_ntop(AF_INET, &cfg->ip, ip, sizeof(ip));
-		return UNSUPPORTED("ip %s (guest networking)", ip);
-	}
-	if (cfg->has_subnet) {
-		char net[INET_ADDRSTRLEN];
-		inet_ntop(AF_INET, &cfg->subnet.network, net, sizeof(net));
-		return UNSUPPORTED("subnet %s/%u (guest networking)", net, cfg->subnet.prefix);
-	}
-	return 0;
+	if (!(cfg->scope_set && cfg->scope != NOOK_NETWORK_SCOPE_NONE) && !cfg->has_ip &&
+	    !cfg->has_subnet && !cfg->port_specs.n)
+		return 0;
+	int r = nook_vm_config_add_net_user(vc);
+	nook_vm_config_set_net_scope(vc, cfg->scope);
+	if (cfg->has_ip)
+		nook_vm_config_set_net_ipv4(vc, cfg->ip);
+	if (cfg->has_subnet)
+		nook_vm_config_set_net_subnet(vc, &cfg->subnet);
+	for (size_t i = 0; r == 0 && i < cfg->port_specs.n; i++)
+		r = nook_vm_config_add_net_port(vc, &cfg->ports[i]);
+	return r;
 }
 
 /* The low-level configuration for what it can express. */
@@ -415,6 +407,15 @@ static int to_vm_config(const nook_microvm_config *cfg, nook_vm_config **out, no
 	int r = 0;
 	if (cfg->rootfs_native)
 		r = nook_vm_config_add_fs_root(vc, cfg->rootfs_native);
+	else
+		r = nook_vm_config_set_fs_root_overlay(vc, (const char *const *)cfg->layers.items,
+						       cfg->layers.n);
+	for (size_t i = 0; r == 0 && i < cfg->dir_specs.n; i++) {
+		r = nook_vm_config_set_fs_mount_point(vc, cfg->dirs[i].guest);
+		nook_vm_config_set_fs_read_only(vc, cfg->dirs[i].read_only);
+		if (r == 0)
+			r = nook_vm_config_add_fs_path(vc, cfg->dirs[i].host);
+	}
 	if (r == 0)
 		r = nook_vm_config_set_exec_path(vc, cfg->exec_path);
 	for (size_t i = 0; r == 0 && i < cfg->args.n; i++)
@@ -428,6 +429,8 @@ static int to_vm_config(const nook_microvm_config *cfg, nook_vm_config **out, no
 					      cfg->rlimits[i].hard);
 	if (r == 0 && cfg->console_output)
 		r = nook_vm_config_set_console_output(vc, cfg->console_output);
+	if (r == 0)
+		r = add_network(cfg, vc);
 	if (r < 0) {
 		nook_vm_config_free(vc);
 		return nook_error_set(err, -r, "%s", strerror(-r));
@@ -452,8 +455,6 @@ int nook_microvm_build(const nook_microvm_config *cfg, nook_vm **vm, nook_error 
 		r = to_vm_config(cfg, &vc, err);
 	if (r == 0)
 		r = vm_config_check(vc, err);
-	if (r == 0)
-		r = check_supported(cfg, err);
 	if (r == 0)
 		r = nook_vm_build(vc, vm, err);
 	nook_vm_config_free(vc);

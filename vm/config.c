@@ -1,6 +1,7 @@
 /* Setters of the public nook_vm_config; checking happens in nook_vm_build(). */
 #include "vm/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <net/if.h>
@@ -60,12 +61,15 @@ void nook_vm_config_free(nook_vm_config *cfg)
 	for (size_t i = 0; i < cfg->nfs; i++) {
 		free(cfg->fs[i].tag);
 		free(cfg->fs[i].path);
+		free(cfg->fs[i].mount_point);
 	}
 	free(cfg->fs);
 	free(cfg->fs_next_tag);
+	free(cfg->fs_next_mount_point);
 	for (size_t i = 0; i < cfg->nnet; i++)
 		free(cfg->net[i].path);
 	free(cfg->net);
+	free(cfg->net_ports);
 	free(cfg->console_output);
 	for (size_t i = 0; i < cfg->nports; i++)
 		free(cfg->ports[i].name);
@@ -210,6 +214,8 @@ static int add_fs(nook_vm_config *cfg, const char *tag, const char *path, struct
 	if (!tag) {
 		free(cfg->fs_next_tag);
 		cfg->fs_next_tag = NULL;
+		fs.mount_point = cfg->fs_next_mount_point;
+		cfg->fs_next_mount_point = NULL;
 	}
 	cfg->fs[cfg->nfs] = fs;
 	*out = &cfg->fs[cfg->nfs++];
@@ -220,6 +226,36 @@ int nook_vm_config_add_fs_root(nook_vm_config *cfg, const char *dir)
 {
 	struct vm_fs *fs;
 	return add_fs(cfg, VM_FS_ROOT_TAG, dir ? dir : "", &fs);
+}
+
+int nook_vm_config_set_fs_root_overlay(nook_vm_config *cfg, const char *const *layers,
+				       size_t nlayers)
+{
+	if (nlayers == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < nlayers; i++) {
+		char tag[VM_FS_TAG_MAX + 1];
+		bool top = i == nlayers - 1;
+		if (!top)
+			snprintf(tag, sizeof(tag), VM_FS_ROOT_TAG ".%zu", i);
+		struct vm_fs *fs;
+		int r = add_fs(cfg, top ? VM_FS_ROOT_TAG : tag, layers[i] ? layers[i] : "", &fs);
+		if (r < 0)
+			return r;
+		fs->role = top ? VM_FS_ROOT_UPPER : VM_FS_ROOT_LOWER;
+		fs->read_only = !top;
+	}
+	return 0;
+}
+
+int nook_vm_config_set_fs_mount_point(nook_vm_config *cfg, const char *guest_path)
+{
+	return str_replace(&cfg->fs_next_mount_point, guest_path);
+}
+
+void nook_vm_config_set_fs_read_only(nook_vm_config *cfg, bool read_only)
+{
+	cfg->fs_next_read_only = read_only;
 }
 
 int nook_vm_config_set_fs_tag(nook_vm_config *cfg, const char *tag)
@@ -238,7 +274,9 @@ int nook_vm_config_add_fs_path(nook_vm_config *cfg, const char *dir)
 	int r = add_fs(cfg, NULL, dir ? dir : "", &fs);
 	if (r == 0) {
 		fs->shm_size = cfg->fs_next_shm_size;
+		fs->read_only = cfg->fs_next_read_only;
 		cfg->fs_next_shm_size = 0;
+		cfg->fs_next_read_only = false;
 	}
 	return r;
 }
@@ -320,6 +358,40 @@ int nook_vm_config_add_net_tap(nook_vm_config *cfg, const char *ifname)
 {
 	struct vm_net *net;
 	return add_net(cfg, VM_NET_TAP, -1, ifname ? ifname : "", &net);
+}
+
+int nook_vm_config_add_net_user(nook_vm_config *cfg)
+{
+	struct vm_net *net;
+	return add_net(cfg, VM_NET_USER, -1, NULL, &net);
+}
+
+void nook_vm_config_set_net_scope(nook_vm_config *cfg, enum nook_network_scope scope)
+{
+	cfg->net_scope = scope;
+	cfg->net_scope_set = true;
+}
+
+void nook_vm_config_set_net_ipv4(nook_vm_config *cfg, struct in_addr ip)
+{
+	cfg->net_ip = ip;
+	cfg->has_net_ip = true;
+}
+
+void nook_vm_config_set_net_subnet(nook_vm_config *cfg, const struct nook_ipv4_subnet *subnet)
+{
+	cfg->net_subnet = *subnet;
+	cfg->has_net_subnet = true;
+}
+
+int nook_vm_config_add_net_port(nook_vm_config *cfg, const struct nook_port_pair *port)
+{
+	struct nook_port_pair *arr = grow(cfg->net_ports, cfg->nnet_ports, sizeof(*arr));
+	if (!arr)
+		return -ENOMEM;
+	cfg->net_ports = arr;
+	cfg->net_ports[cfg->nnet_ports++] = *port;
+	return 0;
 }
 
 int nook_vm_config_add_net_custom(nook_vm_config *cfg, const struct nook_net_backend *backend,
@@ -566,7 +638,12 @@ void nook_vm_config_set_log(nook_vm_config *cfg, enum nook_log_level level, nook
 
 /* ---- validation ---- */
 
-enum file_kind { FILE_REGULAR, FILE_DIR, FILE_IMAGE /* regular or block device */ };
+enum file_kind {
+	FILE_REGULAR,
+	FILE_DIR,
+	FILE_IMAGE,     /* regular or block device */
+	FILE_DIR_OR_REG /* a share mounted by nook-init: a directory or one file */
+};
 
 /* 0 if path exists and has the right type; else an error "<what> <path>: ...". */
 static int check_path(const char *what, const char *path, enum file_kind kind, nook_error **err)
@@ -576,13 +653,15 @@ static int check_path(const char *what, const char *path, enum file_kind kind, n
 		return nook_error_set(err, EINVAL, "%s \"\": empty path", what);
 	if (stat(path, &st) < 0)
 		return nook_error_set(err, errno, "%s %s: %s", what, path, strerror(errno));
-	bool ok = kind == FILE_DIR ? S_ISDIR(st.st_mode)
-				   : S_ISREG(st.st_mode) || (kind == FILE_IMAGE && S_ISBLK(st.st_mode));
+	bool ok = S_ISDIR(st.st_mode) ? kind == FILE_DIR || kind == FILE_DIR_OR_REG
+		  : S_ISREG(st.st_mode) ? kind != FILE_DIR
+					: kind == FILE_IMAGE && S_ISBLK(st.st_mode);
 	if (!ok)
 		return nook_error_set(err, kind == FILE_DIR ? ENOTDIR : EINVAL, "%s %s: %s", what, path,
-				      kind == FILE_DIR	 ? "not a directory"
-				      : kind == FILE_REGULAR ? "not a regular file"
-							     : "not a regular file or block device");
+				      kind == FILE_DIR	      ? "not a directory"
+				      : kind == FILE_REGULAR  ? "not a regular file"
+				      : kind == FILE_IMAGE    ? "not a regular file or block device"
+							      : "not a directory or a regular file");
 	return 0;
 }
 
@@ -641,6 +720,47 @@ static int check_exec(const nook_vm_config *cfg, nook_error **err)
 	return 0;
 }
 
+/* Whether two absolute guest paths name the same place, ignoring repeated
+ * and trailing slashes. */
+static bool same_guest_path(const char *a, const char *b)
+{
+	for (;;) {
+		while (*a == '/' && (a[1] == '/' || a[1] == '\0'))
+			a++;
+		while (*b == '/' && (b[1] == '/' || b[1] == '\0'))
+			b++;
+		if (*a != *b)
+			return false;
+		if (!*a)
+			return true;
+		a++;
+		b++;
+	}
+}
+
+/* nook-init mounts shares at absolute paths, one share per path, and never
+ * over the root. */
+static int check_mount_points(const nook_vm_config *cfg, nook_error **err)
+{
+	for (size_t i = 0; i < cfg->nfs; i++) {
+		const char *mp = cfg->fs[i].mount_point;
+		if (!mp)
+			continue;
+		if (mp[0] != '/' || strspn(mp, "/") == strlen(mp))
+			return nook_error_set(err, EINVAL,
+					      "mount point \"%s\" of %s: must be an absolute path "
+					      "other than /",
+					      mp, cfg->fs[i].path ? cfg->fs[i].path : cfg->fs[i].tag);
+		for (size_t j = 0; j < i; j++)
+			if (cfg->fs[j].mount_point && same_guest_path(cfg->fs[j].mount_point, mp))
+				return nook_error_set(err, EEXIST,
+						      "mount point %s: used by two shares (%s and %s)",
+						      mp, cfg->fs[j].path ? cfg->fs[j].path : cfg->fs[j].tag,
+						      cfg->fs[i].path ? cfg->fs[i].path : cfg->fs[i].tag);
+	}
+	return 0;
+}
+
 static int check_fs(const nook_vm_config *cfg, nook_error **err)
 {
 	for (size_t i = 0; i < cfg->nfs; i++) {
@@ -652,8 +772,10 @@ static int check_fs(const nook_vm_config *cfg, nook_error **err)
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(cfg->fs[j].tag, fs->tag) == 0)
 				return nook_error_set(err, EEXIST,
-						      "fs tag \"%s\": used by two mounts (guest "
-						      "mount points must be unique)",
+						      strcmp(fs->tag, VM_FS_ROOT_TAG) == 0
+							      ? "fs tag \"%s\": two root file systems "
+								"(a root directory and overlay layers?)"
+							      : "fs tag \"%s\": used by two mounts",
 						      fs->tag);
 		if (fs->kind == VM_FS_CUSTOM) {
 			if (!fs->backend.request)
@@ -664,15 +786,17 @@ static int check_fs(const nook_vm_config *cfg, nook_error **err)
 			continue;
 		}
 		char what[64];
-		if (strcmp(fs->tag, VM_FS_ROOT_TAG) == 0)
+		if (fs->role != VM_FS_PLAIN)
+			snprintf(what, sizeof(what), "overlay layer");
+		else if (strcmp(fs->tag, VM_FS_ROOT_TAG) == 0)
 			snprintf(what, sizeof(what), "fs root");
 		else
 			snprintf(what, sizeof(what), "fs tag \"%s\"", fs->tag);
-		int r = check_path(what, fs->path, FILE_DIR, err);
+		int r = check_path(what, fs->path, fs->mount_point ? FILE_DIR_OR_REG : FILE_DIR, err);
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	return check_mount_points(cfg, err);
 }
 
 static const char *net_kind_name(enum vm_net_kind kind)
@@ -684,6 +808,7 @@ static const char *net_kind_name(enum vm_net_kind kind)
 	case VM_NET_UNIXSTREAM_PATH: return "unixstream path";
 	case VM_NET_TAP: return "tap";
 	case VM_NET_CUSTOM: return "custom backend";
+	case VM_NET_USER: return "user";
 	}
 	return "?";
 }
@@ -698,6 +823,78 @@ static const char *net_label(const struct vm_net *net, char *buf, size_t len)
 	else
 		snprintf(buf, len, "net %s", net_kind_name(net->kind));
 	return buf;
+}
+
+/* Scope, address, subnet and published ports. */
+static int check_net_sandbox(const nook_vm_config *cfg, nook_error **err)
+{
+	bool has_nic = cfg->nnet || cfg->inet_hijack;
+	bool user_first = cfg->nnet ? cfg->net[0].kind == VM_NET_USER : cfg->inet_hijack;
+	bool has_user = !cfg->nnet && cfg->inet_hijack;
+	for (size_t i = 0; i < cfg->nnet; i++)
+		has_user |= cfg->net[i].kind == VM_NET_USER;
+	if (cfg->net_scope_set && (unsigned)cfg->net_scope > NOOK_NETWORK_SCOPE_ANY)
+		return nook_error_set(err, EINVAL, "network scope %d: unknown", (int)cfg->net_scope);
+	for (size_t i = 0; i < cfg->nnet_ports; i++) {
+		const struct nook_port_pair *p = &cfg->net_ports[i];
+		char ip[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &p->host_ip, ip, sizeof(ip));
+		const char *proto = nook_port_protocol_name(p->protocol);
+		if (!proto)
+			return nook_error_set(err, EINVAL, "published port %s:%u: unknown protocol %d",
+					      ip, p->host_port, (int)p->protocol);
+		if (!p->host_port || !p->guest_port)
+			return nook_error_set(err, ERANGE,
+					      "published port %s:%u:%u/%s: port 0 is out of range 1..65535",
+					      ip, p->host_port, p->guest_port, proto);
+		if (!has_user)
+			return nook_error_set(err, EINVAL,
+					      "published port %s:%u/%s: needs a user-mode network device",
+					      ip, p->host_port, proto);
+		for (size_t j = 0; j < i; j++) {
+			const struct nook_port_pair *q = &cfg->net_ports[j];
+			if (q->host_port == p->host_port && q->protocol == p->protocol &&
+			    (q->host_ip.s_addr == p->host_ip.s_addr || !q->host_ip.s_addr ||
+			     !p->host_ip.s_addr))
+				return nook_error_set(err, EEXIST,
+						      "published port %s:%u/%s: host port published twice",
+						      ip, p->host_port, proto);
+		}
+	}
+	struct nook_ipv4_subnet subnet = cfg->net_subnet;
+	if (!cfg->has_net_subnet) {
+		subnet.network.s_addr = htonl(VM_NET_DEFAULT_NETWORK);
+		subnet.netmask.s_addr = htonl(~0u << (32 - VM_NET_DEFAULT_PREFIX));
+		subnet.prefix = VM_NET_DEFAULT_PREFIX;
+	}
+	char net[INET_ADDRSTRLEN], ip[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &subnet.network, net, sizeof(net));
+	inet_ntop(AF_INET, &cfg->net_ip, ip, sizeof(ip));
+	if ((cfg->has_net_ip || cfg->has_net_subnet) && !has_nic)
+		return nook_error_set(err, EINVAL, "%s %s: there is no network device",
+				      cfg->has_net_ip ? "ip" : "subnet", cfg->has_net_ip ? ip : net);
+	if (user_first && subnet.prefix > VM_NET_USER_MAX_PREFIX)
+		return nook_error_set(err, EINVAL,
+				      "subnet %s/%u: too small for user-mode networking (at most /%d)",
+				      net, subnet.prefix, VM_NET_USER_MAX_PREFIX);
+	if (cfg->has_net_ip) {
+		int r = nook_ipv4_check_in_subnet(cfg->net_ip, &subnet, err);
+		if (r < 0) {
+			nook_error_prefix(err, "ip");
+			return r;
+		}
+		uint32_t host = ntohl(cfg->net_ip.s_addr) & ~ntohl(subnet.netmask.s_addr);
+		uint32_t bcast = ~ntohl(subnet.netmask.s_addr);
+		if (subnet.prefix < 31 && (host == 0 || host == bcast))
+			return nook_error_set(err, EINVAL,
+					      "ip %s: the network or broadcast address of %s/%u", ip,
+					      net, subnet.prefix);
+		if (user_first && (host == VM_NET_GATEWAY_HOST || host == VM_NET_DNS_HOST))
+			return nook_error_set(err, EINVAL,
+					      "ip %s: taken by the user-mode network's %s", ip,
+					      host == VM_NET_GATEWAY_HOST ? "gateway" : "DNS server");
+	}
+	return 0;
 }
 
 static int check_net(const nook_vm_config *cfg, nook_error **err)
@@ -743,9 +940,11 @@ static int check_net(const nook_vm_config *cfg, nook_error **err)
 						      "%s: send, recv and poll_fd are all required",
 						      label);
 			break;
+		case VM_NET_USER:
+			break;
 		}
 	}
-	return 0;
+	return check_net_sandbox(cfg, err);
 }
 
 static int check_console(const nook_vm_config *cfg, nook_error **err)
@@ -797,7 +996,7 @@ static int check_disks(const nook_vm_config *cfg, nook_error **err)
 		int r = check_path("disk", d->path, FILE_IMAGE, err);
 		if (r < 0)
 			return r;
-		if ((unsigned)d->format > NOOK_DISK_FORMAT_VMDK)
+		if ((unsigned)d->format > NOOK_DISK_FORMAT_AUTO)
 			return nook_error_set(err, EINVAL, "disk %s: unknown format %d", d->path,
 					      (int)d->format);
 		if ((unsigned)d->cache > NOOK_DISK_CACHE_UNSAFE)
@@ -861,23 +1060,12 @@ int vm_config_check_supported(const nook_vm_config *cfg, nook_error **err)
 				   (unsigned long long)cfg->balloon_stats_ms);
 	if (cfg->metrics && cfg->metrics_set)
 		return UNSUPPORTED("metrics device");
-	if (cfg->inet_hijack)
-		return UNSUPPORTED("inet hijack (TSI)");
 
+	for (size_t i = 0; i < cfg->nfs; i++)
+		if (cfg->fs[i].shm_size)
+			return UNSUPPORTED("fs tag \"%s\" DAX window (shm size %llu)", cfg->fs[i].tag,
+					   (unsigned long long)cfg->fs[i].shm_size);
 	/* The first device of each kind is enough to name. */
-	if (cfg->nfs) {
-		const struct vm_fs *fs = &cfg->fs[0];
-		if (fs->kind == VM_FS_CUSTOM)
-			return UNSUPPORTED("fs tag \"%s\" custom backend (virtio-fs)", fs->tag);
-		if (strcmp(fs->tag, VM_FS_ROOT_TAG) == 0)
-			return UNSUPPORTED("fs root %s (virtio-fs)", fs->path);
-		return UNSUPPORTED("fs tag \"%s\" %s (virtio-fs%s)", fs->tag, fs->path,
-				   fs->shm_size ? " with DAX" : "");
-	}
-	if (cfg->nnet) {
-		char label[PATH_MAX + 64];
-		return UNSUPPORTED("%s (virtio-net)", net_label(&cfg->net[0], label, sizeof(label)));
-	}
 	if (cfg->nports) {
 		const struct vm_console_port *p = &cfg->ports[0];
 		return UNSUPPORTED("console %s \"%s\" (virtio-console)",
@@ -888,8 +1076,6 @@ int vm_config_check_supported(const nook_vm_config *cfg, nook_error **err)
 	}
 	if (cfg->implicit_console_disabled)
 		return UNSUPPORTED("disabling the implicit console");
-	if (cfg->ndisks)
-		return UNSUPPORTED("disk %s (virtio-blk)", cfg->disks[0].path);
 	return 0;
 }
 

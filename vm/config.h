@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <nook/parse.h>
 #include <nook/vm.h>
 
 #include "util/error.h"
@@ -25,10 +26,17 @@ struct vm_rlimit {
 
 enum vm_fs_kind { VM_FS_PATH, VM_FS_CUSTOM };
 
+/* What the guest does with a share: nothing (the program mounts it by its
+ * tag), mount it at mount_point, or use it as a layer of an overlay root. */
+enum vm_fs_role { VM_FS_PLAIN, VM_FS_ROOT_LOWER, VM_FS_ROOT_UPPER };
+
 struct vm_fs {
 	enum vm_fs_kind kind;
+	enum vm_fs_role role;
 	char *tag;
 	char *path;        /* VM_FS_PATH */
+	char *mount_point; /* absolute guest path, or NULL */
+	bool read_only;    /* VM_FS_PATH: enforced by the host */
 	uint64_t shm_size; /* VM_FS_PATH: DAX window in bytes, 0: none */
 	struct nook_fs_backend backend; /* VM_FS_CUSTOM */
 	void *opaque;
@@ -41,6 +49,7 @@ enum vm_net_kind {
 	VM_NET_UNIXSTREAM_PATH,
 	VM_NET_TAP,
 	VM_NET_CUSTOM,
+	VM_NET_USER, /* user-mode networking (libslirp) */
 };
 
 struct vm_net {
@@ -105,12 +114,23 @@ struct nook_vm_config {
 	size_t nfs;
 	char *fs_next_tag;
 	uint64_t fs_next_shm_size;
+	char *fs_next_mount_point;
+	bool fs_next_read_only;
 
 	/* net: the next device's MAC applies once */
 	struct vm_net *net;
 	size_t nnet;
 	bool net_next_has_mac;
 	uint8_t net_next_mac[6];
+	/* The sandbox network: scope (default any), the guest's address and
+	 * subnet (on the first device) and the published ports (user mode). */
+	enum nook_network_scope net_scope;
+	bool net_scope_set;
+	bool has_net_ip, has_net_subnet;
+	struct in_addr net_ip;
+	struct nook_ipv4_subnet net_subnet;
+	struct nook_port_pair *net_ports;
+	size_t nnet_ports;
 
 	/* console */
 	char *console_output;
@@ -142,6 +162,15 @@ static inline const char *vm_disk_id(const struct vm_disk *d)
 {
 	return d->id ? d->id : d->auto_id;
 }
+
+/* The sandbox subnet when none is set (libslirp's usual one), and the
+ * hosts of a user-mode subnet: the gateway (the host), DNS, the guest. */
+#define VM_NET_DEFAULT_NETWORK 0x0a000200u /* 10.0.2.0, host byte order */
+#define VM_NET_DEFAULT_PREFIX 24
+#define VM_NET_USER_MAX_PREFIX 28
+#define VM_NET_GATEWAY_HOST 2
+#define VM_NET_DNS_HOST 3
+#define VM_NET_GUEST_HOST 15
 
 /* Checks the values (ranges, paths, duplicates): everything that would be
  * wrong whatever nook implements. The error names the option and the

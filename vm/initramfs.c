@@ -144,6 +144,9 @@ int nook_init_config_add_string(struct nook_initramfs_buf *buf, enum nook_init_t
 	switch (tag) {
 	case NOOK_TAG_EXEC_PATH:
 	case NOOK_TAG_WORKDIR:
+	case NOOK_TAG_ROOT:
+	case NOOK_TAG_ROOT_LOWER:
+	case NOOK_TAG_ROOT_UPPER:
 		if (value[0] == '\0')
 			return -EINVAL;
 		break;
@@ -159,6 +162,25 @@ int nook_init_config_add_string(struct nook_initramfs_buf *buf, enum nook_init_t
 	return add_record(buf, tag, value, strlen(value));
 }
 
+int nook_init_config_add_mount(struct nook_initramfs_buf *buf, uint32_t flags, const char *tag,
+				const char *path)
+{
+	size_t tag_len = strlen(tag), path_len = strlen(path);
+	if (tag_len == 0 || tag_len > UINT32_MAX || path[0] != '/' || path_len > UINT32_MAX - 8 - tag_len)
+		return -EINVAL;
+	struct nook_initramfs_buf v = { 0 };
+	int r = reserve(&v, 8 + tag_len + path_len);
+	if (r == 0) {
+		put_le(&v, flags, 4);
+		put_le(&v, tag_len, 4);
+		put(&v, tag, tag_len);
+		put(&v, path, path_len);
+		r = add_record(buf, NOOK_TAG_MOUNT, v.data, v.len);
+	}
+	nook_initramfs_buf_free(&v);
+	return r;
+}
+
 int nook_init_config_add_rlimit(struct nook_initramfs_buf *buf, uint32_t resource,
 				uint64_t soft, uint64_t hard)
 {
@@ -169,6 +191,12 @@ int nook_init_config_add_rlimit(struct nook_initramfs_buf *buf, uint32_t resourc
 	put_le(&v, soft, 8);
 	put_le(&v, hard, 8);
 	return add_record(buf, NOOK_TAG_RLIMIT, value, sizeof(value));
+}
+
+int nook_init_config_add_net(struct nook_initramfs_buf *buf,
+			     const uint8_t value[NOOK_NET_RECORD_SIZE])
+{
+	return add_record(buf, NOOK_TAG_NET, value, NOOK_NET_RECORD_SIZE);
 }
 
 int nook_initramfs_build(struct nook_initramfs_buf *out, const void *init, size_t init_len,

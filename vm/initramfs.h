@@ -35,14 +35,21 @@ int nook_cpio_add_symlink(struct nook_cpio *cpio, const char *name, const char *
 int nook_cpio_finish(struct nook_cpio *cpio);
 
 /* Config encoder (format in guest/protocol.h). A string record is one of
- * NOOK_TAG_EXEC_PATH, _ARG, _ENV ("KEY=VALUE") or _WORKDIR; the order of
- * ARG and ENV records is that of argv and environ. -EINVAL for a value
- * nook-init would reject (empty exec path or workdir, ENV without a key). */
+ * NOOK_TAG_EXEC_PATH, _ARG, _ENV ("KEY=VALUE"), _WORKDIR or _ROOT*; the
+ * order of ARG and ENV records is that of argv and environ. -EINVAL for a
+ * value nook-init would reject (empty exec path, workdir or tag, ENV without
+ * a key). */
 int nook_init_config_add_string(struct nook_initramfs_buf *buf, enum nook_init_tag tag,
 				const char *value);
+/* A share: NOOK_MOUNT_* flags, its tag, the absolute guest path. */
+int nook_init_config_add_mount(struct nook_initramfs_buf *buf, uint32_t flags, const char *tag,
+			       const char *path);
 /* RLIM_INFINITY is UINT64_MAX. */
 int nook_init_config_add_rlimit(struct nook_initramfs_buf *buf, uint32_t resource,
 				uint64_t soft, uint64_t hard);
+/* A network interface record (NOOK_TAG_NET), already encoded. */
+int nook_init_config_add_net(struct nook_initramfs_buf *buf,
+			     const uint8_t value[NOOK_NET_RECORD_SIZE]);
 
 /* Builds the whole archive into `out` (zero-initialised): directory "nook",
  * NOOK_INIT_PATH (mode 0755) holding `init` and NOOK_INIT_CONFIG_PATH

@@ -8,19 +8,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "devices/boot_port.h"
 #include "devices/legacy.h"
 #include "devices/serial.h"
 #include "devices/virtio/console.h"
+#include "devices/virtio/blk.h"
+#include "devices/virtio/fs.h"
 #include "devices/virtio/rng.h"
+#include "vm/net.h"
 #include "guest/protocol.h"
 #include "kvm/event_loop.h"
 #include "kvm/kvm.h"
 #include "vm/config.h"
 #include "vm/initramfs.h"
+#include "vm/shares.h"
 #include "x86/boot.h"
 #include "x86/cpu.h"
 #include "x86/layout.h"
@@ -45,6 +51,22 @@ struct nook_vm {
 	bool console_created;
 	struct virtio_rng rng;
 	bool rng_created;
+	struct vm_net_devices net;
+	/* nook_vm_stop(): signal numbers go to nook-init's control port
+	 * through this pipe; the timer ends the VM by force. */
+	int control_pipe[2];
+	struct event_source stop_timer;
+	/* virtio-fs shares: the built-in root (if used), then the config's. */
+	char builtin_root_dir[PATH_MAX];
+	struct vm_fs builtin_root;
+	const struct vm_fs **share_cfg; /* during nook_vm_build() only */
+	struct vm_share {
+		struct virtio_fs dev;
+		struct fs_server *server;
+	} *shares;
+	size_t nshares;
+	struct virtio_blk *disks; /* one per configured disk */
+	size_t ndisks;
 	/* Virtio devices in the order of their MMIO windows and IRQs. */
 	const struct virtio_mmio_device *virtio[LAYOUT_LAST_DEVICE_IRQ - LAYOUT_FIRST_DEVICE_IRQ + 1];
 	unsigned nvirtio;
@@ -130,9 +152,12 @@ static void default_artifact(const char *name, const char *build_path, char *out
 	snprintf(out, len, "%s/%s", dir, name);
 }
 
-static int encode_init_config(const nook_vm_config *cfg, struct nook_initramfs_buf *buf)
+static int encode_init_config(const struct nook_vm *vm, const nook_vm_config *cfg,
+			      struct nook_initramfs_buf *buf)
 {
 	int r = nook_init_config_add_string(buf, NOOK_TAG_EXEC_PATH, cfg->exec_path);
+	if (r == 0)
+		r = vm_shares_encode(vm->share_cfg, vm->nshares, buf);
 	for (size_t i = 0; r == 0 && i < cfg->args.n; i++)
 		r = nook_init_config_add_string(buf, NOOK_TAG_ARG, cfg->args.items[i]);
 	for (size_t i = 0; r == 0 && i < cfg->env.n; i++)
@@ -142,28 +167,29 @@ static int encode_init_config(const nook_vm_config *cfg, struct nook_initramfs_b
 	for (size_t i = 0; r == 0 && i < cfg->nrlimits; i++)
 		r = nook_init_config_add_rlimit(buf, (uint32_t)cfg->rlimits[i].resource,
 						cfg->rlimits[i].soft, cfg->rlimits[i].hard);
+	if (r == 0)
+		r = vm_net_encode_init_config(&vm->net, buf);
 	return r;
 }
 
-/* The initramfs is the rootfs archive (the built-in one or the user's)
- * followed by the generated archive holding nook-init and its config. */
+/* The initramfs is the caller's archive (if any) followed by the generated
+ * archive holding nook-init and its config. */
 static int load_initramfs(struct nook_vm *vm, const nook_vm_config *cfg,
 			  const struct x86_kernel *k, uint64_t *gpa, uint64_t *size,
 			  nook_error **err)
 {
-	char builtin_rootfs[PATH_MAX], init_path[PATH_MAX];
-	default_artifact("rootfs.cpio", NOOK_ROOTFS_CPIO, builtin_rootfs, sizeof(builtin_rootfs));
+	char init_path[PATH_MAX];
 	default_artifact("nook-init", NOOK_INIT_BINARY, init_path, sizeof(init_path));
-	const char *rootfs_path = cfg->initramfs_path ? cfg->initramfs_path : builtin_rootfs;
+	const char *rootfs_path = cfg->initramfs_path;
 	uint8_t *init = NULL;
 	size_t init_len = 0;
 	uint64_t rootfs_len = 0;
 	struct nook_initramfs_buf config = {0}, generated = {0};
-	int rootfs_fd = open_regular("initramfs", rootfs_path, &rootfs_len, err);
-	int r = rootfs_fd < 0 ? rootfs_fd : 0;
+	int rootfs_fd = rootfs_path ? open_regular("initramfs", rootfs_path, &rootfs_len, err) : -1;
+	int r = rootfs_path && rootfs_fd < 0 ? rootfs_fd : 0;
 	if (r == 0 && cfg->exec_path) {
 		r = read_file("nook-init", init_path, &init, &init_len, err);
-		if (r == 0 && (r = encode_init_config(cfg, &config)) < 0)
+		if (r == 0 && (r = encode_init_config(vm, cfg, &config)) < 0)
 			nook_error_set(err, -r, "guest config: %s", strerror(-r));
 		if (r == 0 && (r = nook_initramfs_build(&generated, init, init_len, config.data,
 							config.len)) < 0)
@@ -173,9 +199,9 @@ static int load_initramfs(struct nook_vm *vm, const nook_vm_config *cfg,
 	 * so the padding between them is too. */
 	uint64_t rootfs_padded = (rootfs_len + 3) & ~3ULL;
 	*size = rootfs_padded + generated.len;
-	if (r == 0)
+	if (r == 0 && *size)
 		r = x86_place_initrd(&vm->machine.mem, k, *size, gpa, err);
-	if (r == 0 && (r = guest_memory_load_file(&vm->machine.mem, *gpa, rootfs_fd, 0,
+	if (r == 0 && rootfs_fd >= 0 && (r = guest_memory_load_file(&vm->machine.mem, *gpa, rootfs_fd, 0,
 						  rootfs_len)) < 0)
 		nook_error_set(err, -r, "initramfs %s: %s", rootfs_path, strerror(-r));
 	if (r == 0 && generated.len)
@@ -218,6 +244,11 @@ static int build_cmdline(struct nook_vm *vm, const nook_vm_config *cfg, char *bu
 		       "random.trust_cpu=on rdinit=%s",
 		       cfg->console_output ? "console=ttyS0" : "quiet",
 		       cfg->init_path ? cfg->init_path : NOOK_INIT_PATH);
+	/* A custom init and no initramfs: the kernel mounts the root share. */
+	if (r == 0 && !cfg->exec_path && !cfg->initramfs_path)
+		r = append(buf, len, &pos, " rootfstype=virtiofs root=" VM_FS_ROOT_TAG " %s init=%s",
+			   vm->builtin_root.path ? "ro" : "rw",
+			   cfg->init_path ? cfg->init_path : "/sbin/init");
 	if (r == 0 && tsc_khz)
 		r = append(buf, len, &pos, " tsc_early_khz=%u lpj=%u", tsc_khz, tsc_khz * 10);
 	/* PVM hosts cannot emulate XSAVE, POPCNT, CLAC/STAC in guest kernel
@@ -275,6 +306,67 @@ static int next_virtio_slot(struct nook_vm *vm, const struct virtio_mmio_device 
 	return 0;
 }
 
+static void on_stop_timer(void *opaque, uint32_t events)
+{
+	struct nook_vm *vm = opaque;
+	uint64_t expirations;
+	if (read(vm->stop_timer.fd, &expirations, sizeof(expirations)) == sizeof(expirations))
+		machine_request_stop(&vm->machine, MACHINE_STOP_REQUESTED, 0, NULL);
+}
+
+static int add_share(struct nook_vm *vm, struct vm_share *share, const struct vm_fs *fs,
+		     nook_error **err)
+{
+	struct nook_fs_backend backend = fs->backend;
+	void *opaque = fs->opaque;
+	if (fs->kind == VM_FS_PATH) {
+		int r = vm_share_open_server(fs, &share->server, err);
+		if (r < 0)
+			return r;
+		backend.request = fs_server_handle;
+		opaque = share->server;
+	}
+	uint64_t base;
+	uint32_t irq;
+	int r = next_virtio_slot(vm, &share->dev.mmio, &base, &irq, err);
+	if (r == 0)
+		r = virtio_fs_init(&share->dev, &vm->machine, &vm->loop, fs->tag, &backend, opaque,
+				   base, irq, err);
+	return r;
+}
+
+/* The shares: the built-in root when the config has no root, then the
+ * config's own. */
+static int plan_shares(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **err)
+{
+	bool builtin = vm_shares_use_builtin_root(cfg);
+	vm->share_cfg = calloc(cfg->nfs + 1, sizeof(*vm->share_cfg));
+	vm->shares = calloc(cfg->nfs + 1, sizeof(*vm->shares));
+	if (!vm->share_cfg || !vm->shares)
+		return nook_error_set(err, ENOMEM, "out of memory");
+	if (builtin) {
+		default_artifact("rootfs", NOOK_ROOTFS_DIR, vm->builtin_root_dir,
+				 sizeof(vm->builtin_root_dir));
+		struct stat st;
+		if (stat(vm->builtin_root_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+			return nook_error_set(err, ENOENT,
+					      "built-in rootfs %s is missing (build nook, or give a "
+					      "rootfs)",
+					      vm->builtin_root_dir);
+		vm->builtin_root = vm_shares_builtin_root(vm->builtin_root_dir);
+		vm->share_cfg[vm->nshares++] = &vm->builtin_root;
+	}
+	for (size_t i = 0; i < cfg->nfs; i++)
+		vm->share_cfg[vm->nshares++] = &cfg->fs[i];
+	return 0;
+}
+
+static int net_slot(void *vm, const struct virtio_mmio_device *dev, uint64_t *base,
+		    uint32_t *irq, nook_error **err)
+{
+	return next_virtio_slot(vm, dev, base, irq, err);
+}
+
 static int add_devices(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **err)
 {
 	struct machine *m = &vm->machine;
@@ -295,10 +387,21 @@ static int add_devices(struct nook_vm *vm, const nook_vm_config *cfg, nook_error
 	if (r < 0)
 		return nook_error_set(err, -r, "legacy devices: %s", strerror(-r));
 
+	if (pipe2(vm->control_pipe, O_CLOEXEC) < 0 ||
+	    fcntl(vm->control_pipe[1], F_SETFL, O_NONBLOCK) < 0)
+		return nook_error_set(err, errno, "control pipe: %s", strerror(errno));
+	vm->stop_timer = (struct event_source){
+		.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
+		.fn = on_stop_timer,
+		.opaque = vm,
+	};
+	if (vm->stop_timer.fd < 0 || (r = event_loop_add(&vm->loop, &vm->stop_timer, EPOLLIN)) < 0)
+		return nook_error_set(err, errno, "stop timer: %s", strerror(errno));
 	const struct virtio_console_port_config ports[] = {
 		{NOOK_PORT_NAME_STDIN, cfg->stdio[0], -1},
 		{NOOK_PORT_NAME_STDOUT, -1, cfg->stdio[1]},
 		{NOOK_PORT_NAME_STDERR, -1, cfg->stdio[2]},
+		{NOOK_PORT_NAME_CONTROL, vm->control_pipe[0], -1},
 	};
 	uint64_t base;
 	uint32_t irq;
@@ -306,11 +409,28 @@ static int add_devices(struct nook_vm *vm, const nook_vm_config *cfg, nook_error
 	if (r < 0)
 		return r;
 	vm->console_created = true;
-	r = virtio_console_init(&vm->console, m, &vm->loop, ports, 3, base, irq, err);
+	r = virtio_console_init(&vm->console, m, &vm->loop, ports, 4, base, irq, err);
 	if (r == 0 && cfg->rng && (r = next_virtio_slot(vm, &vm->rng.mmio, &base, &irq, err)) == 0) {
 		vm->rng_created = true;
 		r = virtio_rng_init(&vm->rng, m, &vm->loop, base, irq, err);
 	}
+	for (size_t i = 0; r == 0 && i < vm->nshares; i++)
+		r = add_share(vm, &vm->shares[i], vm->share_cfg[i], err);
+	if (r == 0 && cfg->ndisks && !(vm->disks = calloc(cfg->ndisks, sizeof(*vm->disks))))
+		r = nook_error_set(err, ENOMEM, "disks: out of memory");
+	for (size_t i = 0; r == 0 && i < cfg->ndisks; i++) {
+		const struct vm_disk *d = &cfg->disks[i];
+		const struct virtio_blk_params p = {
+			.path = d->path, .id = vm_disk_id(d), .format = (enum disk_format)d->format,
+			.read_only = d->read_only, .direct = d->direct_io, .cache = d->cache,
+			.sync = d->sync};
+		if ((r = next_virtio_slot(vm, &vm->disks[i].mmio, &base, &irq, err)) == 0) {
+			vm->ndisks++;
+			r = virtio_blk_init(&vm->disks[i], m, &vm->loop, &p, base, irq, err);
+		}
+	}
+	if (r == 0)
+		r = vm_net_create(&vm->net, cfg, m, &vm->loop, net_slot, vm, err);
 	if (cfg->balloon && !cfg->balloon_set)
 		vm_log(vm, NOOK_LOG_WARN, "no virtio-balloon: nook does not have one yet");
 	if (cfg->metrics && !cfg->metrics_set)
@@ -335,6 +455,8 @@ static int assemble(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **
 		r = machine_create_vcpus(m, (int)cfg->vcpus, err);
 	if (r == 0 && (r = event_loop_init(&vm->loop)) < 0)
 		nook_error_set(err, -r, "event loop: %s", strerror(-r));
+	if (r == 0)
+		r = plan_shares(vm, cfg, err);
 	if (r == 0)
 		r = add_devices(vm, cfg, err);
 	struct x86_kernel k;
@@ -375,8 +497,11 @@ int nook_vm_build(const nook_vm_config *cfg, nook_vm **out, nook_error **err)
 	vm->log_userdata = cfg->log_userdata;
 	vm->loop.epoll_fd = vm->loop.wake_fd = -1;
 	vm->console_out_fd = -1;
+	vm->control_pipe[0] = vm->control_pipe[1] = vm->stop_timer.fd = -1;
 	machine_init(&vm->machine);
 	r = assemble(vm, cfg, err);
+	free(vm->share_cfg); /* points into cfg */
+	vm->share_cfg = NULL;
 	if (r < 0) {
 		nook_vm_free(vm);
 		return r;
@@ -447,9 +572,33 @@ int nook_vm_wait(nook_vm *vm, nook_error **err)
 	}
 }
 
-void nook_vm_stop(nook_vm *vm)
+int nook_vm_signal(nook_vm *vm, int signo)
 {
-	machine_request_stop(&vm->machine, MACHINE_STOP_REQUESTED, 0, NULL);
+	if (signo < 1 || signo > 64)
+		return -EINVAL;
+	if (vm->state != VM_RUNNING || machine_stopping(&vm->machine))
+		return -ESRCH;
+	unsigned char byte = (unsigned char)signo;
+	return write(vm->control_pipe[1], &byte, 1) == 1 ? 0 : -EAGAIN;
+}
+
+void nook_vm_stop(nook_vm *vm, int signo, unsigned timeout_ms)
+{
+	if (timeout_ms == 0 || nook_vm_signal(vm, signo) < 0) {
+		machine_request_stop(&vm->machine, MACHINE_STOP_REQUESTED, 0, NULL);
+		return;
+	}
+	/* Keep an earlier deadline. */
+	struct itimerspec now, t = {
+		.it_value = {.tv_sec = timeout_ms / 1000, .tv_nsec = (long)(timeout_ms % 1000) * 1000000},
+	};
+	if (timerfd_gettime(vm->stop_timer.fd, &now) == 0 &&
+	    (now.it_value.tv_sec || now.it_value.tv_nsec) &&
+	    (now.it_value.tv_sec < t.it_value.tv_sec ||
+	     (now.it_value.tv_sec == t.it_value.tv_sec && now.it_value.tv_nsec <= t.it_value.tv_nsec)))
+		return;
+	if (timerfd_settime(vm->stop_timer.fd, 0, &t, NULL) < 0)
+		machine_request_stop(&vm->machine, MACHINE_STOP_REQUESTED, 0, NULL);
 }
 
 void nook_vm_free(nook_vm *vm)
@@ -461,12 +610,27 @@ void nook_vm_free(nook_vm *vm)
 		virtio_console_destroy(&vm->console);
 	if (vm->rng_created)
 		virtio_rng_destroy(&vm->rng);
+	vm_net_destroy(&vm->net);
+	for (size_t i = 0; vm->shares && i < vm->nshares; i++) {
+		virtio_fs_destroy(&vm->shares[i].dev);
+		if (vm->shares[i].server)
+			fs_server_destroy(vm->shares[i].server);
+	}
+	free(vm->shares);
+	for (size_t i = 0; i < vm->ndisks; i++)
+		virtio_blk_destroy(&vm->disks[i]);
+	free(vm->disks);
 	machine_destroy(&vm->machine);
 	event_loop_destroy(&vm->loop);
 	serial_destroy(&vm->serial);
 	legacy_devices_destroy(&vm->legacy);
 	if (vm->console_out_fd >= 0)
 		close(vm->console_out_fd);
+	for (int i = 0; i < 2; i++)
+		if (vm->control_pipe[i] >= 0)
+			close(vm->control_pipe[i]);
+	if (vm->stop_timer.fd >= 0)
+		close(vm->stop_timer.fd);
 	free(vm);
 }
 

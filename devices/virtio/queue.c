@@ -4,6 +4,8 @@
 #include <linux/virtio_ring.h>
 #include <string.h>
 
+#include "util/iov.h"
+
 static uint64_t desc_table_size(uint16_t size)
 {
 	return 16ULL * size;
@@ -133,36 +135,12 @@ bool virtq_needs_interrupt(const struct virtq *q)
 	return !(flags & VRING_AVAIL_F_NO_INTERRUPT);
 }
 
-/* Copies between a flat buffer and the bytes of `iov` from `offset` on. */
-static size_t iov_copy(const struct iovec *iov, unsigned n, size_t offset, void *buf, size_t len,
-		       bool into_iov)
-{
-	size_t done = 0;
-	for (unsigned i = 0; i < n && done < len; i++) {
-		if (offset >= iov[i].iov_len) {
-			offset -= iov[i].iov_len;
-			continue;
-		}
-		size_t chunk = iov[i].iov_len - offset;
-		if (chunk > len - done)
-			chunk = len - done;
-		char *guest = (char *)iov[i].iov_base + offset;
-		if (into_iov)
-			memcpy(guest, (char *)buf + done, chunk);
-		else
-			memcpy((char *)buf + done, guest, chunk);
-		done += chunk;
-		offset = 0;
-	}
-	return done;
-}
-
 size_t virtq_chain_read(const struct virtq_chain *c, size_t offset, void *dst, size_t len)
 {
-	return iov_copy(c->out, c->nout, offset, dst, len, false);
+	return iov_to_buf(c->out, c->nout, offset, dst, len);
 }
 
 size_t virtq_chain_write(const struct virtq_chain *c, size_t offset, const void *src, size_t len)
 {
-	return iov_copy(c->in, c->nin, offset, (void *)src, len, true);
+	return iov_from_buf(c->in, c->nin, offset, src, len);
 }

@@ -11,6 +11,7 @@
 
 #define RECORD_HEADER_SIZE 8
 #define RLIMIT_VALUE_SIZE 20 /* u32 resource, u64 soft, u64 hard */
+#define MOUNT_HEADER_SIZE 8  /* u32 flags, u32 tag length */
 
 __attribute__((format(printf, 3, 4)))
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -34,9 +35,29 @@ static uint64_t le64(const unsigned char *p)
 }
 
 struct counts {
-	size_t args, envs, rlimits, string_bytes;
-	bool exec_path, workdir;
+	size_t args, envs, rlimits, lowers, mounts, nets, string_bytes;
+	bool exec_path, workdir, root, root_upper;
 };
+
+static int check_mount(const unsigned char *val, uint32_t len, size_t off, struct counts *n,
+		       char *err, size_t errlen)
+{
+	if (len < MOUNT_HEADER_SIZE)
+		return fail(err, errlen, "record at offset %zu: mount of %u bytes", off, len);
+	uint32_t flags = le32(val), tag_len = le32(val + 4);
+	if (flags & ~(NOOK_MOUNT_READ_ONLY | NOOK_MOUNT_FILE))
+		return fail(err, errlen, "record at offset %zu: unknown mount flags 0x%x", off, flags);
+	if (tag_len == 0 || tag_len >= len - MOUNT_HEADER_SIZE)
+		return fail(err, errlen, "record at offset %zu: mount tag length %u", off, tag_len);
+	const unsigned char *path = val + MOUNT_HEADER_SIZE + tag_len;
+	if (memchr(val + MOUNT_HEADER_SIZE, '\0', len - MOUNT_HEADER_SIZE))
+		return fail(err, errlen, "record at offset %zu: string contains a NUL byte", off);
+	if (path[0] != '/')
+		return fail(err, errlen, "record at offset %zu: mount path is not absolute", off);
+	n->mounts++;
+	n->string_bytes += len - MOUNT_HEADER_SIZE + 2;
+	return 0;
+}
 
 /* Checks one record and adds it to `n`. */
 static int check_record(uint32_t tag, const unsigned char *val, uint32_t len, size_t off,
@@ -65,6 +86,26 @@ static int check_record(uint32_t tag, const unsigned char *val, uint32_t len, si
 		n->envs++;
 		break;
 	}
+	case NOOK_TAG_ROOT:
+		once = &n->root;
+		what = "root";
+		break;
+	case NOOK_TAG_ROOT_UPPER:
+		once = &n->root_upper;
+		what = "root upper";
+		break;
+	case NOOK_TAG_ROOT_LOWER:
+		n->lowers++;
+		if (len == 0)
+			return fail(err, errlen, "record at offset %zu: empty root lower", off);
+		break;
+	case NOOK_TAG_MOUNT:
+		return check_mount(val, len, off, n, err, errlen);
+	case NOOK_TAG_NET:
+		if (len != NOOK_NET_RECORD_SIZE || val[6] > NOOK_NET_DHCP || val[7] > 32)
+			return fail(err, errlen, "record at offset %zu: malformed network interface", off);
+		n->nets++;
+		return 0;
 	case NOOK_TAG_RLIMIT:
 		if (len != RLIMIT_VALUE_SIZE)
 			return fail(err, errlen, "record at offset %zu: rlimit of %u bytes, expected %d",
@@ -107,6 +148,10 @@ static int check_all(const unsigned char *p, size_t len, struct counts *n, char 
 	}
 	if (!n->exec_path)
 		return fail(err, errlen, "no exec path");
+	if (n->root && (n->lowers || n->root_upper))
+		return fail(err, errlen, "both a root and an overlay root");
+	if (n->root_upper && !n->lowers)
+		return fail(err, errlen, "an overlay root without lower layers");
 	return 0;
 }
 
@@ -124,10 +169,13 @@ int nook_init_config_parse(const void *buf, size_t len, struct nook_init_config 
 	if (r < 0)
 		return r;
 
-	/* One allocation: argv and env pointer arrays, rlimits, then strings. */
-	size_t nptrs = (n.args + 2) + (n.envs + 1);
+	/* One allocation: argv, env and lower pointer arrays, rlimits, mounts,
+	 * then strings. */
+	size_t nptrs = (n.args + 2) + (n.envs + 1) + n.lowers;
 	size_t rl_off = nptrs * sizeof(char *);
-	size_t str_off = rl_off + n.rlimits * sizeof(struct nook_init_rlimit);
+	size_t mnt_off = rl_off + n.rlimits * sizeof(struct nook_init_rlimit);
+	size_t net_off = mnt_off + n.mounts * sizeof(struct nook_init_mount);
+	size_t str_off = net_off + n.nets * sizeof(struct nook_init_net);
 	char *mem = malloc(str_off + n.string_bytes);
 	if (!mem) {
 		snprintf(err, errlen, "out of memory");
@@ -138,7 +186,10 @@ int nook_init_config_parse(const void *buf, size_t len, struct nook_init_config 
 		.argv = (char **)mem,
 		.argc = 1,
 		.env = (char **)mem + n.args + 2,
+		.root_lowers = (char **)mem + n.args + 2 + n.envs + 1,
 		.rlimits = (struct nook_init_rlimit *)(mem + rl_off),
+		.mounts = (struct nook_init_mount *)(mem + mnt_off),
+		.nets = (struct nook_init_net *)(mem + net_off),
 		.mem = mem,
 	};
 	char *s = mem + str_off;
@@ -153,6 +204,30 @@ int nook_init_config_parse(const void *buf, size_t len, struct nook_init_config 
 			};
 			continue;
 		}
+		if (tag == NOOK_TAG_NET) {
+			struct nook_init_net *net = &cfg.nets[cfg.nnets++];
+			memcpy(net->mac, val, 6);
+			net->mode = val[6];
+			net->prefix = val[7];
+			memcpy(&net->addr, val + 8, 4);
+			memcpy(&net->gateway, val + 12, 4);
+			memcpy(&net->dns, val + 16, 4);
+			continue;
+		}
+		if (tag == NOOK_TAG_MOUNT) {
+			uint32_t tag_len = le32(val + 4);
+			struct nook_init_mount *m = &cfg.mounts[cfg.nmounts++];
+			m->flags = le32(val);
+			m->tag = s;
+			memcpy(s, val + MOUNT_HEADER_SIZE, tag_len);
+			s += tag_len;
+			*s++ = '\0';
+			m->path = s;
+			memcpy(s, val + MOUNT_HEADER_SIZE + tag_len, vlen - MOUNT_HEADER_SIZE - tag_len);
+			s += vlen - MOUNT_HEADER_SIZE - tag_len;
+			*s++ = '\0';
+			continue;
+		}
 		memcpy(s, val, vlen);
 		s[vlen] = '\0';
 		if (tag == NOOK_TAG_EXEC_PATH)
@@ -161,6 +236,12 @@ int nook_init_config_parse(const void *buf, size_t len, struct nook_init_config 
 			cfg.workdir = s;
 		else if (tag == NOOK_TAG_ARG)
 			cfg.argv[cfg.argc++] = s;
+		else if (tag == NOOK_TAG_ROOT)
+			cfg.root = s;
+		else if (tag == NOOK_TAG_ROOT_UPPER)
+			cfg.root_upper = s;
+		else if (tag == NOOK_TAG_ROOT_LOWER)
+			cfg.root_lowers[cfg.nroot_lowers++] = s;
 		else
 			cfg.env[cfg.envc++] = s;
 		s += vlen + 1;

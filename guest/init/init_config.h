@@ -10,6 +10,19 @@ struct nook_init_rlimit {
 	uint64_t soft, hard;
 };
 
+struct nook_init_mount {
+	char *tag, *path; /* virtio-fs tag, absolute guest path */
+	uint32_t flags;   /* NOOK_MOUNT_* */
+};
+
+/* A network interface to configure (NOOK_TAG_NET). */
+struct nook_init_net {
+	unsigned char mac[6];
+	unsigned mode;                /* NOOK_NET_* */
+	unsigned prefix;
+	uint32_t addr, gateway, dns;  /* network byte order; 0: none */
+};
+
 struct nook_init_config {
 	char *exec_path;        /* as given: a path, or a name to look up in PATH */
 	char **argv;            /* argc entries (argv[0] is exec_path), then NULL */
@@ -19,6 +32,14 @@ struct nook_init_config {
 	char *workdir;          /* NULL when not given */
 	struct nook_init_rlimit *rlimits;
 	size_t nrlimits;
+	char *root;             /* virtio-fs root tag, or NULL */
+	char **root_lowers;     /* overlay root: nroot_lowers tags, bottom first */
+	size_t nroot_lowers;
+	char *root_upper;       /* overlay upper tag; NULL: a tmpfs */
+	struct nook_init_mount *mounts;
+	size_t nmounts;
+	struct nook_init_net *nets;
+	size_t nnets;
 	void *mem;              /* the one allocation all of the above live in */
 };
 

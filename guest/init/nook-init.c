@@ -5,6 +5,7 @@
  * with the VMM is guest/protocol.h. */
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -21,6 +22,9 @@
 #include <unistd.h>
 
 #include "guest/init/init_config.h"
+#include "guest/init/init_disks.h"
+#include "guest/init/init_mount.h"
+#include "guest/init/init_net.h"
 #include "guest/init/init_run.h"
 #include "guest/protocol.h"
 
@@ -171,13 +175,15 @@ static void load_config(struct nook_init_config *cfg)
 	free(buf);
 }
 
-static const char *const port_names[3] = {
-	NOOK_PORT_NAME_STDIN, NOOK_PORT_NAME_STDOUT, NOOK_PORT_NAME_STDERR,
+/* The program's stdin, stdout and stderr, then the control port. */
+#define NPORTS 4
+static const char *const port_names[NPORTS] = {
+	NOOK_PORT_NAME_STDIN, NOOK_PORT_NAME_STDOUT, NOOK_PORT_NAME_STDERR, NOOK_PORT_NAME_CONTROL,
 };
 
 /* Opens the ports of port_names[] that are not open in fds[] yet. Returns
  * how many are open, or -1 without a virtio console driver. */
-static int scan_ports(int fds[3])
+static int scan_ports(int fds[NPORTS])
 {
 	DIR *dir = opendir("/sys/class/virtio-ports");
 	struct dirent *e;
@@ -199,18 +205,21 @@ static int scan_ports(int fds[3])
 			continue;
 		name[n] = '\0';
 		name[strcspn(name, "\n")] = '\0';
-		for (int i = 0; i < 3; i++) {
+		for (int i = 0; i < NPORTS; i++) {
 			if (fds[i] >= 0 || strcmp(name, port_names[i]) != 0)
 				continue;
 			snprintf(path, sizeof(path), "/dev/%s", e->d_name);
-			fds[i] = open(path, (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+			fds[i] = open(path, (i == 1 || i == 2 ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
 		}
 	}
 	closedir(dir);
-	return (fds[0] >= 0) + (fds[1] >= 0) + (fds[2] >= 0);
+	int n = 0;
+	for (int i = 0; i < NPORTS; i++)
+		n += fds[i] >= 0;
+	return n;
 }
 
-static void open_ports(int fds[3])
+static void open_ports(int fds[NPORTS])
 {
 	/* The kernel adds multiport console ports, and learns their names, from
 	 * the host's control messages in a work queue: they may still be on
@@ -218,7 +227,7 @@ static void open_ports(int fds[3])
 	for (int waited = 0;; waited += PORT_POLL_MS) {
 		int n = scan_ports(fds);
 
-		if (n < 0 || n == 3 || waited >= PORT_WAIT_MS)
+		if (n < 0 || n == NPORTS || waited >= PORT_WAIT_MS)
 			break;
 		nanosleep(&(struct timespec){ .tv_nsec = PORT_POLL_MS * 1000000L }, NULL);
 	}
@@ -236,6 +245,30 @@ static void open_ports(int fds[3])
 	}
 }
 
+/* Forwards the signals that come on the control port to the program's
+ * process group, until the host closes the port. */
+struct control {
+	int fd;
+	pid_t pgid;
+};
+
+static void *control_main(void *arg)
+{
+	const struct control *c = arg;
+	unsigned char sig;
+
+	for (;;) {
+		ssize_t n = read(c->fd, &sig, 1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return NULL;
+		if (sig > 0 && sig < NSIG)
+			kill(-c->pgid, sig);
+	}
+}
+
 int main(void)
 {
 	have_port = ioperm(NOOK_PORT, 4, 1) == 0;
@@ -249,7 +282,7 @@ int main(void)
 	sigprocmask(SIG_BLOCK, &all, &orig);
 
 	struct nook_init_config cfg;
-	int stdio[3] = { -1, -1, -1 };
+	int ports[NPORTS] = { -1, -1, -1, -1 };
 
 	mount_all();
 	open_std_fds();
@@ -257,7 +290,15 @@ int main(void)
 		warn("ioperm(0x%x): %s; the VMM will not see the exit status", NOOK_PORT,
 		     strerror(port_errno));
 	load_config(&cfg);
-	open_ports(stdio);
+	char err[512];
+	int r = nook_init_mount_filesystems(&cfg, err, sizeof(err));
+	if (r < 0)
+		fail(-r, "%s", err);
+	if (cfg.root || cfg.nroot_lowers)
+		mount_all(); /* again, in the new root */
+	nook_init_disk_links();
+	if (nook_init_net_configure(&cfg, err, sizeof(err)) < 0) warn("network: %s", err);
+	open_ports(ports);
 
 	report_event(NOOK_EVENT_PROGRAM_STARTED, 0);
 	pid_t pid = fork();
@@ -265,8 +306,14 @@ int main(void)
 		fail(errno, "fork: %s", strerror(errno));
 	if (pid == 0) {
 		sigprocmask(SIG_SETMASK, &orig, NULL);
-		nook_init_exec(&cfg, stdio);
+		nook_init_exec(&cfg, ports);
 	}
+
+	static struct control control;
+	pthread_t control_thread;
+	control = (struct control){ .fd = ports[3], .pgid = pid };
+	if (control.fd >= 0 && pthread_create(&control_thread, NULL, control_main, &control) != 0)
+		warn("no control thread: nook cannot stop the program gracefully");
 
 	int status = nook_init_reap(pid);
 	if (status < 0)

@@ -1,13 +1,13 @@
 #!/bin/sh
-# Builds the default guest root filesystem as a cpio "newc" archive: Debian's
-# static busybox with a link for each applet, and a minimal /etc. No device
-# nodes: nook-init mounts devtmpfs. The VMM appends nook-init and its config
-# as a second archive.
+# Builds the default guest root filesystem as a directory, which the VMM
+# shares read-only over virtio-fs: Debian's static busybox with a link for
+# each applet, and a minimal /etc. No device nodes: nook-init mounts
+# devtmpfs.
 #
-# usage: build-rootfs.sh OUT.cpio     (BUSYBOX=path overrides /bin/busybox)
+# usage: build-rootfs.sh OUTDIR     (BUSYBOX=path overrides /bin/busybox)
 set -eu
 
-out=${1:?usage: build-rootfs.sh OUT.cpio}
+out=${1:?usage: build-rootfs.sh OUTDIR}
 busybox=${BUSYBOX:-/bin/busybox}
 case $out in /*) ;; *) out="$PWD/$out" ;; esac
 
@@ -21,12 +21,11 @@ die() {
 if LC_ALL=C readelf -l "$busybox" 2>/dev/null | grep -q 'program interpreter'; then
 	die "$busybox is dynamically linked: install Debian's busybox-static package"
 fi
-command -v cpio >/dev/null || die "cpio not found: install the cpio package"
 
 umask 022
-stage=$(mktemp -d "${TMPDIR:-/tmp}/nook-rootfs.XXXXXX")
-tmp="$out.tmp.$$"
-trap 'rm -rf "$stage" "$tmp"' EXIT
+stage="$out.tmp.$$"
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage"
 
 cd "$stage"
 mkdir -p bin sbin usr/bin usr/sbin proc sys dev tmp root etc
@@ -48,8 +47,8 @@ echo 'root:x:0:0:root:/root:/bin/sh' >etc/passwd
 echo 'root:x:0:' >etc/group
 echo nook >etc/hostname
 
-# Reproducible: sorted names, owner root, every mtime 0.
+# Reproducible: every mtime 0.
 find . -exec touch -h -d @0 {} +
-find . -mindepth 1 -printf '%P\n' | LC_ALL=C sort |
-	cpio -o -H newc --owner=0:0 --reproducible --quiet >"$tmp"
-mv -f "$tmp" "$out"
+cd /
+rm -rf "$out"
+mv "$stage" "$out"

@@ -16,11 +16,14 @@
  * Defaults: log level off, 1 vCPU, 1024 MiB, network scope "group", no
  * rootfs and no program (both required).
  *
- * Not supported yet (nook_microvm_build() fails with "not supported yet:
- * <option>" after every other check): overlay rootfs, mapped directories
- * and a native rootfs (they need virtio-fs), port forwards, an ip or subnet,
- * and a network scope other than "none" set explicitly (nook guests have no
- * network yet, which the default "group" and "none" both allow).
+ * The rootfs and mapped directories are shared with the guest over
+ * virtio-fs (nook_vm_config_add_fs_root, _set_fs_root_overlay and
+ * _set_fs_mount_point in nook/vm.h).
+ *
+ * Network: a scope other than "none" set explicitly, an ip, a subnet or a
+ * port forward gives the guest a user-mode network device
+ * (nook_vm_config_add_net_user), its frames filtered by the scope; without
+ * any of them the guest has no network.
  */
 #ifndef NOOK_MICROVM_H
 #define NOOK_MICROVM_H

@@ -36,6 +36,7 @@
 
 #include <nook/error.h>
 #include <nook/log.h>
+#include <nook/parse.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -80,9 +81,9 @@ void nook_vm_config_set_rng(nook_vm_config *cfg, bool on);
 /* The metrics device (default on): as for the balloon, only turning it on
  * explicitly fails. [not supported yet] */
 void nook_vm_config_set_metrics(nook_vm_config *cfg, bool on);
-/* Bridge the guest's INET sockets to the host when there is no network
- * device (TSI; default off, the guest is air-gapped). [not supported yet
- * when on] */
+/* When there is no network device, give the guest a user-mode one
+ * (nook_vm_config_add_net_user) so its outbound connections work (default
+ * off: the guest is air-gapped). */
 void nook_vm_config_set_inet_hijack(nook_vm_config *cfg, bool on);
 
 /* Kernel. append_cmdline adds to the command line, separated by a space.
@@ -96,10 +97,28 @@ int nook_vm_config_set_initramfs_path(nook_vm_config *cfg, const char *path);
 int nook_vm_config_set_init_path(nook_vm_config *cfg, const char *path);
 
 /* Fs: host directories shared with the guest over virtio-fs, each under a
- * tag (at most 36 bytes, unique). [not supported yet] */
+ * tag (at most 36 bytes, unique), served by nook's FUSE passthrough server,
+ * which keeps the guest inside the directory. Without a root (and without
+ * an initramfs of the caller's) the guest's root is nook's built-in rootfs,
+ * shared read-only, with the guest's writes kept in guest memory. DAX
+ * windows (shm size) are not supported yet. */
 
-/* The root file system: a host directory under the tag "/dev/root". */
+/* The root file system: a host directory under the tag "/dev/root",
+ * read-write. */
 int nook_vm_config_add_fs_root(nook_vm_config *cfg, const char *dir);
+/* The root file system as an overlay of host directories, layers[0] at the
+ * bottom: the guest's writes go to the last layer; the others are shared
+ * read-only and never change. -EINVAL when nlayers is 0. */
+int nook_vm_config_set_fs_root_overlay(nook_vm_config *cfg, const char *const *layers,
+				       size_t nlayers);
+/* Where nook-init mounts the next share added with add_fs_path or
+ * add_fs_custom (an absolute guest path; without one the guest mounts the
+ * tag itself). A share with a mount point may also be a single regular
+ * file. Applies to one share only. */
+int nook_vm_config_set_fs_mount_point(nook_vm_config *cfg, const char *guest_path);
+/* Whether the next add_fs_path share is read-only; enforced by the host
+ * (the guest's writes fail with EROFS). Applies to one share only. */
+void nook_vm_config_set_fs_read_only(nook_vm_config *cfg, bool read_only);
 /* The tag and the DAX window size in bytes (0: none) of the next mount
  * added with add_fs_path; the tag is also used by add_fs_custom. Each
  * applies to one mount only. */
@@ -123,7 +142,27 @@ struct nook_fs_backend {
 int nook_vm_config_add_fs_custom(nook_vm_config *cfg, const struct nook_fs_backend *backend,
 				 void *opaque);
 
-/* Net: virtio-net devices, each with a host backend. [not supported yet] */
+/* Net: virtio-net devices (several allowed), each with a host backend.
+ * Without any, the guest has no network. nook-init configures the first
+ * device's address, default route and DNS: from the user-mode network's
+ * known layout, from set_net_ipv4/subnet, or by DHCP on unixstream and
+ * unixgram backends (passt, gvproxy) when no address is given. */
+
+/* User-mode networking (libslirp): NAT through the host's sockets, DHCP
+ * and DNS. Its subnet is set_net_subnet's for the first device (default
+ * 10.0.2.0/24; the gateway, .2, is the host's loopback, .3 the DNS server,
+ * the guest .15 unless set_net_ipv4 says otherwise), 10.0.N+2.0/24 for the
+ * Nth device after it. */
+int nook_vm_config_add_net_user(nook_vm_config *cfg);
+/* Which destinations the guest's frames may have, checked by nook on every
+ * frame before any backend sees it (nook/parse.h; default here: any). */
+void nook_vm_config_set_net_scope(nook_vm_config *cfg, enum nook_network_scope scope);
+/* The guest's IPv4 address and subnet on the first device. */
+void nook_vm_config_set_net_ipv4(nook_vm_config *cfg, struct in_addr ip);
+void nook_vm_config_set_net_subnet(nook_vm_config *cfg, const struct nook_ipv4_subnet *subnet);
+/* Publishes a guest port on the host (user-mode networking only): the
+ * host listens on host_ip:host_port when the VM is built. */
+int nook_vm_config_add_net_port(nook_vm_config *cfg, const struct nook_port_pair *port);
 
 /* The MAC address of the next device only (default: chosen by the VMM). */
 void nook_vm_config_set_net_mac(nook_vm_config *cfg, const uint8_t mac[6]);
@@ -197,7 +236,7 @@ int nook_vm_config_add_envs(nook_vm_config *cfg, const char *const *key_values);
 int nook_vm_config_set_workdir(nook_vm_config *cfg, const char *dir);
 int nook_vm_config_add_rlimit(nook_vm_config *cfg, int resource, uint64_t soft, uint64_t hard);
 
-/* Disk: virtio-blk devices backed by image files. [not supported yet]
+/* Disk: virtio-blk devices backed by image files.
  *
  * add_disk starts a new disk. The set_disk_* settings apply to the current
  * disk: the one last added, or before the first add_disk, the first one.
@@ -208,6 +247,7 @@ enum nook_disk_format {
 	NOOK_DISK_FORMAT_RAW,
 	NOOK_DISK_FORMAT_QCOW2,
 	NOOK_DISK_FORMAT_VMDK, /* read-only */
+	NOOK_DISK_FORMAT_AUTO, /* probed from the header: only for trusted images */
 };
 /* WRITEBACK honours the guest's flushes with fsync; UNSAFE ignores them. */
 enum nook_disk_cache { NOOK_DISK_CACHE_WRITEBACK, NOOK_DISK_CACHE_UNSAFE };
@@ -241,8 +281,20 @@ int nook_vm_start(nook_vm *vm, nook_error **err);
  * when killed by signal N), or a negative errno with *err set when the VM
  * ended any other way (guest crash, reboot, KVM error, init failure). */
 int nook_vm_wait(nook_vm *vm, nook_error **err);
-/* Asks the VM to end; nook_vm_wait() then returns -ECANCELED. */
-void nook_vm_stop(nook_vm *vm);
+/* Asks the program to end: nook-init sends it (its process group) signal
+ * `signo`, and the VM is ended by force if the program has not exited
+ * `timeout_ms` later (at once with timeout_ms 0). nook_vm_wait() then
+ * returns the program's status (128+signo if the signal killed it), or
+ * -ECANCELED when the VM was ended by force. Callable from any thread and
+ * more than once: a later call can only bring the forced end closer. A
+ * guest running its own init instead of nook-init receives no signal. */
+void nook_vm_stop(nook_vm *vm, int signo, unsigned timeout_ms);
+/* A graceful stop's usual numbers: SIGTERM, then force after 10 s. */
+#define NOOK_VM_STOP_TIMEOUT_MS 10000
+/* Sends signal `signo` (1..64) to the program's process group without
+ * stopping anything. -EINVAL for a bad signal number, -ESRCH when the VM is
+ * not running, -EAGAIN when too many signals are still on their way. */
+int nook_vm_signal(nook_vm *vm, int signo);
 void nook_vm_free(nook_vm *vm);
 
 /* Milliseconds from nook_vm_build() to each boot phase; negative when the

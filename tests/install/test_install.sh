@@ -3,24 +3,19 @@
 # outside the tree against the installed headers and library, found with
 # pkg-config. Output is TAP. Usage: test_install.sh BUILD_DIR SOURCE_DIR
 set -u
+. "$(dirname "$0")/../lib/tap.sh"
 build=$1
 src=$2
 root=$(mktemp -d /tmp/nook-install-XXXXXX)
 trap 'rm -rf "$root"' EXIT
-n=0
-failed=0
-ok() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
 
 meson install -C "$build" --destdir "$root" --quiet >"$root/install.log" 2>&1
 ok $? "meson install"
 pc=$(find "$root" -name libnook.pc | head -1)
 [ -n "$pc" ]
 ok $? "libnook.pc installed"
-for f in nook vm.h microvm.h parse.h error.h log.h nook-init rootfs.cpio vmlinux System.map; do
-	[ -n "$(find "$root" -name "$f" | head -1)" ]
+for f in nook vm.h microvm.h parse.h error.h log.h nook-init rootfs/bin/busybox vmlinux System.map; do
+	[ -n "$(find "$root" -path "*/$f" | head -1)" ]
 	ok $? "$f installed"
 done
 pcdir=$(dirname "$pc")
@@ -36,5 +31,4 @@ out=$(LD_LIBRARY_PATH=$libdir "$root/app" "$root/rootfs")
 ok $? "it runs with the installed library"
 case $out in *"vcpus=2 memory=512 MiB scope=group ports=1 rlimits=1"*) r=0 ;; *) r=1 ;; esac
 ok $r "and sees its settings"
-echo "1..$n"
-exit $((failed > 0))
+tap_done

@@ -269,5 +269,8 @@ void payload_main(const uint8_t *bp)
 		outb(0x64, 0xfe);
 	if (is(name, "unemulated"))
 		payload_unemulated();
+	if (is(name, "halt"))
+		for (;;)
+			__asm__ volatile("cli; hlt");
 	report(99);
 }

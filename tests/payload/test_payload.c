@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,7 @@ static void *watchdog_main(void *arg)
 	while (!w->done && pthread_cond_timedwait(&w->cond, &w->lock, &deadline) != ETIMEDOUT)
 		;
 	if (!w->done)
-		nook_vm_stop(w->vm);
+		nook_vm_stop(w->vm, SIGKILL, 0);
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
@@ -247,6 +248,41 @@ static void test_concurrent_vms(void **state)
 		free(vms[i].run.error);
 }
 
+/* A guest without nook-init never answers the control port: nook_vm_stop()
+ * ends it by force when the timeout expires, and a timeout of 0 at once. */
+static void test_stop_forced(void **state)
+{
+	for (int round = 0; round < 2; round++) {
+		nook_vm_config *cfg = nook_vm_config_new();
+		assert_int_equal(nook_vm_config_set_kernel_path(cfg, PAYLOAD_PATH), 0);
+		assert_int_equal(nook_vm_config_set_init_path(cfg, "/payload"), 0);
+		assert_int_equal(nook_vm_config_append_cmdline(cfg, "payload=halt"), 0);
+		nook_vm_config_set_memory_mib(cfg, 128);
+		nook_vm_config_set_stdio(cfg, -1, -1, -1);
+		nook_error *err = NULL;
+		nook_vm *vm = NULL;
+		assert_int_equal(nook_vm_build(cfg, &vm, &err), 0);
+		nook_vm_config_free(cfg);
+		assert_int_equal(nook_vm_signal(vm, SIGTERM), -ESRCH); /* not started */
+		assert_int_equal(nook_vm_start(vm, &err), 0);
+		assert_int_equal(nook_vm_signal(vm, 0), -EINVAL);
+		assert_int_equal(nook_vm_signal(vm, 65), -EINVAL);
+		assert_int_equal(nook_vm_signal(vm, SIGUSR1), 0);
+		if (round == 0) {
+			nook_vm_stop(vm, SIGTERM, 200);
+		} else {
+			/* A later call brings the end closer, an earlier deadline stays. */
+			nook_vm_stop(vm, SIGTERM, 3600 * 1000);
+			nook_vm_stop(vm, SIGKILL, 0);
+		}
+		assert_int_equal(nook_vm_wait(vm, &err), -ECANCELED);
+		assert_non_null(strstr(nook_error_message(err), "stopped"));
+		nook_error_free(err);
+		assert_int_equal(nook_vm_signal(vm, SIGTERM), -ESRCH); /* ended */
+		nook_vm_free(vm);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +296,7 @@ int main(void)
 		cmocka_unit_test(test_reset_ends_vm),
 		cmocka_unit_test(test_emulation_failure_report),
 		cmocka_unit_test(test_concurrent_vms),
+		cmocka_unit_test(test_stop_forced),
 	};
 	return cmocka_run_group_tests_name("payload", tests, NULL, NULL);
 }

@@ -657,6 +657,67 @@ static void set_disk_bad_sync(nook_vm_config *c)
 	nook_vm_config_set_disk_sync(c, (enum nook_disk_sync)-1);
 }
 
+static struct nook_port_pair port_pair(const char *spec)
+{
+	struct nook_port_pair p;
+	assert_int_equal(nook_parse_port_pair(spec, &p, NULL), 0);
+	return p;
+}
+static void set_net_port0(nook_vm_config *c)
+{
+	/* The parser refuses port 0; the API must too. */
+	struct nook_port_pair p = port_pair("8080:80");
+	p.host_port = 0;
+	nook_vm_config_add_net_user(c);
+	nook_vm_config_add_net_port(c, &p);
+}
+static void set_net_port_twice(nook_vm_config *c)
+{
+	struct nook_port_pair a = port_pair("8080:80"), b = port_pair("0.0.0.0:8080:81");
+	nook_vm_config_add_net_user(c);
+	nook_vm_config_add_net_port(c, &a);
+	nook_vm_config_add_net_port(c, &b);
+}
+static void set_net_port_tap(nook_vm_config *c)
+{
+	struct nook_port_pair p = port_pair("8080:80");
+	nook_vm_config_add_net_tap(c, "tap0");
+	nook_vm_config_add_net_port(c, &p);
+}
+static void set_net_ip(nook_vm_config *c, const char *ip)
+{
+	struct in_addr a;
+	assert_int_equal(nook_parse_ipv4(ip, &a, NULL), 0);
+	nook_vm_config_set_net_ipv4(c, a);
+}
+static void set_net_ip_outside(nook_vm_config *c)
+{
+	nook_vm_config_add_net_user(c);
+	set_net_ip(c, "10.0.3.5");
+}
+static void set_net_ip_gateway(nook_vm_config *c)
+{
+	nook_vm_config_add_net_user(c);
+	set_net_ip(c, "10.0.2.2");
+}
+static void set_net_ip_bcast(nook_vm_config *c)
+{
+	nook_vm_config_add_net_user(c);
+	set_net_ip(c, "10.0.2.255");
+}
+static void set_net_ip_no_nic(nook_vm_config *c) { set_net_ip(c, "10.0.2.9"); }
+static void set_net_subnet_small(nook_vm_config *c)
+{
+	struct nook_ipv4_subnet s;
+	assert_int_equal(nook_parse_ipv4_subnet("10.9.0.0/30", &s, NULL), 0);
+	nook_vm_config_add_net_user(c);
+	nook_vm_config_set_net_subnet(c, &s);
+}
+static void set_net_scope_bad(nook_vm_config *c)
+{
+	nook_vm_config_set_net_scope(c, (enum nook_network_scope)9);
+}
+
 /* Not supported yet. */
 static void set_ht(nook_vm_config *c) { nook_vm_config_set_hyperthreading(c, true); }
 static void set_nested(nook_vm_config *c) { nook_vm_config_set_nested_virt(c, true); }
@@ -671,10 +732,50 @@ static void set_rng_on(nook_vm_config *c) { nook_vm_config_set_rng(c, true); }
 static void set_metrics_on(nook_vm_config *c) { nook_vm_config_set_metrics(c, true); }
 static void set_hijack(nook_vm_config *c) { nook_vm_config_set_inet_hijack(c, true); }
 static void set_fs_root_ok(nook_vm_config *c) { nook_vm_config_add_fs_root(c, tmp_root); }
-static void set_fs_path_ok(nook_vm_config *c)
+static void set_fs_dax(nook_vm_config *c)
 {
 	nook_vm_config_set_fs_shm_size(c, 1 << 20);
 	nook_vm_config_add_fs_path(c, tmp_root);
+}
+static void set_fs_shares_ok(nook_vm_config *c)
+{
+	const char *layers[] = {tmp_root, tmp_root};
+	nook_vm_config_set_fs_root_overlay(c, layers, 2);
+	nook_vm_config_set_fs_mount_point(c, "/data");
+	nook_vm_config_set_fs_read_only(c, true);
+	nook_vm_config_add_fs_path(c, tmp_root);
+	nook_vm_config_set_fs_mount_point(c, "/etc/one-file");
+	nook_vm_config_add_fs_path(c, tmp_file);
+	nook_vm_config_add_fs_path(c, tmp_root); /* the guest mounts it itself */
+}
+static void set_fs_file_unmounted(nook_vm_config *c) { nook_vm_config_add_fs_path(c, tmp_file); }
+static void set_fs_relative_mount(nook_vm_config *c)
+{
+	nook_vm_config_set_fs_mount_point(c, "data");
+	nook_vm_config_add_fs_path(c, tmp_root);
+}
+static void set_fs_root_mount(nook_vm_config *c)
+{
+	nook_vm_config_set_fs_mount_point(c, "//");
+	nook_vm_config_add_fs_path(c, tmp_root);
+}
+static void set_fs_dup_mount(nook_vm_config *c)
+{
+	nook_vm_config_set_fs_mount_point(c, "/data/");
+	nook_vm_config_add_fs_path(c, tmp_root);
+	nook_vm_config_set_fs_mount_point(c, "//data");
+	nook_vm_config_add_fs_path(c, tmp_file);
+}
+static void set_fs_layer_missing(nook_vm_config *c)
+{
+	const char *layers[] = {MISSING "/lower", tmp_root};
+	nook_vm_config_set_fs_root_overlay(c, layers, 2);
+}
+static void set_fs_root_and_overlay(nook_vm_config *c)
+{
+	const char *layers[] = {tmp_root};
+	nook_vm_config_add_fs_root(c, tmp_root);
+	nook_vm_config_set_fs_root_overlay(c, layers, 1);
 }
 static void set_fs_custom_ok(nook_vm_config *c)
 {
@@ -752,7 +853,7 @@ static const struct invalid_case {
 	{"fs path a file", set_fs_path_file, ENOTDIR, {"fs tag \"fs0\"", "@FILE", "not a directory"}},
 	{"fs duplicate tag", set_fs_dup_tag, EEXIST, {"fs tag \"data\"", "two mounts"}},
 	{"fs duplicate auto tag", set_fs_dup_auto_tag, EEXIST, {"fs tag \"fs1\"", "two mounts"}},
-	{"fs duplicate root", set_fs_dup_root, EEXIST, {"fs tag \"/dev/root\"", "two mounts"}},
+	{"fs duplicate root", set_fs_dup_root, EEXIST, {"fs tag \"/dev/root\"", "two root file systems"}},
 	{"fs tag too long", set_fs_long_tag, EINVAL, {"a-tag-that-is-longer-than-36-bytes-xx", "36"}},
 	{"fs custom no callback", set_fs_custom_empty, EINVAL, {"fs tag \"mine\"", "request"}},
 	{"net multicast mac", set_net_multicast, EINVAL, {"mac 01:00:5e:00:00:01", "multicast"}},
@@ -767,6 +868,12 @@ static const struct invalid_case {
 	{"console bad fd", set_port_bad_fd, EBADF, {"console port \"p\"", "-5"}},
 	{"console tty not a tty", set_port_tty_not_tty, ENOTTY, {"console port \"shell\"", "terminal"}},
 	{"console custom empty", set_port_custom_empty, EINVAL, {"console port \"rpc\"", "callback"}},
+	{"fs file without mount point", set_fs_file_unmounted, ENOTDIR, {"fs tag \"fs0\"", "@FILE", "not a directory"}},
+	{"fs relative mount point", set_fs_relative_mount, EINVAL, {"mount point \"data\"", "absolute"}},
+	{"fs mount point /", set_fs_root_mount, EINVAL, {"mount point \"//\"", "other than /"}},
+	{"fs duplicate mount point", set_fs_dup_mount, EEXIST, {"mount point //data", "two shares", "@FILE"}},
+	{"fs overlay layer missing", set_fs_layer_missing, ENOENT, {"overlay layer " MISSING "/lower"}},
+	{"fs root and overlay", set_fs_root_and_overlay, EEXIST, {"/dev/root", "two root file systems"}},
 	{"disk missing", set_disk_missing, ENOENT, {"disk " MISSING "/disk.img", "No such file"}},
 	{"disk a directory", set_disk_dir, EINVAL, {"disk", "@ROOT", "block device"}},
 	{"disk duplicate id", set_disk_dup_id, EEXIST, {"id \"data\"", "@DISK2", "@FILE"}},
@@ -785,21 +892,20 @@ static const struct invalid_case {
 	{"balloon on", set_balloon_on, ENOTSUP, {"not supported yet: balloon"}},
 	{"balloon stats", set_balloon_stats, ENOTSUP, {"not supported yet: balloon stats", "2000 ms"}},
 	{"metrics on", set_metrics_on, ENOTSUP, {"not supported yet: metrics"}},
-	{"inet hijack", set_hijack, ENOTSUP, {"not supported yet: inet hijack"}},
-	{"fs root", set_fs_root_ok, ENOTSUP, {"not supported yet: fs root", "@ROOT", "virtio-fs"}},
-	{"fs path", set_fs_path_ok, ENOTSUP, {"not supported yet: fs tag \"fs0\"", "@ROOT", "DAX"}},
-	{"fs custom", set_fs_custom_ok, ENOTSUP, {"not supported yet: fs tag \"fs0\" custom"}},
-	{"net unixgram fd", set_net_gram_fd, ENOTSUP, {"not supported yet: net unixgram fd 3", "virtio-net"}},
-	{"net unixgram path", set_net_gram_path, ENOTSUP, {"not supported yet: net unixgram path \"/run/gv.sock\""}},
-	{"net unixstream fd", set_net_stream_fd, ENOTSUP, {"not supported yet: net unixstream fd 4"}},
-	{"net unixstream path", set_net_stream_path, ENOTSUP, {"not supported yet: net unixstream path \"/run/passt.sock\""}},
-	{"net tap", set_net_tap, ENOTSUP, {"not supported yet: net tap \"tap0\""}},
-	{"net custom", set_net_custom_ok, ENOTSUP, {"not supported yet: net custom backend"}},
+	{"fs DAX", set_fs_dax, ENOTSUP, {"not supported yet: fs tag \"fs0\" DAX", "1048576"}},
+	{"net port 0", set_net_port0, ERANGE, {"published port 127.0.0.1:0:80/tcp", "out of range"}},
+	{"net port twice", set_net_port_twice, EEXIST, {"published port 0.0.0.0:8080/tcp", "twice"}},
+	{"net port no user", set_net_port_tap, EINVAL, {"needs a user-mode network"}},
+	{"net ip outside", set_net_ip_outside, EINVAL, {"ip", "10.0.3.5", "10.0.2.0/24"}},
+	{"net ip gateway", set_net_ip_gateway, EINVAL, {"ip 10.0.2.2", "gateway"}},
+	{"net ip broadcast", set_net_ip_bcast, EINVAL, {"ip 10.0.2.255", "broadcast"}},
+	{"net ip no nic", set_net_ip_no_nic, EINVAL, {"ip 10.0.2.9", "no network device"}},
+	{"net subnet small", set_net_subnet_small, EINVAL, {"subnet 10.9.0.0/30", "too small"}},
+	{"net scope bad", set_net_scope_bad, EINVAL, {"network scope 9"}},
 	{"console port", set_port_ok, ENOTSUP, {"not supported yet: console port \"agent\""}},
 	{"console tty", set_port_tty_ok, ENOTSUP, {"not supported yet: console tty port \"shell\""}},
 	{"console custom", set_port_custom_ok, ENOTSUP, {"not supported yet: console custom port \"rpc\""}},
 	{"no implicit console", set_no_implicit, ENOTSUP, {"not supported yet:", "implicit console"}},
-	{"disk", set_disk_ok, ENOTSUP, {"not supported yet: disk", "@FILE", "virtio-blk"}},
 };
 
 static void test_validation_errors(void **state)
@@ -866,12 +972,45 @@ static void set_exec_options(nook_vm_config *c)
 	nook_vm_config_append_cmdline(c, "quiet");
 }
 
+/* Every backend, inet hijack, and a full sandbox network. */
+static void set_net_all_ok(nook_vm_config *c)
+{
+	set_net_gram_fd(c);
+	set_net_gram_path(c);
+	set_net_stream_fd(c);
+	set_net_stream_path(c);
+	set_net_tap(c);
+	set_net_custom_ok(c);
+	nook_vm_config_set_inet_hijack(c, true);
+}
+static void set_net_sandbox_ok(nook_vm_config *c)
+{
+	struct nook_ipv4_subnet s;
+	struct nook_port_pair a = port_pair("8080:80"), b = port_pair("8080:80/udp");
+	assert_int_equal(nook_parse_ipv4_subnet("192.168.50.0/24", &s, NULL), 0);
+	nook_vm_config_add_net_user(c);
+	nook_vm_config_set_net_subnet(c, &s);
+	set_net_ip(c, "192.168.50.20");
+	nook_vm_config_set_net_scope(c, NOOK_NETWORK_SCOPE_PUBLIC);
+	nook_vm_config_add_net_port(c, &a);
+	nook_vm_config_add_net_port(c, &b);
+}
+static void set_hijack_only(nook_vm_config *c)
+{
+	struct nook_port_pair p = port_pair("8080:80");
+	set_hijack(c);
+	nook_vm_config_add_net_port(c, &p);
+}
+
 static void test_validation_ok(void **state)
 {
 	(void)state;
 	skip_without_kvm();
 	void (*cases[])(nook_vm_config *) = {set_nothing, set_devices_off, set_rng_on,
-					     set_pending_only, set_exec_options};
+					     set_pending_only, set_exec_options,
+					     set_fs_root_ok, set_fs_shares_ok, set_fs_custom_ok,
+					     set_disk_ok, set_net_all_ok, set_net_sandbox_ok,
+					     set_hijack_only};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		nook_vm_config *cfg = valid_config();
 		cases[i](cfg);
@@ -890,12 +1029,12 @@ static void test_build_fails_before_kvm(void **state)
 	(void)state;
 	skip_without_kvm();
 	nook_vm_config *cfg = valid_config();
-	assert_int_equal(nook_vm_config_add_disk(cfg, tmp_file), 0);
+	nook_vm_config_set_hyperthreading(cfg, true);
 	nook_vm *vm = (nook_vm *)&vm;
 	nook_error *err = NULL;
 	assert_int_equal(nook_vm_build(cfg, &vm, &err), -ENOTSUP);
 	assert_null(vm);
-	assert_non_null(strstr(nook_error_message(err), "not supported yet: disk"));
+	assert_non_null(strstr(nook_error_message(err), "not supported yet: hyperthreading"));
 	nook_error_free(err);
 	nook_vm_config_free(cfg);
 }

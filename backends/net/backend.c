@@ -1,0 +1,67 @@
+#include "backends/net/backend.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+int net_set_nonblocking(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+static struct net_fd_backend *fd_backend(struct net_backend *b)
+{
+	return (struct net_fd_backend *)b;
+}
+
+static int fd_send(struct net_backend *b, const void *frame, size_t len)
+{
+	ssize_t n;
+	do
+		n = write(fd_backend(b)->fd, frame, len);
+	while (n < 0 && errno == EINTR);
+	/* A full queue drops the frame, as a full NIC would. */
+	return n < 0 ? -errno : 0;
+}
+
+static ssize_t fd_recv(struct net_backend *b, void *buf, size_t size)
+{
+	ssize_t n;
+	do
+		n = read(fd_backend(b)->fd, buf, size);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return n;
+}
+
+static void fd_destroy(struct net_backend *b)
+{
+	struct net_fd_backend *f = fd_backend(b);
+	if (f->destroy_extra)
+		f->destroy_extra(f);
+	if (f->owns_fd && f->fd >= 0)
+		close(f->fd);
+	free(f);
+}
+
+static const struct net_backend_ops fd_ops = {
+	.send = fd_send,
+	.recv = fd_recv,
+	.destroy = fd_destroy,
+};
+
+struct net_fd_backend *net_fd_backend_new(size_t size, const char *name, int fd, bool owns_fd)
+{
+	struct net_fd_backend *f = calloc(1, size);
+	if (!f)
+		return NULL;
+	f->base = (struct net_backend){.ops = &fd_ops, .name = name, .poll_fd = fd};
+	f->fd = fd;
+	f->owns_fd = owns_fd;
+	return f;
+}

@@ -1,0 +1,90 @@
+/* Host-side network backends of virtio-net: what a device hands the
+ * guest's frames to and takes the guest's frames from. Each backend is in a
+ * file of its own (slirp.c, tap.c, unixstream.c, unixgram.c, custom.c); the
+ * device sees only this interface. Backends are used by one thread at a
+ * time (the VM's I/O thread, with the device lock held). */
+#ifndef NOOK_BACKENDS_NET_BACKEND_H
+#define NOOK_BACKENDS_NET_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <nook/parse.h>
+#include <nook/vm.h>
+
+#include "util/error.h"
+
+/* The largest Ethernet frame (without FCS) any backend passes: a 64 KiB IP
+ * packet and its header, as passt's stream framing allows. */
+#define NET_FRAME_MAX (65535 + 14)
+
+struct net_backend;
+
+struct net_backend_ops {
+	/* One frame from the guest: 0, or a negative errno (the frame is
+	 * dropped). */
+	int (*send)(struct net_backend *b, const void *frame, size_t len);
+	/* One frame for the guest into buf (NET_FRAME_MAX bytes): its length,
+	 * -EAGAIN when none is waiting, another negative errno when the
+	 * backend has ended (its peer went away). */
+	ssize_t (*recv)(struct net_backend *b, void *buf, size_t size);
+	void (*destroy)(struct net_backend *b);
+};
+
+struct net_backend {
+	const struct net_backend_ops *ops;
+	const char *name;     /* for messages: "slirp", "tap", ... */
+	int poll_fd;          /* readable when recv() may have a frame */
+	bool checksums_valid; /* frames for the guest carry correct checksums */
+};
+
+static inline void net_backend_destroy(struct net_backend *b)
+{
+	if (b)
+		b->ops->destroy(b);
+}
+
+/* User-mode networking (libslirp): NAT to the host's sockets, DHCP, DNS
+ * and the published ports. Addresses in host byte order. */
+struct net_slirp_config {
+	uint32_t network, netmask;
+	uint32_t gateway; /* the host as the guest sees it (its loopback) */
+	uint32_t dns;     /* forwards to the host's resolver */
+	uint32_t guest;   /* the address DHCP hands out */
+	const struct nook_port_pair *ports; /* published: host -> guest */
+	size_t nports;
+};
+int net_slirp_open(const struct net_slirp_config *cfg, struct net_backend **out,
+		   nook_error **err);
+
+/* An existing TAP interface by name. */
+int net_tap_open(const char *ifname, struct net_backend **out, nook_error **err);
+/* 4-byte big-endian length before each frame, over a unix stream socket:
+ * the caller's fd (fd >= 0, not closed) or a connection to path. */
+int net_unixstream_open(int fd, const char *path, struct net_backend **out, nook_error **err);
+/* One datagram per frame over a unix datagram socket: the caller's
+ * connected fd, or connected to path, with "VFKT" first if vfkit_magic. */
+int net_unixgram_open(int fd, const char *path, bool vfkit_magic, struct net_backend **out,
+		      nook_error **err);
+/* The caller's callback table. */
+int net_custom_open(const struct nook_net_backend *cb, void *opaque, struct net_backend **out,
+		    nook_error **err);
+
+/* A backend that moves one frame per read()/write() on a non-blocking fd
+ * (TAP devices, datagram sockets): the shared part of tap, unixgram and
+ * slirp. `size` >= sizeof(struct net_fd_backend) lets a backend embed it
+ * first in a larger state; owns_fd closes fd on destroy. */
+struct net_fd_backend {
+	struct net_backend base;
+	int fd;
+	bool owns_fd;
+	void (*destroy_extra)(struct net_fd_backend *b);
+};
+struct net_fd_backend *net_fd_backend_new(size_t size, const char *name, int fd, bool owns_fd);
+
+/* Makes fd non-blocking; 0 or a negative errno. */
+int net_set_nonblocking(int fd);
+
+#endif

@@ -1,0 +1,276 @@
+/* User-mode networking through libslirp. libslirp is not thread-safe, so
+ * it lives on a thread of its own, which owns every call into it; the
+ * device talks to that thread over a datagram socket pair (one frame per
+ * datagram, a socket pair has no queue-length limit but its buffer size),
+ * so to the device this is a frame-fd backend like TAP. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <slirp/libslirp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backends/net/backend.h"
+
+struct slirp_timer {
+	SlirpTimerId id;
+	void *cb_opaque;
+	int64_t expire_ms; /* -1: not armed */
+	struct slirp_timer *next;
+};
+
+struct slirp_backend {
+	struct net_fd_backend fd; /* first: the device's end of the pair */
+	Slirp *slirp;
+	int thread_fd; /* the slirp thread's end */
+	int stop_fd;
+	pthread_t thread;
+	bool thread_started;
+	struct slirp_timer *timers;
+	struct pollfd *pfds;
+	size_t npfds, cap_pfds;
+	uint8_t frame[NET_FRAME_MAX];
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static ssize_t slirp_send_packet(const void *buf, size_t len, void *opaque)
+{
+	struct slirp_backend *s = opaque;
+	/* A full socket drops the frame, as a full NIC would. */
+	while (send(s->thread_fd, buf, len, MSG_DONTWAIT) < 0 && errno == EINTR)
+		;
+	return (ssize_t)len;
+}
+
+static void slirp_guest_error(const char *msg, void *opaque)
+{
+	/* The guest's problem only (a malformed packet); nothing to report. */
+}
+
+static int64_t slirp_clock_ns(void *opaque)
+{
+	return now_ms() * 1000000;
+}
+
+static void *slirp_timer_new(SlirpTimerId id, void *cb_opaque, void *opaque)
+{
+	struct slirp_backend *s = opaque;
+	struct slirp_timer *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	*t = (struct slirp_timer){.id = id, .cb_opaque = cb_opaque, .expire_ms = -1,
+				  .next = s->timers};
+	s->timers = t;
+	return t;
+}
+
+static void slirp_timer_free(void *timer, void *opaque)
+{
+	struct slirp_backend *s = opaque;
+	for (struct slirp_timer **p = &s->timers; *p; p = &(*p)->next)
+		if (*p == timer) {
+			*p = ((struct slirp_timer *)timer)->next;
+			free(timer);
+			return;
+		}
+}
+
+static void slirp_timer_mod(void *timer, int64_t expire_ms, void *opaque)
+{
+	((struct slirp_timer *)timer)->expire_ms = expire_ms;
+}
+
+static void slirp_no_op_fd(int fd, void *opaque)
+{
+}
+
+static void slirp_notify(void *opaque)
+{
+	/* Every call into libslirp happens on its own thread, which refills
+	 * its poll set each round. */
+}
+
+static const SlirpCb slirp_callbacks = {
+	.send_packet = slirp_send_packet,
+	.guest_error = slirp_guest_error,
+	.clock_get_ns = slirp_clock_ns,
+	.timer_free = slirp_timer_free,
+	.timer_mod = slirp_timer_mod,
+	.register_poll_fd = slirp_no_op_fd,
+	.unregister_poll_fd = slirp_no_op_fd,
+	.notify = slirp_notify,
+	.timer_new_opaque = slirp_timer_new,
+};
+
+static int slirp_add_poll(int fd, int events, void *opaque)
+{
+	struct slirp_backend *s = opaque;
+	if (s->npfds == s->cap_pfds) {
+		size_t cap = s->cap_pfds ? 2 * s->cap_pfds : 16;
+		struct pollfd *p = realloc(s->pfds, cap * sizeof(*p));
+		if (!p)
+			return -1;
+		s->pfds = p;
+		s->cap_pfds = cap;
+	}
+	short ev = 0;
+	if (events & SLIRP_POLL_IN)
+		ev |= POLLIN;
+	if (events & SLIRP_POLL_OUT)
+		ev |= POLLOUT;
+	if (events & SLIRP_POLL_PRI)
+		ev |= POLLPRI;
+	s->pfds[s->npfds] = (struct pollfd){.fd = fd, .events = ev};
+	return (int)s->npfds++;
+}
+
+static int slirp_get_revents(int idx, void *opaque)
+{
+	struct slirp_backend *s = opaque;
+	if (idx < 0 || (size_t)idx >= s->npfds)
+		return 0;
+	short r = s->pfds[idx].revents;
+	return ((r & POLLIN) ? SLIRP_POLL_IN : 0) | ((r & POLLOUT) ? SLIRP_POLL_OUT : 0) |
+	       ((r & POLLPRI) ? SLIRP_POLL_PRI : 0) | ((r & POLLERR) ? SLIRP_POLL_ERR : 0) |
+	       ((r & POLLHUP) ? SLIRP_POLL_HUP : 0);
+}
+
+static void run_timers(struct slirp_backend *s)
+{
+	int64_t now = now_ms();
+	/* A timer callback may re-arm or free timers: restart after each. */
+	for (bool fired = true; fired;) {
+		fired = false;
+		for (struct slirp_timer *t = s->timers; t; t = t->next)
+			if (t->expire_ms >= 0 && t->expire_ms <= now) {
+				t->expire_ms = -1;
+				slirp_handle_timer(s->slirp, t->id, t->cb_opaque);
+				fired = true;
+				break;
+			}
+	}
+}
+
+static void *slirp_thread(void *opaque)
+{
+	struct slirp_backend *s = opaque;
+	for (;;) {
+		s->npfds = 0;
+		slirp_add_poll(s->thread_fd, SLIRP_POLL_IN, s);
+		slirp_add_poll(s->stop_fd, SLIRP_POLL_IN, s);
+		uint32_t timeout = UINT32_MAX;
+		slirp_pollfds_fill(s->slirp, &timeout, slirp_add_poll, s);
+		int64_t now = now_ms();
+		for (struct slirp_timer *t = s->timers; t; t = t->next) {
+			int64_t due = t->expire_ms < now ? 0 : t->expire_ms - now;
+			if (t->expire_ms >= 0 && due < (int64_t)timeout)
+				timeout = (uint32_t)due;
+		}
+		int r = poll(s->pfds, s->npfds, timeout == UINT32_MAX ? -1 : (int)timeout);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (s->pfds[1].revents)
+			break;
+		if (s->pfds[0].revents & POLLIN) {
+			ssize_t n;
+			while ((n = recv(s->thread_fd, s->frame, sizeof(s->frame), MSG_DONTWAIT)) > 0)
+				slirp_input(s->slirp, s->frame, (int)n);
+		}
+		run_timers(s);
+		slirp_pollfds_poll(s->slirp, r < 0, slirp_get_revents, s);
+	}
+	return NULL;
+}
+
+static void slirp_backend_destroy(struct net_fd_backend *f)
+{
+	struct slirp_backend *s = (struct slirp_backend *)f;
+	if (s->thread_started) {
+		uint64_t one = 1;
+		if (write(s->stop_fd, &one, sizeof(one)) == sizeof(one))
+			pthread_join(s->thread, NULL);
+	}
+	if (s->slirp)
+		slirp_cleanup(s->slirp);
+	while (s->timers)
+		slirp_timer_free(s->timers, s);
+	free(s->pfds);
+	if (s->thread_fd >= 0)
+		close(s->thread_fd);
+	if (s->stop_fd >= 0)
+		close(s->stop_fd);
+}
+
+static struct in_addr in(uint32_t host_order)
+{
+	return (struct in_addr){.s_addr = htonl(host_order)};
+}
+
+int net_slirp_open(const struct net_slirp_config *cfg, struct net_backend **out, nook_error **err)
+{
+	*out = NULL;
+	int pair[2];
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0)
+		return nook_error_set(err, errno, "net user: socketpair: %s", strerror(errno));
+	struct slirp_backend *s =
+		(struct slirp_backend *)net_fd_backend_new(sizeof(*s), "user", pair[0], true);
+	if (!s) {
+		close(pair[0]);
+		close(pair[1]);
+		return nook_error_set(err, ENOMEM, "out of memory");
+	}
+	s->fd.destroy_extra = slirp_backend_destroy;
+	s->fd.base.checksums_valid = true;
+	s->thread_fd = pair[1];
+	s->stop_fd = eventfd(0, EFD_CLOEXEC);
+	int r = 0;
+	if (s->stop_fd < 0)
+		r = nook_error_set(err, errno, "net user: eventfd: %s", strerror(errno));
+	SlirpConfig sc = {
+		.version = 4,
+		.in_enabled = true,
+		.vnetwork = in(cfg->network),
+		.vnetmask = in(cfg->netmask),
+		.vhost = in(cfg->gateway),
+		.vdhcp_start = in(cfg->guest),
+		.vnameserver = in(cfg->dns),
+		.vhostname = "nook",
+	};
+	if (r == 0 && !(s->slirp = slirp_new(&sc, &slirp_callbacks, s)))
+		r = nook_error_set(err, EINVAL, "net user: libslirp refused the network configuration");
+	for (size_t i = 0; r == 0 && i < cfg->nports; i++) {
+		const struct nook_port_pair *p = &cfg->ports[i];
+		bool udp = p->protocol == NOOK_PORT_PROTOCOL_UDP;
+		/* libslirp binds the host socket here, so a port in use fails now,
+		 * before the guest starts. */
+		if (slirp_add_hostfwd(s->slirp, udp, p->host_ip, p->host_port, in(cfg->guest),
+				      p->guest_port) < 0) {
+			char ip[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, &p->host_ip, ip, sizeof(ip));
+			r = nook_error_set(err, EADDRINUSE,
+					   "published port %s:%u/%s: cannot listen on the host "
+					   "(address in use or not local)",
+					   ip, p->host_port, udp ? "udp" : "tcp");
+		}
+	}
+	if (r == 0 && (r = -pthread_create(&s->thread, NULL, slirp_thread, s)) < 0)
+		nook_error_set(err, -r, "net user: cannot start its thread: %s", strerror(-r));
+	s->thread_started = r == 0;
+	if (r < 0) {
+		net_backend_destroy(&s->fd.base);
+		return r;
+	}
+	*out = &s->fd.base;
+	return 0;
+}

@@ -1,0 +1,57 @@
+/* virtio-blk (virtio 1.x, 5.2): a disk image (backends/disk) as a block
+ * device. Requests are served by a worker thread per device so that slow
+ * host I/O never stalls the VM's I/O thread. */
+#ifndef NOOK_DEVICES_VIRTIO_BLK_H
+#define NOOK_DEVICES_VIRTIO_BLK_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "backends/disk/disk.h"
+#include "devices/virtio/mmio.h"
+#include "nook/vm.h"
+
+#define VIRTIO_BLK_ID_MAX 20 /* the serial the guest reads (GET_ID) */
+
+/* vm.c passes the public format values through. */
+_Static_assert((int)DISK_FORMAT_RAW == (int)NOOK_DISK_FORMAT_RAW &&
+		       (int)DISK_FORMAT_QCOW2 == (int)NOOK_DISK_FORMAT_QCOW2 &&
+		       (int)DISK_FORMAT_VMDK == (int)NOOK_DISK_FORMAT_VMDK &&
+		       (int)DISK_FORMAT_AUTO == (int)NOOK_DISK_FORMAT_AUTO,
+	       "disk formats match the public API");
+
+struct virtio_blk_params {
+	const char *path;
+	const char *id;
+	enum disk_format format;
+	bool read_only;
+	bool direct;
+	enum nook_disk_cache cache;
+	enum nook_disk_sync sync;
+};
+
+struct virtio_blk {
+	struct virtio_mmio_device mmio;
+	struct virtio_device_ops ops;
+	struct event_loop *loop;
+	struct disk *disk;
+	char id[VIRTIO_BLK_ID_MAX];
+	bool flush_noop, flush_data_only;
+	/* Under mmio.lock: the worker waits on `wake`; `generation` changes on
+	 * a device reset so that a request of the old queue is not completed
+	 * into the new one. */
+	pthread_cond_t wake;
+	bool stopping;
+	uint64_t generation;
+	pthread_t worker;
+	bool worker_started;
+	struct virtq_chain chain;
+};
+
+/* Opens the image; errors name it. */
+int virtio_blk_init(struct virtio_blk *blk, struct machine *m, struct event_loop *loop,
+		    const struct virtio_blk_params *p, uint64_t base, uint32_t irq,
+		    nook_error **err);
+void virtio_blk_destroy(struct virtio_blk *blk);
+
+#endif

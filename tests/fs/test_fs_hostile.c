@@ -1,0 +1,1099 @@
+/* The FUSE server driven by a hostile client: raw requests built byte by
+ * byte and handed to fs_server_handle(), the way a malicious guest kernel
+ * would send them over a virtqueue. Checks that nothing outside the export
+ * is reachable and that malformed requests get errors, never crashes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fuse.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backends/fs/fs_server.h"
+
+#define SECRET "outside secret\n"
+#define INSIDE "inside data\n"
+
+struct fixture {
+	char top[64];	  /* holds export/ and outside/ */
+	char exp[96];	  /* the export */
+	char outside[96]; /* a sibling of the export, never reachable */
+	struct fs_server *s;
+	bool proc_mounted;
+};
+
+static struct fixture F;
+
+static void write_file(const char *path, const char *data)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+	close(fd);
+}
+
+static char *path_in(const char *dir, const char *name)
+{
+	static char buf[4][PATH_MAX + NAME_MAX + 2];
+	static int i;
+	char *p = buf[i++ % 4];
+	snprintf(p, sizeof(buf[0]), "%s/%s", dir, name);
+	return p;
+}
+
+/* ---- a raw FUSE client ---- */
+
+struct reply {
+	struct fuse_out_header h;
+	uint8_t data[1 << 17];
+};
+
+static uint64_t next_unique = 1;
+
+/* Sends opcode/nodeid/args as one request split into iovecs at `splits`
+ * (ascending byte offsets, 0-terminated list may be NULL); the reply lands
+ * in r (out capacity `outcap`). Returns fs_server_handle()'s result. */
+static ssize_t send_split(struct fs_server *s, uint32_t opcode, uint64_t nodeid, const void *args,
+			  size_t arglen, struct reply *r, size_t outcap, const size_t *splits,
+			  size_t nsplits)
+{
+	size_t len = sizeof(struct fuse_in_header) + arglen;
+	uint8_t *buf = malloc(len);
+	assert_non_null(buf);
+	struct fuse_in_header h = {.len = (uint32_t)len, .opcode = opcode,
+				   .unique = next_unique++, .nodeid = nodeid};
+	memcpy(buf, &h, sizeof(h));
+	if (arglen)
+		memcpy(buf + sizeof(h), args, arglen);
+	struct iovec in[64];
+	size_t nin = 0, prev = 0;
+	for (size_t i = 0; i < nsplits; i++) {
+		in[nin++] = (struct iovec){buf + prev, splits[i] - prev};
+		prev = splits[i];
+	}
+	in[nin++] = (struct iovec){buf + prev, len - prev};
+	memset(r, 0xa5, sizeof(r->h));
+	struct iovec out = {r, outcap};
+	ssize_t n = fs_server_handle(s, in, nin, &out, 1);
+	free(buf);
+	return n;
+}
+
+/* Sends a request and returns the reply's error (0 or -errno); data in r. */
+static int call(uint32_t opcode, uint64_t nodeid, const void *args, size_t arglen,
+		struct reply *r)
+{
+	ssize_t n = send_split(F.s, opcode, nodeid, args, arglen, r, sizeof(*r), NULL, 0);
+	assert_true(n >= (ssize_t)sizeof(struct fuse_out_header));
+	assert_int_equal(r->h.len, n);
+	assert_int_equal(r->h.unique, next_unique - 1);
+	assert_true(r->h.error <= 0);
+	if (r->h.error)
+		assert_int_equal(n, sizeof(struct fuse_out_header));
+	return r->h.error;
+}
+
+static struct reply R;
+
+static int do_init(struct fs_server *s)
+{
+	struct fuse_init_in in = {.major = 7, .minor = 38, .max_readahead = 65536,
+				  .flags = 0xffffffff};
+	ssize_t n = send_split(s, FUSE_INIT, 0, &in, sizeof(in), &R, sizeof(R), NULL, 0);
+	assert_true(n >= (ssize_t)sizeof(struct fuse_out_header));
+	return R.h.error;
+}
+
+/* LOOKUP name under parent: the node id (0 on error; error in *e). */
+static uint64_t lookup(uint64_t parent, const char *name, int *e, struct fuse_attr *attr)
+{
+	*e = call(FUSE_LOOKUP, parent, name, strlen(name) + 1, &R);
+	if (*e)
+		return 0;
+	struct fuse_entry_out *o = (void *)R.data;
+	assert_int_equal(R.h.len, sizeof(R.h) + sizeof(*o));
+	if (attr)
+		*attr = o->attr;
+	return o->nodeid;
+}
+
+static uint64_t must_lookup(uint64_t parent, const char *name)
+{
+	int e;
+	uint64_t id = lookup(parent, name, &e, NULL);
+	assert_int_equal(e, 0);
+	return id;
+}
+
+static int open_node(uint64_t node, uint32_t flags, uint64_t *fh, uint32_t op)
+{
+	struct fuse_open_in in = {.flags = flags};
+	*fh = 0;
+	int e = call(op, node, &in, sizeof(in), &R);
+	if (!e)
+		*fh = ((struct fuse_open_out *)R.data)->fh;
+	return e;
+}
+
+static int read_fh(uint64_t node, uint64_t fh, uint64_t off, uint32_t size, size_t *got)
+{
+	struct fuse_read_in in = {.fh = fh, .offset = off, .size = size};
+	int e = call(FUSE_READ, node, &in, sizeof(in), &R);
+	*got = R.h.len - sizeof(R.h);
+	return e;
+}
+
+static void release(uint64_t node, uint64_t fh)
+{
+	struct fuse_release_in in = {.fh = fh};
+	assert_int_equal(call(FUSE_RELEASE, node, &in, sizeof(in), &R), 0);
+}
+
+/* Whatever the node is, it must not give the outside secret. */
+static void assert_not_secret(uint64_t node)
+{
+	uint64_t fh;
+	if (open_node(node, O_RDONLY, &fh, FUSE_OPEN) != 0)
+		return;
+	size_t got;
+	if (read_fh(node, fh, 0, 4096, &got) == 0)
+		assert_false(got == strlen(SECRET) && !memcmp(R.data, SECRET, got));
+	release(node, fh);
+}
+
+/* ---- fixture ---- */
+
+static int setup(void **state)
+{
+	strcpy(F.top, "/tmp/nook-fs-hostile-XXXXXX");
+	if (!mkdtemp(F.top))
+		return -1;
+	snprintf(F.exp, sizeof(F.exp), "%s/export", F.top);
+	snprintf(F.outside, sizeof(F.outside), "%s/outside", F.top);
+	mkdir(F.exp, 0755);
+	mkdir(F.outside, 0755);
+	write_file(path_in(F.outside, "secret"), SECRET);
+	write_file(path_in(F.exp, "file"), INSIDE);
+	mkdir(path_in(F.exp, "dir"), 0755);
+	mkdir(path_in(F.exp, "proc"), 0755);
+	char abs[200];
+	snprintf(abs, sizeof(abs), "%s/secret", F.outside);
+	if (symlink(abs, path_in(F.exp, "abs_link")) < 0 ||
+	    symlink("../outside/secret", path_in(F.exp, "rel_link")) < 0 ||
+	    symlink(F.outside, path_in(F.exp, "abs_dirlink")) < 0 ||
+	    symlink("../outside", path_in(F.exp, "rel_dirlink")) < 0 ||
+	    symlink("/", path_in(F.exp, "rootlink")) < 0)
+		return -1;
+	/* /proc magic links inside the export (needs root to mount), in a
+	 * mount namespace of our own so the mount goes with us however the test
+	 * ends. */
+	F.proc_mounted = unshare(CLONE_NEWNS) == 0 &&
+			 mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+			 mount("proc", path_in(F.exp, "proc"), "proc", 0, NULL) == 0;
+
+	struct fs_export ex = {.host_path = F.exp};
+	struct fs_server_options opt = {.exports = &ex, .nexports = 1, .max_write = 65536};
+	nook_error *err = NULL;
+	if (fs_server_create(&opt, &F.s, &err) < 0) {
+		fprintf(stderr, "%s\n", nook_error_message(err));
+		nook_error_free(err);
+		return -1;
+	}
+	if (do_init(F.s) != 0)
+		return -1;
+	*state = &F;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fs_server_destroy(F.s);
+	if (F.proc_mounted)
+		umount2(path_in(F.exp, "proc"), MNT_DETACH);
+	/* Random requests may have chmod-ed the export. */
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "chmod -R u+rwX '%s' 2>/dev/null; rm -rf '%s'", F.top, F.top);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- tests ---- */
+
+static void test_create_errors(void **state)
+{
+	struct fs_server *s = NULL;
+	nook_error *err = NULL;
+	struct fs_export ex = {.host_path = "/nonexistent/nook"};
+	struct fs_server_options opt = {.exports = &ex, .nexports = 1};
+	assert_int_equal(fs_server_create(&opt, &s, &err), -ENOENT);
+	assert_non_null(strstr(nook_error_message(err), "/nonexistent/nook"));
+	nook_error_free(err);
+	err = NULL;
+	struct fs_export two[2] = {{.name = "a", .host_path = F.exp},
+				   {.name = "a", .host_path = F.exp}};
+	opt = (struct fs_server_options){.exports = two, .nexports = 2};
+	assert_int_equal(fs_server_create(&opt, &s, &err), -EINVAL);
+	nook_error_free(err);
+	err = NULL;
+	two[1].name = "../x";
+	assert_int_equal(fs_server_create(&opt, &s, &err), -EINVAL);
+	nook_error_free(err);
+}
+
+static void test_init(void **state)
+{
+	struct fs_server *s;
+	struct fs_export ex = {.host_path = F.exp};
+	struct fs_server_options opt = {.exports = &ex, .nexports = 1, .max_write = 131072};
+	assert_int_equal(fs_server_create(&opt, &s, NULL), 0);
+	/* Nothing but INIT before INIT. */
+	ssize_t n = send_split(s, FUSE_GETATTR, FUSE_ROOT_ID, NULL, 0, &R, sizeof(R), NULL, 0);
+	assert_int_equal(n, sizeof(R.h));
+	assert_int_equal(R.h.error, -EIO);
+	struct fuse_init_in old = {.major = 6, .minor = 99};
+	send_split(s, FUSE_INIT, 0, &old, sizeof(old), &R, sizeof(R), NULL, 0);
+	assert_int_equal(R.h.error, -EPROTO);
+	/* The short (pre-7.36) fuse_init_in is accepted. */
+	struct fuse_init_in in = {.major = 7, .minor = 31, .flags = 0xffffffff};
+	n = send_split(s, FUSE_INIT, 0, &in, offsetof(struct fuse_init_in, flags2), &R, sizeof(R),
+		       NULL, 0);
+	assert_int_equal(n, sizeof(R.h) + sizeof(struct fuse_init_out));
+	assert_int_equal(R.h.error, 0);
+	struct fuse_init_out *o = (void *)R.data;
+	assert_int_equal(o->major, 7);
+	assert_int_equal(o->minor, 31);
+	assert_int_equal(o->max_write, 131072);
+	assert_int_equal(o->max_pages, 32);
+	/* Only what is implemented is negotiated. */
+	assert_false(o->flags & (FUSE_POSIX_LOCKS | FUSE_FLOCK_LOCKS | FUSE_WRITEBACK_CACHE |
+				 FUSE_EXPORT_SUPPORT | FUSE_MAP_ALIGNMENT | FUSE_DONT_MASK));
+	assert_true(o->flags & FUSE_BIG_WRITES);
+	fs_server_destroy(s);
+}
+
+static void test_truncated_and_len_mismatch(void **state)
+{
+	uint8_t buf[64] = {0};
+	struct fuse_in_header h = {.len = 40, .opcode = FUSE_GETATTR, .unique = 7,
+				   .nodeid = FUSE_ROOT_ID};
+	memcpy(buf, &h, sizeof(h));
+	uint8_t out[256];
+	struct iovec o = {out, sizeof(out)};
+	/* Shorter than a header: no reply can be formed. */
+	for (size_t n = 0; n < sizeof(h); n++) {
+		struct iovec i = {buf, n};
+		assert_int_equal(fs_server_handle(F.s, &i, 1, &o, 1), -EINVAL);
+	}
+	assert_int_equal(fs_server_handle(F.s, NULL, 0, &o, 1), -EINVAL);
+	/* An out buffer smaller than a reply header. */
+	struct iovec i = {buf, sizeof(h)};
+	for (size_t n = 0; n < sizeof(struct fuse_out_header); n++) {
+		struct iovec small = {out, n};
+		assert_int_equal(fs_server_handle(F.s, &i, 1, &small, 1), -EINVAL);
+	}
+	assert_int_equal(fs_server_handle(F.s, &i, 1, NULL, 0), -EINVAL);
+	/* len claims more than was sent, or less than a header. */
+	uint32_t lens[] = {41, 64, 1000, UINT32_MAX, 0, 1, 39};
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		h.len = lens[k];
+		memcpy(buf, &h, sizeof(h));
+		ssize_t n = fs_server_handle(F.s, &i, 1, &o, 1);
+		assert_int_equal(n, sizeof(struct fuse_out_header));
+		struct fuse_out_header *oh = (void *)out;
+		assert_int_equal(oh->error, -EINVAL);
+		assert_int_equal(oh->unique, 7);
+	}
+	/* Bytes beyond len are ignored. */
+	h.len = 40;
+	memcpy(buf, &h, sizeof(h));
+	i.iov_len = sizeof(buf);
+	assert_int_equal(fs_server_handle(F.s, &i, 1, &o, 1),
+			 sizeof(struct fuse_out_header) + sizeof(struct fuse_attr_out));
+	/* Arguments shorter than the opcode's struct. */
+	uint32_t ops[] = {FUSE_SETATTR,	 FUSE_MKNOD,  FUSE_MKDIR,  FUSE_RENAME,	  FUSE_RENAME2,
+			  FUSE_LINK,	 FUSE_OPEN,   FUSE_READ,   FUSE_WRITE,	  FUSE_RELEASE,
+			  FUSE_FSYNC,	 FUSE_SETXATTR, FUSE_GETXATTR, FUSE_LISTXATTR,
+			  FUSE_OPENDIR, FUSE_READDIR, FUSE_READDIRPLUS, FUSE_ACCESS, FUSE_CREATE,
+			  FUSE_FALLOCATE, FUSE_LSEEK, FUSE_COPY_FILE_RANGE, FUSE_INIT};
+	for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+		uint8_t args[3] = {1, 2, 3};
+		assert_int_equal(call(ops[k], FUSE_ROOT_ID, args, sizeof(args), &R), -EINVAL);
+	}
+	/* No reply at all for these, even when malformed. */
+	uint32_t silent[] = {FUSE_FORGET, FUSE_BATCH_FORGET, FUSE_INTERRUPT};
+	for (size_t k = 0; k < 3; k++)
+		assert_int_equal(send_split(F.s, silent[k], FUSE_ROOT_ID, "x", 1, &R, sizeof(R),
+					    NULL, 0), 0);
+	/* A batch claiming more entries than it carries. */
+	struct {
+		struct fuse_batch_forget_in in;
+		struct fuse_forget_one one;
+	} bf = {{.count = UINT32_MAX}, {.nodeid = 12345, .nlookup = 1}};
+	assert_int_equal(send_split(F.s, FUSE_BATCH_FORGET, 0, &bf, sizeof(bf), &R, sizeof(R), NULL,
+				    0), 0);
+}
+
+static void test_bogus_opcodes(void **state)
+{
+	uint32_t ops[] = {0, 7 /* unused */, 19 /* unused */, 99, 4096 /* CUSE_INIT */,
+			  0x7fffffff, UINT32_MAX, FUSE_GETLK, FUSE_SETLK, FUSE_SETLKW,
+			  FUSE_SETUPMAPPING, FUSE_REMOVEMAPPING, FUSE_IOCTL, FUSE_POLL, FUSE_BMAP,
+			  FUSE_FLUSH};
+	uint8_t args[128] = {0};
+	for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++)
+		assert_int_equal(call(ops[k], FUSE_ROOT_ID, args, sizeof(args), &R), -ENOSYS);
+}
+
+static void test_forged_ids(void **state)
+{
+	uint64_t ids[] = {0, 2, 3, 0xffffffff, 1ull << 32, (1000ull << 32) | 2, (7ull << 32) | 5,
+			  UINT64_MAX, 0x8000000000000001ull};
+	for (size_t k = 0; k < sizeof(ids) / sizeof(ids[0]); k++) {
+		assert_int_equal(call(FUSE_GETATTR, ids[k], NULL, 0, &R), -ESTALE);
+		assert_int_equal(call(FUSE_LOOKUP, ids[k], "file", 5, &R), -ESTALE);
+		struct fuse_link_in li = {.oldnodeid = ids[k]};
+		uint8_t args[64];
+		memcpy(args, &li, sizeof(li));
+		memcpy(args + sizeof(li), "hl", 3);
+		/* A hard link needs a node inside the export as its target. */
+		assert_int_equal(call(FUSE_LINK, FUSE_ROOT_ID, args, sizeof(li) + 3, &R), -ESTALE);
+		struct fuse_read_in rd = {.fh = ids[k], .size = 100};
+		assert_int_equal(call(FUSE_READ, FUSE_ROOT_ID, &rd, sizeof(rd), &R), -EBADF);
+		struct fuse_release_in rl = {.fh = ids[k]};
+		assert_int_equal(call(FUSE_RELEASE, FUSE_ROOT_ID, &rl, sizeof(rl), &R), -EBADF);
+		struct fuse_forget_in fg = {.nlookup = 1000};
+		assert_int_equal(send_split(F.s, FUSE_FORGET, ids[k], &fg, sizeof(fg), &R, sizeof(R),
+					    NULL, 0), 0);
+	}
+	struct stat st;
+	assert_int_equal(lstat(path_in(F.exp, "hl"), &st), -1);
+
+	/* A forgotten node and a released handle are gone for good. */
+	uint64_t file = must_lookup(FUSE_ROOT_ID, "file");
+	uint64_t fh;
+	assert_int_equal(open_node(file, O_RDONLY, &fh, FUSE_OPEN), 0);
+	release(file, fh);
+	struct fuse_read_in rd = {.fh = fh, .size = 100};
+	assert_int_equal(call(FUSE_READ, file, &rd, sizeof(rd), &R), -EBADF);
+	struct fuse_forget_in fg = {.nlookup = 1};
+	send_split(F.s, FUSE_FORGET, file, &fg, sizeof(fg), &R, sizeof(R), NULL, 0);
+	assert_int_equal(call(FUSE_GETATTR, file, NULL, 0, &R), -ESTALE);
+	/* A new lookup gets a different id, never the old one back. */
+	uint64_t again = must_lookup(FUSE_ROOT_ID, "file");
+	assert_true(again != file);
+	assert_int_equal(call(FUSE_GETATTR, file, NULL, 0, &R), -ESTALE);
+
+	/* A directory handle is not a file handle, and vice versa. */
+	uint64_t dfh;
+	assert_int_equal(open_node(FUSE_ROOT_ID, O_RDONLY, &dfh, FUSE_OPENDIR), 0);
+	rd = (struct fuse_read_in){.fh = dfh, .size = 100};
+	assert_int_equal(call(FUSE_READ, FUSE_ROOT_ID, &rd, sizeof(rd), &R), -EBADF);
+	assert_int_equal(open_node(again, O_RDONLY, &fh, FUSE_OPEN), 0);
+	rd = (struct fuse_read_in){.fh = fh, .size = 4096};
+	assert_int_equal(call(FUSE_READDIR, FUSE_ROOT_ID, &rd, sizeof(rd), &R), -EBADF);
+	release(again, fh);
+	release(FUSE_ROOT_ID, dfh);
+}
+
+static void test_bad_names(void **state)
+{
+	char longname[NAME_MAX + 2];
+	memset(longname, 'x', sizeof(longname));
+	longname[NAME_MAX + 1] = 0;
+	struct {
+		const void *name;
+		size_t len;
+		int err;
+	} cases[] = {
+		{"", 1, -EINVAL},	  {".", 2, -EINVAL},	      {"..", 3, -EINVAL},
+		{"a/b", 4, -EINVAL},	  {"../outside", 11, -EINVAL}, {"/etc", 5, -EINVAL},
+		{"file", 4, -EINVAL} /* unterminated */,  {"", 0, -EINVAL},
+		{longname, sizeof(longname), -ENAMETOOLONG},
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		assert_int_equal(call(FUSE_LOOKUP, FUSE_ROOT_ID, cases[k].name, cases[k].len, &R),
+				 cases[k].err);
+		uint8_t args[512] = {0};
+		struct fuse_mkdir_in mi = {.mode = 0755};
+		memcpy(args, &mi, sizeof(mi));
+		memcpy(args + sizeof(mi), cases[k].name, cases[k].len);
+		assert_int_equal(call(FUSE_MKDIR, FUSE_ROOT_ID, args, sizeof(mi) + cases[k].len, &R),
+				 cases[k].err);
+		struct fuse_create_in ci = {.flags = O_WRONLY, .mode = 0644};
+		memcpy(args, &ci, sizeof(ci));
+		memcpy(args + sizeof(ci), cases[k].name, cases[k].len);
+		assert_int_equal(call(FUSE_CREATE, FUSE_ROOT_ID, args, sizeof(ci) + cases[k].len, &R),
+				 cases[k].err);
+		assert_int_equal(call(FUSE_UNLINK, FUSE_ROOT_ID, cases[k].name, cases[k].len, &R),
+				 cases[k].err);
+	}
+	/* NAME_MAX itself is fine (it just does not exist). */
+	longname[NAME_MAX] = 0;
+	assert_int_equal(call(FUSE_LOOKUP, FUSE_ROOT_ID, longname, NAME_MAX + 1, &R), -ENOENT);
+	/* Rename out of the export by name. */
+	uint8_t args[64] = {0};
+	struct fuse_rename2_in ri = {.newdir = FUSE_ROOT_ID};
+	memcpy(args, &ri, sizeof(ri));
+	memcpy(args + sizeof(ri), "file\0../escaped", 16);
+	assert_int_equal(call(FUSE_RENAME2, FUSE_ROOT_ID, args, sizeof(ri) + 16, &R), -EINVAL);
+	ri.flags = 1u << 20; /* unknown rename flag */
+	memcpy(args, &ri, sizeof(ri));
+	memcpy(args + sizeof(ri), "file\0file2", 11);
+	assert_int_equal(call(FUSE_RENAME2, FUSE_ROOT_ID, args, sizeof(ri) + 11, &R), -EINVAL);
+	struct stat st;
+	assert_int_equal(lstat(path_in(F.top, "escaped"), &st), -1);
+	assert_int_equal(lstat(path_in(F.exp, "file"), &st), 0);
+	/* Odd bytes are valid names. */
+	const char odd[] = "\x01\xff\n\t *?\\ \xc3\xa9";
+	uint8_t margs[64] = {0};
+	struct fuse_mkdir_in mi = {.mode = 0700};
+	memcpy(margs, &mi, sizeof(mi));
+	memcpy(margs + sizeof(mi), odd, sizeof(odd));
+	assert_int_equal(call(FUSE_MKDIR, FUSE_ROOT_ID, margs, sizeof(mi) + sizeof(odd), &R), 0);
+	assert_int_equal(lstat(path_in(F.exp, odd), &st), 0);
+	assert_int_equal(call(FUSE_RMDIR, FUSE_ROOT_ID, odd, sizeof(odd), &R), 0);
+}
+
+static void test_symlinks_not_followed(void **state)
+{
+	const char *links[] = {"abs_link", "rel_link", "abs_dirlink", "rel_dirlink", "rootlink"};
+	for (size_t k = 0; k < 5; k++) {
+		struct fuse_attr a;
+		int e;
+		uint64_t id = lookup(FUSE_ROOT_ID, links[k], &e, &a);
+		assert_int_equal(e, 0);
+		assert_true(S_ISLNK(a.mode));
+		/* Opening a symlink node never opens its target. */
+		uint64_t fh;
+		assert_int_equal(open_node(id, O_RDONLY, &fh, FUSE_OPEN), -ELOOP);
+		assert_int_not_equal(open_node(id, O_RDONLY, &fh, FUSE_OPENDIR), 0);
+		/* Nor does looking up through it. */
+		assert_int_equal(call(FUSE_LOOKUP, id, "secret", 7, &R), -ENOTDIR);
+		assert_int_equal(call(FUSE_LOOKUP, id, "etc", 4, &R), -ENOTDIR);
+		/* Metadata operations stay on the link itself. */
+		assert_int_equal(call(FUSE_GETATTR, id, NULL, 0, &R), 0);
+		assert_true(S_ISLNK(((struct fuse_attr_out *)R.data)->attr.mode));
+		struct fuse_getxattr_in gx = {.size = 0};
+		call(FUSE_LISTXATTR, id, &gx, sizeof(gx), &R);
+		/* READLINK returns the text, which only the client interprets. */
+		assert_int_equal(call(FUSE_READLINK, id, NULL, 0, &R), 0);
+		/* A truncating SETATTR does not reach the target. */
+		struct fuse_setattr_in sa = {.valid = FATTR_SIZE, .size = 0};
+		assert_int_not_equal(call(FUSE_SETATTR, id, &sa, sizeof(sa), &R), 0);
+		/* chmod of a link does not change the target either. */
+		sa = (struct fuse_setattr_in){.valid = FATTR_MODE, .mode = 0777};
+		call(FUSE_SETATTR, id, &sa, sizeof(sa), &R);
+	}
+	struct stat st;
+	assert_int_equal(stat(path_in(F.outside, "secret"), &st), 0);
+	assert_int_equal(st.st_size, strlen(SECRET));
+	assert_int_equal(st.st_mode & 07777, 0644);
+	/* A symlink node cannot be the parent of new entries. */
+	uint64_t dl = must_lookup(FUSE_ROOT_ID, "abs_dirlink");
+	uint8_t args[64] = {0};
+	struct fuse_mkdir_in mi = {.mode = 0755};
+	memcpy(args, &mi, sizeof(mi));
+	memcpy(args + sizeof(mi), "planted", 8);
+	assert_int_not_equal(call(FUSE_MKDIR, dl, args, sizeof(mi) + 8, &R), 0);
+	struct fuse_create_in ci = {.flags = O_WRONLY, .mode = 0644};
+	memcpy(args, &ci, sizeof(ci));
+	memcpy(args + sizeof(ci), "planted", 8);
+	assert_int_not_equal(call(FUSE_CREATE, dl, args, sizeof(ci) + 8, &R), 0);
+	assert_int_equal(lstat(path_in(F.outside, "planted"), &st), -1);
+	/* A hard link of a symlink is a link to the symlink, not its target. */
+	uint64_t al = must_lookup(FUSE_ROOT_ID, "abs_link");
+	struct fuse_link_in li = {.oldnodeid = al};
+	memcpy(args, &li, sizeof(li));
+	memcpy(args + sizeof(li), "hl_to_link", 11);
+	if (call(FUSE_LINK, FUSE_ROOT_ID, args, sizeof(li) + 11, &R) == 0) {
+		assert_int_equal(lstat(path_in(F.exp, "hl_to_link"), &st), 0);
+		assert_true(S_ISLNK(st.st_mode));
+		unlink(path_in(F.exp, "hl_to_link"));
+	}
+	/* CREATE over an existing symlink does not write through it. */
+	ci = (struct fuse_create_in){.flags = O_WRONLY | O_TRUNC, .mode = 0644};
+	memcpy(args, &ci, sizeof(ci));
+	memcpy(args + sizeof(ci), "abs_link", 9);
+	assert_int_not_equal(call(FUSE_CREATE, FUSE_ROOT_ID, args, sizeof(ci) + 9, &R), 0);
+	assert_int_equal(stat(path_in(F.outside, "secret"), &st), 0);
+	assert_int_equal(st.st_size, strlen(SECRET));
+}
+
+struct swapper {
+	atomic_bool stop;
+	char link[256], name[256];
+};
+
+/* Flips export/swap between a real directory and a symlink to outside/. */
+static void *swap_thread(void *arg)
+{
+	struct swapper *w = arg;
+	while (!atomic_load(&w->stop))
+		renameat2(AT_FDCWD, w->name, AT_FDCWD, w->link, RENAME_EXCHANGE);
+	return NULL;
+}
+
+static void test_symlink_swap_race(void **state)
+{
+	static struct swapper w;
+	snprintf(w.link, sizeof(w.link), "%s/swap_link", F.exp);
+	snprintf(w.name, sizeof(w.name), "%s/swap", F.exp);
+	mkdir(w.name, 0755);
+	write_file(path_in(w.name, "secret"), INSIDE);
+	assert_int_equal(symlink(F.outside, w.link), 0);
+	atomic_store(&w.stop, false);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, swap_thread, &w), 0);
+	int dirs = 0, links = 0;
+	for (int i = 0; i < 3000; i++) {
+		struct fuse_attr a;
+		int e;
+		uint64_t id = lookup(FUSE_ROOT_ID, "swap", &e, &a);
+		if (e)
+			continue;
+		if (S_ISLNK(a.mode))
+			links++;
+		else
+			dirs++;
+		uint64_t child = lookup(id, "secret", &e, NULL);
+		if (!e)
+			assert_not_secret(child);
+		struct fuse_forget_in fg = {.nlookup = 1};
+		send_split(F.s, FUSE_FORGET, id, &fg, sizeof(fg), &R, sizeof(R), NULL, 0);
+	}
+	atomic_store(&w.stop, true);
+	pthread_join(t, NULL);
+	print_message("swap race: %d directory and %d symlink lookups\n", dirs, links);
+	assert_true(dirs > 0 && links > 0);
+}
+
+static void test_proc_magic_links(void **state)
+{
+	if (!F.proc_mounted) {
+		print_message("skipped: cannot mount /proc in the export (not root)\n");
+		skip();
+	}
+	uint64_t proc = must_lookup(FUSE_ROOT_ID, "proc");
+	uint64_t self = must_lookup(proc, "self"); /* the symlink "self" */
+	assert_int_equal(call(FUSE_LOOKUP, self, "root", 5, &R), -ENOTDIR);
+	uint64_t one = must_lookup(proc, "1");
+	const char *magic[] = {"root", "cwd", "exe"};
+	for (size_t k = 0; k < 3; k++) {
+		struct fuse_attr a;
+		int e;
+		uint64_t id = lookup(one, magic[k], &e, &a);
+		if (e)
+			continue; /* not visible to us */
+		assert_true(S_ISLNK(a.mode));
+		assert_int_equal(call(FUSE_LOOKUP, id, "etc", 4, &R), -ENOTDIR);
+		uint64_t fh;
+		assert_int_not_equal(open_node(id, O_RDONLY, &fh, FUSE_OPEN), 0);
+		assert_int_not_equal(open_node(id, O_RDONLY, &fh, FUSE_OPENDIR), 0);
+	}
+	/* Our own descriptors: /proc/<us>/fd/N are magic links to host files. */
+	char pid[16];
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	uint64_t me = must_lookup(proc, pid);
+	uint64_t fds = must_lookup(me, "fd");
+	int secret_fd = open(path_in(F.outside, "secret"), O_RDONLY);
+	assert_true(secret_fd >= 0);
+	char num[16];
+	snprintf(num, sizeof(num), "%d", secret_fd);
+	int e;
+	struct fuse_attr a;
+	uint64_t link = lookup(fds, num, &e, &a);
+	assert_int_equal(e, 0);
+	assert_true(S_ISLNK(a.mode));
+	assert_not_secret(link);
+	struct fuse_setattr_in sa = {.valid = FATTR_SIZE, .size = 0};
+	assert_int_not_equal(call(FUSE_SETATTR, link, &sa, sizeof(sa), &R), 0);
+	close(secret_fd);
+	struct stat st;
+	assert_int_equal(stat(path_in(F.outside, "secret"), &st), 0);
+	assert_int_equal(st.st_size, strlen(SECRET));
+}
+
+static void test_offsets_and_sizes(void **state)
+{
+	uint8_t args[256] = {0};
+	struct fuse_create_in ci = {.flags = O_RDWR, .mode = 0644};
+	memcpy(args, &ci, sizeof(ci));
+	memcpy(args + sizeof(ci), "big", 4);
+	assert_int_equal(call(FUSE_CREATE, FUSE_ROOT_ID, args, sizeof(ci) + 4, &R), 0);
+	uint64_t node = ((struct fuse_entry_out *)R.data)->nodeid;
+	uint64_t fh = ((struct fuse_open_out *)(R.data + sizeof(struct fuse_entry_out)))->fh;
+	uint64_t offs[] = {INT64_MAX, INT64_MAX - 5, 1ull << 63, UINT64_MAX, (1ull << 63) + 4096};
+	for (size_t k = 0; k < 5; k++) {
+		size_t got;
+		int e = read_fh(node, fh, offs[k], 4096, &got);
+		if (offs[k] > INT64_MAX)
+			assert_int_equal(e, -EINVAL);
+		else
+			assert_true(e == 0 && got == 0);
+		struct {
+			struct fuse_write_in in;
+			char data[16];
+		} w = {{.fh = fh, .offset = offs[k], .size = 16}, "0123456789abcdef"};
+		e = call(FUSE_WRITE, node, &w, sizeof(w), &R);
+		assert_true(e == -EFBIG || e == -EINVAL);
+		struct fuse_fallocate_in fa = {.fh = fh, .offset = offs[k], .length = 4096};
+		assert_int_not_equal(call(FUSE_FALLOCATE, node, &fa, sizeof(fa), &R), 0);
+		struct fuse_lseek_in ls = {.fh = fh, .offset = offs[k], .whence = SEEK_DATA};
+		assert_int_not_equal(call(FUSE_LSEEK, node, &ls, sizeof(ls), &R), 0);
+	}
+	/* A WRITE claiming more data than it carries. */
+	struct {
+		struct fuse_write_in in;
+		char data[16];
+	} w = {{.fh = fh, .offset = 0, .size = 17}, "0123456789abcdef"};
+	assert_int_equal(call(FUSE_WRITE, node, &w, sizeof(w), &R), -EINVAL);
+	w.in.size = UINT32_MAX;
+	assert_int_equal(call(FUSE_WRITE, node, &w, sizeof(w), &R), -EINVAL);
+	w.in.size = 16;
+	assert_int_equal(call(FUSE_WRITE, node, &w, sizeof(w), &R), 0);
+	assert_int_equal(((struct fuse_write_out *)R.data)->size, 16);
+	/* An oversized READ is cut to the reply buffer, not overrun. */
+	struct fuse_read_in rd = {.fh = fh, .offset = 0, .size = UINT32_MAX};
+	ssize_t n = send_split(F.s, FUSE_READ, node, &rd, sizeof(rd), &R, sizeof(R.h) + 5, NULL, 0);
+	assert_int_equal(n, sizeof(R.h) + 5);
+	assert_memory_equal(R.data, "01234", 5);
+	/* A sparse read far beyond 4 GiB. */
+	w.in.offset = 5ull << 32;
+	assert_int_equal(call(FUSE_WRITE, node, &w, sizeof(w), &R), 0);
+	struct fuse_lseek_in ls = {.fh = fh, .offset = 4096, .whence = SEEK_DATA};
+	assert_int_equal(call(FUSE_LSEEK, node, &ls, sizeof(ls), &R), 0);
+	assert_true(((struct fuse_lseek_out *)R.data)->offset <= 5ull << 32);
+	size_t got;
+	assert_int_equal(read_fh(node, fh, (5ull << 32) + 10, 100, &got), 0);
+	assert_int_equal(got, 6);
+	assert_memory_equal(R.data, "abcdef", 6);
+	/* Oversized getxattr/listxattr sizes are capped. */
+	struct fuse_getxattr_in gx = {.size = UINT32_MAX};
+	call(FUSE_LISTXATTR, node, &gx, sizeof(gx), &R);
+	/* COPY_FILE_RANGE with forged handles. */
+	struct fuse_copy_file_range_in cr = {.fh_in = fh, .fh_out = 999, .len = UINT64_MAX};
+	assert_int_equal(call(FUSE_COPY_FILE_RANGE, node, &cr, sizeof(cr), &R), -EBADF);
+	cr = (struct fuse_copy_file_range_in){.fh_in = fh, .fh_out = fh, .off_in = UINT64_MAX};
+	assert_int_equal(call(FUSE_COPY_FILE_RANGE, node, &cr, sizeof(cr), &R), -EINVAL);
+	release(node, fh);
+	unlink(path_in(F.exp, "big"));
+}
+
+static void test_tiny_out_buffers(void **state)
+{
+	/* A reply that does not fit becomes an error reply (ERANGE). */
+	write_file(path_in(F.exp, "tiny"), INSIDE);
+	for (size_t cap = sizeof(R.h); cap < sizeof(R.h) + sizeof(struct fuse_entry_out); cap++) {
+		ssize_t n = send_split(F.s, FUSE_LOOKUP, FUSE_ROOT_ID, "tiny", 5, &R, cap, NULL, 0);
+		assert_int_equal(n, sizeof(R.h));
+		assert_int_equal(R.h.error, -ERANGE);
+		n = send_split(F.s, FUSE_GETATTR, FUSE_ROOT_ID, NULL, 0, &R, cap, NULL, 0);
+		if (cap < sizeof(R.h) + sizeof(struct fuse_attr_out))
+			assert_int_equal(R.h.error, -ERANGE);
+	}
+	/* The failed lookups did not leak references: one forget drops it. */
+	uint64_t id = must_lookup(FUSE_ROOT_ID, "tiny");
+	struct fuse_forget_in fg = {.nlookup = 1};
+	send_split(F.s, FUSE_FORGET, id, &fg, sizeof(fg), &R, sizeof(R), NULL, 0);
+	assert_int_equal(call(FUSE_GETATTR, id, NULL, 0, &R), -ESTALE);
+	/* READDIR into a small buffer returns whole entries only. */
+	uint64_t dfh;
+	assert_int_equal(open_node(FUSE_ROOT_ID, O_RDONLY, &dfh, FUSE_OPENDIR), 0);
+	struct fuse_read_in rd = {.fh = dfh, .size = 4096};
+	ssize_t n = send_split(F.s, FUSE_READDIR, FUSE_ROOT_ID, &rd, sizeof(rd), &R,
+			       sizeof(R.h) + 40, NULL, 0);
+	assert_int_equal(n, sizeof(R.h) + 24 + 8); /* "." or ".." padded */
+	rd.size = 7;
+	assert_int_equal(call(FUSE_READDIR, FUSE_ROOT_ID, &rd, sizeof(rd), &R), 0);
+	assert_int_equal(R.h.len, sizeof(R.h));
+	release(FUSE_ROOT_ID, dfh);
+}
+
+static void test_iovec_splits(void **state)
+{
+	/* The reference reply, unsplit. */
+	struct {
+		struct fuse_setattr_in in;
+	} sa = {{.valid = 0}};
+	static struct reply ref;
+	ssize_t rn = send_split(F.s, FUSE_LOOKUP, FUSE_ROOT_ID, "file", 5, &ref, sizeof(ref), NULL, 0);
+	assert_int_equal(rn, sizeof(ref.h) + sizeof(struct fuse_entry_out));
+	uint64_t id = ((struct fuse_entry_out *)ref.data)->nodeid;
+	size_t len = sizeof(struct fuse_in_header) + 5;
+	/* Split into two at every byte, and into single bytes. */
+	for (size_t at = 0; at <= len; at++) {
+		ssize_t n = send_split(F.s, FUSE_LOOKUP, FUSE_ROOT_ID, "file", 5, &R, sizeof(R), &at,
+				       1);
+		assert_int_equal(n, rn);
+		assert_int_equal(R.h.error, 0);
+		assert_int_equal(((struct fuse_entry_out *)R.data)->nodeid, id);
+	}
+	size_t all[63];
+	for (size_t k = 0; k < len - 1 && k < 63; k++)
+		all[k] = k + 1;
+	assert_int_equal(send_split(F.s, FUSE_LOOKUP, FUSE_ROOT_ID, "file", 5, &R, sizeof(R), all,
+				    len - 1 < 63 ? len - 1 : 63), rn);
+	/* SETATTR (88 bytes of arguments) split everywhere too. */
+	size_t slen = sizeof(struct fuse_in_header) + sizeof(sa);
+	for (size_t at = 0; at <= slen; at++) {
+		ssize_t n = send_split(F.s, FUSE_SETATTR, id, &sa, sizeof(sa), &R, sizeof(R), &at, 1);
+		assert_int_equal(n, sizeof(R.h) + sizeof(struct fuse_attr_out));
+	}
+	/* Replies split at every byte of the out buffers. */
+	for (size_t at = 0; at <= (size_t)rn; at++) {
+		uint8_t a[256], b[256];
+		uint8_t buf[64];
+		struct fuse_in_header h = {.len = (uint32_t)len, .opcode = FUSE_LOOKUP,
+					   .unique = 99, .nodeid = FUSE_ROOT_ID};
+		memcpy(buf, &h, sizeof(h));
+		memcpy(buf + sizeof(h), "file", 5);
+		struct iovec in = {buf, len};
+		struct iovec out[2] = {{a, at}, {b, sizeof(b)}};
+		ssize_t n = fs_server_handle(F.s, &in, 1, out, 2);
+		if (at + sizeof(b) < sizeof(struct fuse_out_header))
+			continue;
+		assert_int_equal(n, rn);
+		uint8_t joined[512];
+		memcpy(joined, a, at);
+		memcpy(joined + at, b, (size_t)rn - at);
+		struct fuse_out_header *oh = (void *)joined;
+		assert_int_equal(oh->len, rn);
+		assert_int_equal(oh->error, 0);
+		assert_int_equal(((struct fuse_entry_out *)(joined + sizeof(*oh)))->nodeid, id);
+	}
+	/* WRITE data split across iovecs at every byte. */
+	uint64_t fh;
+	assert_int_equal(open_node(id, O_RDWR, &fh, FUSE_OPEN), 0);
+	struct {
+		struct fuse_write_in in;
+		char data[12];
+	} w = {{.fh = fh, .size = 12}, "inside data\n"};
+	size_t wlen = sizeof(struct fuse_in_header) + sizeof(w);
+	for (size_t at = 0; at <= wlen; at++) {
+		size_t two[2] = {at / 2, at};
+		ssize_t n = send_split(F.s, FUSE_WRITE, id, &w, sizeof(w), &R, sizeof(R), two, 2);
+		assert_int_equal(n, sizeof(R.h) + sizeof(struct fuse_write_out));
+		assert_int_equal(((struct fuse_write_out *)R.data)->size, 12);
+	}
+	release(id, fh);
+	char buf[64] = {0};
+	int fd = open(path_in(F.exp, "file"), O_RDONLY);
+	assert_int_equal(read(fd, buf, sizeof(buf)), strlen(INSIDE));
+	close(fd);
+	assert_string_equal(buf, INSIDE);
+}
+
+/* A request acts with the caller's uid/gid on the host. */
+static int call_as(uint32_t uid, uint32_t gid, uint32_t opcode, uint64_t nodeid, const void *args,
+		   size_t arglen)
+{
+	uint8_t buf[256];
+	struct fuse_in_header h = {.len = (uint32_t)(sizeof(h) + arglen), .opcode = opcode,
+				   .unique = 5, .nodeid = nodeid, .uid = uid, .gid = gid};
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), args, arglen);
+	struct iovec in = {buf, h.len}, out = {&R, sizeof(R)};
+	assert_true(fs_server_handle(F.s, &in, 1, &out, 1) >= (ssize_t)sizeof(R.h));
+	return R.h.error;
+}
+
+static void test_credentials(void **state)
+{
+	if (geteuid() != 0) {
+		print_message("skipped: not root\n");
+		skip();
+	}
+	uint8_t args[64] = {0};
+	struct fuse_mkdir_in mi = {.mode = 0755};
+	memcpy(args, &mi, sizeof(mi));
+	memcpy(args + sizeof(mi), "byuser", 7);
+	chmod(F.exp, 0755);
+	assert_int_equal(call_as(1000, 1000, FUSE_MKDIR, FUSE_ROOT_ID, args, sizeof(mi) + 7), -EACCES);
+	chmod(F.exp, 0777);
+	assert_int_equal(call_as(1000, 1001, FUSE_MKDIR, FUSE_ROOT_ID, args, sizeof(mi) + 7), 0);
+	struct stat st;
+	assert_int_equal(stat(path_in(F.exp, "byuser"), &st), 0);
+	assert_int_equal(st.st_uid, 1000);
+	assert_int_equal(st.st_gid, 1001);
+	/* uid -1 cannot be acted as. */
+	memcpy(args + sizeof(mi), "byneg", 6);
+	assert_int_equal(call_as(UINT32_MAX, 0, FUSE_MKDIR, FUSE_ROOT_ID, args, sizeof(mi) + 6),
+			 -EPERM);
+	assert_int_equal(lstat(path_in(F.exp, "byneg"), &st), -1);
+	/* The thread is back to root afterwards. */
+	memcpy(args + sizeof(mi), "byroot", 7);
+	chmod(F.exp, 0755);
+	assert_int_equal(call(FUSE_MKDIR, FUSE_ROOT_ID, args, sizeof(mi) + 7, &R), 0);
+	assert_int_equal(stat(path_in(F.exp, "byroot"), &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	/* A non-owner cannot chmod. */
+	uint64_t id = must_lookup(FUSE_ROOT_ID, "byroot");
+	struct fuse_setattr_in sa = {.valid = FATTR_MODE, .mode = 0777};
+	assert_int_equal(call_as(1000, 1000, FUSE_SETATTR, id, &sa, sizeof(sa)), -EPERM);
+}
+
+/* Requests whose bytes are random: any reply, never a crash. */
+static void test_random_requests(void **state)
+{
+	srand(1234);
+	uint8_t buf[512];
+	uint8_t out[1024];
+	for (int i = 0; i < 20000; i++) {
+		size_t len = sizeof(struct fuse_in_header) + (size_t)(rand() % 200);
+		for (size_t k = 0; k < len; k++)
+			buf[k] = (uint8_t)rand();
+		struct fuse_in_header *h = (void *)buf;
+		h->len = (uint32_t)len;
+		h->opcode = (uint32_t)(rand() % 52);
+		if (h->opcode == FUSE_INIT || h->opcode == FUSE_DESTROY)
+			h->opcode = FUSE_GETATTR;
+		/* Mostly real ids so requests get past the lookup. */
+		h->nodeid = rand() % 4 ? FUSE_ROOT_ID : h->nodeid;
+		h->uid = 0;
+		h->gid = 0;
+		struct iovec in = {buf, len}, o = {out, sizeof(out)};
+		ssize_t n = fs_server_handle(F.s, &in, 1, &o, 1);
+		assert_true(n == 0 || (n >= (ssize_t)sizeof(struct fuse_out_header) &&
+				       n <= (ssize_t)sizeof(out)));
+	}
+	/* The export is still intact and the outside untouched. */
+	struct stat st;
+	assert_int_equal(stat(path_in(F.outside, "secret"), &st), 0);
+	assert_int_equal(st.st_size, strlen(SECRET));
+}
+
+struct hammer {
+	int id;
+};
+
+static void *hammer_thread(void *arg)
+{
+	struct hammer *hm = arg;
+	static _Thread_local struct reply r;
+	uint8_t args[64];
+	for (int i = 0; i < 2000; i++) {
+		ssize_t n = send_split(F.s, FUSE_LOOKUP, FUSE_ROOT_ID, "file", 5, &r, sizeof(r),
+				       NULL, 0);
+		if (n <= 0 || r.h.error)
+			continue;
+		uint64_t id = ((struct fuse_entry_out *)r.data)->nodeid;
+		send_split(F.s, FUSE_GETATTR, id, NULL, 0, &r, sizeof(r), NULL, 0);
+		struct fuse_open_in oi = {.flags = O_RDONLY};
+		send_split(F.s, FUSE_OPEN, id, &oi, sizeof(oi), &r, sizeof(r), NULL, 0);
+		uint64_t fh = r.h.error ? 0 : ((struct fuse_open_out *)r.data)->fh;
+		struct fuse_forget_in fg = {.nlookup = 1 + (uint64_t)(i % 2)};
+		send_split(F.s, FUSE_FORGET, id, &fg, sizeof(fg), &r, sizeof(r), NULL, 0);
+		struct fuse_read_in rd = {.fh = fh, .size = 100};
+		send_split(F.s, FUSE_READ, id, &rd, sizeof(rd), &r, sizeof(r), NULL, 0);
+		struct fuse_release_in rl = {.fh = fh};
+		memcpy(args, &rl, sizeof(rl));
+		send_split(F.s, FUSE_RELEASE, id, args, sizeof(rl), &r, sizeof(r), NULL, 0);
+		send_split(F.s, FUSE_RELEASE, id, args, sizeof(rl), &r, sizeof(r), NULL, 0);
+		(void)hm;
+	}
+	return NULL;
+}
+
+static void test_concurrent_forget(void **state)
+{
+	pthread_t t[4];
+	struct hammer hm[4];
+	for (int i = 0; i < 4; i++) {
+		hm[i].id = i;
+		assert_int_equal(pthread_create(&t[i], NULL, hammer_thread, &hm[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+}
+
+/* A synthetic root: a read-only and a writable export, a single-file
+ * export, and the overlay layout with a hidden work dir. */
+static void test_synthetic_root(void **state)
+{
+	char ro[128], rw[128], work[160], one[160];
+	snprintf(ro, sizeof(ro), "%s/ro", F.top);
+	snprintf(rw, sizeof(rw), "%s/rw", F.top);
+	snprintf(work, sizeof(work), "%s/.work", rw);
+	snprintf(one, sizeof(one), "%s/single", F.outside);
+	mkdir(ro, 0755);
+	mkdir(rw, 0755);
+	mkdir(work, 0755);
+	write_file(path_in(ro, "keep"), INSIDE);
+	write_file(one, INSIDE);
+	struct fs_export ex[] = {{.name = "lower", .host_path = ro, .read_only = true},
+				 {.name = "upper", .host_path = rw},
+				 {.name = "work", .host_path = work},
+				 {.name = "single", .host_path = one, .read_only = true}};
+	struct fs_server_options opt = {.exports = ex, .nexports = 4, .hidden_name = ".work"};
+	struct fs_server *s;
+	assert_int_equal(fs_server_create(&opt, &s, NULL), 0);
+	struct fs_server *saved = F.s;
+	F.s = s;
+	assert_int_equal(do_init(s), 0);
+	/* The root lists exactly the exports and cannot be changed. */
+	uint64_t dfh;
+	assert_int_equal(open_node(FUSE_ROOT_ID, O_RDONLY, &dfh, FUSE_OPENDIR), 0);
+	struct fuse_read_in rd = {.fh = dfh, .size = 4096};
+	assert_int_equal(call(FUSE_READDIR, FUSE_ROOT_ID, &rd, sizeof(rd), &R), 0);
+	int names = 0;
+	for (size_t off = 0; off < R.h.len - sizeof(R.h);) {
+		struct fuse_dirent *d = (void *)(R.data + off);
+		names++;
+		off += FUSE_DIRENT_SIZE(d);
+	}
+	assert_int_equal(names, 6);
+	release(FUSE_ROOT_ID, dfh);
+	uint8_t args[128] = {0};
+	struct fuse_mkdir_in mi = {.mode = 0755};
+	memcpy(args, &mi, sizeof(mi));
+	memcpy(args + sizeof(mi), "new", 4);
+	assert_int_equal(call(FUSE_MKDIR, FUSE_ROOT_ID, args, sizeof(mi) + 4, &R), -EROFS);
+	assert_int_equal(call(FUSE_UNLINK, FUSE_ROOT_ID, "upper", 6, &R), -EROFS);
+	assert_int_equal(call(FUSE_LOOKUP, FUSE_ROOT_ID, "nothere", 8, &R), -ENOENT);
+
+	/* Read-only export: every modification is EROFS. */
+	uint64_t lower = must_lookup(FUSE_ROOT_ID, "lower");
+	uint64_t keep = must_lookup(lower, "keep");
+	assert_int_equal(call(FUSE_MKDIR, lower, args, sizeof(mi) + 4, &R), -EROFS);
+	assert_int_equal(call(FUSE_UNLINK, lower, "keep", 5, &R), -EROFS);
+	struct fuse_setattr_in sa = {.valid = FATTR_SIZE, .size = 0};
+	assert_int_equal(call(FUSE_SETATTR, keep, &sa, sizeof(sa), &R), -EROFS);
+	sa = (struct fuse_setattr_in){.valid = FATTR_MODE, .mode = 0777};
+	assert_int_equal(call(FUSE_SETATTR, keep, &sa, sizeof(sa), &R), -EROFS);
+	uint64_t fh;
+	assert_int_equal(open_node(keep, O_RDWR, &fh, FUSE_OPEN), -EROFS);
+	assert_int_equal(open_node(keep, O_RDONLY | O_TRUNC, &fh, FUSE_OPEN), -EROFS);
+	assert_int_equal(open_node(keep, O_RDONLY, &fh, FUSE_OPEN), 0);
+	struct {
+		struct fuse_write_in in;
+		char data[4];
+	} w = {{.fh = fh, .size = 4}, "evil"};
+	assert_int_equal(call(FUSE_WRITE, keep, &w, sizeof(w), &R), -EROFS);
+	struct fuse_fallocate_in fa = {.fh = fh, .length = 1 << 20};
+	assert_int_equal(call(FUSE_FALLOCATE, keep, &fa, sizeof(fa), &R), -EROFS);
+	release(keep, fh);
+	struct {
+		struct fuse_setxattr_in in;
+		char name[16];
+	} sx = {{.size = 1}, "user.x\0v"};
+	assert_int_equal(call(FUSE_SETXATTR, keep, &sx, 8 + 9, &R), -EROFS);
+	assert_int_equal(call(FUSE_REMOVEXATTR, keep, "user.x", 7, &R), -EROFS);
+	/* ...including linking a read-only file into the writable export and
+	 * renaming between them. */
+	uint64_t upper = must_lookup(FUSE_ROOT_ID, "upper");
+	struct fuse_link_in li = {.oldnodeid = keep};
+	memcpy(args, &li, sizeof(li));
+	memcpy(args + sizeof(li), "stolen", 7);
+	assert_int_equal(call(FUSE_LINK, upper, args, sizeof(li) + 7, &R), -EROFS);
+	struct fuse_rename2_in rn = {.newdir = upper};
+	memcpy(args, &rn, sizeof(rn));
+	memcpy(args + sizeof(rn), "keep\0keep", 10);
+	assert_int_equal(call(FUSE_RENAME2, lower, args, sizeof(rn) + 10, &R), -EROFS);
+	struct stat st;
+	assert_int_equal(stat(path_in(ro, "keep"), &st), 0);
+	assert_int_equal(st.st_size, strlen(INSIDE));
+	assert_int_equal(st.st_mode & 07777, 0644);
+
+	/* The hidden work dir: invisible and untouchable through upper, usable
+	 * through work, and renames between the two work. */
+	assert_int_equal(call(FUSE_LOOKUP, upper, ".work", 6, &R), -ENOENT);
+	assert_int_equal(call(FUSE_RMDIR, upper, ".work", 6, &R), -ENOENT);
+	memcpy(args, &mi, sizeof(mi));
+	memcpy(args + sizeof(mi), ".work", 6);
+	assert_int_equal(call(FUSE_MKDIR, upper, args, sizeof(mi) + 6, &R), -EPERM);
+	assert_int_equal(open_node(upper, O_RDONLY, &dfh, FUSE_OPENDIR), 0);
+	rd = (struct fuse_read_in){.fh = dfh, .size = 4096};
+	assert_int_equal(call(FUSE_READDIRPLUS, upper, &rd, sizeof(rd), &R), 0);
+	int entries = 0;
+	for (size_t off = 0; off < R.h.len - sizeof(R.h);) {
+		struct fuse_direntplus *d = (void *)(R.data + off);
+		assert_false(d->dirent.namelen == 5 && !memcmp(d->dirent.name, ".work", 5));
+		entries++;
+		off += FUSE_DIRENTPLUS_SIZE(d);
+	}
+	assert_int_equal(entries, 2);
+	release(upper, dfh);
+	uint64_t workn = must_lookup(FUSE_ROOT_ID, "work");
+	struct fuse_create_in ci = {.flags = O_WRONLY, .mode = 0644};
+	memcpy(args, &ci, sizeof(ci));
+	memcpy(args + sizeof(ci), "tmp", 4);
+	assert_int_equal(call(FUSE_CREATE, workn, args, sizeof(ci) + 4, &R), 0);
+	fh = ((struct fuse_open_out *)(R.data + sizeof(struct fuse_entry_out)))->fh;
+	release(0, fh);
+	rn = (struct fuse_rename2_in){.newdir = upper, .flags = RENAME_NOREPLACE};
+	memcpy(args, &rn, sizeof(rn));
+	memcpy(args + sizeof(rn), "tmp\0moved", 10);
+	assert_int_equal(call(FUSE_RENAME2, workn, args, sizeof(rn) + 10, &R), 0);
+	assert_int_equal(stat(path_in(rw, "moved"), &st), 0);
+	/* Renaming onto the hidden name or away from it is refused. */
+	memcpy(args + sizeof(rn), "moved\0.work", 12);
+	assert_int_equal(call(FUSE_RENAME2, upper, args, sizeof(rn) + 12, &R), -EPERM);
+	memcpy(args + sizeof(rn), ".work\0other", 12);
+	assert_int_equal(call(FUSE_RENAME2, upper, args, sizeof(rn) + 12, &R), -ENOENT);
+	/* Whiteouts (char 0/0) can be made; real device nodes cannot. */
+	struct fuse_mknod_in mk = {.mode = S_IFCHR | 0600, .rdev = 0};
+	memcpy(args, &mk, sizeof(mk));
+	memcpy(args + sizeof(mk), "wh", 3);
+	assert_int_equal(call(FUSE_MKNOD, upper, args, sizeof(mk) + 3, &R), 0);
+	mk.rdev = (1 << 8) | 1; /* /dev/mem */
+	memcpy(args, &mk, sizeof(mk));
+	memcpy(args + sizeof(mk), "mem", 4);
+	assert_int_equal(call(FUSE_MKNOD, upper, args, sizeof(mk) + 4, &R), -EPERM);
+	mk.mode = S_IFBLK | 0600;
+	memcpy(args, &mk, sizeof(mk));
+	assert_int_equal(call(FUSE_MKNOD, upper, args, sizeof(mk) + 4, &R), -EPERM);
+	assert_int_equal(lstat(path_in(rw, "mem"), &st), -1);
+
+	/* A single-file export: the file, nothing around it. */
+	struct fuse_attr a;
+	int e;
+	uint64_t single = lookup(FUSE_ROOT_ID, "single", &e, &a);
+	assert_int_equal(e, 0);
+	assert_true(S_ISREG(a.mode));
+	assert_int_equal(call(FUSE_LOOKUP, single, "secret", 7, &R), -ENOTDIR);
+	assert_not_secret(single);
+	assert_int_equal(open_node(single, O_RDONLY, &fh, FUSE_OPEN), 0);
+	size_t got;
+	assert_int_equal(read_fh(single, fh, 0, 100, &got), 0);
+	assert_int_equal(got, strlen(INSIDE));
+	release(single, fh);
+
+	F.s = saved;
+	fs_server_destroy(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_errors),
+		cmocka_unit_test(test_init),
+		cmocka_unit_test(test_truncated_and_len_mismatch),
+		cmocka_unit_test(test_bogus_opcodes),
+		cmocka_unit_test(test_forged_ids),
+		cmocka_unit_test(test_bad_names),
+		cmocka_unit_test(test_symlinks_not_followed),
+		cmocka_unit_test(test_symlink_swap_race),
+		cmocka_unit_test(test_proc_magic_links),
+		cmocka_unit_test(test_offsets_and_sizes),
+		cmocka_unit_test(test_tiny_out_buffers),
+		cmocka_unit_test(test_iovec_splits),
+		cmocka_unit_test(test_synthetic_root),
+		cmocka_unit_test(test_credentials),
+		cmocka_unit_test(test_concurrent_forget),
+		cmocka_unit_test(test_random_requests),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,302 @@
+/* The scope filter, fed crafted frames: every scope against every address
+ * class, plus the traffic a guest needs to configure itself. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "backends/net/filter.h"
+
+#define SUBNET 0x0a000200u /* 10.0.2.0/24 */
+#define GATEWAY 0x0a000202u
+#define DNS 0x0a000203u
+#define GUEST 0x0a00020fu
+
+static const struct net_filter_port published[] = {
+	{8080, NOOK_PORT_PROTOCOL_TCP},
+	{5353, NOOK_PORT_PROTOCOL_UDP},
+};
+
+static struct net_filter filter(enum nook_network_scope scope)
+{
+	return (struct net_filter){
+		.scope = scope, .network = SUBNET, .netmask = 0xffffff00u, .gateway = GATEWAY,
+		.dns = DNS, .ports = published, .nports = 2,
+	};
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+static size_t eth(uint8_t *f, uint16_t type)
+{
+	memset(f, 0, 14);
+	memset(f, 0xff, 6);
+	f[6] = 0x02;
+	put16(f + 12, type);
+	return 14;
+}
+
+/* An IPv4 frame carrying TCP (flags) or UDP from sport to dport. */
+static size_t ipv4(uint8_t *f, uint32_t dst, uint8_t proto, uint16_t sport, uint16_t dport,
+		   uint8_t tcp_flags)
+{
+	size_t n = eth(f, 0x0800);
+	uint8_t *ip = f + n;
+	memset(ip, 0, 40);
+	ip[0] = 0x45;
+	ip[8] = 64;
+	ip[9] = proto;
+	put32(ip + 12, GUEST);
+	put32(ip + 16, dst);
+	put16(ip + 20, sport);
+	put16(ip + 22, dport);
+	if (proto == 6) {
+		ip[20 + 12] = 0x50;
+		ip[20 + 13] = tcp_flags;
+		put16(ip + 2, 40);
+		return n + 40;
+	}
+	put16(ip + 24, 8);
+	put16(ip + 2, 28);
+	return n + 28;
+}
+
+static size_t tcp_syn(uint8_t *f, uint32_t dst, uint16_t dport)
+{
+	return ipv4(f, dst, 6, 40000, dport, 0x02);
+}
+
+static uint32_t addr(const char *s)
+{
+	struct in_addr a;
+	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
+	return ntohl(a.s_addr);
+}
+
+static bool allows(enum nook_network_scope scope, const uint8_t *f, size_t len)
+{
+	struct net_filter flt = filter(scope);
+	return net_filter_allows(&flt, f, len);
+}
+
+/* Expected verdict for a TCP SYN to each class, per scope:
+ * none, group, public, any. */
+static const struct {
+	const char *dst;
+	bool expect[4];
+} ipv4_classes[] = {
+	{"10.0.2.2", {false, true, false, true}},    /* gateway (host loopback) */
+	{"10.0.2.99", {false, true, false, true}},   /* another sandbox in the group */
+	{"10.0.3.1", {false, false, false, true}},   /* private, outside the subnet */
+	{"172.16.5.4", {false, false, false, true}}, /* private */
+	{"192.168.1.1", {false, false, false, true}},
+	{"127.0.0.1", {false, false, false, true}},  /* loopback */
+	{"169.254.169.254", {false, false, false, true}}, /* link-local (cloud metadata) */
+	{"100.64.0.1", {false, false, false, true}}, /* CGNAT */
+	{"224.0.0.251", {false, false, false, true}}, /* multicast */
+	{"255.255.255.255", {false, false, false, true}}, /* broadcast */
+	{"0.0.0.0", {false, false, false, true}},
+	{"240.0.0.1", {false, false, false, true}},  /* reserved */
+	{"1.1.1.1", {false, false, true, true}},     /* public */
+	{"203.0.113.7", {false, false, true, true}},
+	{"8.8.8.8", {false, false, true, true}},
+};
+
+static void test_ipv4_classes(void **state)
+{
+	uint8_t f[128];
+	for (size_t i = 0; i < sizeof(ipv4_classes) / sizeof(ipv4_classes[0]); i++) {
+		size_t len = tcp_syn(f, addr(ipv4_classes[i].dst), 80);
+		for (int s = 0; s < 4; s++) {
+			bool got = allows((enum nook_network_scope)s, f, len);
+			if (got != ipv4_classes[i].expect[s])
+				fail_msg("%s in scope %s: got %d", ipv4_classes[i].dst,
+					 nook_network_scope_name((enum nook_network_scope)s), got);
+		}
+	}
+	/* UDP is judged like TCP. */
+	size_t len = ipv4(f, addr("192.168.1.1"), 17, 1234, 9999, 0);
+	assert_false(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
+	len = ipv4(f, addr("9.9.9.9"), 17, 1234, 9999, 0);
+	assert_true(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
+	assert_false(allows(NOOK_NETWORK_SCOPE_GROUP, f, len));
+}
+
+static void test_dhcp_and_dns(void **state)
+{
+	uint8_t f[128];
+	size_t len = ipv4(f, 0xffffffffu, 17, 68, 67, 0);
+	for (int s = 0; s < 4; s++)
+		assert_true(allows((enum nook_network_scope)s, f, len));
+	len = ipv4(f, GATEWAY, 17, 68, 67, 0); /* renewal, unicast */
+	assert_true(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
+	len = ipv4(f, 0xffffffffu, 17, 68, 68, 0); /* not DHCP */
+	assert_false(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
+	/* DNS through the sandbox's server: not in none; in public only to port 53. */
+	len = ipv4(f, DNS, 17, 40000, 53, 0);
+	assert_false(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
+	assert_true(allows(NOOK_NETWORK_SCOPE_GROUP, f, len));
+	assert_true(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
+	len = ipv4(f, DNS, 17, 40000, 54, 0);
+	assert_false(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
+	len = ipv4(f, DNS, 6, 40000, 53, 0x02);
+	assert_true(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
+}
+
+static void test_published_port_replies(void **state)
+{
+	uint8_t f[128];
+	/* SYN-ACK and data from the guest's published server to the gateway. */
+	size_t len = ipv4(f, GATEWAY, 6, 8080, 50000, 0x12);
+	for (int s = 0; s < 4; s++)
+		assert_true(allows((enum nook_network_scope)s, f, len));
+	len = ipv4(f, GATEWAY, 6, 8080, 50000, 0x18);
+	assert_true(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
+	/* ... but not a connection it opens from that port. */
+	len = ipv4(f, GATEWAY, 6, 8080, 50000, 0x02);
+	assert_false(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
+	assert_false(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
+	/* Nor replies to anything but the gateway, nor from another port or protocol. */
+	len = ipv4(f, addr("10.0.3.1"), 6, 8080, 50000, 0x12);
+	assert_false(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
+	len = ipv4(f, GATEWAY, 6, 8081, 50000, 0x12);
+	assert_false(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
+	len = ipv4(f, GATEWAY, 17, 8080, 50000, 0);
+	assert_false(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
+	len = ipv4(f, GATEWAY, 17, 5353, 50000, 0);
+	assert_true(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
+}
+
+static size_t arp(uint8_t *f, uint32_t target)
+{
+	size_t n = eth(f, 0x0806);
+	uint8_t *a = f + n;
+	memset(a, 0, 28);
+	put16(a, 1);
+	put16(a + 2, 0x0800);
+	a[4] = 6;
+	a[5] = 4;
+	put16(a + 6, 1);
+	put32(a + 14, GUEST);
+	put32(a + 24, target);
+	return n + 28;
+}
+
+static void test_arp(void **state)
+{
+	uint8_t f[64];
+	size_t len = arp(f, GATEWAY);
+	for (int s = 0; s < 4; s++)
+		assert_true(allows((enum nook_network_scope)s, f, len));
+	len = arp(f, addr("192.168.1.1"));
+	assert_false(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
+	assert_true(allows(NOOK_NETWORK_SCOPE_ANY, f, len));
+	assert_false(allows(NOOK_NETWORK_SCOPE_GROUP, f, len - 1)); /* truncated */
+}
+
+static size_t ipv6(uint8_t *f, const char *dst, uint8_t next, uint8_t icmp_type)
+{
+	size_t n = eth(f, 0x86dd);
+	uint8_t *ip = f + n;
+	memset(ip, 0, 48);
+	ip[0] = 0x60;
+	put16(ip + 4, 8);
+	ip[6] = next;
+	ip[7] = 64;
+	assert_int_equal(inet_pton(AF_INET6, "fe80::2", ip + 8), 1);
+	assert_int_equal(inet_pton(AF_INET6, dst, ip + 24), 1);
+	ip[40] = icmp_type;
+	return n + 48;
+}
+
+static void test_ipv6_classes(void **state)
+{
+	static const struct {
+		const char *dst;
+		bool public_ok;
+	} classes[] = {
+		{"::1", false},
+		{"::", false},
+		{"fe80::1", false},
+		{"fc00::1", false},
+		{"fd12:3456::1", false},
+		{"ff02::1", false},
+		{"::ffff:10.0.0.1", false},
+		{"::ffff:1.1.1.1", true},
+		{"64:ff9b::7f00:1", false},
+		{"64:ff9b::808:808", true},
+		{"2606:4700:4700::1111", true},
+	};
+	uint8_t f[128];
+	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
+		size_t len = ipv6(f, classes[i].dst, 6, 0);
+		if (allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len) != classes[i].public_ok)
+			fail_msg("%s in scope public", classes[i].dst);
+		assert_false(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
+		assert_false(allows(NOOK_NETWORK_SCOPE_GROUP, f, len));
+		assert_true(allows(NOOK_NETWORK_SCOPE_ANY, f, len));
+	}
+	/* Neighbour solicitation to a solicited-node address: always. */
+	size_t len = ipv6(f, "ff02::1:ff00:1", 58, 135);
+	assert_true(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
+	/* Other ICMPv6 (echo request) to multicast: no. */
+	len = ipv6(f, "ff02::1", 58, 128);
+	assert_false(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
+}
+
+static void test_malformed(void **state)
+{
+	uint8_t f[128];
+	memset(f, 0, sizeof(f));
+	assert_false(allows(NOOK_NETWORK_SCOPE_GROUP, f, 0));
+	assert_false(allows(NOOK_NETWORK_SCOPE_GROUP, f, 13));
+	assert_false(allows(NOOK_NETWORK_SCOPE_ANY, f, 13));
+	/* Unknown ethertype: only in any. */
+	size_t len = eth(f, 0x88cc);
+	assert_false(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len + 20));
+	assert_true(allows(NOOK_NETWORK_SCOPE_ANY, f, len + 20));
+	/* An IPv4 header shorter than 20 bytes, or a bad IHL. */
+	len = tcp_syn(f, addr("10.0.2.9"), 80);
+	assert_false(allows(NOOK_NETWORK_SCOPE_GROUP, f, 14 + 19));
+	f[14] = 0x44;
+	assert_false(allows(NOOK_NETWORK_SCOPE_GROUP, f, len));
+	f[14] = 0x4f; /* 60-byte header in a 40-byte packet */
+	assert_false(allows(NOOK_NETWORK_SCOPE_GROUP, f, len));
+	/* A fragment cannot pose as a published-port reply. */
+	len = ipv4(f, GATEWAY, 6, 8080, 50000, 0x12);
+	f[14 + 6] = 0x00;
+	f[14 + 7] = 0x10;
+	assert_false(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
+	/* A wrong IP version under an IPv4 ethertype. */
+	len = tcp_syn(f, addr("1.1.1.1"), 80);
+	f[14] = 0x65;
+	assert_false(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ipv4_classes),
+		cmocka_unit_test(test_dhcp_and_dns),
+		cmocka_unit_test(test_published_port_replies),
+		cmocka_unit_test(test_arp),
+		cmocka_unit_test(test_ipv6_classes),
+		cmocka_unit_test(test_malformed),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,95 @@
+#include "vm/shares.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "guest/protocol.h"
+
+/* A share with a mount point may be a single file. */
+static bool share_is_file(const struct vm_fs *fs)
+{
+	struct stat st;
+	return fs->kind == VM_FS_PATH && fs->mount_point && stat(fs->path, &st) == 0 &&
+	       S_ISREG(st.st_mode);
+}
+
+bool vm_shares_use_builtin_root(const nook_vm_config *cfg)
+{
+	if (cfg->initramfs_path)
+		return false;
+	for (size_t i = 0; i < cfg->nfs; i++)
+		if (strcmp(cfg->fs[i].tag, VM_FS_ROOT_TAG) == 0)
+			return false;
+	return true;
+}
+
+struct vm_fs vm_shares_builtin_root(char *dir)
+{
+	return (struct vm_fs){
+		.kind = VM_FS_PATH,
+		.role = VM_FS_ROOT_LOWER,
+		.tag = VM_FS_ROOT_TAG,
+		.path = dir,
+		.read_only = true,
+	};
+}
+
+/* The top layer of an overlay root is served as {upper, work}: overlayfs
+ * needs a work directory on the same file system as, but outside, the
+ * upper one. It lives in the layer, hidden from the guest. */
+static int open_overlay_upper(const struct vm_fs *fs, struct fs_server **out, nook_error **err)
+{
+	char work[PATH_MAX];
+	if (snprintf(work, sizeof(work), "%s/" VM_OVERLAY_WORK_NAME, fs->path) >= (int)sizeof(work))
+		return nook_error_set(err, ENAMETOOLONG, "overlay layer %s: path too long", fs->path);
+	if (mkdir(work, 0700) < 0 && errno != EEXIST)
+		return nook_error_set(err, errno, "overlay layer %s: cannot create %s: %s", fs->path,
+				      VM_OVERLAY_WORK_NAME, strerror(errno));
+	const struct fs_export exports[] = {
+		{NOOK_OVERLAY_UPPER_DIR, fs->path, false},
+		{NOOK_OVERLAY_WORK_DIR, work, false},
+	};
+	const struct fs_server_options options = {
+		.exports = exports,
+		.nexports = 2,
+		.hidden_name = VM_OVERLAY_WORK_NAME,
+	};
+	return fs_server_create(&options, out, err);
+}
+
+int vm_share_open_server(const struct vm_fs *fs, struct fs_server **out, nook_error **err)
+{
+	if (fs->role == VM_FS_ROOT_UPPER)
+		return open_overlay_upper(fs, out, err);
+	const struct fs_export export = {
+		share_is_file(fs) ? NOOK_MOUNT_FILE_ENTRY : NULL, fs->path, fs->read_only,
+	};
+	const struct fs_server_options options = {.exports = &export, .nexports = 1};
+	return fs_server_create(&options, out, err);
+}
+
+int vm_shares_encode(const struct vm_fs *const *shares, size_t n, struct nook_initramfs_buf *buf)
+{
+	int r = 0;
+	/* Lower layers first, bottom first: their order is the overlay's. */
+	for (size_t i = 0; r == 0 && i < n; i++)
+		if (shares[i]->role == VM_FS_ROOT_LOWER)
+			r = nook_init_config_add_string(buf, NOOK_TAG_ROOT_LOWER, shares[i]->tag);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const struct vm_fs *fs = shares[i];
+		if (fs->role == VM_FS_ROOT_UPPER) {
+			r = nook_init_config_add_string(buf, NOOK_TAG_ROOT_UPPER, fs->tag);
+		} else if (fs->role == VM_FS_PLAIN && strcmp(fs->tag, VM_FS_ROOT_TAG) == 0) {
+			r = nook_init_config_add_string(buf, NOOK_TAG_ROOT, fs->tag);
+		} else if (fs->mount_point) {
+			uint32_t flags = fs->read_only ? NOOK_MOUNT_READ_ONLY : 0;
+			if (share_is_file(fs))
+				flags |= NOOK_MOUNT_FILE;
+			r = nook_init_config_add_mount(buf, flags, fs->tag, fs->mount_point);
+		}
+	}
+	return r;
+}
