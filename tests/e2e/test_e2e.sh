@@ -59,12 +59,15 @@ big=$(printf 'x%.0s' $(seq 1 1020))
 for i in $(seq -w 1 100); do env_args+=(-e "BIG$i=$i$big"); done
 expected_env=$(for i in $(seq -w 1 100); do echo "BIG$i=$i$big"; done | sort | md5sum | cut -d' ' -f1)
 printf 'line one\nline two' >"$work/boot1.in"
+# No pipelines in the guest: one program starts at a time (README, PVM
+# hosts: known issue).
 script='
 cat >/tmp/stdin.txt
-echo "stdin=$(md5sum </tmp/stdin.txt | cut -d" " -f1)"
+md5sum </tmp/stdin.txt >/tmp/sum; read -r sum _ </tmp/sum; echo "stdin=$sum"
 echo "to stderr" >&2
 echo "foo=$FOO"
-echo "env=$(env | grep "^BIG" | sort | md5sum | cut -d" " -f1)"
+env >/tmp/env; grep "^BIG" /tmp/env >/tmp/big; sort /tmp/big >/tmp/big.sorted
+md5sum </tmp/big.sorted >/tmp/sum; read -r sum _ </tmp/sum; echo "env=$sum"
 echo "pwd=$(pwd)"
 echo "nofile=$(ulimit -n):$(ulimit -Hn)"
 echo "cpus=$(grep -c ^processor /proc/cpuinfo)"

@@ -55,11 +55,15 @@ pids+=($!)
 host_ip=$(ip -4 -o addr show scope global | awk '{sub(/\/.*/, "", $4); print $4; exit}')
 [ -n "$host_ip" ] || host_ip=203.0.113.1 # no global address: the filter still refuses it
 published=$(free_port)
+# One program starts at a time in the guest (README, PVM hosts: known
+# issue); the shell waits for nc to listen using builtins only.
 "$NOOK" run --net user --scope group -p "$published:8080" -- sh -c "
-	(echo from-guest; sleep 100) | nc -l -p 8080 >/tmp/got &
+	mkfifo /tmp/to-host; exec 3<>/tmp/to-host; echo from-guest >&3
+	nc -l -p 8080 <&3 >/tmp/got &
+	listening() { while read -r _ l _ s _; do [ \"\$l:\$s\" = 00000000:1F90:0A ] && return 0; done </proc/net/tcp; return 1; }
+	i=0; until listening || [ \$i -ge 100000 ]; do i=\$((i + 1)); done
 	wget -q -O- http://10.0.2.2:$http/index.html; echo allowed-status=\$?
-	wget -q -O- http://$host_ip:$http/index.html & w=\$!
-	sleep 5; kill \$w; wait \$w; echo refused-status=\$?
+	timeout 5 wget -q -O- http://$host_ip:$http/index.html; echo refused-status=\$?
 	echo READY
 	i=0; while [ ! -s /tmp/got ] && [ \$i -lt 60 ]; do sleep 1; i=\$((i + 1)); done
 	echo got=\$(cat /tmp/got)
