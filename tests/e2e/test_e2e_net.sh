@@ -56,12 +56,12 @@ host_ip=$(ip -4 -o addr show scope global | awk '{sub(/\/.*/, "", $4); print $4;
 [ -n "$host_ip" ] || host_ip=203.0.113.1 # no global address: the filter still refuses it
 published=$(free_port)
 # One program starts at a time in the guest (README, PVM hosts: known
-# issue); the shell waits for nc to listen using builtins only.
+# issue): the shell waits, with builtins only (read -t on a FIFO as its
+# sleep), until nc has a socket, that is, until it is past its start-up.
 "$NOOK" run --net user --scope group -p "$published:8080" -- sh -c "
-	mkfifo /tmp/to-host; exec 3<>/tmp/to-host; echo from-guest >&3
-	nc -l -p 8080 <&3 >/tmp/got &
-	listening() { while read -r _ l _ s _; do [ \"\$l:\$s\" = 00000000:1F90:0A ] && return 0; done </proc/net/tcp; return 1; }
-	i=0; until listening || [ \$i -ge 100000 ]; do i=\$((i + 1)); done
+	mkfifo /tmp/to-host /tmp/tick; exec 3<>/tmp/to-host 4<>/tmp/tick; echo from-guest >&3
+	nc -l -p 8080 <&3 3<&- 4<&- >/tmp/got & nc=\$!
+	i=0; until [ -S /proc/\$nc/fd/3 ] || [ \$i -ge 60 ]; do read -t 1 x <&4; i=\$((i + 1)); done
 	wget -q -O- http://10.0.2.2:$http/index.html; echo allowed-status=\$?
 	timeout 5 wget -q -O- http://$host_ip:$http/index.html; echo refused-status=\$?
 	echo READY
