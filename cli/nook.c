@@ -49,14 +49,16 @@ static const char usage_run[] =
 	"                           :ro makes it read-only, enforced by the host\n"
 	"  --initramfs PATH         root filesystem as a cpio newc archive instead\n"
 	"  --disk PATH[,format=raw|qcow2|vmdk|auto][,id=ID][,ro][,cache=writeback|unsafe]\n"
-	"        [,direct][,sync=none|relaxed|full]\n"
+	"        [,direct][,sync=none|relaxed|full][,backing=on]\n"
 	"                           a virtio-blk disk (repeatable); the guest sees it as\n"
 	"                           /dev/vdX and /dev/disk/by-id/virtio-ID (default ID:\n"
 	"                           vda, vdb, ...). format defaults to raw; auto probes the\n"
 	"                           image (only for trusted images); vmdk needs ro.\n"
 	"                           cache=unsafe and sync=none ignore the guest's flushes;\n"
 	"                           sync=relaxed flushes data (fdatasync), full (default)\n"
-	"                           everything (fsync); direct bypasses the host page cache\n"
+	"                           everything (fsync); direct bypasses the host page cache;\n"
+	"                           backing=on lets a qcow2 image use its backing file (or\n"
+	"                           a vmdk its extents) beneath the image's own directory\n"
 	"  --init PATH              PID 1 inside the guest instead of nook-init\n"
 	"  --cmdline TEXT           append TEXT to the kernel command line\n"
 	"  -e, --env KEY=VALUE      set an environment variable (repeatable)\n"
@@ -79,6 +81,8 @@ static const char usage_run[] =
 	"  -p, --publish [HOST_IP:]HOST_PORT:GUEST_PORT[/udp]\n"
 	"                           publish a guest port on the host (repeatable; needs\n"
 	"                           --net user; HOST_IP defaults to 127.0.0.1)\n"
+	"  --allow-host-loopback    let the guest reach the host's loopback services through\n"
+	"                           the gateway (user mode; scope any allows it too)\n"
 	"  -h, --help               show this help\n";
 
 static uint64_t monotonic_now_ns(void)
@@ -152,6 +156,7 @@ enum {
 	OPT_IP,
 	OPT_SUBNET,
 	OPT_DISK,
+	OPT_ALLOW_HOST_LOOPBACK,
 };
 
 static const struct option run_options[] = {
@@ -178,6 +183,7 @@ static const struct option run_options[] = {
 	{"publish", required_argument, NULL, 'p'},
 	{"volume", required_argument, NULL, 'v'},
 	{"disk", required_argument, NULL, OPT_DISK},
+	{"allow-host-loopback", no_argument, NULL, OPT_ALLOW_HOST_LOOPBACK},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -237,6 +243,10 @@ static int apply_disk_setting(nook_vm_config *cfg, const char *arg, const char *
 		nook_vm_config_set_disk_direct_io(cfg, true);
 		return 0;
 	}
+	if (strcmp(s, "backing=on") == 0 || strcmp(s, "backing=off") == 0) {
+		nook_vm_config_set_disk_allow_backing(cfg, s[9] == 'n');
+		return 0;
+	}
 	if (strncmp(s, "id=", 3) == 0) {
 		int r = nook_vm_config_set_disk_id(cfg, s + 3);
 		return r < 0 ? fail("--disk %s: %s", arg, strerror(-r)) : 0;
@@ -257,7 +267,8 @@ static int apply_disk_setting(nook_vm_config *cfg, const char *arg, const char *
 			return 0;
 		}
 	return fail("--disk %s: unknown setting \"%s\" (expected format=raw|qcow2|vmdk|auto, id=ID, "
-		    "ro, cache=writeback|unsafe, direct or sync=none|relaxed|full)", arg, s);
+		    "ro, cache=writeback|unsafe, direct, sync=none|relaxed|full or backing=on|off)",
+		    arg, s);
 }
 
 /* --disk PATH[,setting...] */
@@ -269,15 +280,14 @@ static int add_disk(nook_vm_config *cfg, const char *arg)
 	char *save = NULL;
 	char *path = strtok_r(copy, ",", &save);
 	int status = 0;
-	if (!path || arg[0] == ',') {
+	if (!path || arg[0] == ',')
 		status = fail("--disk \"%s\": expected PATH[,settings]%s", arg, "");
-	} else {
-		int r = nook_vm_config_add_disk(cfg, path);
-		if (r < 0)
-			status = fail("--disk %s: %s", arg, strerror(-r));
-	}
+	/* The settings go with the disk added after them. */
 	for (char *s; status == 0 && (s = strtok_r(NULL, ",", &save));)
 		status = apply_disk_setting(cfg, arg, s);
+	int r = status == 0 ? nook_vm_config_add_disk(cfg, path) : 0;
+	if (r < 0)
+		status = fail("--disk %s: %s", arg, strerror(-r));
 	free(copy);
 	return status;
 }
@@ -369,10 +379,7 @@ static int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct ru
 		struct nook_path_pair pair;
 		if (nook_parse_path_pair(arg, &pair, &err) < 0)
 			return fail_error(err);
-		r = nook_vm_config_set_fs_mount_point(cfg, pair.guest);
-		nook_vm_config_set_fs_read_only(cfg, pair.read_only);
-		if (r == 0)
-			r = nook_vm_config_add_fs_path(cfg, pair.host);
+		r = nook_vm_config_add_fs_volume(cfg, pair.host, pair.guest, pair.read_only);
 		nook_path_pair_clear(&pair);
 		break;
 	}
@@ -380,6 +387,9 @@ static int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct ru
 		return add_net(cfg, arg, st);
 	case OPT_DISK:
 		return add_disk(cfg, arg);
+	case OPT_ALLOW_HOST_LOOPBACK:
+		nook_vm_config_set_net_allow_host_loopback(cfg, true);
+		break;
 	case OPT_MAC: {
 		uint8_t mac[6];
 		if (parse_mac(arg, mac) != 0)

@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "devices/bus.h"
+#include "kvm/bus.h"
 
 #define SERIAL_COM1_BASE 0x3f8
 #define SERIAL_PORTS 8

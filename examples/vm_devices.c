@@ -5,6 +5,7 @@
  *   vm_devices DIR DISK_IMAGE */
 #include <stdio.h>
 
+#include <nook/parse.h>
 #include <nook/vm.h>
 
 int main(int argc, char **argv)

@@ -14,14 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "x86/layout.h"
+#include "util/thread.h"
 
-uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 bool kvm_host_is_pvm(void)
 {
@@ -33,14 +27,14 @@ static int open_kvm(nook_error **err)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
-		return nook_error_set(err, errno, "/dev/kvm: %s%s", strerror(errno),
+		return error_set(err, errno, "/dev/kvm: %s%s", strerror(errno),
 				      errno == ENOENT ? " (is KVM available and the kvm module loaded?)"
 				      : errno == EACCES ? " (is this user in the kvm group?)"
 							 : "");
 	int version = ioctl(fd, KVM_GET_API_VERSION, 0);
 	if (version != KVM_API_VERSION) {
 		close(fd);
-		return nook_error_set(err, ENOTSUP, "/dev/kvm: API version %d, expected %d", version,
+		return error_set(err, ENOTSUP, "/dev/kvm: API version %d, expected %d", version,
 				      KVM_API_VERSION);
 	}
 	return fd;
@@ -58,11 +52,11 @@ int kvm_max_vcpus(nook_error **err)
 	return n > 0 ? n : 4;
 }
 
-static int vm_ioctl(struct machine *m, unsigned long req, void *arg, const char *name,
-		    nook_error **err)
+int machine_vm_ioctl(struct machine *m, unsigned long req, void *arg, const char *name,
+		     nook_error **err)
 {
 	if (ioctl(m->vm_fd, req, arg) < 0)
-		return nook_error_set(err, errno, "%s: %s", name, strerror(errno));
+		return error_set(err, errno, "%s: %s", name, strerror(errno));
 	return 0;
 }
 
@@ -73,8 +67,7 @@ void machine_init(struct machine *m)
 	pthread_mutex_init(&m->stop_lock, NULL);
 }
 
-int machine_create(struct machine *m, uint64_t memory, uint64_t gap_start, bool pvm,
-		   nook_error **err)
+int machine_create(struct machine *m, bool pvm, nook_error **err)
 {
 	m->pvm = pvm;
 	m->kvm_fd = open_kvm(err);
@@ -82,30 +75,19 @@ int machine_create(struct machine *m, uint64_t memory, uint64_t gap_start, bool 
 		return m->kvm_fd;
 	m->run_size = ioctl(m->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (m->run_size <= 0)
-		return nook_error_set(err, errno, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		return error_set(err, errno, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
 	m->vm_fd = ioctl(m->kvm_fd, KVM_CREATE_VM, 0);
 	if (m->vm_fd < 0)
-		return nook_error_set(err, errno, "KVM_CREATE_VM: %s", strerror(errno));
+		return error_set(err, errno, "KVM_CREATE_VM: %s", strerror(errno));
 	m->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (m->stop_fd < 0)
-		return nook_error_set(err, errno, "eventfd: %s", strerror(errno));
+		return error_set(err, errno, "eventfd: %s", strerror(errno));
+	return 0;
+}
 
-	/* Guest memory first: registered after the irqchip, the memslot
-	 * update waits for an SRCU grace period (7 ms, measured). */
-	int r = guest_memory_create(&m->mem, m->vm_fd, memory, gap_start, err);
-	if (r == 0)
-		r = vm_ioctl(m, KVM_SET_TSS_ADDR, (void *)(uintptr_t)LAYOUT_KVM_TSS,
-			     "KVM_SET_TSS_ADDR", err);
-	uint64_t identity = LAYOUT_KVM_IDENTITY_MAP;
-	if (r == 0)
-		r = vm_ioctl(m, KVM_SET_IDENTITY_MAP_ADDR, &identity, "KVM_SET_IDENTITY_MAP_ADDR", err);
-	if (r == 0)
-		r = vm_ioctl(m, KVM_CREATE_IRQCHIP, NULL, "KVM_CREATE_IRQCHIP", err);
-	/* The kernel still uses the PIT early on (and checks the timer IRQ). */
-	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
-	if (r == 0)
-		r = vm_ioctl(m, KVM_CREATE_PIT2, &pit, "KVM_CREATE_PIT2", err);
-	return r;
+int machine_add_memory(struct machine *m, uint64_t gpa, uint64_t size, nook_error **err)
+{
+	return guest_memory_add(&m->mem, m->vm_fd, gpa, size, err);
 }
 
 static void kick_handler(int sig)
@@ -123,19 +105,19 @@ int machine_create_vcpus(struct machine *m, int n, nook_error **err)
 {
 	m->vcpus = calloc((size_t)n, sizeof(*m->vcpus));
 	if (!m->vcpus)
-		return nook_error_set(err, ENOMEM, "out of memory");
+		return error_set(err, ENOMEM, "out of memory");
 	for (int i = 0; i < n; i++) {
 		struct vcpu *v = &m->vcpus[i];
 		v->machine = m;
 		v->id = i;
 		v->fd = ioctl(m->vm_fd, KVM_CREATE_VCPU, i);
 		if (v->fd < 0)
-			return nook_error_set(err, errno, "KVM_CREATE_VCPU %d: %s", i, strerror(errno));
+			return error_set(err, errno, "KVM_CREATE_VCPU %d: %s", i, strerror(errno));
 		m->nvcpus = i + 1;
 		v->run = mmap(NULL, (size_t)m->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
 		if (v->run == MAP_FAILED) {
 			v->run = NULL;
-			return nook_error_set(err, errno, "mmap vCPU %d: %s", i, strerror(errno));
+			return error_set(err, errno, "mmap vCPU %d: %s", i, strerror(errno));
 		}
 	}
 	return 0;
@@ -148,10 +130,12 @@ int machine_start_vcpus(struct machine *m, nook_error **err)
 	sigaction(kick_signal(), &sa, NULL);
 	for (int i = 0; i < m->nvcpus; i++) {
 		struct vcpu *v = &m->vcpus[i];
-		int r = pthread_create(&v->thread, NULL, vcpu_thread_main, v);
-		if (r != 0) {
+		char name[32];
+		snprintf(name, sizeof(name), "vcpu-%d", i);
+		int r = thread_start(&v->thread, THREAD_ROLE_VCPU, name, vcpu_thread_main, v);
+		if (r < 0) {
 			machine_request_stop(m, MACHINE_STOP_ERROR, 0, "cannot start vCPU thread");
-			return nook_error_set(err, r, "pthread_create: %s", strerror(r));
+			return error_set(err, -r, "vCPU %d: thread: %s", i, strerror(-r));
 		}
 		v->thread_started = true;
 	}

@@ -1,6 +1,8 @@
-/* The KVM machine: /dev/kvm, the VM fd, guest memory, in-kernel irqchip and
- * PIT, the I/O buses, and vCPU threads. Architecture-neutral parts of the
- * VMM talk to KVM only through this layer. */
+/* The KVM machine: /dev/kvm, the VM fd, guest memory, the I/O buses that
+ * devices register on, and vCPU threads. Nothing here knows the guest's
+ * architecture: x86/ lays out memory, creates the interrupt controllers and
+ * sets up the vCPUs (x86/machine.h); kvm/arch.h is what an architecture
+ * provides to this layer. */
 #ifndef NOOK_KVM_KVM_H
 #define NOOK_KVM_KVM_H
 
@@ -10,8 +12,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "devices/bus.h"
+#include "kvm/bus.h"
 #include "kvm/memory.h"
+#include "util/clock.h"
 #include "util/error.h"
 
 /* Why the guest stopped running. */
@@ -66,10 +69,13 @@ bool kvm_host_is_pvm(void);
 /* Makes `m` safe to pass to machine_destroy(), whatever happens next. */
 void machine_init(struct machine *m);
 
-/* Opens /dev/kvm and creates a VM with `memory` bytes of RAM, the in-kernel
- * irqchip and PIT. Memory above `gap_start` is placed above 4 GiB. */
-int machine_create(struct machine *m, uint64_t memory, uint64_t gap_start, bool pvm,
-		   nook_error **err);
+/* Opens /dev/kvm and creates an empty VM (no memory, no vCPUs). */
+int machine_create(struct machine *m, bool pvm, nook_error **err);
+/* Adds `size` bytes of RAM at guest physical address `gpa`. */
+int machine_add_memory(struct machine *m, uint64_t gpa, uint64_t size, nook_error **err);
+/* A VM ioctl whose failure is reported as "<name>: <strerror>". */
+int machine_vm_ioctl(struct machine *m, unsigned long req, void *arg, const char *name,
+		     nook_error **err);
 /* Stops and joins the vCPU threads and frees everything. */
 void machine_destroy(struct machine *m);
 
@@ -96,7 +102,5 @@ bool machine_stopping(const struct machine *m);
 int machine_add_irqfd(struct machine *m, int fd, uint32_t gsi);
 int machine_add_ioeventfd(struct machine *m, int fd, uint64_t addr, uint32_t len, bool match,
 			  uint64_t datamatch);
-
-uint64_t monotonic_ns(void);
 
 #endif

@@ -7,15 +7,16 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define FOUR_GIB (1ULL << 32)
-
-static int add_region(struct guest_memory *mem, int vm_fd, uint64_t gpa, uint64_t size,
-		      nook_error **err)
+int guest_memory_add(struct guest_memory *mem, int vm_fd, uint64_t gpa, uint64_t size,
+		     nook_error **err)
 {
+	if (mem->nregions == GUEST_MEMORY_MAX_REGIONS)
+		return error_set(err, ENOSPC, "guest memory: more than %d regions",
+				      GUEST_MEMORY_MAX_REGIONS);
 	void *hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 			 -1, 0);
 	if (hva == MAP_FAILED)
-		return nook_error_set(err, errno, "guest memory: cannot map %llu MiB: %s",
+		return error_set(err, errno, "guest memory: cannot map %llu MiB: %s",
 				      (unsigned long long)(size >> 20), strerror(errno));
 	/* Guest RAM is never in a core dump and never shared with children;
 	 * huge pages make loading the kernel a few faults instead of
@@ -26,6 +27,7 @@ static int add_region(struct guest_memory *mem, int vm_fd, uint64_t gpa, uint64_
 	int slot = mem->nregions;
 	mem->regions[slot] = (struct guest_region){.gpa = gpa, .size = size, .hva = hva};
 	mem->nregions++;
+	mem->size += size;
 	if (vm_fd < 0)
 		return 0;
 	struct kvm_userspace_memory_region r = {
@@ -35,22 +37,8 @@ static int add_region(struct guest_memory *mem, int vm_fd, uint64_t gpa, uint64_
 		.userspace_addr = (uint64_t)(uintptr_t)hva,
 	};
 	if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
-		return nook_error_set(err, errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+		return error_set(err, errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 	return 0;
-}
-
-int guest_memory_create(struct guest_memory *mem, int vm_fd, uint64_t size, uint64_t gap_start,
-			nook_error **err)
-{
-	memset(mem, 0, sizeof(*mem));
-	mem->size = size;
-	uint64_t low = size < gap_start ? size : gap_start;
-	int r = add_region(mem, vm_fd, 0, low, err);
-	if (r == 0 && size > low)
-		r = add_region(mem, vm_fd, FOUR_GIB, size - low, err);
-	if (r < 0)
-		guest_memory_destroy(mem);
-	return r;
 }
 
 void guest_memory_destroy(struct guest_memory *mem)
@@ -58,6 +46,7 @@ void guest_memory_destroy(struct guest_memory *mem)
 	for (int i = 0; i < mem->nregions; i++)
 		munmap(mem->regions[i].hva, mem->regions[i].size);
 	mem->nregions = 0;
+	mem->size = 0;
 }
 
 void *guest_memory_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len)

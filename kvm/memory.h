@@ -21,10 +21,10 @@ struct guest_memory {
 	uint64_t size; /* total bytes of RAM */
 };
 
-/* Lays out `size` bytes of RAM below `gap_start`, the rest above 4 GiB,
- * and registers the regions with the VM (vm_fd < 0: no KVM, for tests). */
-int guest_memory_create(struct guest_memory *mem, int vm_fd, uint64_t size, uint64_t gap_start,
-			nook_error **err);
+/* Maps `size` bytes of RAM at `gpa` and registers them with the VM
+ * (vm_fd < 0: no KVM, for tests). Regions are added in address order. */
+int guest_memory_add(struct guest_memory *mem, int vm_fd, uint64_t gpa, uint64_t size,
+		     nook_error **err);
 void guest_memory_destroy(struct guest_memory *mem);
 
 /* Host address of [gpa, gpa + len), or NULL unless the whole range lies in

@@ -5,7 +5,7 @@
 #include <sys/ioctl.h>
 
 #include "kvm/kvm.h"
-#include "x86/diagnose.h"
+#include "kvm/arch.h"
 
 static void handle_io(struct vcpu *v)
 {
@@ -59,7 +59,7 @@ static bool handle_exit(struct vcpu *v)
 		handle_system_event(v);
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:
-		x86_describe_internal_error(v, detail, sizeof(detail));
+		arch_describe_internal_error(v, detail, sizeof(detail));
 		machine_request_stop(m, MACHINE_STOP_ERROR, 0, "%s", detail);
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:

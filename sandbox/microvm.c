@@ -1,6 +1,7 @@
 /* The MicroVm layer: a sandbox configuration in user terms, checked and
  * turned into a low-level nook_vm_config; see nook/microvm.h. */
 #include <nook/microvm.h>
+#include <nook/parse.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -133,7 +134,7 @@ int nook_microvm_config_add_mapped_dir(nook_microvm_config *cfg, const char *spe
 		cfg->dirs = dirs;
 	if (!dirs || strv_push(&cfg->dir_specs, spec) < 0) {
 		nook_path_pair_clear(&pair);
-		return nook_error_set(err, ENOMEM, "out of memory");
+		return error_set(err, ENOMEM, "out of memory");
 	}
 	dirs[n] = pair;
 	return 0;
@@ -150,7 +151,7 @@ int nook_microvm_config_add_port(nook_microvm_config *cfg, const char *spec, noo
 	if (ports)
 		cfg->ports = ports;
 	if (!ports || strv_push(&cfg->port_specs, spec) < 0)
-		return nook_error_set(err, ENOMEM, "out of memory");
+		return error_set(err, ENOMEM, "out of memory");
 	ports[n] = pair;
 	return 0;
 }
@@ -185,7 +186,7 @@ int nook_microvm_config_add_rlimit(nook_microvm_config *cfg, const char *spec, n
 		return r;
 	struct nook_rlimit *rlimits = realloc(cfg->rlimits, (cfg->nrlimits + 1) * sizeof(*rlimits));
 	if (!rlimits)
-		return nook_error_set(err, ENOMEM, "out of memory");
+		return error_set(err, ENOMEM, "out of memory");
 	cfg->rlimits = rlimits;
 	rlimits[cfg->nrlimits++] = rl;
 	return 0;
@@ -215,7 +216,7 @@ int nook_microvm_config_add_env(nook_microvm_config *cfg, const char *spec, nook
 	struct nook_env_pair *env = realloc(cfg->env, (cfg->nenv + 1) * sizeof(*env));
 	if (!env) {
 		nook_env_pair_clear(&pair);
-		return nook_error_set(err, ENOMEM, "out of memory");
+		return error_set(err, ENOMEM, "out of memory");
 	}
 	cfg->env = env;
 	env[cfg->nenv++] = pair;
@@ -263,25 +264,25 @@ static int check_dir(const char *what, const char *path, nook_error **err)
 {
 	struct stat st;
 	if (!*path)
-		return nook_error_set(err, EINVAL, "%s \"\": empty path", what);
+		return error_set(err, EINVAL, "%s \"\": empty path", what);
 	if (stat(path, &st) < 0)
-		return nook_error_set(err, errno, "%s %s: %s", what, path, strerror(errno));
+		return error_set(err, errno, "%s %s: %s", what, path, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
-		return nook_error_set(err, ENOTDIR, "%s %s: not a directory", what, path);
+		return error_set(err, ENOTDIR, "%s %s: not a directory", what, path);
 	return 0;
 }
 
 static int check_rootfs(const nook_microvm_config *cfg, nook_error **err)
 {
 	if (!cfg->rootfs_set)
-		return nook_error_set(err, EINVAL,
+		return error_set(err, EINVAL,
 				      "rootfs: not set (a native directory or overlay layers)");
 	if (!cfg->exec_path || !*cfg->exec_path)
-		return nook_error_set(err, EINVAL, "exec path: not set (the program to run)");
+		return error_set(err, EINVAL, "exec path: not set (the program to run)");
 	if (cfg->rootfs_native)
 		return check_dir("rootfs", cfg->rootfs_native, err);
 	if (cfg->layers.n == 0)
-		return nook_error_set(err, EINVAL, "rootfs overlay: no layers");
+		return error_set(err, EINVAL, "rootfs overlay: no layers");
 	for (size_t i = 0; i < cfg->layers.n; i++) {
 		char what[48];
 		snprintf(what, sizeof(what), "rootfs layer %zu", i + 1);
@@ -308,7 +309,7 @@ static int check_mapped_dirs(const nook_microvm_config *cfg, nook_error **err)
 {
 	size_t n = cfg->dir_specs.n;
 	char **norm = calloc(n ? n : 1, sizeof(*norm));
-	int r = norm ? 0 : nook_error_set(err, ENOMEM, "out of memory");
+	int r = norm ? 0 : error_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		const char *spec = cfg->dir_specs.items[i];
 		char what[PATH_MAX + 32];
@@ -317,18 +318,18 @@ static int check_mapped_dirs(const nook_microvm_config *cfg, nook_error **err)
 		if (r < 0)
 			break;
 		if (!(norm[i] = malloc(strlen(cfg->dirs[i].guest) + 1))) {
-			r = nook_error_set(err, ENOMEM, "out of memory");
+			r = error_set(err, ENOMEM, "out of memory");
 			break;
 		}
 		normalize_guest_path(cfg->dirs[i].guest, norm[i]);
 		if (strcmp(norm[i], "/") == 0) {
-			r = nook_error_set(err, EINVAL,
+			r = error_set(err, EINVAL,
 					   "mapped dir \"%s\": guest path / is the rootfs", spec);
 			break;
 		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(norm[j], norm[i]) == 0) {
-				r = nook_error_set(err, EEXIST,
+				r = error_set(err, EEXIST,
 						   "mapped dir \"%s\": guest path %s is already "
 						   "mapped by \"%s\"",
 						   spec, norm[i], cfg->dir_specs.items[j]);
@@ -352,7 +353,7 @@ static int check_ports(const nook_microvm_config *cfg, nook_error **err)
 				       p->host_ip.s_addr == INADDR_ANY ||
 				       q->host_ip.s_addr == INADDR_ANY;
 			if (same_ip && p->host_port == q->host_port && p->protocol == q->protocol)
-				return nook_error_set(err, EEXIST,
+				return error_set(err, EEXIST,
 						      "port mapping \"%s\": host port %u/%s is "
 						      "already mapped by \"%s\"",
 						      cfg->port_specs.items[i], p->host_port,
@@ -366,11 +367,11 @@ static int check_ports(const nook_microvm_config *cfg, nook_error **err)
 static int check_network(const nook_microvm_config *cfg, nook_error **err)
 {
 	if ((unsigned)cfg->scope > NOOK_NETWORK_SCOPE_ANY)
-		return nook_error_set(err, EINVAL, "network scope %d: unknown", (int)cfg->scope);
+		return error_set(err, EINVAL, "network scope %d: unknown", (int)cfg->scope);
 	if (cfg->has_ip && cfg->has_subnet) {
 		int r = nook_ipv4_check_in_subnet(cfg->ip, &cfg->subnet, err);
 		if (r < 0)
-			nook_error_prefix(err, "ip");
+			error_prefix(err, "ip");
 		return r;
 	}
 	return 0;
@@ -400,7 +401,7 @@ static int to_vm_config(const nook_microvm_config *cfg, nook_vm_config **out, no
 {
 	nook_vm_config *vc = nook_vm_config_new();
 	if (!vc)
-		return nook_error_set(err, ENOMEM, "out of memory");
+		return error_set(err, ENOMEM, "out of memory");
 	nook_vm_config_set_log(vc, cfg->log_level, NULL, NULL);
 	nook_vm_config_set_vcpus(vc, cfg->vcpus);
 	nook_vm_config_set_memory_mib(vc, cfg->memory_mib);
@@ -410,12 +411,9 @@ static int to_vm_config(const nook_microvm_config *cfg, nook_vm_config **out, no
 	else
 		r = nook_vm_config_set_fs_root_overlay(vc, (const char *const *)cfg->layers.items,
 						       cfg->layers.n);
-	for (size_t i = 0; r == 0 && i < cfg->dir_specs.n; i++) {
-		r = nook_vm_config_set_fs_mount_point(vc, cfg->dirs[i].guest);
-		nook_vm_config_set_fs_read_only(vc, cfg->dirs[i].read_only);
-		if (r == 0)
-			r = nook_vm_config_add_fs_path(vc, cfg->dirs[i].host);
-	}
+	for (size_t i = 0; r == 0 && i < cfg->dir_specs.n; i++)
+		r = nook_vm_config_add_fs_volume(vc, cfg->dirs[i].host, cfg->dirs[i].guest,
+						 cfg->dirs[i].read_only);
 	if (r == 0)
 		r = nook_vm_config_set_exec_path(vc, cfg->exec_path);
 	for (size_t i = 0; r == 0 && i < cfg->args.n; i++)
@@ -433,7 +431,7 @@ static int to_vm_config(const nook_microvm_config *cfg, nook_vm_config **out, no
 		r = add_network(cfg, vc);
 	if (r < 0) {
 		nook_vm_config_free(vc);
-		return nook_error_set(err, -r, "%s", strerror(-r));
+		return error_set(err, -r, "%s", strerror(-r));
 	}
 	*out = vc;
 	return 0;

@@ -71,9 +71,9 @@ static int fail(nook_error **err, int code, const char *what, const char *input,
 	int n = vasprintf(&detail, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		return nook_error_set(err, ENOMEM, "out of memory");
+		return error_set(err, ENOMEM, "out of memory");
 	char *quoted = escape(input, strlen(input));
-	int ret = nook_error_set(err, code, "%s \"%s\": %s", what, quoted ? quoted : input, detail);
+	int ret = error_set(err, code, "%s \"%s\": %s", what, quoted ? quoted : input, detail);
 	free(quoted);
 	free(detail);
 	return ret;
@@ -104,7 +104,7 @@ static const char *part(struct part_buf *b, const char *s, size_t len)
 
 static int null_input(nook_error **err, const char *what)
 {
-	return nook_error_set(err, EINVAL, "%s: no value given (NULL)", what);
+	return error_set(err, EINVAL, "%s: no value given (NULL)", what);
 }
 
 /* ------------------------------------------------------------------------
@@ -243,24 +243,6 @@ int nook_parse_ipv4_subnet(const char *s, struct nook_ipv4_subnet *out, nook_err
 	return 0;
 }
 
-bool nook_ipv4_subnet_contains(const struct nook_ipv4_subnet *subnet, struct in_addr addr)
-{
-	uint32_t mask = prefix_mask(subnet->prefix > 32 ? 32 : subnet->prefix);
-	return (ntohl(addr.s_addr) & mask) == (ntohl(subnet->network.s_addr) & mask);
-}
-
-int nook_ipv4_check_in_subnet(struct in_addr addr, const struct nook_ipv4_subnet *subnet,
-			      nook_error **err)
-{
-	if (nook_ipv4_subnet_contains(subnet, addr))
-		return 0;
-	char a[INET_ADDRSTRLEN], n[INET_ADDRSTRLEN];
-	inet_ntop(AF_INET, &addr, a, sizeof(a));
-	inet_ntop(AF_INET, &subnet->network, n, sizeof(n));
-	return nook_error_set(err, EINVAL, "address %s is not inside subnet %s/%u", a, n,
-			      subnet->prefix);
-}
-
 /* ------------------------------------------------------------------------
  * Path pairs
  * ------------------------------------------------------------------------ */
@@ -318,7 +300,7 @@ int nook_parse_path_pair(const char *s, struct nook_path_pair *out, nook_error *
 	if (!h || !g) {
 		free(h);
 		free(g);
-		return nook_error_set(err, ENOMEM, "%s: out of memory", what);
+		return error_set(err, ENOMEM, "%s: out of memory", what);
 	}
 	out->host = h;
 	out->guest = g;
@@ -338,18 +320,6 @@ void nook_path_pair_clear(struct nook_path_pair *pair)
 /* ------------------------------------------------------------------------
  * Port pairs
  * ------------------------------------------------------------------------ */
-
-static const char *const protocol_names[] = {
-	[NOOK_PORT_PROTOCOL_TCP] = "tcp",
-	[NOOK_PORT_PROTOCOL_UDP] = "udp",
-};
-
-const char *nook_port_protocol_name(enum nook_port_protocol protocol)
-{
-	if ((unsigned int)protocol >= sizeof(protocol_names) / sizeof(protocol_names[0]))
-		return NULL;
-	return protocol_names[protocol];
-}
 
 /* Parses one port field of a port mapping, reporting errors against s. */
 static int port_field(const char *s, const char *which, const char *p, size_t n, uint16_t *out,
@@ -451,7 +421,7 @@ int nook_parse_env_pair(const char *s, struct nook_env_pair *out, nook_error **e
 	if (!k || !v) {
 		free(k);
 		free(v);
-		return nook_error_set(err, ENOMEM, "%s: out of memory", what);
+		return error_set(err, ENOMEM, "%s: out of memory", what);
 	}
 	out->key = k;
 	out->value = v;
@@ -471,22 +441,8 @@ void nook_env_pair_clear(struct nook_env_pair *pair)
  * Resource limits
  * ------------------------------------------------------------------------ */
 
-static const char *const rlimit_names[NOOK_RLIMIT_COUNT] = {
-	"RLIMIT_CPU",	 "RLIMIT_FSIZE",      "RLIMIT_DATA",	 "RLIMIT_STACK",
-	"RLIMIT_CORE",	 "RLIMIT_RSS",	      "RLIMIT_NPROC",	 "RLIMIT_NOFILE",
-	"RLIMIT_MEMLOCK", "RLIMIT_AS",	      "RLIMIT_LOCKS",	 "RLIMIT_SIGPENDING",
-	"RLIMIT_MSGQUEUE", "RLIMIT_NICE",     "RLIMIT_RTPRIO",	 "RLIMIT_RTTIME",
-};
-
 #define RLIMIT_PREFIX "RLIMIT_"
 #define RLIMIT_PREFIX_LEN (sizeof(RLIMIT_PREFIX) - 1)
-
-const char *nook_rlimit_name(int resource)
-{
-	if (resource < 0 || resource >= NOOK_RLIMIT_COUNT)
-		return NULL;
-	return rlimit_names[resource];
-}
 
 /* Looks up s[0..len) as a name with or without the prefix; exact case, or
  * ignoring case when nocase is set. Returns the resource or -1. */
@@ -498,7 +454,7 @@ static int rlimit_lookup(const char *s, size_t len, bool nocase)
 		len -= RLIMIT_PREFIX_LEN;
 	}
 	for (int i = 0; i < NOOK_RLIMIT_COUNT; i++) {
-		const char *name = rlimit_names[i] + RLIMIT_PREFIX_LEN;
+		const char *name = nook_rlimit_name(i) + RLIMIT_PREFIX_LEN;
 		if (strlen(name) == len && cmp(s, name, len) == 0)
 			return i;
 	}
@@ -533,7 +489,7 @@ static int rlimit_resource_span(const char *what, const char *input, const char 
 	if (i >= 0)
 		return fail(err, EINVAL, what, input,
 			    "unknown resource %s (names are upper case: %s)", PART(s, len),
-			    rlimit_names[i]);
+			    nook_rlimit_name(i));
 	return fail(err, EINVAL, what, input,
 		    "unknown resource %s (expected a name such as RLIMIT_NOFILE or NOFILE, "
 		    "or a number 0..%d)",
@@ -615,32 +571,24 @@ int nook_parse_rlimit(const char *s, struct nook_rlimit *out, nook_error **err)
  * Names
  * ------------------------------------------------------------------------ */
 
-static const char *const scope_names[] = {
-	[NOOK_NETWORK_SCOPE_NONE] = "none",
-	[NOOK_NETWORK_SCOPE_GROUP] = "group",
-	[NOOK_NETWORK_SCOPE_PUBLIC] = "public",
-	[NOOK_NETWORK_SCOPE_ANY] = "any",
-};
-
-static const char *const log_level_names[] = {
-	[NOOK_LOG_OFF] = "off",	  [NOOK_LOG_ERROR] = "error", [NOOK_LOG_WARN] = "warn",
-	[NOOK_LOG_INFO] = "info", [NOOK_LOG_DEBUG] = "debug", [NOOK_LOG_TRACE] = "trace",
-};
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Case-insensitive lookup of s in names[0..n); -1 when absent. */
-static int name_lookup(const char *s, const char *const *names, size_t n)
+/* The value whose name (name_of(value), NULL past the last) is s, ignoring
+ * case; -1 when there is none. */
+static int name_lookup(const char *s, const char *(*name_of)(int))
 {
-	for (size_t i = 0; i < n; i++)
-		if (strcasecmp(s, names[i]) == 0)
-			return (int)i;
+	for (int i = 0; name_of(i); i++)
+		if (strcasecmp(s, name_of(i)) == 0)
+			return i;
 	return -1;
 }
 
-const char *nook_network_scope_name(enum nook_network_scope scope)
+static const char *scope_name(int i)
 {
-	return (unsigned int)scope < COUNT(scope_names) ? scope_names[scope] : NULL;
+	return nook_network_scope_name((enum nook_network_scope)i);
+}
+
+static const char *log_level_name(int i)
+{
+	return nook_log_level_name((enum nook_log_level)i);
 }
 
 int nook_parse_network_scope(const char *s, enum nook_network_scope *out, nook_error **err)
@@ -648,7 +596,7 @@ int nook_parse_network_scope(const char *s, enum nook_network_scope *out, nook_e
 	static const char what[] = "network scope";
 	if (!s)
 		return null_input(err, what);
-	int i = name_lookup(s, scope_names, COUNT(scope_names));
+	int i = name_lookup(s, scope_name);
 	if (i < 0)
 		return fail(err, EINVAL, what, s,
 			    "unknown scope (expected none, group, public or any)");
@@ -656,17 +604,12 @@ int nook_parse_network_scope(const char *s, enum nook_network_scope *out, nook_e
 	return 0;
 }
 
-const char *nook_log_level_name(enum nook_log_level level)
-{
-	return (unsigned int)level < COUNT(log_level_names) ? log_level_names[level] : NULL;
-}
-
 int nook_parse_log_level(const char *s, enum nook_log_level *out, nook_error **err)
 {
 	static const char what[] = "log level";
 	if (!s)
 		return null_input(err, what);
-	int i = name_lookup(s, log_level_names, COUNT(log_level_names));
+	int i = name_lookup(s, log_level_name);
 	if (i < 0)
 		return fail(err, EINVAL, what, s,
 			    "unknown level (expected off, error, warn, info, debug or trace)");

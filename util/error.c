@@ -32,7 +32,7 @@ void nook_error_free(nook_error *err)
 	free(err);
 }
 
-int nook_error_set(nook_error **err, int code, const char *fmt, ...)
+int error_set(nook_error **err, int code, const char *fmt, ...)
 {
 	if (code < 0)
 		code = -code;
@@ -53,7 +53,7 @@ int nook_error_set(nook_error **err, int code, const char *fmt, ...)
 	return -code;
 }
 
-void nook_error_prefix(nook_error **err, const char *fmt, ...)
+void error_prefix(nook_error **err, const char *fmt, ...)
 {
 	if (!err || !*err || *err == &out_of_memory)
 		return;

@@ -6,10 +6,10 @@
 
 /* Stores a formatted error in *err (if err is non-NULL and *err is NULL, so
  * the first, most specific error wins) and returns -code. */
-int nook_error_set(nook_error **err, int code, const char *fmt, ...)
+int error_set(nook_error **err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Prefixes an existing error's message with "prefix: ". */
-void nook_error_prefix(nook_error **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void error_prefix(nook_error **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

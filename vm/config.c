@@ -46,7 +46,7 @@ nook_vm_config *nook_vm_config_new(void)
 	cfg->stdio[0] = 0;
 	cfg->stdio[1] = 1;
 	cfg->stdio[2] = 2;
-	disk_defaults(&cfg->disk_first);
+	disk_defaults(&cfg->disk_next);
 	return cfg;
 }
 
@@ -64,8 +64,8 @@ void nook_vm_config_free(nook_vm_config *cfg)
 		free(cfg->fs[i].mount_point);
 	}
 	free(cfg->fs);
-	free(cfg->fs_next_tag);
-	free(cfg->fs_next_mount_point);
+	free(cfg->fs_next.tag);
+	free(cfg->fs_next.mount_point);
 	for (size_t i = 0; i < cfg->nnet; i++)
 		free(cfg->net[i].path);
 	free(cfg->net);
@@ -84,7 +84,7 @@ void nook_vm_config_free(nook_vm_config *cfg)
 		free(cfg->disks[i].id);
 	}
 	free(cfg->disks);
-	free(cfg->disk_first.id);
+	free(cfg->disk_next.id);
 	free(cfg);
 }
 
@@ -192,40 +192,51 @@ int nook_vm_config_set_init_path(nook_vm_config *cfg, const char *path)
 
 /* ---- fs ---- */
 
-/* Appends a mount with the given tag, or the pending one, or "fs<N>". */
-static int add_fs(nook_vm_config *cfg, const char *tag, const char *path, struct vm_fs **out)
+/* Appends a share: `fs` holds the kind, path and backend; the tag is the
+ * given one, else the pending one, else "fs<N>"; the other pending settings
+ * (mount point, read-only, DAX size) go with it. */
+static int add_fs(nook_vm_config *cfg, struct vm_fs fs, const char *tag, struct vm_fs **out)
 {
-	struct vm_fs fs = {.kind = VM_FS_PATH};
-	if (path && !(fs.path = strdup(path)))
-		return -ENOMEM;
+	struct vm_fs *arr = grow(cfg->fs, cfg->nfs, sizeof(*arr));
+	if (arr)
+		cfg->fs = arr;
+	const char *next_tag = cfg->fs_next.tag;
 	if (tag)
 		fs.tag = strdup(tag);
-	else if (cfg->fs_next_tag)
-		fs.tag = strdup(cfg->fs_next_tag);
+	else if (next_tag)
+		fs.tag = strdup(next_tag);
 	else if (asprintf(&fs.tag, "fs%zu", cfg->nfs) < 0)
 		fs.tag = NULL;
-	struct vm_fs *arr = fs.tag ? grow(cfg->fs, cfg->nfs, sizeof(*arr)) : NULL;
-	if (!arr) {
+	if (fs.path)
+		fs.path = strdup(fs.path);
+	if (!arr || !fs.tag || (fs.kind == VM_FS_PATH && !fs.path)) {
 		free(fs.tag);
 		free(fs.path);
 		return -ENOMEM;
 	}
-	cfg->fs = arr;
 	if (!tag) {
-		free(cfg->fs_next_tag);
-		cfg->fs_next_tag = NULL;
-		fs.mount_point = cfg->fs_next_mount_point;
-		cfg->fs_next_mount_point = NULL;
+		fs.mount_point = cfg->fs_next.mount_point;
+		fs.read_only |= cfg->fs_next.read_only;
+		fs.shm_size = cfg->fs_next.shm_size;
+		free(cfg->fs_next.tag);
+		cfg->fs_next = (struct vm_fs){0};
+		cfg->fs_next_set = false;
 	}
 	cfg->fs[cfg->nfs] = fs;
 	*out = &cfg->fs[cfg->nfs++];
 	return 0;
 }
 
+static struct vm_fs path_share(const char *path, enum vm_fs_role role, bool read_only)
+{
+	return (struct vm_fs){.kind = VM_FS_PATH, .role = role, .path = (char *)(path ? path : ""),
+			      .read_only = read_only};
+}
+
 int nook_vm_config_add_fs_root(nook_vm_config *cfg, const char *dir)
 {
 	struct vm_fs *fs;
-	return add_fs(cfg, VM_FS_ROOT_TAG, dir ? dir : "", &fs);
+	return add_fs(cfg, path_share(dir, VM_FS_PLAIN, false), VM_FS_ROOT_TAG, &fs);
 }
 
 int nook_vm_config_set_fs_root_overlay(nook_vm_config *cfg, const char *const *layers,
@@ -234,73 +245,84 @@ int nook_vm_config_set_fs_root_overlay(nook_vm_config *cfg, const char *const *l
 	if (nlayers == 0)
 		return -EINVAL;
 	for (size_t i = 0; i < nlayers; i++) {
-		char tag[VM_FS_TAG_MAX + 1];
+		char tag[NOOK_FS_TAG_MAX + 1];
 		bool top = i == nlayers - 1;
 		if (!top)
 			snprintf(tag, sizeof(tag), VM_FS_ROOT_TAG ".%zu", i);
 		struct vm_fs *fs;
-		int r = add_fs(cfg, top ? VM_FS_ROOT_TAG : tag, layers[i] ? layers[i] : "", &fs);
+		int r = add_fs(cfg,
+			       path_share(layers[i], top ? VM_FS_ROOT_UPPER : VM_FS_ROOT_LOWER, !top),
+			       top ? VM_FS_ROOT_TAG : tag, &fs);
 		if (r < 0)
 			return r;
-		fs->role = top ? VM_FS_ROOT_UPPER : VM_FS_ROOT_LOWER;
-		fs->read_only = !top;
 	}
 	return 0;
 }
 
 int nook_vm_config_set_fs_mount_point(nook_vm_config *cfg, const char *guest_path)
 {
-	return str_replace(&cfg->fs_next_mount_point, guest_path);
+	cfg->fs_next_set = true;
+	return str_replace(&cfg->fs_next.mount_point, guest_path);
 }
 
 void nook_vm_config_set_fs_read_only(nook_vm_config *cfg, bool read_only)
 {
-	cfg->fs_next_read_only = read_only;
+	cfg->fs_next.read_only = read_only;
+	cfg->fs_next_set = true;
 }
 
 int nook_vm_config_set_fs_tag(nook_vm_config *cfg, const char *tag)
 {
-	return str_replace(&cfg->fs_next_tag, tag);
+	cfg->fs_next_set = true;
+	return str_replace(&cfg->fs_next.tag, tag);
 }
 
 void nook_vm_config_set_fs_shm_size(nook_vm_config *cfg, uint64_t bytes)
 {
-	cfg->fs_next_shm_size = bytes;
+	cfg->fs_next.shm_size = bytes;
+	cfg->fs_next_set = true;
 }
 
 int nook_vm_config_add_fs_path(nook_vm_config *cfg, const char *dir)
 {
 	struct vm_fs *fs;
-	int r = add_fs(cfg, NULL, dir ? dir : "", &fs);
-	if (r == 0) {
-		fs->shm_size = cfg->fs_next_shm_size;
-		fs->read_only = cfg->fs_next_read_only;
-		cfg->fs_next_shm_size = 0;
-		cfg->fs_next_read_only = false;
-	}
+	return add_fs(cfg, path_share(dir, VM_FS_PLAIN, false), NULL, &fs);
+}
+
+int nook_vm_config_add_fs_volume(nook_vm_config *cfg, const char *host_path,
+				 const char *guest_path, bool read_only)
+{
+	if (!guest_path)
+		return -EINVAL;
+	struct vm_fs fs = path_share(host_path, VM_FS_PLAIN, read_only);
+	if (!(fs.mount_point = strdup(guest_path)))
+		return -ENOMEM;
+	struct vm_fs *added;
+	char tag[32];
+	snprintf(tag, sizeof(tag), "fs%zu", cfg->nfs);
+	int r = add_fs(cfg, fs, tag, &added);
+	if (r < 0)
+		free(fs.mount_point);
 	return r;
 }
 
 int nook_vm_config_add_fs_custom(nook_vm_config *cfg, const struct nook_fs_backend *backend,
 				 void *opaque)
 {
-	struct vm_fs *fs;
-	int r = add_fs(cfg, NULL, NULL, &fs);
-	if (r == 0) {
-		fs->kind = VM_FS_CUSTOM;
-		if (backend)
-			fs->backend = *backend;
-		fs->opaque = opaque;
-	}
-	return r;
+	struct vm_fs fs = {.kind = VM_FS_CUSTOM, .opaque = opaque};
+	if (backend)
+		fs.backend = *backend;
+	struct vm_fs *added;
+	return add_fs(cfg, fs, NULL, &added);
 }
 
 /* ---- net ---- */
 
 void nook_vm_config_set_net_mac(nook_vm_config *cfg, const uint8_t mac[6])
 {
-	memcpy(cfg->net_next_mac, mac, 6);
-	cfg->net_next_has_mac = true;
+	memcpy(cfg->net_next.mac, mac, 6);
+	cfg->net_next.has_mac = true;
+	cfg->net_next_set = true;
 }
 
 /* Appends a device of the given kind, taking the pending MAC address. */
@@ -316,11 +338,10 @@ static int add_net(nook_vm_config *cfg, enum vm_net_kind kind, int fd, const cha
 		return -ENOMEM;
 	}
 	cfg->net = arr;
-	if (cfg->net_next_has_mac) {
-		net.has_mac = true;
-		memcpy(net.mac, cfg->net_next_mac, 6);
-		cfg->net_next_has_mac = false;
-	}
+	net.has_mac = cfg->net_next.has_mac;
+	memcpy(net.mac, cfg->net_next.mac, 6);
+	cfg->net_next = (struct vm_net){0};
+	cfg->net_next_set = false;
 	cfg->net[cfg->nnet] = net;
 	*out = &cfg->net[cfg->nnet++];
 	return 0;
@@ -382,6 +403,11 @@ void nook_vm_config_set_net_subnet(nook_vm_config *cfg, const struct nook_ipv4_s
 {
 	cfg->net_subnet = *subnet;
 	cfg->has_net_subnet = true;
+}
+
+void nook_vm_config_set_net_allow_host_loopback(nook_vm_config *cfg, bool allow)
+{
+	cfg->net_allow_host_loopback = allow;
 }
 
 int nook_vm_config_add_net_port(nook_vm_config *cfg, const struct nook_port_pair *port)
@@ -568,12 +594,6 @@ int nook_disk_id_for_index(unsigned index, char *buf, size_t len)
 	return 0;
 }
 
-/* The disk the set_disk_* calls apply to. */
-static struct vm_disk *current_disk(nook_vm_config *cfg)
-{
-	return cfg->ndisks ? &cfg->disks[cfg->ndisks - 1] : &cfg->disk_first;
-}
-
 int nook_vm_config_add_disk(nook_vm_config *cfg, const char *path)
 {
 	char *copy = strdup(path ? path : "");
@@ -584,46 +604,55 @@ int nook_vm_config_add_disk(nook_vm_config *cfg, const char *path)
 	}
 	cfg->disks = arr;
 	struct vm_disk *d = &cfg->disks[cfg->ndisks];
-	if (cfg->ndisks == 0) {
-		*d = cfg->disk_first;
-		disk_defaults(&cfg->disk_first);
-	} else {
-		disk_defaults(d);
-	}
+	*d = cfg->disk_next;
 	d->path = copy;
 	nook_disk_id_for_index((unsigned)cfg->ndisks, d->auto_id, sizeof(d->auto_id));
 	cfg->ndisks++;
+	disk_defaults(&cfg->disk_next);
+	cfg->disk_next_set = false;
 	return 0;
+}
+
+/* The settings of the next disk. */
+static struct vm_disk *next_disk(nook_vm_config *cfg)
+{
+	cfg->disk_next_set = true;
+	return &cfg->disk_next;
 }
 
 int nook_vm_config_set_disk_id(nook_vm_config *cfg, const char *id)
 {
-	return str_replace(&current_disk(cfg)->id, id);
+	return str_replace(&next_disk(cfg)->id, id);
 }
 
 void nook_vm_config_set_disk_read_only(nook_vm_config *cfg, bool read_only)
 {
-	current_disk(cfg)->read_only = read_only;
+	next_disk(cfg)->read_only = read_only;
 }
 
 void nook_vm_config_set_disk_format(nook_vm_config *cfg, enum nook_disk_format format)
 {
-	current_disk(cfg)->format = format;
+	next_disk(cfg)->format = format;
 }
 
 void nook_vm_config_set_disk_cache(nook_vm_config *cfg, enum nook_disk_cache cache)
 {
-	current_disk(cfg)->cache = cache;
+	next_disk(cfg)->cache = cache;
 }
 
 void nook_vm_config_set_disk_direct_io(nook_vm_config *cfg, bool direct_io)
 {
-	current_disk(cfg)->direct_io = direct_io;
+	next_disk(cfg)->direct_io = direct_io;
 }
 
 void nook_vm_config_set_disk_sync(nook_vm_config *cfg, enum nook_disk_sync sync)
 {
-	current_disk(cfg)->sync = sync;
+	next_disk(cfg)->sync = sync;
+}
+
+void nook_vm_config_set_disk_allow_backing(nook_vm_config *cfg, bool allow)
+{
+	next_disk(cfg)->allow_backing = allow;
 }
 
 /* ---- logging ---- */
@@ -650,14 +679,14 @@ static int check_path(const char *what, const char *path, enum file_kind kind, n
 {
 	struct stat st;
 	if (!*path)
-		return nook_error_set(err, EINVAL, "%s \"\": empty path", what);
+		return error_set(err, EINVAL, "%s \"\": empty path", what);
 	if (stat(path, &st) < 0)
-		return nook_error_set(err, errno, "%s %s: %s", what, path, strerror(errno));
+		return error_set(err, errno, "%s %s: %s", what, path, strerror(errno));
 	bool ok = S_ISDIR(st.st_mode) ? kind == FILE_DIR || kind == FILE_DIR_OR_REG
 		  : S_ISREG(st.st_mode) ? kind != FILE_DIR
 					: kind == FILE_IMAGE && S_ISBLK(st.st_mode);
 	if (!ok)
-		return nook_error_set(err, kind == FILE_DIR ? ENOTDIR : EINVAL, "%s %s: %s", what, path,
+		return error_set(err, kind == FILE_DIR ? ENOTDIR : EINVAL, "%s %s: %s", what, path,
 				      kind == FILE_DIR	      ? "not a directory"
 				      : kind == FILE_REGULAR  ? "not a regular file"
 				      : kind == FILE_IMAGE    ? "not a regular file or block device"
@@ -668,18 +697,18 @@ static int check_path(const char *what, const char *path, enum file_kind kind, n
 static int check_machine(const nook_vm_config *cfg, nook_error **err)
 {
 	if (cfg->vcpus < 1)
-		return nook_error_set(err, EINVAL, "vcpus %u: must be at least 1", cfg->vcpus);
+		return error_set(err, EINVAL, "vcpus %u: must be at least 1", cfg->vcpus);
 	int max = kvm_max_vcpus(err);
 	if (max < 0)
 		return max;
 	if (max > MAX_VCPUS)
 		max = MAX_VCPUS;
 	if (cfg->vcpus > (unsigned)max)
-		return nook_error_set(err, EINVAL, "vcpus %u: must be between 1 and %d on this host",
+		return error_set(err, EINVAL, "vcpus %u: must be between 1 and %d on this host",
 				      cfg->vcpus, max);
 	uint64_t host_mib = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) >> 20;
 	if (cfg->memory_mib < MIN_MEMORY_MIB || cfg->memory_mib > host_mib)
-		return nook_error_set(err, EINVAL,
+		return error_set(err, EINVAL,
 				      "memory %llu MiB: must be between %d MiB and the host's %llu MiB",
 				      (unsigned long long)cfg->memory_mib, MIN_MEMORY_MIB,
 				      (unsigned long long)host_mib);
@@ -699,20 +728,20 @@ static int check_kernel(const nook_vm_config *cfg, nook_error **err)
 static int check_exec(const nook_vm_config *cfg, nook_error **err)
 {
 	if (!cfg->init_path && (!cfg->exec_path || !*cfg->exec_path))
-		return nook_error_set(err, EINVAL, "no program to run: set an exec path");
+		return error_set(err, EINVAL, "no program to run: set an exec path");
 	if (cfg->workdir && cfg->workdir[0] != '/')
-		return nook_error_set(err, EINVAL, "workdir \"%s\": must be an absolute path",
+		return error_set(err, EINVAL, "workdir \"%s\": must be an absolute path",
 				      cfg->workdir);
 	for (size_t i = 0; i < cfg->env.n; i++) {
 		const char *eq = strchr(cfg->env.items[i], '=');
 		if (!eq || eq == cfg->env.items[i])
-			return nook_error_set(err, EINVAL, "env \"%s\": expected KEY=VALUE",
+			return error_set(err, EINVAL, "env \"%s\": expected KEY=VALUE",
 					      cfg->env.items[i]);
 	}
 	for (size_t i = 0; i < cfg->nrlimits; i++) {
 		const struct vm_rlimit *r = &cfg->rlimits[i];
 		if (r->resource < 0 || r->resource >= RLIM_NLIMITS || r->soft > r->hard)
-			return nook_error_set(err, EINVAL,
+			return error_set(err, EINVAL,
 					      "rlimit %d=%llu:%llu: unknown resource or soft above hard",
 					      r->resource, (unsigned long long)r->soft,
 					      (unsigned long long)r->hard);
@@ -747,13 +776,13 @@ static int check_mount_points(const nook_vm_config *cfg, nook_error **err)
 		if (!mp)
 			continue;
 		if (mp[0] != '/' || strspn(mp, "/") == strlen(mp))
-			return nook_error_set(err, EINVAL,
+			return error_set(err, EINVAL,
 					      "mount point \"%s\" of %s: must be an absolute path "
 					      "other than /",
 					      mp, cfg->fs[i].path ? cfg->fs[i].path : cfg->fs[i].tag);
 		for (size_t j = 0; j < i; j++)
 			if (cfg->fs[j].mount_point && same_guest_path(cfg->fs[j].mount_point, mp))
-				return nook_error_set(err, EEXIST,
+				return error_set(err, EEXIST,
 						      "mount point %s: used by two shares (%s and %s)",
 						      mp, cfg->fs[j].path ? cfg->fs[j].path : cfg->fs[j].tag,
 						      cfg->fs[i].path ? cfg->fs[i].path : cfg->fs[i].tag);
@@ -766,12 +795,12 @@ static int check_fs(const nook_vm_config *cfg, nook_error **err)
 	for (size_t i = 0; i < cfg->nfs; i++) {
 		const struct vm_fs *fs = &cfg->fs[i];
 		size_t len = strlen(fs->tag);
-		if (len == 0 || len > VM_FS_TAG_MAX)
-			return nook_error_set(err, EINVAL, "fs tag \"%s\": must be 1 to %d bytes",
-					      fs->tag, VM_FS_TAG_MAX);
+		if (len == 0 || len > NOOK_FS_TAG_MAX)
+			return error_set(err, EINVAL, "fs tag \"%s\": must be 1 to %d bytes",
+					      fs->tag, NOOK_FS_TAG_MAX);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(cfg->fs[j].tag, fs->tag) == 0)
-				return nook_error_set(err, EEXIST,
+				return error_set(err, EEXIST,
 						      strcmp(fs->tag, VM_FS_ROOT_TAG) == 0
 							      ? "fs tag \"%s\": two root file systems "
 								"(a root directory and overlay layers?)"
@@ -779,10 +808,15 @@ static int check_fs(const nook_vm_config *cfg, nook_error **err)
 						      fs->tag);
 		if (fs->kind == VM_FS_CUSTOM) {
 			if (!fs->backend.request)
-				return nook_error_set(err, EINVAL,
+				return error_set(err, EINVAL,
 						      "fs tag \"%s\": custom backend without a "
 						      "request callback",
 						      fs->tag);
+			if (fs->read_only)
+				return error_set(err, EINVAL,
+						 "fs tag \"%s\": read-only applies to nook's own "
+						 "server; a custom backend enforces its own",
+						 fs->tag);
 			continue;
 		}
 		char what[64];
@@ -834,21 +868,21 @@ static int check_net_sandbox(const nook_vm_config *cfg, nook_error **err)
 	for (size_t i = 0; i < cfg->nnet; i++)
 		has_user |= cfg->net[i].kind == VM_NET_USER;
 	if (cfg->net_scope_set && (unsigned)cfg->net_scope > NOOK_NETWORK_SCOPE_ANY)
-		return nook_error_set(err, EINVAL, "network scope %d: unknown", (int)cfg->net_scope);
+		return error_set(err, EINVAL, "network scope %d: unknown", (int)cfg->net_scope);
 	for (size_t i = 0; i < cfg->nnet_ports; i++) {
 		const struct nook_port_pair *p = &cfg->net_ports[i];
 		char ip[INET_ADDRSTRLEN];
 		inet_ntop(AF_INET, &p->host_ip, ip, sizeof(ip));
 		const char *proto = nook_port_protocol_name(p->protocol);
 		if (!proto)
-			return nook_error_set(err, EINVAL, "published port %s:%u: unknown protocol %d",
+			return error_set(err, EINVAL, "published port %s:%u: unknown protocol %d",
 					      ip, p->host_port, (int)p->protocol);
 		if (!p->host_port || !p->guest_port)
-			return nook_error_set(err, ERANGE,
+			return error_set(err, ERANGE,
 					      "published port %s:%u:%u/%s: port 0 is out of range 1..65535",
 					      ip, p->host_port, p->guest_port, proto);
 		if (!has_user)
-			return nook_error_set(err, EINVAL,
+			return error_set(err, EINVAL,
 					      "published port %s:%u/%s: needs a user-mode network device",
 					      ip, p->host_port, proto);
 		for (size_t j = 0; j < i; j++) {
@@ -856,7 +890,7 @@ static int check_net_sandbox(const nook_vm_config *cfg, nook_error **err)
 			if (q->host_port == p->host_port && q->protocol == p->protocol &&
 			    (q->host_ip.s_addr == p->host_ip.s_addr || !q->host_ip.s_addr ||
 			     !p->host_ip.s_addr))
-				return nook_error_set(err, EEXIST,
+				return error_set(err, EEXIST,
 						      "published port %s:%u/%s: host port published twice",
 						      ip, p->host_port, proto);
 		}
@@ -871,26 +905,26 @@ static int check_net_sandbox(const nook_vm_config *cfg, nook_error **err)
 	inet_ntop(AF_INET, &subnet.network, net, sizeof(net));
 	inet_ntop(AF_INET, &cfg->net_ip, ip, sizeof(ip));
 	if ((cfg->has_net_ip || cfg->has_net_subnet) && !has_nic)
-		return nook_error_set(err, EINVAL, "%s %s: there is no network device",
+		return error_set(err, EINVAL, "%s %s: there is no network device",
 				      cfg->has_net_ip ? "ip" : "subnet", cfg->has_net_ip ? ip : net);
 	if (user_first && subnet.prefix > VM_NET_USER_MAX_PREFIX)
-		return nook_error_set(err, EINVAL,
+		return error_set(err, EINVAL,
 				      "subnet %s/%u: too small for user-mode networking (at most /%d)",
 				      net, subnet.prefix, VM_NET_USER_MAX_PREFIX);
 	if (cfg->has_net_ip) {
 		int r = nook_ipv4_check_in_subnet(cfg->net_ip, &subnet, err);
 		if (r < 0) {
-			nook_error_prefix(err, "ip");
+			error_prefix(err, "ip");
 			return r;
 		}
 		uint32_t host = ntohl(cfg->net_ip.s_addr) & ~ntohl(subnet.netmask.s_addr);
 		uint32_t bcast = ~ntohl(subnet.netmask.s_addr);
 		if (subnet.prefix < 31 && (host == 0 || host == bcast))
-			return nook_error_set(err, EINVAL,
+			return error_set(err, EINVAL,
 					      "ip %s: the network or broadcast address of %s/%u", ip,
 					      net, subnet.prefix);
 		if (user_first && (host == VM_NET_GATEWAY_HOST || host == VM_NET_DNS_HOST))
-			return nook_error_set(err, EINVAL,
+			return error_set(err, EINVAL,
 					      "ip %s: taken by the user-mode network's %s", ip,
 					      host == VM_NET_GATEWAY_HOST ? "gateway" : "DNS server");
 	}
@@ -909,11 +943,11 @@ static int check_net(const nook_vm_config *cfg, nook_error **err)
 			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2],
 				 m[3], m[4], m[5]);
 			if (m[0] & 1)
-				return nook_error_set(err, EINVAL,
+				return error_set(err, EINVAL,
 						      "%s: mac %s is a multicast address", label, mac);
 			for (size_t j = 0; j < i; j++)
 				if (cfg->net[j].has_mac && memcmp(cfg->net[j].mac, m, 6) == 0)
-					return nook_error_set(err, EEXIST,
+					return error_set(err, EEXIST,
 							      "%s: mac %s is used by two devices",
 							      label, mac);
 		}
@@ -921,22 +955,22 @@ static int check_net(const nook_vm_config *cfg, nook_error **err)
 		case VM_NET_UNIXGRAM_FD:
 		case VM_NET_UNIXSTREAM_FD:
 			if (net->fd < 0)
-				return nook_error_set(err, EBADF, "%s: not a file descriptor", label);
+				return error_set(err, EBADF, "%s: not a file descriptor", label);
 			break;
 		case VM_NET_UNIXGRAM_PATH:
 		case VM_NET_UNIXSTREAM_PATH:
 			if (!*net->path)
-				return nook_error_set(err, EINVAL, "%s: empty socket path", label);
+				return error_set(err, EINVAL, "%s: empty socket path", label);
 			break;
 		case VM_NET_TAP:
 			if (!*net->path || strlen(net->path) >= IFNAMSIZ)
-				return nook_error_set(err, EINVAL,
+				return error_set(err, EINVAL,
 						      "%s: interface names are 1 to %d bytes", label,
 						      IFNAMSIZ - 1);
 			break;
 		case VM_NET_CUSTOM:
 			if (!net->backend.send || !net->backend.recv || !net->backend.poll_fd)
-				return nook_error_set(err, EINVAL,
+				return error_set(err, EINVAL,
 						      "%s: send, recv and poll_fd are all required",
 						      label);
 			break;
@@ -953,32 +987,32 @@ static int check_console(const nook_vm_config *cfg, nook_error **err)
 		const struct vm_console_port *p = &cfg->ports[i];
 		size_t len = strlen(p->name);
 		if (len == 0 || len >= VIRTIO_CONSOLE_NAME_MAX)
-			return nook_error_set(err, EINVAL, "console port \"%s\": names are 1 to %d bytes",
+			return error_set(err, EINVAL, "console port \"%s\": names are 1 to %d bytes",
 					      p->name, VIRTIO_CONSOLE_NAME_MAX - 1);
 		if (strncmp(p->name, RESERVED_PORT_PREFIX, strlen(RESERVED_PORT_PREFIX)) == 0)
-			return nook_error_set(err, EINVAL,
+			return error_set(err, EINVAL,
 					      "console port \"%s\": the prefix \"%s\" is reserved",
 					      p->name, RESERVED_PORT_PREFIX);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(cfg->ports[j].name, p->name) == 0)
-				return nook_error_set(err, EEXIST,
+				return error_set(err, EEXIST,
 						      "console port \"%s\": used by two ports", p->name);
 		switch (p->kind) {
 		case VM_PORT_FDS:
 			if (p->in_fd < -1 || p->out_fd < -1)
-				return nook_error_set(err, EBADF,
+				return error_set(err, EBADF,
 						      "console port \"%s\": fds %d, %d: use -1 for none",
 						      p->name, p->in_fd, p->out_fd);
 			break;
 		case VM_PORT_TTY:
 			if (!isatty(p->in_fd))
-				return nook_error_set(err, ENOTTY,
+				return error_set(err, ENOTTY,
 						      "console port \"%s\": fd %d is not a terminal",
 						      p->name, p->in_fd);
 			break;
 		case VM_PORT_CUSTOM:
 			if (!p->backend.read && !p->backend.write)
-				return nook_error_set(err, EINVAL,
+				return error_set(err, EINVAL,
 						      "console port \"%s\": custom backend without "
 						      "read or write callback",
 						      p->name);
@@ -997,35 +1031,57 @@ static int check_disks(const nook_vm_config *cfg, nook_error **err)
 		if (r < 0)
 			return r;
 		if ((unsigned)d->format > NOOK_DISK_FORMAT_AUTO)
-			return nook_error_set(err, EINVAL, "disk %s: unknown format %d", d->path,
+			return error_set(err, EINVAL, "disk %s: unknown format %d", d->path,
 					      (int)d->format);
 		if ((unsigned)d->cache > NOOK_DISK_CACHE_UNSAFE)
-			return nook_error_set(err, EINVAL, "disk %s: unknown cache mode %d", d->path,
+			return error_set(err, EINVAL, "disk %s: unknown cache mode %d", d->path,
 					      (int)d->cache);
 		if ((unsigned)d->sync > NOOK_DISK_SYNC_FULL)
-			return nook_error_set(err, EINVAL, "disk %s: unknown sync mode %d", d->path,
+			return error_set(err, EINVAL, "disk %s: unknown sync mode %d", d->path,
 					      (int)d->sync);
 		if (d->format == NOOK_DISK_FORMAT_VMDK && !d->read_only)
-			return nook_error_set(err, EINVAL,
+			return error_set(err, EINVAL,
 					      "disk %s: vmdk images are read-only: set the disk "
 					      "read-only",
 					      d->path);
 		size_t len = strlen(id);
-		if (len == 0 || len > VM_DISK_ID_MAX)
-			return nook_error_set(err, EINVAL, "disk %s: id \"%s\" must be 1 to %d bytes",
-					      d->path, id, VM_DISK_ID_MAX);
+		if (len == 0 || len > NOOK_DISK_ID_MAX)
+			return error_set(err, EINVAL, "disk %s: id \"%s\" must be 1 to %d bytes",
+					      d->path, id, NOOK_DISK_ID_MAX);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(vm_disk_id(&cfg->disks[j]), id) == 0)
-				return nook_error_set(err, EEXIST,
+				return error_set(err, EEXIST,
 						      "disk %s: id \"%s\" is already used by disk %s",
 						      d->path, id, cfg->disks[j].path);
 	}
 	return 0;
 }
 
+/* Settings for a next fs share, net device or disk that no add call took
+ * would be silently lost. */
+static int check_pending(const nook_vm_config *cfg, nook_error **err)
+{
+	if (cfg->fs_next_set)
+		return error_set(err, EINVAL,
+				 "fs settings (tag, mount point, read-only or DAX size) given with "
+				 "no share added after them: they apply to the next "
+				 "nook_vm_config_add_fs_path() or _add_fs_custom()");
+	if (cfg->net_next_set)
+		return error_set(err, EINVAL,
+				 "net settings (mac) given with no network device added after "
+				 "them: they apply to the next nook_vm_config_add_net_*()");
+	if (cfg->disk_next_set)
+		return error_set(err, EINVAL,
+				 "disk settings given with no disk added after them: they apply "
+				 "to the next nook_vm_config_add_disk()");
+	return 0;
+}
+
 int vm_config_check(const nook_vm_config *cfg, nook_error **err)
 {
-	int r = check_machine(cfg, err);
+	int r = check_pending(cfg, err);
+	if (r == 0)
+		r = check_machine(cfg, err);
 	if (r == 0)
 		r = check_kernel(cfg, err);
 	if (r == 0)
@@ -1041,7 +1097,7 @@ int vm_config_check(const nook_vm_config *cfg, nook_error **err)
 	return r;
 }
 
-#define UNSUPPORTED(...) nook_error_set(err, ENOTSUP, "not supported yet: " __VA_ARGS__)
+#define UNSUPPORTED(...) error_set(err, ENOTSUP, "not supported yet: " __VA_ARGS__)
 
 int vm_config_check_supported(const nook_vm_config *cfg, nook_error **err)
 {

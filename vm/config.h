@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <nook/parse.h>
+#include <nook/types.h>
 #include <nook/vm.h>
 
 #include "util/error.h"
@@ -18,10 +18,6 @@ struct vm_rlimit {
 
 /* The virtio-fs tag of the root file system. */
 #define VM_FS_ROOT_TAG "/dev/root"
-/* virtio-fs config space: tag[36], not NUL-terminated when full. */
-#define VM_FS_TAG_MAX 36
-/* virtio-blk serial (VIRTIO_BLK_ID_BYTES). */
-#define VM_DISK_ID_MAX 20
 #define VM_DISK_ID_SIZE 12
 
 enum vm_fs_kind { VM_FS_PATH, VM_FS_CUSTOM };
@@ -82,6 +78,7 @@ struct vm_disk {
 	enum nook_disk_cache cache;
 	bool direct_io;
 	enum nook_disk_sync sync;
+	bool allow_backing; /* backing files / extents beside the image */
 };
 
 struct nook_vm_config {
@@ -109,19 +106,17 @@ struct nook_vm_config {
 	char *initramfs_path;
 	char *init_path;
 
-	/* fs: the next mount's tag and DAX size apply once */
+	/* fs: settings for the next add_fs_path/add_fs_custom (vm.h) */
 	struct vm_fs *fs;
 	size_t nfs;
-	char *fs_next_tag;
-	uint64_t fs_next_shm_size;
-	char *fs_next_mount_point;
-	bool fs_next_read_only;
+	struct vm_fs fs_next;
+	bool fs_next_set;
 
-	/* net: the next device's MAC applies once */
+	/* net: settings for the next add_net_* (vm.h) */
 	struct vm_net *net;
 	size_t nnet;
-	bool net_next_has_mac;
-	uint8_t net_next_mac[6];
+	struct vm_net net_next;
+	bool net_next_set;
 	/* The sandbox network: scope (default any), the guest's address and
 	 * subnet (on the first device) and the published ports (user mode). */
 	enum nook_network_scope net_scope;
@@ -131,6 +126,7 @@ struct nook_vm_config {
 	struct nook_ipv4_subnet net_subnet;
 	struct nook_port_pair *net_ports;
 	size_t nnet_ports;
+	bool net_allow_host_loopback;
 
 	/* console */
 	char *console_output;
@@ -147,10 +143,11 @@ struct nook_vm_config {
 	struct vm_rlimit *rlimits;
 	size_t nrlimits;
 
-	/* disk: settings before the first add_disk go to disk_first */
+	/* disk: settings for the next add_disk (vm.h) */
 	struct vm_disk *disks;
 	size_t ndisks;
-	struct vm_disk disk_first;
+	struct vm_disk disk_next;
+	bool disk_next_set;
 
 	enum nook_log_level log_level;
 	nook_log_fn log_fn;

@@ -9,14 +9,14 @@
 #define CPIO_HEADER_SIZE 110 /* "070701" and 13 fields of 8 hex digits */
 #define CPIO_TRAILER "TRAILER!!!"
 
-void nook_initramfs_buf_free(struct nook_initramfs_buf *buf)
+void initramfs_buf_free(struct initramfs_buf *buf)
 {
 	free(buf->data);
-	*buf = (struct nook_initramfs_buf){ 0 };
+	*buf = (struct initramfs_buf){ 0 };
 }
 
 /* Makes room for `n` more bytes. */
-static int reserve(struct nook_initramfs_buf *buf, size_t n)
+static int reserve(struct initramfs_buf *buf, size_t n)
 {
 	size_t need, cap = buf->cap ? buf->cap : 4096;
 
@@ -35,20 +35,20 @@ static int reserve(struct nook_initramfs_buf *buf, size_t n)
 }
 
 /* put*() write into room made by reserve(). */
-static void put(struct nook_initramfs_buf *buf, const void *data, size_t len)
+static void put(struct initramfs_buf *buf, const void *data, size_t len)
 {
 	if (len)
 		memcpy(buf->data + buf->len, data, len);
 	buf->len += len;
 }
 
-static void put_zeros(struct nook_initramfs_buf *buf, size_t len)
+static void put_zeros(struct initramfs_buf *buf, size_t len)
 {
 	memset(buf->data + buf->len, 0, len);
 	buf->len += len;
 }
 
-static void put_le(struct nook_initramfs_buf *buf, uint64_t v, size_t bytes)
+static void put_le(struct initramfs_buf *buf, uint64_t v, size_t bytes)
 {
 	for (size_t i = 0; i < bytes; i++)
 		buf->data[buf->len++] = (uint8_t)(v >> (8 * i));
@@ -59,7 +59,7 @@ static size_t pad4(size_t n)
 	return (4 - (n & 3)) & 3;
 }
 
-static int add_entry(struct nook_cpio *cpio, const char *name, uint32_t ino, uint32_t mode,
+static int add_entry(struct cpio *cpio, const char *name, uint32_t ino, uint32_t mode,
 		     uint32_t nlink, const void *data, size_t len)
 {
 	size_t namesize = strlen(name) + 1, head = CPIO_HEADER_SIZE + namesize, total;
@@ -83,7 +83,7 @@ static int add_entry(struct nook_cpio *cpio, const char *name, uint32_t ino, uin
 	return 0;
 }
 
-static int add_node(struct nook_cpio *cpio, const char *name, uint32_t mode, uint32_t nlink,
+static int add_node(struct cpio *cpio, const char *name, uint32_t mode, uint32_t nlink,
 		    const void *data, size_t len)
 {
 	if (name[0] == '\0' || name[0] == '/' || strcmp(name, CPIO_TRAILER) == 0)
@@ -96,14 +96,14 @@ static int add_node(struct nook_cpio *cpio, const char *name, uint32_t mode, uin
 	return r;
 }
 
-int nook_cpio_add_dir(struct nook_cpio *cpio, const char *name, uint32_t mode)
+int cpio_add_dir(struct cpio *cpio, const char *name, uint32_t mode)
 {
 	if (mode & ~07777u)
 		return -EINVAL;
 	return add_node(cpio, name, S_IFDIR | mode, 2, NULL, 0);
 }
 
-int nook_cpio_add_file(struct nook_cpio *cpio, const char *name, uint32_t mode,
+int cpio_add_file(struct cpio *cpio, const char *name, uint32_t mode,
 		       const void *data, size_t len)
 {
 	if (mode & ~07777u)
@@ -111,19 +111,19 @@ int nook_cpio_add_file(struct nook_cpio *cpio, const char *name, uint32_t mode,
 	return add_node(cpio, name, S_IFREG | mode, 1, data, len);
 }
 
-int nook_cpio_add_symlink(struct nook_cpio *cpio, const char *name, const char *target)
+int cpio_add_symlink(struct cpio *cpio, const char *name, const char *target)
 {
 	if (target[0] == '\0')
 		return -EINVAL;
 	return add_node(cpio, name, S_IFLNK | 0777, 1, target, strlen(target));
 }
 
-int nook_cpio_finish(struct nook_cpio *cpio)
+int cpio_finish(struct cpio *cpio)
 {
 	return add_entry(cpio, CPIO_TRAILER, 0, 0, 1, NULL, 0);
 }
 
-static int add_record(struct nook_initramfs_buf *buf, uint32_t tag, const void *value, size_t len)
+static int add_record(struct initramfs_buf *buf, uint32_t tag, const void *value, size_t len)
 {
 	size_t total;
 
@@ -138,7 +138,7 @@ static int add_record(struct nook_initramfs_buf *buf, uint32_t tag, const void *
 	return 0;
 }
 
-int nook_init_config_add_string(struct nook_initramfs_buf *buf, enum nook_init_tag tag,
+int init_config_add_string(struct initramfs_buf *buf, enum nook_init_tag tag,
 				const char *value)
 {
 	switch (tag) {
@@ -162,13 +162,13 @@ int nook_init_config_add_string(struct nook_initramfs_buf *buf, enum nook_init_t
 	return add_record(buf, tag, value, strlen(value));
 }
 
-int nook_init_config_add_mount(struct nook_initramfs_buf *buf, uint32_t flags, const char *tag,
+int init_config_add_mount(struct initramfs_buf *buf, uint32_t flags, const char *tag,
 				const char *path)
 {
 	size_t tag_len = strlen(tag), path_len = strlen(path);
 	if (tag_len == 0 || tag_len > UINT32_MAX || path[0] != '/' || path_len > UINT32_MAX - 8 - tag_len)
 		return -EINVAL;
-	struct nook_initramfs_buf v = { 0 };
+	struct initramfs_buf v = { 0 };
 	int r = reserve(&v, 8 + tag_len + path_len);
 	if (r == 0) {
 		put_le(&v, flags, 4);
@@ -177,15 +177,15 @@ int nook_init_config_add_mount(struct nook_initramfs_buf *buf, uint32_t flags, c
 		put(&v, path, path_len);
 		r = add_record(buf, NOOK_TAG_MOUNT, v.data, v.len);
 	}
-	nook_initramfs_buf_free(&v);
+	initramfs_buf_free(&v);
 	return r;
 }
 
-int nook_init_config_add_rlimit(struct nook_initramfs_buf *buf, uint32_t resource,
+int init_config_add_rlimit(struct initramfs_buf *buf, uint32_t resource,
 				uint64_t soft, uint64_t hard)
 {
 	uint8_t value[20];
-	struct nook_initramfs_buf v = { .data = value, .cap = sizeof(value) };
+	struct initramfs_buf v = { .data = value, .cap = sizeof(value) };
 
 	put_le(&v, resource, 4);
 	put_le(&v, soft, 8);
@@ -193,24 +193,24 @@ int nook_init_config_add_rlimit(struct nook_initramfs_buf *buf, uint32_t resourc
 	return add_record(buf, NOOK_TAG_RLIMIT, value, sizeof(value));
 }
 
-int nook_init_config_add_net(struct nook_initramfs_buf *buf,
+int init_config_add_net(struct initramfs_buf *buf,
 			     const uint8_t value[NOOK_NET_RECORD_SIZE])
 {
 	return add_record(buf, NOOK_TAG_NET, value, NOOK_NET_RECORD_SIZE);
 }
 
-int nook_initramfs_build(struct nook_initramfs_buf *out, const void *init, size_t init_len,
+int initramfs_build(struct initramfs_buf *out, const void *init, size_t init_len,
 			 const void *config, size_t config_len)
 {
-	struct nook_cpio cpio = { 0 };
+	struct cpio cpio = { 0 };
 	int r;
 
 	/* The names in the archive are relative to the root. */
-	if ((r = nook_cpio_add_dir(&cpio, "nook", 0755)) < 0 ||
-	    (r = nook_cpio_add_file(&cpio, NOOK_INIT_PATH + 1, 0755, init, init_len)) < 0 ||
-	    (r = nook_cpio_add_file(&cpio, NOOK_INIT_CONFIG_PATH + 1, 0600, config, config_len)) < 0 ||
-	    (r = nook_cpio_finish(&cpio)) < 0) {
-		nook_initramfs_buf_free(&cpio.buf);
+	if ((r = cpio_add_dir(&cpio, "nook", 0755)) < 0 ||
+	    (r = cpio_add_file(&cpio, NOOK_INIT_PATH + 1, 0755, init, init_len)) < 0 ||
+	    (r = cpio_add_file(&cpio, NOOK_INIT_CONFIG_PATH + 1, 0600, config, config_len)) < 0 ||
+	    (r = cpio_finish(&cpio)) < 0) {
+		initramfs_buf_free(&cpio.buf);
 		return r;
 	}
 	*out = cpio.buf;

@@ -65,6 +65,13 @@ static void plan_device(const nook_vm_config *cfg, size_t i, struct net_plan *p)
 		p->gateway = p->dns = 0;
 }
 
+/* The host's loopback services are the guest's only when granted. */
+static bool allow_host_loopback(const nook_vm_config *cfg)
+{
+	return cfg->net_allow_host_loopback ||
+	       (cfg->net_scope_set ? cfg->net_scope : NOOK_NETWORK_SCOPE_ANY) == NOOK_NETWORK_SCOPE_ANY;
+}
+
 static void put_be32(uint8_t *out, uint32_t v)
 {
 	out[0] = (uint8_t)(v >> 24);
@@ -95,6 +102,7 @@ static int open_backend(const nook_vm_config *cfg, const struct vm_net *net,
 			/* Published ports reach the sandbox's address, on the first
 			 * user-mode device. */
 			.ports = first ? cfg->net_ports : NULL, .nports = first ? cfg->nnet_ports : 0,
+			.allow_host_loopback = allow_host_loopback(cfg),
 		};
 		return net_slirp_open(&sc, b, err);
 	}
@@ -111,7 +119,7 @@ static int open_backend(const nook_vm_config *cfg, const struct vm_net *net,
 	case VM_NET_CUSTOM:
 		return net_custom_open(&net->backend, net->opaque, b, err);
 	}
-	return nook_error_set(err, EINVAL, "net: unknown backend %d", (int)net->kind);
+	return error_set(err, EINVAL, "net: unknown backend %d", (int)net->kind);
 }
 
 int vm_net_create(struct vm_net_devices *d, const nook_vm_config *cfg, struct machine *m,
@@ -124,7 +132,7 @@ int vm_net_create(struct vm_net_devices *d, const nook_vm_config *cfg, struct ma
 	d->records = calloc(d->n, sizeof(*d->records));
 	d->ports = calloc(cfg->nnet_ports + 1, sizeof(*d->ports));
 	if (!d->devs || !d->records || !d->ports)
-		return nook_error_set(err, ENOMEM, "out of memory");
+		return error_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < cfg->nnet_ports; i++)
 		d->ports[i] = (struct net_filter_port){cfg->net_ports[i].guest_port,
 						       cfg->net_ports[i].protocol};
@@ -139,7 +147,7 @@ int vm_net_create(struct vm_net_devices *d, const nook_vm_config *cfg, struct ma
 		} else {
 			/* Random, unicast, locally administered. */
 			if (getrandom(mac, sizeof(mac), 0) != sizeof(mac))
-				return nook_error_set(err, EIO, "net: no random MAC address");
+				return error_set(err, EIO, "net: no random MAC address");
 			mac[0] = (uint8_t)((mac[0] & 0xfc) | 0x02);
 		}
 		encode_record(mac, &p, d->records[i]);
@@ -154,6 +162,7 @@ int vm_net_create(struct vm_net_devices *d, const nook_vm_config *cfg, struct ma
 			.gateway = net->kind == VM_NET_USER ? p.network + VM_NET_GATEWAY_HOST : p.gateway,
 			.dns = net->kind == VM_NET_USER ? p.network + VM_NET_DNS_HOST : p.dns,
 			.ports = d->ports, .nports = cfg->nnet_ports,
+			.allow_host_loopback = allow_host_loopback(cfg),
 		};
 		uint64_t base;
 		uint32_t irq;
@@ -180,10 +189,10 @@ void vm_net_destroy(struct vm_net_devices *d)
 	*d = (struct vm_net_devices){0};
 }
 
-int vm_net_encode_init_config(const struct vm_net_devices *d, struct nook_initramfs_buf *buf)
+int vm_net_encode_init_config(const struct vm_net_devices *d, struct initramfs_buf *buf)
 {
 	int r = 0;
 	for (size_t i = 0; r == 0 && i < d->n; i++)
-		r = nook_init_config_add_net(buf, d->records[i]);
+		r = init_config_add_net(buf, d->records[i]);
 	return r;
 }

@@ -27,6 +27,6 @@ int vm_net_create(struct vm_net_devices *d, const nook_vm_config *cfg, struct ma
 		  struct event_loop *loop, vm_net_slot_fn slot, void *ctx, nook_error **err);
 void vm_net_destroy(struct vm_net_devices *d);
 /* Adds the NOOK_TAG_NET records for nook-init. */
-int vm_net_encode_init_config(const struct vm_net_devices *d, struct nook_initramfs_buf *buf);
+int vm_net_encode_init_config(const struct vm_net_devices *d, struct initramfs_buf *buf);
 
 #endif

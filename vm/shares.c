@@ -44,9 +44,9 @@ static int open_overlay_upper(const struct vm_fs *fs, struct fs_server **out, no
 {
 	char work[PATH_MAX];
 	if (snprintf(work, sizeof(work), "%s/" VM_OVERLAY_WORK_NAME, fs->path) >= (int)sizeof(work))
-		return nook_error_set(err, ENAMETOOLONG, "overlay layer %s: path too long", fs->path);
+		return error_set(err, ENAMETOOLONG, "overlay layer %s: path too long", fs->path);
 	if (mkdir(work, 0700) < 0 && errno != EEXIST)
-		return nook_error_set(err, errno, "overlay layer %s: cannot create %s: %s", fs->path,
+		return error_set(err, errno, "overlay layer %s: cannot create %s: %s", fs->path,
 				      VM_OVERLAY_WORK_NAME, strerror(errno));
 	const struct fs_export exports[] = {
 		{NOOK_OVERLAY_UPPER_DIR, fs->path, false},
@@ -71,24 +71,24 @@ int vm_share_open_server(const struct vm_fs *fs, struct fs_server **out, nook_er
 	return fs_server_create(&options, out, err);
 }
 
-int vm_shares_encode(const struct vm_fs *const *shares, size_t n, struct nook_initramfs_buf *buf)
+int vm_shares_encode(const struct vm_fs *const *shares, size_t n, struct initramfs_buf *buf)
 {
 	int r = 0;
 	/* Lower layers first, bottom first: their order is the overlay's. */
 	for (size_t i = 0; r == 0 && i < n; i++)
 		if (shares[i]->role == VM_FS_ROOT_LOWER)
-			r = nook_init_config_add_string(buf, NOOK_TAG_ROOT_LOWER, shares[i]->tag);
+			r = init_config_add_string(buf, NOOK_TAG_ROOT_LOWER, shares[i]->tag);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		const struct vm_fs *fs = shares[i];
 		if (fs->role == VM_FS_ROOT_UPPER) {
-			r = nook_init_config_add_string(buf, NOOK_TAG_ROOT_UPPER, fs->tag);
+			r = init_config_add_string(buf, NOOK_TAG_ROOT_UPPER, fs->tag);
 		} else if (fs->role == VM_FS_PLAIN && strcmp(fs->tag, VM_FS_ROOT_TAG) == 0) {
-			r = nook_init_config_add_string(buf, NOOK_TAG_ROOT, fs->tag);
+			r = init_config_add_string(buf, NOOK_TAG_ROOT, fs->tag);
 		} else if (fs->mount_point) {
 			uint32_t flags = fs->read_only ? NOOK_MOUNT_READ_ONLY : 0;
 			if (share_is_file(fs))
 				flags |= NOOK_MOUNT_FILE;
-			r = nook_init_config_add_mount(buf, flags, fs->tag, fs->mount_point);
+			r = init_config_add_mount(buf, flags, fs->tag, fs->mount_point);
 		}
 	}
 	return r;

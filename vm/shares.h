@@ -22,6 +22,6 @@ struct vm_fs vm_shares_builtin_root(char *dir);
 int vm_share_open_server(const struct vm_fs *fs, struct fs_server **out, nook_error **err);
 
 /* Tells nook-init about the root and the mounts of `shares`. */
-int vm_shares_encode(const struct vm_fs *const *shares, size_t n, struct nook_initramfs_buf *buf);
+int vm_shares_encode(const struct vm_fs *const *shares, size_t n, struct initramfs_buf *buf);
 
 #endif

@@ -22,14 +22,16 @@
 #include "devices/virtio/rng.h"
 #include "vm/net.h"
 #include "guest/protocol.h"
-#include "kvm/event_loop.h"
+#include "util/event_loop.h"
 #include "kvm/kvm.h"
 #include "vm/config.h"
 #include "vm/initramfs.h"
 #include "vm/shares.h"
 #include "x86/boot.h"
+#include "util/strbuf.h"
 #include "x86/cpu.h"
 #include "x86/layout.h"
+#include "x86/machine.h"
 
 enum vm_state { VM_BUILT, VM_RUNNING, VM_ENDED };
 
@@ -99,11 +101,11 @@ static int open_regular(const char *what, const char *path, uint64_t *size, nook
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
-		return nook_error_set(err, e, "%s %s: %s", what, path, strerror(e));
+		return error_set(err, e, "%s %s: %s", what, path, strerror(e));
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return nook_error_set(err, EINVAL, "%s %s: not a regular file", what, path);
+		return error_set(err, EINVAL, "%s %s: not a regular file", what, path);
 	}
 	*size = (uint64_t)st.st_size;
 	return fd;
@@ -131,7 +133,7 @@ static int read_file(const char *what, const char *path, uint8_t **data, size_t 
 	if (!*data || done != *len) {
 		free(*data);
 		*data = NULL;
-		return nook_error_set(err, EIO, "%s %s: read failed", what, path);
+		return error_set(err, EIO, "%s %s: read failed", what, path);
 	}
 	return 0;
 }
@@ -153,19 +155,19 @@ static void default_artifact(const char *name, const char *build_path, char *out
 }
 
 static int encode_init_config(const struct nook_vm *vm, const nook_vm_config *cfg,
-			      struct nook_initramfs_buf *buf)
+			      struct initramfs_buf *buf)
 {
-	int r = nook_init_config_add_string(buf, NOOK_TAG_EXEC_PATH, cfg->exec_path);
+	int r = init_config_add_string(buf, NOOK_TAG_EXEC_PATH, cfg->exec_path);
 	if (r == 0)
 		r = vm_shares_encode(vm->share_cfg, vm->nshares, buf);
 	for (size_t i = 0; r == 0 && i < cfg->args.n; i++)
-		r = nook_init_config_add_string(buf, NOOK_TAG_ARG, cfg->args.items[i]);
+		r = init_config_add_string(buf, NOOK_TAG_ARG, cfg->args.items[i]);
 	for (size_t i = 0; r == 0 && i < cfg->env.n; i++)
-		r = nook_init_config_add_string(buf, NOOK_TAG_ENV, cfg->env.items[i]);
+		r = init_config_add_string(buf, NOOK_TAG_ENV, cfg->env.items[i]);
 	if (r == 0 && cfg->workdir)
-		r = nook_init_config_add_string(buf, NOOK_TAG_WORKDIR, cfg->workdir);
+		r = init_config_add_string(buf, NOOK_TAG_WORKDIR, cfg->workdir);
 	for (size_t i = 0; r == 0 && i < cfg->nrlimits; i++)
-		r = nook_init_config_add_rlimit(buf, (uint32_t)cfg->rlimits[i].resource,
+		r = init_config_add_rlimit(buf, (uint32_t)cfg->rlimits[i].resource,
 						cfg->rlimits[i].soft, cfg->rlimits[i].hard);
 	if (r == 0)
 		r = vm_net_encode_init_config(&vm->net, buf);
@@ -184,16 +186,16 @@ static int load_initramfs(struct nook_vm *vm, const nook_vm_config *cfg,
 	uint8_t *init = NULL;
 	size_t init_len = 0;
 	uint64_t rootfs_len = 0;
-	struct nook_initramfs_buf config = {0}, generated = {0};
+	struct initramfs_buf config = {0}, generated = {0};
 	int rootfs_fd = rootfs_path ? open_regular("initramfs", rootfs_path, &rootfs_len, err) : -1;
 	int r = rootfs_path && rootfs_fd < 0 ? rootfs_fd : 0;
 	if (r == 0 && cfg->exec_path) {
 		r = read_file("nook-init", init_path, &init, &init_len, err);
 		if (r == 0 && (r = encode_init_config(vm, cfg, &config)) < 0)
-			nook_error_set(err, -r, "guest config: %s", strerror(-r));
-		if (r == 0 && (r = nook_initramfs_build(&generated, init, init_len, config.data,
+			error_set(err, -r, "guest config: %s", strerror(-r));
+		if (r == 0 && (r = initramfs_build(&generated, init, init_len, config.data,
 							config.len)) < 0)
-			nook_error_set(err, -r, "initramfs: %s", strerror(-r));
+			error_set(err, -r, "initramfs: %s", strerror(-r));
 	}
 	/* Each archive must start 4-byte aligned; fresh guest memory is zero,
 	 * so the padding between them is too. */
@@ -203,69 +205,39 @@ static int load_initramfs(struct nook_vm *vm, const nook_vm_config *cfg,
 		r = x86_place_initrd(&vm->machine.mem, k, *size, gpa, err);
 	if (r == 0 && rootfs_fd >= 0 && (r = guest_memory_load_file(&vm->machine.mem, *gpa, rootfs_fd, 0,
 						  rootfs_len)) < 0)
-		nook_error_set(err, -r, "initramfs %s: %s", rootfs_path, strerror(-r));
+		error_set(err, -r, "initramfs %s: %s", rootfs_path, strerror(-r));
 	if (r == 0 && generated.len)
 		memcpy(guest_memory_ptr(&vm->machine.mem, *gpa + rootfs_padded, generated.len),
 		       generated.data, generated.len);
 	if (rootfs_fd >= 0)
 		close(rootfs_fd);
 	free(init);
-	nook_initramfs_buf_free(&config);
-	nook_initramfs_buf_free(&generated);
+	initramfs_buf_free(&config);
+	initramfs_buf_free(&generated);
 	return r;
 }
 
-static int append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+static int build_cmdline(struct nook_vm *vm, const nook_vm_config *cfg, const struct x86_kernel *k,
+			 char *buf, size_t len, nook_error **err)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf + *pos, len - *pos, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= len - *pos)
-		return -E2BIG;
-	*pos += (size_t)n;
-	return 0;
-}
-
-static int build_cmdline(struct nook_vm *vm, const nook_vm_config *cfg, char *buf, size_t len,
-			 nook_error **err)
-{
-	uint32_t tsc_khz = x86_tsc_khz(&vm->machine);
-	size_t pos = 0;
-	/* Quiet and lean: no i8042 probing, no timer IRQ check, no PIT
-	 * calibration (the TSC rate comes from KVM), reboot through the
-	 * i8042 reset line, which ends the VM. */
-	int r = append(buf, len, &pos,
-		       "%s reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd "
-		       "no_timer_check io_delay=none tsc=reliable cryptomgr.notests "
-		       "random.trust_cpu=on rdinit=%s",
-		       cfg->console_output ? "console=ttyS0" : "quiet",
-		       cfg->init_path ? cfg->init_path : NOOK_INIT_PATH);
+	struct strbuf b = strbuf_on(buf, len);
+	x86_cmdline_append(&b, &vm->machine, k, cfg->console_output != NULL);
+	strbuf_printf(&b, " panic=-1 cryptomgr.notests random.trust_cpu=on rdinit=%s",
+		      cfg->init_path ? cfg->init_path : NOOK_INIT_PATH);
 	/* A custom init and no initramfs: the kernel mounts the root share. */
-	if (r == 0 && !cfg->exec_path && !cfg->initramfs_path)
-		r = append(buf, len, &pos, " rootfstype=virtiofs root=" VM_FS_ROOT_TAG " %s init=%s",
-			   vm->builtin_root.path ? "ro" : "rw",
-			   cfg->init_path ? cfg->init_path : "/sbin/init");
-	if (r == 0 && tsc_khz)
-		r = append(buf, len, &pos, " tsc_early_khz=%u lpj=%u", tsc_khz, tsc_khz * 10);
-	/* PVM hosts cannot emulate XSAVE, POPCNT, CLAC/STAC in guest kernel
-	 * mode and ignore CPUID masks, so the kernel is told to do without;
-	 * nook.pvm turns on the guest kernel's patches (guest/kernel). */
-	if (r == 0 && vm->machine.pvm)
-		r = append(buf, len, &pos,
-			   " nook.pvm no-kvmclock noxsave clearcpuid=popcnt,smap,smep");
-	for (unsigned i = 0; r == 0 && i < vm->nvirtio; i++) {
+	if (!cfg->exec_path && !cfg->initramfs_path)
+		strbuf_printf(&b, " rootfstype=virtiofs root=" VM_FS_ROOT_TAG " %s init=%s",
+			      vm->builtin_root.path ? "ro" : "rw",
+			      cfg->init_path ? cfg->init_path : "/sbin/init");
+	for (unsigned i = 0; i < vm->nvirtio; i++) {
 		char dev[128];
 		virtio_mmio_cmdline(vm->virtio[i], dev, sizeof(dev));
-		r = append(buf, len, &pos, " %s", dev);
+		strbuf_printf(&b, " %s", dev);
 	}
-	if (r == 0 && cfg->cmdline)
-		r = append(buf, len, &pos, " %s", cfg->cmdline);
-	if (r < 0)
-		return nook_error_set(err, E2BIG, "kernel command line longer than %d bytes",
+	if (cfg->cmdline)
+		strbuf_printf(&b, " %s", cfg->cmdline);
+	if (b.overflow)
+		return error_set(err, E2BIG, "kernel command line longer than %d bytes",
 				      LAYOUT_CMDLINE_MAX - 1);
 	return 0;
 }
@@ -273,20 +245,6 @@ static int build_cmdline(struct nook_vm *vm, const nook_vm_config *cfg, char *bu
 static bool want_pvm(enum nook_pvm_mode mode)
 {
 	return mode == NOOK_PVM_ON || (mode == NOOK_PVM_AUTO && kvm_host_is_pvm());
-}
-
-static char *system_map_beside(const char *kernel_path)
-{
-	char *path;
-	const char *slash = strrchr(kernel_path, '/');
-	int dir_len = slash ? (int)(slash - kernel_path) : 1;
-	if (asprintf(&path, "%.*s/System.map", dir_len, slash ? kernel_path : ".") < 0)
-		return NULL;
-	if (access(path, R_OK) != 0) {
-		free(path);
-		return NULL;
-	}
-	return path;
 }
 
 /* Each virtio device gets the next MMIO window and IRQ; `dev` is recorded
@@ -298,7 +256,7 @@ static int next_virtio_slot(struct nook_vm *vm, const struct virtio_mmio_device 
 	*base = 0;
 	*irq = 0;
 	if (vm->nvirtio == max)
-		return nook_error_set(err, ENOSPC, "too many devices: at most %u virtio devices",
+		return error_set(err, ENOSPC, "too many devices: at most %u virtio devices",
 				      max);
 	*base = LAYOUT_VIRTIO_MMIO_BASE + vm->nvirtio * LAYOUT_VIRTIO_MMIO_SIZE;
 	*irq = LAYOUT_FIRST_DEVICE_IRQ + vm->nvirtio;
@@ -343,13 +301,13 @@ static int plan_shares(struct nook_vm *vm, const nook_vm_config *cfg, nook_error
 	vm->share_cfg = calloc(cfg->nfs + 1, sizeof(*vm->share_cfg));
 	vm->shares = calloc(cfg->nfs + 1, sizeof(*vm->shares));
 	if (!vm->share_cfg || !vm->shares)
-		return nook_error_set(err, ENOMEM, "out of memory");
+		return error_set(err, ENOMEM, "out of memory");
 	if (builtin) {
 		default_artifact("rootfs", NOOK_ROOTFS_DIR, vm->builtin_root_dir,
 				 sizeof(vm->builtin_root_dir));
 		struct stat st;
 		if (stat(vm->builtin_root_dir, &st) < 0 || !S_ISDIR(st.st_mode))
-			return nook_error_set(err, ENOENT,
+			return error_set(err, ENOENT,
 					      "built-in rootfs %s is missing (build nook, or give a "
 					      "rootfs)",
 					      vm->builtin_root_dir);
@@ -374,7 +332,7 @@ static int add_devices(struct nook_vm *vm, const nook_vm_config *cfg, nook_error
 		vm->console_out_fd = open(cfg->console_output,
 					  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (vm->console_out_fd < 0)
-			return nook_error_set(err, errno, "console output %s: %s", cfg->console_output,
+			return error_set(err, errno, "console output %s: %s", cfg->console_output,
 					      strerror(errno));
 	}
 	serial_init(&vm->serial, vm->console_out_fd);
@@ -385,18 +343,18 @@ static int add_devices(struct nook_vm *vm, const nook_vm_config *cfg, nook_error
 	if (r == 0)
 		r = boot_port_register(&vm->boot_port, m);
 	if (r < 0)
-		return nook_error_set(err, -r, "legacy devices: %s", strerror(-r));
+		return error_set(err, -r, "legacy devices: %s", strerror(-r));
 
 	if (pipe2(vm->control_pipe, O_CLOEXEC) < 0 ||
 	    fcntl(vm->control_pipe[1], F_SETFL, O_NONBLOCK) < 0)
-		return nook_error_set(err, errno, "control pipe: %s", strerror(errno));
+		return error_set(err, errno, "control pipe: %s", strerror(errno));
 	vm->stop_timer = (struct event_source){
 		.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
 		.fn = on_stop_timer,
 		.opaque = vm,
 	};
 	if (vm->stop_timer.fd < 0 || (r = event_loop_add(&vm->loop, &vm->stop_timer, EPOLLIN)) < 0)
-		return nook_error_set(err, errno, "stop timer: %s", strerror(errno));
+		return error_set(err, errno, "stop timer: %s", strerror(errno));
 	const struct virtio_console_port_config ports[] = {
 		{NOOK_PORT_NAME_STDIN, cfg->stdio[0], -1},
 		{NOOK_PORT_NAME_STDOUT, -1, cfg->stdio[1]},
@@ -417,13 +375,13 @@ static int add_devices(struct nook_vm *vm, const nook_vm_config *cfg, nook_error
 	for (size_t i = 0; r == 0 && i < vm->nshares; i++)
 		r = add_share(vm, &vm->shares[i], vm->share_cfg[i], err);
 	if (r == 0 && cfg->ndisks && !(vm->disks = calloc(cfg->ndisks, sizeof(*vm->disks))))
-		r = nook_error_set(err, ENOMEM, "disks: out of memory");
+		r = error_set(err, ENOMEM, "disks: out of memory");
 	for (size_t i = 0; r == 0 && i < cfg->ndisks; i++) {
 		const struct vm_disk *d = &cfg->disks[i];
 		const struct virtio_blk_params p = {
 			.path = d->path, .id = vm_disk_id(d), .format = (enum disk_format)d->format,
 			.read_only = d->read_only, .direct = d->direct_io, .cache = d->cache,
-			.sync = d->sync};
+			.sync = d->sync, .allow_backing = d->allow_backing};
 		if ((r = next_virtio_slot(vm, &vm->disks[i].mmio, &base, &irq, err)) == 0) {
 			vm->ndisks++;
 			r = virtio_blk_init(&vm->disks[i], m, &vm->loop, &p, base, irq, err);
@@ -444,32 +402,32 @@ static int assemble(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **
 	default_artifact("vmlinux", NOOK_KERNEL_DIR "/vmlinux", builtin_kernel, sizeof(builtin_kernel));
 	const char *kernel = cfg->kernel_path ? cfg->kernel_path : builtin_kernel;
 	if (!cfg->kernel_path && access(kernel, R_OK) != 0)
-		return nook_error_set(err, ENOENT,
+		return error_set(err, ENOENT,
 				      "built-in kernel %s is missing: build it with "
 				      "guest/kernel/build-kernel.sh (or pass a kernel path)",
 				      kernel);
 	struct machine *m = &vm->machine;
-	int r = machine_create(m, cfg->memory_mib << 20, LAYOUT_MMIO_GAP_START, want_pvm(cfg->pvm),
-			       err);
+	int r = x86_machine_create(m, cfg->memory_mib << 20, want_pvm(cfg->pvm), err);
 	if (r == 0)
 		r = machine_create_vcpus(m, (int)cfg->vcpus, err);
 	if (r == 0 && (r = event_loop_init(&vm->loop)) < 0)
-		nook_error_set(err, -r, "event loop: %s", strerror(-r));
+		error_set(err, -r, "event loop: %s", strerror(-r));
 	if (r == 0)
 		r = plan_shares(vm, cfg, err);
 	if (r == 0)
 		r = add_devices(vm, cfg, err);
-	struct x86_kernel k;
+	struct x86_kernel k = {0};
 	if (r == 0)
 		r = x86_load_kernel(&m->mem, kernel, &k, err);
-	m->system_map_path = system_map_beside(kernel);
+	m->system_map_path = k.system_map_path;
+	k.system_map_path = NULL;
 
 	uint64_t initrd_gpa = 0, initrd_size = 0;
 	if (r == 0)
 		r = load_initramfs(vm, cfg, &k, &initrd_gpa, &initrd_size, err);
 	char cmdline[LAYOUT_CMDLINE_MAX];
 	if (r == 0)
-		r = build_cmdline(vm, cfg, cmdline, sizeof(cmdline), err);
+		r = build_cmdline(vm, cfg, &k, cmdline, sizeof(cmdline), err);
 	if (r == 0)
 		r = x86_setup_vcpus(m, err);
 	if (r == 0)
@@ -478,6 +436,7 @@ static int assemble(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **
 		vm_log(vm, NOOK_LOG_DEBUG, "kernel %s (%s entry 0x%llx), command line: %s", kernel,
 		       k.protocol == X86_BOOT_PVH ? "PVH" : "64-bit", (unsigned long long)k.entry,
 		       cmdline);
+	x86_kernel_release(&k);
 	return r;
 }
 
@@ -489,7 +448,7 @@ int nook_vm_build(const nook_vm_config *cfg, nook_vm **out, nook_error **err)
 		return r;
 	nook_vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
-		return nook_error_set(err, ENOMEM, "out of memory");
+		return error_set(err, ENOMEM, "out of memory");
 	vm->t_build = monotonic_ns();
 	vm->custom_init = cfg->init_path != NULL;
 	vm->log_level = cfg->log_level;
@@ -513,10 +472,10 @@ int nook_vm_build(const nook_vm_config *cfg, nook_vm **out, nook_error **err)
 int nook_vm_start(nook_vm *vm, nook_error **err)
 {
 	if (vm->state != VM_BUILT)
-		return nook_error_set(err, EALREADY, "the VM was already started");
+		return error_set(err, EALREADY, "the VM was already started");
 	int r = event_loop_start(&vm->loop);
 	if (r < 0)
-		return nook_error_set(err, -r, "cannot start the I/O thread: %s", strerror(-r));
+		return error_set(err, -r, "cannot start the I/O thread: %s", strerror(-r));
 	r = machine_start_vcpus(&vm->machine, err);
 	vm->state = VM_RUNNING;
 	return r;
@@ -543,7 +502,7 @@ static void finish(struct nook_vm *vm)
 int nook_vm_wait(nook_vm *vm, nook_error **err)
 {
 	if (vm->state == VM_BUILT)
-		return nook_error_set(err, EINVAL, "the VM was not started");
+		return error_set(err, EINVAL, "the VM was not started");
 	struct machine *m = &vm->machine;
 	while (!machine_stopping(m)) {
 		struct pollfd pfd = {.fd = m->stop_fd, .events = POLLIN};
@@ -558,17 +517,17 @@ int nook_vm_wait(nook_vm *vm, nook_error **err)
 	case MACHINE_STOP_SHUTDOWN:
 		if (vm->custom_init)
 			return 0;
-		return nook_error_set(err, EIO,
+		return error_set(err, EIO,
 				      "%s before nook-init reported an exit status (kernel panic? "
 				      "--console-output FILE shows the kernel log)",
 				      msg);
 	case MACHINE_STOP_REQUESTED:
-		return nook_error_set(err, ECANCELED, "the VM was stopped");
+		return error_set(err, ECANCELED, "the VM was stopped");
 	case MACHINE_STOP_INIT_FAILED:
 	case MACHINE_STOP_TRIPLE_FAULT:
 	case MACHINE_STOP_ERROR:
 	default:
-		return nook_error_set(err, EIO, "%s", msg);
+		return error_set(err, EIO, "%s", msg);
 	}
 }
 

@@ -4,6 +4,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -103,10 +104,10 @@ static int load_elf(struct guest_memory *mem, int fd, const char *path, uint64_t
 	if (read_exact(fd, &eh, sizeof(eh), 0) < 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
 	    eh.e_machine != EM_X86_64 || eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
 	    eh.e_phnum > 64)
-		return nook_error_set(err, ENOEXEC, "kernel %s: not an x86_64 ELF kernel", path);
+		return error_set(err, ENOEXEC, "kernel %s: not an x86_64 ELF kernel", path);
 	Elf64_Phdr ph[64];
 	if (read_exact(fd, ph, eh.e_phnum * sizeof(Elf64_Phdr), (off_t)eh.e_phoff) < 0)
-		return nook_error_set(err, ENOEXEC, "kernel %s: truncated ELF program headers", path);
+		return error_set(err, ENOEXEC, "kernel %s: truncated ELF program headers", path);
 
 	uint64_t pvh_entry = 0;
 	bool pvh = false;
@@ -119,24 +120,24 @@ static int load_elf(struct guest_memory *mem, int fd, const char *path, uint64_t
 			continue;
 		if (ph[i].p_filesz > ph[i].p_memsz || ph[i].p_offset > file_size ||
 		    ph[i].p_filesz > file_size - ph[i].p_offset)
-			return nook_error_set(err, ENOEXEC, "kernel %s: segment %d lies outside the file",
+			return error_set(err, ENOEXEC, "kernel %s: segment %d lies outside the file",
 					      path, i);
 		if (!guest_memory_ptr(mem, ph[i].p_paddr, ph[i].p_memsz) ||
 		    ph[i].p_paddr < LAYOUT_HIMEM)
-			return nook_error_set(err, ENOMEM,
+			return error_set(err, ENOMEM,
 					      "kernel %s: segment at 0x%llx (%llu KiB) does not fit in "
 					      "guest memory; give the VM more memory",
 					      path, (unsigned long long)ph[i].p_paddr,
 					      (unsigned long long)(ph[i].p_memsz >> 10));
 		/* Fresh guest memory is zero, so the bss needs no clearing. */
 		if (guest_memory_load_file(mem, ph[i].p_paddr, fd, ph[i].p_offset, ph[i].p_filesz) < 0)
-			return nook_error_set(err, EIO, "kernel %s: read failed", path);
+			return error_set(err, EIO, "kernel %s: read failed", path);
 		if (ph[i].p_paddr + ph[i].p_memsz > k->end)
 			k->end = ph[i].p_paddr + ph[i].p_memsz;
 		loaded++;
 	}
 	if (!loaded)
-		return nook_error_set(err, ENOEXEC, "kernel %s: ELF file has no loadable segment", path);
+		return error_set(err, ENOEXEC, "kernel %s: ELF file has no loadable segment", path);
 	k->protocol = pvh ? X86_BOOT_PVH : X86_BOOT_LINUX64;
 	k->entry = pvh ? pvh_entry : eh.e_entry;
 	k->initrd_addr_max = LAYOUT_MMIO_GAP_START - 1;
@@ -149,31 +150,31 @@ static int load_bzimage(struct guest_memory *mem, int fd, const char *path, uint
 {
 	uint8_t head[0x280];
 	if (file_size < sizeof(head) || read_exact(fd, head, sizeof(head), 0) < 0)
-		return nook_error_set(err, ENOEXEC, "kernel %s: too small to be a kernel", path);
+		return error_set(err, ENOEXEC, "kernel %s: too small to be a kernel", path);
 	struct setup_header hdr;
 	memcpy(&hdr, head + 0x1f1, sizeof(hdr));
 	if (hdr.header != 0x53726448 /* "HdrS" */ || hdr.boot_flag != 0xaa55)
-		return nook_error_set(err, ENOEXEC,
+		return error_set(err, ENOEXEC,
 				      "kernel %s: not a kernel (neither an ELF vmlinux nor a bzImage)",
 				      path);
 	if (hdr.version < 0x020c || !(hdr.xloadflags & XLF_KERNEL_64))
-		return nook_error_set(err, ENOEXEC,
+		return error_set(err, ENOEXEC,
 				      "kernel %s: bzImage has no 64-bit entry point (boot protocol "
 				      "%u.%02u)",
 				      path, hdr.version >> 8, hdr.version & 0xff);
 	uint64_t setup_size = ((uint64_t)(hdr.setup_sects ? hdr.setup_sects : 4) + 1) * 512;
 	if (setup_size >= file_size)
-		return nook_error_set(err, ENOEXEC, "kernel %s: truncated bzImage", path);
+		return error_set(err, ENOEXEC, "kernel %s: truncated bzImage", path);
 	uint64_t size = file_size - setup_size;
 	/* The kernel decompresses itself above its load address. */
 	uint64_t need = hdr.init_size > size ? hdr.init_size : size;
 	void *dst = guest_memory_ptr(mem, LAYOUT_BZIMAGE_LOAD, need);
 	if (!dst)
-		return nook_error_set(err, ENOMEM,
+		return error_set(err, ENOMEM,
 				      "kernel %s: needs %llu MiB above 1 MiB; give the VM more memory",
 				      path, (unsigned long long)(need >> 20) + 1);
 	if (read_exact(fd, dst, size, (off_t)setup_size) < 0)
-		return nook_error_set(err, EIO, "kernel %s: read failed", path);
+		return error_set(err, EIO, "kernel %s: read failed", path);
 	k->protocol = X86_BOOT_LINUX64;
 	k->entry = LAYOUT_BZIMAGE_LOAD + 0x200;
 	k->end = LAYOUT_BZIMAGE_LOAD + need;
@@ -187,25 +188,68 @@ static int load_bzimage(struct guest_memory *mem, int fd, const char *path, uint
 	return 0;
 }
 
+/* `name` in the directory of `kernel_path`, if it is readable (malloc'd). */
+static char *file_beside(const char *kernel_path, const char *name)
+{
+	char *path;
+	const char *slash = strrchr(kernel_path, '/');
+	int dir_len = slash ? (int)(slash - kernel_path) : 1;
+	if (asprintf(&path, "%.*s/%s", dir_len, slash ? kernel_path : ".", name) < 0)
+		return NULL;
+	if (access(path, R_OK) != 0) {
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+/* CONFIG_HZ from the kernel configuration beside the kernel; 0 if none. */
+static unsigned config_hz(const char *kernel_path)
+{
+	unsigned hz = 0;
+	char *path = file_beside(kernel_path, "config");
+	if (!path)
+		path = file_beside(kernel_path, ".config");
+	FILE *f = path ? fopen(path, "re") : NULL;
+	char line[256];
+	while (f && !hz && fgets(line, sizeof(line), f))
+		if (sscanf(line, "CONFIG_HZ=%u", &hz) != 1 || hz > 10000)
+			hz = 0;
+	if (f)
+		fclose(f);
+	free(path);
+	return hz;
+}
+
+void x86_kernel_release(struct x86_kernel *k)
+{
+	free(k->system_map_path);
+	k->system_map_path = NULL;
+}
+
 int x86_load_kernel(struct guest_memory *mem, const char *path, struct x86_kernel *k,
 		    nook_error **err)
 {
 	memset(k, 0, sizeof(*k));
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return nook_error_set(err, errno, "kernel %s: %s", path, strerror(errno));
+		return error_set(err, errno, "kernel %s: %s", path, strerror(errno));
 	struct stat st;
 	int r;
 	uint8_t magic[4] = {0};
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		r = nook_error_set(err, EINVAL, "kernel %s: not a regular file", path);
+		r = error_set(err, EINVAL, "kernel %s: not a regular file", path);
 	else if (read_exact(fd, magic, sizeof(magic), 0) < 0)
-		r = nook_error_set(err, ENOEXEC, "kernel %s: too small to be a kernel", path);
+		r = error_set(err, ENOEXEC, "kernel %s: too small to be a kernel", path);
 	else if (memcmp(magic, ELFMAG, SELFMAG) == 0)
 		r = load_elf(mem, fd, path, (uint64_t)st.st_size, k, err);
 	else
 		r = load_bzimage(mem, fd, path, (uint64_t)st.st_size, k, err);
 	close(fd);
+	if (r == 0) {
+		k->hz = config_hz(path);
+		k->system_map_path = file_beside(path, "System.map");
+	}
 	return r;
 }
 
@@ -217,7 +261,7 @@ int x86_place_initrd(const struct guest_memory *mem, const struct x86_kernel *k,
 		top = k->initrd_addr_max + 1;
 	uint64_t addr = (top - size) & ~0xfffULL;
 	if (size > top || addr < k->end)
-		return nook_error_set(err, ENOMEM,
+		return error_set(err, ENOMEM,
 				      "initramfs of %llu KiB does not fit in guest memory beside the "
 				      "kernel; give the VM more memory",
 				      (unsigned long long)(size >> 10));
@@ -298,12 +342,12 @@ int x86_setup_boot(struct machine *m, const struct x86_kernel *k, const char *cm
 {
 	size_t len = strlen(cmdline);
 	if (len >= LAYOUT_CMDLINE_MAX)
-		return nook_error_set(err, E2BIG,
+		return error_set(err, E2BIG,
 				      "kernel command line is %zu bytes; the limit is %d", len,
 				      LAYOUT_CMDLINE_MAX - 1);
 	char *dst = guest_memory_ptr(&m->mem, LAYOUT_CMDLINE, LAYOUT_CMDLINE_MAX);
 	if (!dst)
-		return nook_error_set(err, ENOMEM, "guest memory too small for the command line");
+		return error_set(err, ENOMEM, "guest memory too small for the command line");
 	memcpy(dst, cmdline, len + 1);
 
 	int r = k->protocol == X86_BOOT_PVH ? write_pvh_start_info(&m->mem, initrd_gpa, initrd_size)
@@ -311,7 +355,7 @@ int x86_setup_boot(struct machine *m, const struct x86_kernel *k, const char *cm
 	if (r == 0)
 		r = mptable_write(&m->mem, LAYOUT_EBDA, m->nvcpus);
 	if (r < 0)
-		return nook_error_set(err, -r, "guest memory too small for the boot tables");
+		return error_set(err, -r, "guest memory too small for the boot tables");
 	return x86_setup_boot_cpu(m, k->protocol == X86_BOOT_PVH, k->entry,
 				  k->protocol == X86_BOOT_PVH ? LAYOUT_PVH_START_INFO
 							      : LAYOUT_BOOT_PARAMS,

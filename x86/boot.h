@@ -20,11 +20,19 @@ struct x86_kernel {
 	uint64_t initrd_addr_max;  /* highest address the initrd may end at */
 	uint8_t setup_header[0x80]; /* bzImage's header, copied into boot_params */
 	uint32_t setup_header_len;
+	/* From the files a kernel build leaves beside the image: the kernel's
+	 * HZ (its "config" or ".config"; 0: unknown) and its System.map (for
+	 * naming the function of a guest fault; NULL: none). */
+	unsigned hz;
+	char *system_map_path;
 };
 
-/* Loads the kernel at `path`; the error names the path and the problem. */
+/* Loads the kernel at `path`; the error names the path and the problem.
+ * x86_kernel_release() frees what it allocated. */
 int x86_load_kernel(struct guest_memory *mem, const char *path, struct x86_kernel *k,
 		    nook_error **err);
+
+void x86_kernel_release(struct x86_kernel *k);
 
 /* Where an initrd of `size` bytes goes: page-aligned, as high as allowed
  * below the MMIO hole and above the kernel. */

@@ -36,11 +36,11 @@ static struct kvm_cpuid2 *supported_cpuid(int kvm_fd, nook_error **err)
 		int e = errno;
 		free(c);
 		if (e != E2BIG) {
-			nook_error_set(err, e, "KVM_GET_SUPPORTED_CPUID: %s", strerror(e));
+			error_set(err, e, "KVM_GET_SUPPORTED_CPUID: %s", strerror(e));
 			return NULL;
 		}
 	}
-	nook_error_set(err, ENOMEM, "KVM_GET_SUPPORTED_CPUID: out of memory");
+	error_set(err, ENOMEM, "KVM_GET_SUPPORTED_CPUID: out of memory");
 	return NULL;
 }
 
@@ -114,34 +114,26 @@ int x86_setup_vcpus(struct machine *m, nook_error **err)
 		return -ENOMEM;
 	size_t size = sizeof(*host) + host->nent * sizeof(host->entries[0]);
 	struct kvm_cpuid2 *c = malloc(size);
-	int r = c ? 0 : nook_error_set(err, ENOMEM, "out of memory");
+	int r = c ? 0 : error_set(err, ENOMEM, "out of memory");
 	for (int i = 0; r == 0 && i < m->nvcpus; i++) {
 		struct vcpu *v = &m->vcpus[i];
 		memcpy(c, host, size);
 		adapt_cpuid(c, i, m->nvcpus, m->pvm);
 		if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0)
-			r = nook_error_set(err, errno, "KVM_SET_CPUID2: %s", strerror(errno));
+			r = error_set(err, errno, "KVM_SET_CPUID2: %s", strerror(errno));
 		else if ((r = set_msrs(v)) < 0)
-			r = nook_error_set(err, -r, "KVM_SET_MSRS: %s", strerror(-r));
+			r = error_set(err, -r, "KVM_SET_MSRS: %s", strerror(-r));
 		else if ((r = set_lapic(v)) < 0)
-			r = nook_error_set(err, -r, "KVM_SET_LAPIC: %s", strerror(-r));
+			r = error_set(err, -r, "KVM_SET_LAPIC: %s", strerror(-r));
 		else {
 			struct kvm_fpu fpu = {.fcw = 0x37f, .mxcsr = 0x1f80};
 			if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0)
-				r = nook_error_set(err, errno, "KVM_SET_FPU: %s", strerror(errno));
+				r = error_set(err, errno, "KVM_SET_FPU: %s", strerror(errno));
 		}
 	}
 	free(c);
 	free(host);
 	return r;
-}
-
-uint32_t x86_tsc_khz(const struct machine *m)
-{
-	if (m->nvcpus == 0)
-		return 0;
-	int khz = ioctl(m->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
-	return khz > 0 ? (uint32_t)khz : 0;
 }
 
 /* GDT: null, code, data, TSS. The code descriptor is 64-bit or 32-bit. */
@@ -213,12 +205,12 @@ int x86_setup_boot_cpu(struct machine *m, bool pvh, uint64_t entry, uint64_t inf
 	};
 	uint64_t *gdt_mem = guest_memory_ptr(&m->mem, LAYOUT_GDT, sizeof(gdt));
 	if (!gdt_mem || (!pvh && write_page_tables(&m->mem) < 0))
-		return nook_error_set(err, ENOMEM, "guest memory too small for the boot tables");
+		return error_set(err, ENOMEM, "guest memory too small for the boot tables");
 	memcpy(gdt_mem, gdt, sizeof(gdt));
 
 	struct kvm_sregs sregs;
 	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
-		return nook_error_set(err, errno, "KVM_GET_SREGS: %s", strerror(errno));
+		return error_set(err, errno, "KVM_GET_SREGS: %s", strerror(errno));
 	sregs.gdt.base = LAYOUT_GDT;
 	sregs.gdt.limit = sizeof(gdt) - 1;
 	sregs.idt.base = 0;
@@ -237,7 +229,7 @@ int x86_setup_boot_cpu(struct machine *m, bool pvh, uint64_t entry, uint64_t inf
 		sregs.efer |= EFER_LME | EFER_LMA;
 	}
 	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0)
-		return nook_error_set(err, errno, "KVM_SET_SREGS: %s", strerror(errno));
+		return error_set(err, errno, "KVM_SET_SREGS: %s", strerror(errno));
 
 	struct kvm_regs regs = {.rflags = 0x2, .rip = entry, .rsp = LAYOUT_BOOT_STACK,
 				.rbp = LAYOUT_BOOT_STACK};
@@ -246,6 +238,6 @@ int x86_setup_boot_cpu(struct machine *m, bool pvh, uint64_t entry, uint64_t inf
 	else
 		regs.rsi = info;
 	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
-		return nook_error_set(err, errno, "KVM_SET_REGS: %s", strerror(errno));
+		return error_set(err, errno, "KVM_SET_REGS: %s", strerror(errno));
 	return 0;
 }

@@ -16,7 +16,4 @@ int x86_setup_vcpus(struct machine *m, nook_error **err);
 int x86_setup_boot_cpu(struct machine *m, bool pvh, uint64_t entry, uint64_t info,
 		       nook_error **err);
 
-/* The guest's TSC frequency in kHz (KVM_GET_TSC_KHZ), 0 if unknown. */
-uint32_t x86_tsc_khz(const struct machine *m);
-
 #endif

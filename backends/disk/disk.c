@@ -19,7 +19,7 @@ static int probe_format(const char *path, enum disk_format *format, nook_error *
 	int64_t n = disk_file_pread_upto(&f, head, sizeof(head), 0);
 	disk_file_close(&f);
 	if (n < 0)
-		return nook_error_set(err, (int)-n, "disk %s: %s", path, strerror((int)-n));
+		return error_set(err, (int)-n, "disk %s: %s", path, strerror((int)-n));
 	if (n == 4 && memcmp(head, "QFI\xfb", 4) == 0)
 		*format = DISK_FORMAT_QCOW2;
 	else if (n == 4 && (memcmp(head, "KDMV", 4) == 0 || memcmp(head, "# Di", 4) == 0))
@@ -46,12 +46,12 @@ int disk_open(const char *path, const struct disk_options *opt, struct disk **ou
 		return qcow2_open(path, &o, out, err);
 	case DISK_FORMAT_VMDK:
 		if (!o.read_only)
-			return nook_error_set(err, EINVAL,
+			return error_set(err, EINVAL,
 					      "disk %s: vmdk images are read-only: open it read-only",
 					      path);
 		return vmdk_open(path, &o, out, err);
 	default:
-		return nook_error_set(err, EINVAL, "disk %s: unknown format %d", path, (int)o.format);
+		return error_set(err, EINVAL, "disk %s: unknown format %d", path, (int)o.format);
 	}
 }
 

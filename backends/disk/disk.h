@@ -23,6 +23,9 @@ struct disk_options {
 	enum disk_format format;
 	bool read_only;
 	bool direct; /* O_DIRECT on the image files */
+	/* Whether the image may name other files (a qcow2 backing file, vmdk
+	 * extents); even then only beneath its own directory. */
+	bool allow_backing;
 	unsigned chain_depth; /* backing files above this one; 0 for the caller */
 };
 

@@ -23,15 +23,15 @@ int disk_file_open(struct disk_file *f, const char *path, bool read_only, bool d
 	int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (direct ? O_DIRECT : 0);
 	f->fd = open(path, flags);
 	if (f->fd < 0 && direct && errno == EINVAL)
-		return nook_error_set(err, EINVAL, "disk %s: the file system does not support direct "
+		return error_set(err, EINVAL, "disk %s: the file system does not support direct "
 						   "I/O (O_DIRECT)", path);
 	if (f->fd < 0)
-		return nook_error_set(err, errno, "disk %s: %s", path, strerror(errno));
+		return error_set(err, errno, "disk %s: %s", path, strerror(errno));
 	struct stat st;
 	if (fstat(f->fd, &st) < 0 || (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))) {
 		close(f->fd);
 		f->fd = -1;
-		return nook_error_set(err, EINVAL, "disk %s: not a regular file or block device",
+		return error_set(err, EINVAL, "disk %s: not a regular file or block device",
 				      path);
 	}
 	f->direct = direct;

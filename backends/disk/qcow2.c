@@ -789,7 +789,7 @@ static int load_table(struct qcow2 *q, uint64_t offset, uint64_t entries, uint64
 	return r;
 }
 
-#define FAIL(code, ...) (r = nook_error_set(err, code, __VA_ARGS__))
+#define FAIL(code, ...) (r = error_set(err, code, __VA_ARGS__))
 
 static int parse_header(struct qcow2 *q, const uint8_t *h, size_t hlen, char *backing,
 			char *backing_format, nook_error **err)
@@ -948,11 +948,11 @@ static int open_backing(struct qcow2 *q, const struct disk_options *opt, const c
 	else if (strcmp(format, "vmdk") == 0)
 		bo.format = DISK_FORMAT_VMDK;
 	else
-		return nook_error_set(err, ENOTSUP, "disk %s: backing file format \"%s\" is not "
+		return error_set(err, ENOTSUP, "disk %s: backing file format \"%s\" is not "
 						    "supported", q->path, format);
 	int r = disk_open(full, &bo, &q->backing, err);
 	if (r < 0)
-		nook_error_prefix(err, "disk %s: backing file", q->path);
+		error_prefix(err, "disk %s: backing file", q->path);
 	return r;
 }
 
@@ -960,12 +960,12 @@ int qcow2_open(const char *path, const struct disk_options *opt, struct disk **o
 	       nook_error **err)
 {
 	if (opt->chain_depth > MAX_CHAIN)
-		return nook_error_set(err, ELOOP, "disk %s: backing chain longer than %d files", path,
+		return error_set(err, ELOOP, "disk %s: backing chain longer than %d files", path,
 				      MAX_CHAIN);
 	struct qcow2 *q = calloc(1, sizeof(*q));
 	if (!q || !(q->path = strdup(path))) {
 		free(q);
-		return nook_error_set(err, ENOMEM, "disk %s: out of memory", path);
+		return error_set(err, ENOMEM, "disk %s: out of memory", path);
 	}
 	q->disk = (struct disk){.ops = &qcow2_ops, .read_only = opt->read_only};
 	q->file.fd = -1;

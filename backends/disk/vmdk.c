@@ -48,7 +48,7 @@ struct vmdk {
 	struct extent ext[MAX_EXTENTS];
 };
 
-#define FAIL(...) nook_error_set(err, __VA_ARGS__)
+#define FAIL(...) error_set(err, __VA_ARGS__)
 
 static uint32_t le32(const uint8_t *p)
 {

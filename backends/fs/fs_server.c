@@ -1520,17 +1520,17 @@ static int export_open(struct fs_server *s, size_t i, const struct fs_export *ex
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
-		return nook_error_set(err, e, "%s: %s", ex->host_path, strerror(e));
+		return error_set(err, e, "%s: %s", ex->host_path, strerror(e));
 	}
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
 		close(fd);
-		return nook_error_set(err, EINVAL, "%s: not a directory or regular file",
+		return error_set(err, EINVAL, "%s: not a directory or regular file",
 				      ex->host_path);
 	}
 	struct fs_node *nd;
 	int r = node_intern(s, fd, &st, (int)i, &nd);
 	if (r < 0)
-		return nook_error_set(err, -r, "%s: %s", ex->host_path, strerror(-r));
+		return error_set(err, -r, "%s: %s", ex->host_path, strerror(-r));
 	nd->pinned = true;
 	nd->export_root = true;
 	nd->nlookup = 0;
@@ -1543,23 +1543,23 @@ int fs_server_create(const struct fs_server_options *opt, struct fs_server **out
 		     nook_error **err)
 {
 	if (!opt->nexports)
-		return nook_error_set(err, EINVAL, "file system server: no exports");
+		return error_set(err, EINVAL, "file system server: no exports");
 	bool synthetic = !(opt->nexports == 1 && !opt->exports[0].name);
 	for (size_t i = 0; i < opt->nexports; i++) {
 		const char *name = opt->exports[i].name;
 		if (!opt->exports[i].host_path)
-			return nook_error_set(err, EINVAL, "file system export %zu: no host path", i);
+			return error_set(err, EINVAL, "file system export %zu: no host path", i);
 		if (synthetic && (!name || !name[0] || strchr(name, '/') || !strcmp(name, ".") ||
 				  !strcmp(name, "..") || strlen(name) > NAME_MAX))
-			return nook_error_set(err, EINVAL, "file system export %s: invalid name \"%s\"",
+			return error_set(err, EINVAL, "file system export %s: invalid name \"%s\"",
 					      opt->exports[i].host_path, name ? name : "(null)");
 		for (size_t j = 0; synthetic && j < i; j++)
 			if (!strcmp(opt->exports[j].name, name))
-				return nook_error_set(err, EINVAL,
+				return error_set(err, EINVAL,
 						      "file system export \"%s\": name used twice", name);
 	}
 	if (opt->hidden_name && (!opt->hidden_name[0] || strchr(opt->hidden_name, '/')))
-		return nook_error_set(err, EINVAL, "hidden name \"%s\": not a file name",
+		return error_set(err, EINVAL, "hidden name \"%s\": not a file name",
 				      opt->hidden_name);
 
 	struct fs_server *s = calloc(1, sizeof(*s));
@@ -1568,7 +1568,7 @@ int fs_server_create(const struct fs_server_options *opt, struct fs_server **out
 		if (s)
 			free(s->exports);
 		free(s);
-		return nook_error_set(err, ENOMEM, "out of memory");
+		return error_set(err, ENOMEM, "out of memory");
 	}
 	pthread_mutex_init(&s->lock, NULL);
 	s->nexports = opt->nexports;
@@ -1584,13 +1584,13 @@ int fs_server_create(const struct fs_server_options *opt, struct fs_server **out
 	for (size_t i = 0; i < opt->nexports && r == 0; i++) {
 		s->exports[i].read_only = opt->exports[i].read_only;
 		if (synthetic && !(s->exports[i].name = strdup(opt->exports[i].name)))
-			r = nook_error_set(err, ENOMEM, "out of memory");
+			r = error_set(err, ENOMEM, "out of memory");
 		else
 			r = export_open(s, i, &opt->exports[i], err);
 	}
 	if (r == 0 && synthetic) {
 		if (!(s->root = calloc(1, sizeof(*s->root))))
-			r = nook_error_set(err, ENOMEM, "out of memory");
+			r = error_set(err, ENOMEM, "out of memory");
 		else
 			*s->root = (struct fs_node){.nodeid = FUSE_ROOT_ID, .fd = -1, .export = -1,
 						    .pinned = true, .type = S_IFDIR, .refs = 1};

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include <nook/parse.h>
+#include <nook/types.h>
 #include <nook/vm.h>
 
 #include "util/error.h"
@@ -55,6 +55,8 @@ struct net_slirp_config {
 	uint32_t guest;   /* the address DHCP hands out */
 	const struct nook_port_pair *ports; /* published: host -> guest */
 	size_t nports;
+	/* Whether the gateway leads to the host's loopback services. */
+	bool allow_host_loopback;
 };
 int net_slirp_open(const struct net_slirp_config *cfg, struct net_backend **out,
 		   nook_error **err);

@@ -39,7 +39,7 @@ int net_custom_open(const struct nook_net_backend *cb, void *opaque, struct net_
 	*out = NULL;
 	struct custom_backend *c = calloc(1, sizeof(*c));
 	if (!c)
-		return nook_error_set(err, ENOMEM, "out of memory");
+		return error_set(err, ENOMEM, "out of memory");
 	c->cb = *cb;
 	c->opaque = opaque;
 	c->base = (struct net_backend){.ops = &custom_ops, .name = "custom",

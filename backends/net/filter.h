@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <nook/parse.h>
+#include <nook/types.h>
 
 struct net_filter_port {
 	uint16_t guest_port;
@@ -37,6 +37,9 @@ struct net_filter {
 	uint32_t gateway, dns;     /* host byte order; 0: none */
 	const struct net_filter_port *ports; /* published ports */
 	size_t nports;
+	/* Whether frames to the gateway may reach the host's loopback
+	 * services (user-mode networking). */
+	bool allow_host_loopback;
 };
 
 /* Whether the Ethernet frame `frame` of `len` bytes may leave the guest. */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "backends/net/backend.h"
+#include "util/thread.h"
 
 struct slirp_timer {
 	SlirpTimerId id;
@@ -222,13 +223,13 @@ int net_slirp_open(const struct net_slirp_config *cfg, struct net_backend **out,
 	*out = NULL;
 	int pair[2];
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0)
-		return nook_error_set(err, errno, "net user: socketpair: %s", strerror(errno));
+		return error_set(err, errno, "net user: socketpair: %s", strerror(errno));
 	struct slirp_backend *s =
 		(struct slirp_backend *)net_fd_backend_new(sizeof(*s), "user", pair[0], true);
 	if (!s) {
 		close(pair[0]);
 		close(pair[1]);
-		return nook_error_set(err, ENOMEM, "out of memory");
+		return error_set(err, ENOMEM, "out of memory");
 	}
 	s->fd.destroy_extra = slirp_backend_destroy;
 	s->fd.base.checksums_valid = true;
@@ -236,7 +237,7 @@ int net_slirp_open(const struct net_slirp_config *cfg, struct net_backend **out,
 	s->stop_fd = eventfd(0, EFD_CLOEXEC);
 	int r = 0;
 	if (s->stop_fd < 0)
-		r = nook_error_set(err, errno, "net user: eventfd: %s", strerror(errno));
+		r = error_set(err, errno, "net user: eventfd: %s", strerror(errno));
 	SlirpConfig sc = {
 		.version = 4,
 		.in_enabled = true,
@@ -248,7 +249,7 @@ int net_slirp_open(const struct net_slirp_config *cfg, struct net_backend **out,
 		.vhostname = "nook",
 	};
 	if (r == 0 && !(s->slirp = slirp_new(&sc, &slirp_callbacks, s)))
-		r = nook_error_set(err, EINVAL, "net user: libslirp refused the network configuration");
+		r = error_set(err, EINVAL, "net user: libslirp refused the network configuration");
 	for (size_t i = 0; r == 0 && i < cfg->nports; i++) {
 		const struct nook_port_pair *p = &cfg->ports[i];
 		bool udp = p->protocol == NOOK_PORT_PROTOCOL_UDP;
@@ -258,14 +259,14 @@ int net_slirp_open(const struct net_slirp_config *cfg, struct net_backend **out,
 				      p->guest_port) < 0) {
 			char ip[INET_ADDRSTRLEN];
 			inet_ntop(AF_INET, &p->host_ip, ip, sizeof(ip));
-			r = nook_error_set(err, EADDRINUSE,
+			r = error_set(err, EADDRINUSE,
 					   "published port %s:%u/%s: cannot listen on the host "
 					   "(address in use or not local)",
 					   ip, p->host_port, udp ? "udp" : "tcp");
 		}
 	}
-	if (r == 0 && (r = -pthread_create(&s->thread, NULL, slirp_thread, s)) < 0)
-		nook_error_set(err, -r, "net user: cannot start its thread: %s", strerror(-r));
+	if (r == 0 && (r = thread_start(&s->thread, THREAD_ROLE_NET_SLIRP, "slirp", slirp_thread, s)) < 0)
+		error_set(err, -r, "net user: cannot start its thread: %s", strerror(-r));
 	s->thread_started = r == 0;
 	if (r < 0) {
 		net_backend_destroy(&s->fd.base);

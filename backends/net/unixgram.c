@@ -13,11 +13,11 @@ static int connect_path(const char *path, bool vfkit_magic, nook_error **err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return nook_error_set(err, ENAMETOOLONG, "net unixgram \"%s\": path too long", path);
+		return error_set(err, ENAMETOOLONG, "net unixgram \"%s\": path too long", path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return nook_error_set(err, errno, "net unixgram \"%s\": socket: %s", path,
+		return error_set(err, errno, "net unixgram \"%s\": socket: %s", path,
 				      strerror(errno));
 	sa_family_t autobind = AF_UNIX;
 	const char *step = "bind";
@@ -33,7 +33,7 @@ static int connect_path(const char *path, bool vfkit_magic, nook_error **err)
 	if (r < 0) {
 		int e = errno;
 		close(fd);
-		return nook_error_set(err, e, "net unixgram \"%s\": %s: %s%s", path, step, strerror(e),
+		return error_set(err, e, "net unixgram \"%s\": %s: %s%s", path, step, strerror(e),
 				      e == ECONNREFUSED || e == ENOENT ? " (nothing listens there)" : "");
 	}
 	return fd;
@@ -50,13 +50,13 @@ int net_unixgram_open(int fd, const char *path, bool vfkit_magic, struct net_bac
 	if (r < 0) {
 		if (owns)
 			close(fd);
-		return nook_error_set(err, -r, "net unixgram fd %d: %s", fd, strerror(-r));
+		return error_set(err, -r, "net unixgram fd %d: %s", fd, strerror(-r));
 	}
 	struct net_fd_backend *b = net_fd_backend_new(sizeof(*b), "unixgram", fd, owns);
 	if (!b) {
 		if (owns)
 			close(fd);
-		return nook_error_set(err, ENOMEM, "out of memory");
+		return error_set(err, ENOMEM, "out of memory");
 	}
 	*out = &b->base;
 	return 0;

@@ -104,16 +104,16 @@ static int connect_path(const char *path, nook_error **err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return nook_error_set(err, ENAMETOOLONG, "net unixstream \"%s\": path too long", path);
+		return error_set(err, ENAMETOOLONG, "net unixstream \"%s\": path too long", path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return nook_error_set(err, errno, "net unixstream \"%s\": socket: %s", path,
+		return error_set(err, errno, "net unixstream \"%s\": socket: %s", path,
 				      strerror(errno));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
 		close(fd);
-		return nook_error_set(err, e, "net unixstream \"%s\": connect: %s%s", path, strerror(e),
+		return error_set(err, e, "net unixstream \"%s\": connect: %s%s", path, strerror(e),
 				      e == ECONNREFUSED || e == ENOENT ? " (nothing listens there)" : "");
 	}
 	return fd;
@@ -129,7 +129,7 @@ int net_unixstream_open(int fd, const char *path, struct net_backend **out, nook
 	if (!s) {
 		if (owns)
 			close(fd);
-		return nook_error_set(err, ENOMEM, "out of memory");
+		return error_set(err, ENOMEM, "out of memory");
 	}
 	*s = (struct unixstream_backend){
 		.base = {.ops = &unixstream_ops, .name = "unixstream", .poll_fd = fd,

@@ -46,13 +46,7 @@ static void blk_read_config(struct virtio_mmio_device *dev, uint32_t offset, uin
 static void blk_queue_notify(struct virtio_mmio_device *dev, uint16_t index)
 {
 	struct virtio_blk *blk = dev->opaque;
-	pthread_cond_signal(&blk->wake);
-}
-
-static void blk_reset(struct virtio_mmio_device *dev)
-{
-	struct virtio_blk *blk = dev->opaque;
-	blk->generation++;
+	virtio_workers_wake(&blk->workers);
 }
 
 /* Discard / write zeroes: one range (max_discard_seg = 1). */
@@ -70,14 +64,16 @@ static uint8_t blk_range_request(struct virtio_blk *blk, const struct virtq_chai
 }
 
 /* Serves one request; returns the bytes written into the guest's
- * in-buffers (the status byte included). */
-static uint32_t blk_handle_request(struct virtio_blk *blk, const struct virtq_chain *c)
+ * in-buffers (the status byte included), or -1 when the chain has no room
+ * for the status byte or no header: a broken driver. */
+static int64_t blk_handle_request(struct virtio_mmio_device *dev, const struct virtq_chain *c)
 {
+	struct virtio_blk *blk = dev->opaque;
 	struct blk_header h;
 	/* The status byte is the last byte the device writes. */
 	if (c->in_len < 1 ||
 	    virtq_chain_read(c, 0, &h, sizeof(h)) != sizeof(h))
-		return 0;
+		return -1;
 	uint64_t data_in = c->in_len - 1;
 	uint64_t data_out = c->out_len - sizeof(h);
 	uint8_t status = VIRTIO_BLK_S_OK;
@@ -124,42 +120,7 @@ static uint32_t blk_handle_request(struct virtio_blk *blk, const struct virtq_ch
 		break;
 	}
 	virtq_chain_write(c, c->in_len - 1, &status, 1);
-	return written + 1;
-}
-
-static void *blk_worker_main(void *arg)
-{
-	struct virtio_blk *blk = arg;
-	struct virtio_mmio_device *dev = &blk->mmio;
-	struct virtq *q = &dev->queues[0];
-	pthread_mutex_lock(&dev->lock);
-	while (!blk->stopping) {
-		int r = 0;
-		if ((dev->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
-		    !(dev->status & VIRTIO_CONFIG_S_NEEDS_RESET) && q->ready)
-			r = virtq_pop(q, &blk->chain);
-		if (r < 0)
-			virtio_mmio_fail(dev);
-		if (r <= 0) {
-			pthread_cond_wait(&blk->wake, &dev->lock);
-			continue;
-		}
-		uint64_t generation = blk->generation;
-		pthread_mutex_unlock(&dev->lock);
-		uint32_t written = blk_handle_request(blk, &blk->chain);
-		pthread_mutex_lock(&dev->lock);
-		if (generation != blk->generation)
-			continue;
-		if (written == 0) {
-			/* No room for even the status byte: a broken driver. */
-			virtio_mmio_fail(dev);
-			continue;
-		}
-		virtq_push(q, blk->chain.head, written);
-		virtio_mmio_notify_used(dev, q);
-	}
-	pthread_mutex_unlock(&dev->lock);
-	return NULL;
+	return (int64_t)written + 1;
 }
 
 static const struct virtio_device_ops blk_ops = {
@@ -170,7 +131,6 @@ static const struct virtio_device_ops blk_ops = {
 	.config_size = sizeof(struct virtio_blk_config),
 	.read_config = blk_read_config,
 	.queue_notify = blk_queue_notify,
-	.reset = blk_reset,
 };
 
 int virtio_blk_init(struct virtio_blk *blk, struct machine *m, struct event_loop *loop,
@@ -178,20 +138,19 @@ int virtio_blk_init(struct virtio_blk *blk, struct machine *m, struct event_loop
 		    nook_error **err)
 {
 	size_t id_len = strlen(p->id);
-	if (id_len == 0 || id_len > VIRTIO_BLK_ID_MAX)
-		return nook_error_set(err, EINVAL, "disk %s: id \"%s\" must be 1 to %d bytes", p->path,
-				      p->id, VIRTIO_BLK_ID_MAX);
+	if (id_len == 0 || id_len > NOOK_DISK_ID_MAX)
+		return error_set(err, EINVAL, "disk %s: id \"%s\" must be 1 to %d bytes", p->path,
+				      p->id, NOOK_DISK_ID_MAX);
 	memset(blk->id, 0, sizeof(blk->id));
 	memcpy(blk->id, p->id, id_len);
-	struct disk_options o = {.format = p->format, .read_only = p->read_only, .direct = p->direct};
+	struct disk_options o = {.format = p->format, .read_only = p->read_only, .direct = p->direct,
+				 .allow_backing = p->allow_backing};
 	int r = disk_open(p->path, &o, &blk->disk, err);
 	if (r < 0)
 		return r;
 	blk->loop = loop;
 	blk->flush_noop = p->cache == NOOK_DISK_CACHE_UNSAFE || p->sync == NOOK_DISK_SYNC_NONE;
 	blk->flush_data_only = p->sync == NOOK_DISK_SYNC_RELAXED;
-	blk->stopping = false;
-	blk->generation = 0;
 	/* The features differ per disk, so each has its own ops table. */
 	blk->ops = blk_ops;
 	blk->ops.features = UINT64_C(1) << VIRTIO_BLK_F_SEG_MAX | UINT64_C(1) << VIRTIO_BLK_F_BLK_SIZE |
@@ -201,28 +160,17 @@ int virtio_blk_init(struct virtio_blk *blk, struct machine *m, struct event_loop
 	else
 		blk->ops.features |= UINT64_C(1) << VIRTIO_BLK_F_WRITE_ZEROES |
 				     (disk_can_discard(blk->disk) ? UINT64_C(1) << VIRTIO_BLK_F_DISCARD : 0);
-	pthread_cond_init(&blk->wake, NULL);
 	r = virtio_mmio_init(&blk->mmio, m, loop, &blk->ops, blk, base, irq, err);
-	if (r < 0)
-		return r;
-	r = -pthread_create(&blk->worker, NULL, blk_worker_main, blk);
-	if (r < 0)
-		return nook_error_set(err, -r, "disk %s: worker thread: %s", p->path, strerror(-r));
-	blk->worker_started = true;
-	return 0;
+	if (r == 0)
+		r = virtio_workers_start(&blk->workers, &blk->mmio, blk_handle_request, 1,
+					 THREAD_ROLE_BLK_WORKER, "blk", err);
+	return r;
 }
 
 void virtio_blk_destroy(struct virtio_blk *blk)
 {
 	if (blk->mmio.ops) {
-		pthread_mutex_lock(&blk->mmio.lock);
-		blk->stopping = true;
-		pthread_cond_broadcast(&blk->wake);
-		pthread_mutex_unlock(&blk->mmio.lock);
-		if (blk->worker_started)
-			pthread_join(blk->worker, NULL);
-		blk->worker_started = false;
-		pthread_cond_destroy(&blk->wake);
+		virtio_workers_stop(&blk->workers);
 		virtio_mmio_destroy(&blk->mmio, blk->loop);
 		blk->mmio.ops = NULL;
 	}

@@ -1,6 +1,6 @@
 /* virtio-blk (virtio 1.x, 5.2): a disk image (backends/disk) as a block
- * device. Requests are served by a worker thread per device so that slow
- * host I/O never stalls the VM's I/O thread. */
+ * device. Requests are served by a worker thread per device
+ * (devices/virtio/worker.h); a disk is used by one thread at a time. */
 #ifndef NOOK_DEVICES_VIRTIO_BLK_H
 #define NOOK_DEVICES_VIRTIO_BLK_H
 
@@ -9,9 +9,9 @@
 
 #include "backends/disk/disk.h"
 #include "devices/virtio/mmio.h"
+#include "devices/virtio/worker.h"
 #include "nook/vm.h"
 
-#define VIRTIO_BLK_ID_MAX 20 /* the serial the guest reads (GET_ID) */
 
 /* vm.c passes the public format values through. */
 _Static_assert((int)DISK_FORMAT_RAW == (int)NOOK_DISK_FORMAT_RAW &&
@@ -28,6 +28,7 @@ struct virtio_blk_params {
 	bool direct;
 	enum nook_disk_cache cache;
 	enum nook_disk_sync sync;
+	bool allow_backing;
 };
 
 struct virtio_blk {
@@ -35,17 +36,9 @@ struct virtio_blk {
 	struct virtio_device_ops ops;
 	struct event_loop *loop;
 	struct disk *disk;
-	char id[VIRTIO_BLK_ID_MAX];
+	char id[NOOK_DISK_ID_MAX];
 	bool flush_noop, flush_data_only;
-	/* Under mmio.lock: the worker waits on `wake`; `generation` changes on
-	 * a device reset so that a request of the old queue is not completed
-	 * into the new one. */
-	pthread_cond_t wake;
-	bool stopping;
-	uint64_t generation;
-	pthread_t worker;
-	bool worker_started;
-	struct virtq_chain chain;
+	struct virtio_workers workers;
 };
 
 /* Opens the image; errors name it. */

@@ -257,7 +257,7 @@ int virtio_console_init(struct virtio_console *c, struct machine *m, struct even
 	memset(c, 0, sizeof(*c));
 	c->loop = loop;
 	if (nports < 1 || nports > VIRTIO_CONSOLE_MAX_PORTS)
-		return nook_error_set(err, EINVAL, "virtio-console: %d ports (1..%d)", nports,
+		return error_set(err, EINVAL, "virtio-console: %d ports (1..%d)", nports,
 				      VIRTIO_CONSOLE_MAX_PORTS);
 	c->nports = nports;
 	for (int i = 0; i < nports; i++) {
@@ -271,7 +271,7 @@ int virtio_console_init(struct virtio_console *c, struct machine *m, struct even
 			/* Regular files cannot be polled and are always readable. */
 			p->in_pollable = event_loop_add(loop, &p->in_source, 0) == 0;
 			if (!p->in_pollable && errno != EPERM)
-				return nook_error_set(err, errno, "virtio-console port %s: %s", p->name,
+				return error_set(err, errno, "virtio-console port %s: %s", p->name,
 						      strerror(errno));
 		}
 	}

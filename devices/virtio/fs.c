@@ -6,8 +6,8 @@
 #include <linux/virtio_ids.h>
 #include <string.h>
 
-#define HIPRIO_QUEUE 0
-#define REQUEST_QUEUE 1
+/* Queue 0 is hiprio (FORGET, INTERRUPT), which the workers serve first;
+ * queue 1 carries the requests. */
 #define NUM_QUEUES 2
 #define QUEUE_SIZE 256
 
@@ -23,71 +23,17 @@ static void fs_read_config(struct virtio_mmio_device *dev, uint32_t offset, uint
 static void fs_queue_notify(struct virtio_mmio_device *dev, uint16_t index)
 {
 	struct virtio_fs *fs = dev->opaque;
-	pthread_cond_broadcast(&fs->wake);
+	virtio_workers_wake(&fs->workers);
 }
 
-static void fs_reset(struct virtio_mmio_device *dev)
+/* The guest's buffers: what the device reads holds the request, what it
+ * writes receives the reply. A negative result means not even an error
+ * reply fits: the guest broke the protocol. */
+static int64_t fs_handle_request(struct virtio_mmio_device *dev, const struct virtq_chain *chain)
 {
 	struct virtio_fs *fs = dev->opaque;
-	fs->generation++;
-}
-
-/* Takes the next request, hiprio (FORGET, INTERRUPT) first. Lock held. */
-static int fs_pop(struct virtio_fs *fs, struct virtq_chain *chain, struct virtq **from)
-{
-	struct virtio_mmio_device *dev = &fs->mmio;
-	if (!(dev->status & VIRTIO_CONFIG_S_DRIVER_OK) || (dev->status & VIRTIO_CONFIG_S_NEEDS_RESET))
-		return 0;
-	for (int i = HIPRIO_QUEUE; i < NUM_QUEUES; i++) {
-		struct virtq *q = &dev->queues[i];
-		if (!q->ready)
-			continue;
-		int r = virtq_pop(q, chain);
-		if (r < 0) {
-			virtio_mmio_fail(dev);
-			return 0;
-		}
-		if (r > 0) {
-			*from = q;
-			return 1;
-		}
-	}
-	return 0;
-}
-
-static void *fs_worker_main(void *arg)
-{
-	struct virtio_fs_worker *w = arg;
-	struct virtio_fs *fs = w->fs;
-	struct virtio_mmio_device *dev = &fs->mmio;
-	pthread_mutex_lock(&dev->lock);
-	while (!fs->stopping) {
-		struct virtq *q;
-		if (!fs_pop(fs, &w->chain, &q)) {
-			pthread_cond_wait(&fs->wake, &dev->lock);
-			continue;
-		}
-		uint64_t generation = fs->generation;
-		pthread_mutex_unlock(&dev->lock);
-
-		/* The guest's buffers: what the device reads holds the request,
-		 * what it writes receives the reply. */
-		ssize_t n = fs->backend.request(fs->backend_opaque, w->chain.out, w->chain.nout,
-						w->chain.in, w->chain.nin);
-
-		pthread_mutex_lock(&dev->lock);
-		if (generation != fs->generation)
-			continue;
-		if (n < 0) {
-			/* Not even an error reply fits: the guest broke the protocol. */
-			virtio_mmio_fail(dev);
-			continue;
-		}
-		virtq_push(q, w->chain.head, (uint32_t)n);
-		virtio_mmio_notify_used(dev, q);
-	}
-	pthread_mutex_unlock(&dev->lock);
-	return NULL;
+	return fs->backend.request(fs->backend_opaque, chain->out, chain->nout, chain->in,
+				   chain->nin);
 }
 
 static const struct virtio_device_ops fs_ops = {
@@ -98,7 +44,6 @@ static const struct virtio_device_ops fs_ops = {
 	.config_size = sizeof(struct virtio_fs_config),
 	.read_config = fs_read_config,
 	.queue_notify = fs_queue_notify,
-	.reset = fs_reset,
 };
 
 int virtio_fs_init(struct virtio_fs *fs, struct machine *m, struct event_loop *loop,
@@ -106,46 +51,26 @@ int virtio_fs_init(struct virtio_fs *fs, struct machine *m, struct event_loop *l
 		   uint64_t base, uint32_t irq, nook_error **err)
 {
 	size_t tag_len = strlen(tag);
-	if (tag_len == 0 || tag_len > VIRTIO_FS_TAG_MAX)
-		return nook_error_set(err, EINVAL, "fs tag \"%s\": must be 1 to %d bytes", tag,
-				      VIRTIO_FS_TAG_MAX);
+	if (tag_len == 0 || tag_len > NOOK_FS_TAG_MAX)
+		return error_set(err, EINVAL, "fs tag \"%s\": must be 1 to %d bytes", tag,
+				 NOOK_FS_TAG_MAX);
 	memset(fs->tag, 0, sizeof(fs->tag));
 	memcpy(fs->tag, tag, tag_len);
 	fs->loop = loop;
 	fs->backend = *backend;
 	fs->backend_opaque = opaque;
-	fs->stopping = false;
-	fs->generation = 0;
-	pthread_cond_init(&fs->wake, NULL);
 	int r = virtio_mmio_init(&fs->mmio, m, loop, &fs_ops, fs, base, irq, err);
-	if (r < 0)
-		return r;
-	for (int i = 0; i < VIRTIO_FS_WORKERS; i++) {
-		struct virtio_fs_worker *w = &fs->workers[i];
-		w->fs = fs;
-		r = -pthread_create(&w->thread, NULL, fs_worker_main, w);
-		if (r < 0)
-			return nook_error_set(err, -r, "fs tag \"%s\": worker thread: %s", tag,
-					      strerror(-r));
-		w->started = true;
-	}
-	return 0;
+	if (r == 0)
+		r = virtio_workers_start(&fs->workers, &fs->mmio, fs_handle_request, VIRTIO_FS_WORKERS,
+					 THREAD_ROLE_FS_WORKER, "fs", err);
+	return r;
 }
 
 void virtio_fs_destroy(struct virtio_fs *fs)
 {
 	if (!fs->mmio.ops)
 		return;
-	pthread_mutex_lock(&fs->mmio.lock);
-	fs->stopping = true;
-	pthread_cond_broadcast(&fs->wake);
-	pthread_mutex_unlock(&fs->mmio.lock);
-	for (int i = 0; i < VIRTIO_FS_WORKERS; i++) {
-		if (fs->workers[i].started)
-			pthread_join(fs->workers[i].thread, NULL);
-		fs->workers[i].started = false;
-	}
-	pthread_cond_destroy(&fs->wake);
+	virtio_workers_stop(&fs->workers);
 	virtio_mmio_destroy(&fs->mmio, fs->loop);
 	fs->mmio.ops = NULL;
 }

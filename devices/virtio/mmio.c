@@ -259,11 +259,11 @@ int virtio_mmio_init(struct virtio_mmio_device *dev, struct machine *m, struct e
 		dev->notify[i].source.fd = -1;
 	}
 	if (ops->num_queues > VIRTIO_MMIO_MAX_QUEUES)
-		return nook_error_set(err, EINVAL, "virtio-%s: too many queues", ops->name);
+		return error_set(err, EINVAL, "virtio-%s: too many queues", ops->name);
 
 	dev->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (dev->irq_fd < 0 || machine_add_irqfd(m, dev->irq_fd, irq) < 0)
-		return nook_error_set(err, errno, "virtio-%s: cannot connect IRQ %u: %s", ops->name,
+		return error_set(err, errno, "virtio-%s: cannot connect IRQ %u: %s", ops->name,
 				      irq, strerror(errno));
 	for (uint16_t i = 0; i < ops->num_queues; i++) {
 		struct virtio_mmio_notify *n = &dev->notify[i];
@@ -273,7 +273,7 @@ int virtio_mmio_init(struct virtio_mmio_device *dev, struct machine *m, struct e
 						  .fn = on_queue_notify,
 						  .opaque = n};
 		if (n->source.fd < 0 || event_loop_add(loop, &n->source, EPOLLIN) < 0)
-			return nook_error_set(err, errno, "virtio-%s: queue %u notification: %s",
+			return error_set(err, errno, "virtio-%s: queue %u notification: %s",
 					      ops->name, i, strerror(errno));
 		/* Without an ioeventfd the write exits to mmio_write instead. */
 		machine_add_ioeventfd(m, n->source.fd, base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, true, i);
@@ -281,7 +281,7 @@ int virtio_mmio_init(struct virtio_mmio_device *dev, struct machine *m, struct e
 	struct io_handler h = {.read = mmio_read, .write = mmio_write, .opaque = dev};
 	int r = io_bus_register(&m->mmio, base, VIRTIO_MMIO_WINDOW, &h);
 	if (r < 0)
-		return nook_error_set(err, -r, "virtio-%s: MMIO window 0x%llx: %s", ops->name,
+		return error_set(err, -r, "virtio-%s: MMIO window 0x%llx: %s", ops->name,
 				      (unsigned long long)base, strerror(-r));
 	return 0;
 }

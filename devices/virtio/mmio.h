@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "devices/virtio/queue.h"
-#include "kvm/event_loop.h"
+#include "util/event_loop.h"
 #include "kvm/kvm.h"
 
 #define VIRTIO_MMIO_MAX_QUEUES 16

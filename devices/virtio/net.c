@@ -267,7 +267,7 @@ int virtio_net_init(struct virtio_net *n, struct machine *m, struct event_loop *
 	n->rx_frame = malloc(NET_FRAME_MAX);
 	n->tx_frame = malloc(NET_FRAME_MAX);
 	if (!n->rx_frame || !n->tx_frame)
-		return nook_error_set(err, ENOMEM, "out of memory");
+		return error_set(err, ENOMEM, "out of memory");
 	int r = virtio_mmio_init(&n->mmio, m, loop, &net_ops, n, base, irq, err);
 	if (r < 0)
 		return r;

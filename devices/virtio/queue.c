@@ -39,9 +39,7 @@ int virtq_activate(struct virtq *q)
 
 void virtq_reset(struct virtq *q)
 {
-	const struct guest_memory *mem = q->mem;
-	memset(q, 0, sizeof(*q));
-	q->mem = mem;
+	*q = (struct virtq){.mem = q->mem, .generation = q->generation + 1};
 }
 
 static struct vring_avail *avail_ring(const struct virtq *q)
@@ -119,6 +117,8 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 {
+	if (!q->ready)
+		return;
 	struct vring_used *used = used_ring(q);
 	struct vring_used_elem *e = &used->ring[q->used_idx % q->size];
 	__atomic_store_n(&e->id, head, __ATOMIC_RELAXED);

@@ -20,6 +20,9 @@ struct virtq {
 	uint64_t desc_gpa, avail_gpa, used_gpa;
 	uint16_t last_avail; /* next avail ring entry to take */
 	uint16_t used_idx;   /* next used ring entry to fill */
+	/* Changes at every reset: a chain taken before it (by a worker
+	 * thread, say) must not be pushed after it. */
+	uint32_t generation;
 };
 
 /* A descriptor chain: the buffers the device reads (out) then writes (in). */
@@ -42,7 +45,7 @@ void virtq_reset(struct virtq *q);
 int virtq_pop(struct virtq *q, struct virtq_chain *chain);
 
 /* Returns a chain to the guest with `written` bytes written into its
- * in-buffers. */
+ * in-buffers; does nothing on a queue that is not ready (reset meanwhile). */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
 
 /* Whether the guest wants an interrupt for the buffers just pushed. */

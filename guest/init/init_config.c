@@ -155,7 +155,7 @@ static int check_all(const unsigned char *p, size_t len, struct counts *n, char 
 	return 0;
 }
 
-int nook_init_config_parse(const void *buf, size_t len, struct nook_init_config *out,
+int init_config_parse(const void *buf, size_t len, struct init_config *out,
 			   char *err, size_t errlen)
 {
 	const unsigned char *p = buf;
@@ -173,23 +173,23 @@ int nook_init_config_parse(const void *buf, size_t len, struct nook_init_config 
 	 * then strings. */
 	size_t nptrs = (n.args + 2) + (n.envs + 1) + n.lowers;
 	size_t rl_off = nptrs * sizeof(char *);
-	size_t mnt_off = rl_off + n.rlimits * sizeof(struct nook_init_rlimit);
-	size_t net_off = mnt_off + n.mounts * sizeof(struct nook_init_mount);
-	size_t str_off = net_off + n.nets * sizeof(struct nook_init_net);
+	size_t mnt_off = rl_off + n.rlimits * sizeof(struct init_rlimit);
+	size_t net_off = mnt_off + n.mounts * sizeof(struct init_mount);
+	size_t str_off = net_off + n.nets * sizeof(struct init_net);
 	char *mem = malloc(str_off + n.string_bytes);
 	if (!mem) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 
-	struct nook_init_config cfg = {
+	struct init_config cfg = {
 		.argv = (char **)mem,
 		.argc = 1,
 		.env = (char **)mem + n.args + 2,
 		.root_lowers = (char **)mem + n.args + 2 + n.envs + 1,
-		.rlimits = (struct nook_init_rlimit *)(mem + rl_off),
-		.mounts = (struct nook_init_mount *)(mem + mnt_off),
-		.nets = (struct nook_init_net *)(mem + net_off),
+		.rlimits = (struct init_rlimit *)(mem + rl_off),
+		.mounts = (struct init_mount *)(mem + mnt_off),
+		.nets = (struct init_net *)(mem + net_off),
 		.mem = mem,
 	};
 	char *s = mem + str_off;
@@ -199,13 +199,13 @@ int nook_init_config_parse(const void *buf, size_t len, struct nook_init_config 
 
 		off += RECORD_HEADER_SIZE + (size_t)vlen;
 		if (tag == NOOK_TAG_RLIMIT) {
-			cfg.rlimits[cfg.nrlimits++] = (struct nook_init_rlimit){
+			cfg.rlimits[cfg.nrlimits++] = (struct init_rlimit){
 				.resource = le32(val), .soft = le64(val + 4), .hard = le64(val + 12),
 			};
 			continue;
 		}
 		if (tag == NOOK_TAG_NET) {
-			struct nook_init_net *net = &cfg.nets[cfg.nnets++];
+			struct init_net *net = &cfg.nets[cfg.nnets++];
 			memcpy(net->mac, val, 6);
 			net->mode = val[6];
 			net->prefix = val[7];
@@ -216,7 +216,7 @@ int nook_init_config_parse(const void *buf, size_t len, struct nook_init_config 
 		}
 		if (tag == NOOK_TAG_MOUNT) {
 			uint32_t tag_len = le32(val + 4);
-			struct nook_init_mount *m = &cfg.mounts[cfg.nmounts++];
+			struct init_mount *m = &cfg.mounts[cfg.nmounts++];
 			m->flags = le32(val);
 			m->tag = s;
 			memcpy(s, val + MOUNT_HEADER_SIZE, tag_len);
@@ -253,8 +253,8 @@ int nook_init_config_parse(const void *buf, size_t len, struct nook_init_config 
 	return 0;
 }
 
-void nook_init_config_free(struct nook_init_config *cfg)
+void init_config_free(struct init_config *cfg)
 {
 	free(cfg->mem);
-	*cfg = (struct nook_init_config){ 0 };
+	*cfg = (struct init_config){ 0 };
 }

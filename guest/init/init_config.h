@@ -5,49 +5,49 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct nook_init_rlimit {
+struct init_rlimit {
 	uint32_t resource;
 	uint64_t soft, hard;
 };
 
-struct nook_init_mount {
+struct init_mount {
 	char *tag, *path; /* virtio-fs tag, absolute guest path */
 	uint32_t flags;   /* NOOK_MOUNT_* */
 };
 
 /* A network interface to configure (NOOK_TAG_NET). */
-struct nook_init_net {
+struct init_net {
 	unsigned char mac[6];
 	unsigned mode;                /* NOOK_NET_* */
 	unsigned prefix;
 	uint32_t addr, gateway, dns;  /* network byte order; 0: none */
 };
 
-struct nook_init_config {
+struct init_config {
 	char *exec_path;        /* as given: a path, or a name to look up in PATH */
 	char **argv;            /* argc entries (argv[0] is exec_path), then NULL */
 	size_t argc;
 	char **env;             /* envc "KEY=VALUE" entries, then NULL */
 	size_t envc;
 	char *workdir;          /* NULL when not given */
-	struct nook_init_rlimit *rlimits;
+	struct init_rlimit *rlimits;
 	size_t nrlimits;
 	char *root;             /* virtio-fs root tag, or NULL */
 	char **root_lowers;     /* overlay root: nroot_lowers tags, bottom first */
 	size_t nroot_lowers;
 	char *root_upper;       /* overlay upper tag; NULL: a tmpfs */
-	struct nook_init_mount *mounts;
+	struct init_mount *mounts;
 	size_t nmounts;
-	struct nook_init_net *nets;
+	struct init_net *nets;
 	size_t nnets;
 	void *mem;              /* the one allocation all of the above live in */
 };
 
 /* Parses `len` bytes at `buf` into `out`. Returns 0, or -EINVAL (malformed)
  * or -ENOMEM with a message in `err` (errlen >= 1) and `out` untouched. */
-int nook_init_config_parse(const void *buf, size_t len, struct nook_init_config *out,
+int init_config_parse(const void *buf, size_t len, struct init_config *out,
 			   char *err, size_t errlen);
 
-void nook_init_config_free(struct nook_init_config *cfg);
+void init_config_free(struct init_config *cfg);
 
 #endif

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void nook_init_disk_links(void)
+void init_disk_links(void)
 {
 	DIR *dir = opendir("/sys/block");
 	if (!dir)

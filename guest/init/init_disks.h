@@ -5,6 +5,6 @@
 
 /* Best effort: a disk without a serial, or a link that cannot be made, is
  * skipped. Needs /sys and /dev mounted. */
-void nook_init_disk_links(void);
+void init_disk_links(void);
 
 #endif

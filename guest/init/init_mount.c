@@ -67,7 +67,7 @@ static int mount_virtiofs(const char *tag, const char *dir, unsigned long flags,
 
 /* Overlay of the lower shares under the upper share's "upper" directory,
  * or under a tmpfs when there is no upper share. */
-static int mount_overlay_root(const struct nook_init_config *cfg, char *err, size_t errlen)
+static int mount_overlay_root(const struct init_config *cfg, char *err, size_t errlen)
 {
 	char lowerdir[3072] = "", dir[64];
 	size_t pos = 0;
@@ -115,7 +115,7 @@ static int mount_overlay_root(const struct nook_init_config *cfg, char *err, siz
 	return 0;
 }
 
-static int mount_share(const struct nook_init_mount *m, size_t index, const char *root, char *err,
+static int mount_share(const struct init_mount *m, size_t index, const char *root, char *err,
 		       size_t errlen)
 {
 	char target[4096];
@@ -150,7 +150,7 @@ static int mount_share(const struct nook_init_mount *m, size_t index, const char
 	return 0;
 }
 
-int nook_init_mount_filesystems(const struct nook_init_config *cfg, char *err, size_t errlen)
+int init_mount_filesystems(const struct init_config *cfg, char *err, size_t errlen)
 {
 	int r = 0;
 	const char *root = "";

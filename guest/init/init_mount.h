@@ -11,6 +11,6 @@
  * the root of the file system tree (as switch_root does). Without a root in
  * the config the shares are mounted in the initramfs. Returns 0, or -errno
  * with a message in `err`. */
-int nook_init_mount_filesystems(const struct nook_init_config *cfg, char *err, size_t errlen);
+int init_mount_filesystems(const struct init_config *cfg, char *err, size_t errlen);
 
 #endif

@@ -67,7 +67,7 @@ static void set_in(struct sockaddr *sa, uint32_t addr)
 	in->sin_addr.s_addr = addr;
 }
 
-static int configure_static(int sock, const char *name, const struct nook_init_net *net)
+static int configure_static(int sock, const char *name, const struct init_net *net)
 {
 	struct ifreq ifr = { 0 };
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
@@ -129,7 +129,7 @@ static int configure_dhcp(const char *name)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EHOSTUNREACH;
 }
 
-int nook_init_net_configure(const struct nook_init_config *cfg, char *err, size_t errlen)
+int init_net_configure(const struct init_config *cfg, char *err, size_t errlen)
 {
 	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (sock < 0) {
@@ -142,7 +142,7 @@ int nook_init_net_configure(const struct nook_init_config *cfg, char *err, size_
 	if (r < 0)
 		snprintf(err, errlen, "lo: %s", strerror(-r));
 	for (size_t i = 0; i < cfg->nnets; i++) {
-		const struct nook_init_net *net = &cfg->nets[i];
+		const struct init_net *net = &cfg->nets[i];
 		char name[IFNAMSIZ];
 		const unsigned char *m = net->mac;
 		int e = find_interface(sock, net->mac, name);

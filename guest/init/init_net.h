@@ -10,6 +10,6 @@
 
 /* Returns 0, or a negative errno with a message in err; the guest runs on
  * either way (a network problem is not fatal to the program). */
-int nook_init_net_configure(const struct nook_init_config *cfg, char *err, size_t errlen);
+int init_net_configure(const struct init_config *cfg, char *err, size_t errlen);
 
 #endif

@@ -65,7 +65,7 @@ static void exec_in_path(char *const argv[])
 	errno = err;
 }
 
-_Noreturn void nook_init_exec(const struct nook_init_config *cfg, const int stdio[3])
+_Noreturn void init_exec(const struct init_config *cfg, const int stdio[3])
 {
 	for (int fd = 0; fd < 3; fd++)
 		if (dup2(stdio[fd], fd) < 0)
@@ -73,7 +73,7 @@ _Noreturn void nook_init_exec(const struct nook_init_config *cfg, const int stdi
 	setsid();
 
 	for (size_t i = 0; i < cfg->nrlimits; i++) {
-		const struct nook_init_rlimit *r = &cfg->rlimits[i];
+		const struct init_rlimit *r = &cfg->rlimits[i];
 		struct rlimit rl = { .rlim_cur = r->soft, .rlim_max = r->hard };
 
 		if (setrlimit(r->resource, &rl) < 0)
@@ -100,21 +100,21 @@ _Noreturn void nook_init_exec(const struct nook_init_config *cfg, const int stdi
 	die(NOOK_INIT_EXIT_CANNOT_EXEC, "%s: %s", cfg->exec_path, strerror(errno));
 }
 
-int nook_init_exit_status(int wstatus)
+int init_exit_status(int wstatus)
 {
 	if (WIFSIGNALED(wstatus))
 		return 128 + WTERMSIG(wstatus);
 	return WEXITSTATUS(wstatus);
 }
 
-int nook_init_reap(pid_t main_pid)
+int init_reap(pid_t main_pid)
 {
 	for (;;) {
 		int wstatus;
 		pid_t pid = waitpid(-1, &wstatus, 0);
 
 		if (pid == main_pid)
-			return nook_init_exit_status(wstatus);
+			return init_exit_status(wstatus);
 		if (pid < 0 && errno != EINTR)
 			return -errno;
 	}

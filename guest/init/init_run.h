@@ -17,13 +17,13 @@
  * starts a new session, applies the config's rlimits, environment and
  * workdir, and execs the program. Prints "nook-init: ..." to the new stderr
  * and exits with one of the statuses above when it cannot. */
-_Noreturn void nook_init_exec(const struct nook_init_config *cfg, const int stdio[3]);
+_Noreturn void init_exec(const struct init_config *cfg, const int stdio[3]);
 
 /* 0..255 for a wait() status: the exit code, or 128 + N if killed by signal N. */
-int nook_init_exit_status(int wstatus);
+int init_exit_status(int wstatus);
 
 /* Waits until child `main_pid` ends, reaping any other child on the way.
- * Returns nook_init_exit_status() of `main_pid`, or -errno. */
-int nook_init_reap(pid_t main_pid);
+ * Returns init_exit_status() of `main_pid`, or -errno. */
+int init_reap(pid_t main_pid);
 
 #endif

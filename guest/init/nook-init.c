@@ -144,7 +144,7 @@ static void open_std_fds(void)
 		close(fd);
 }
 
-static void load_config(struct nook_init_config *cfg)
+static void load_config(struct init_config *cfg)
 {
 	const char *path = NOOK_INIT_CONFIG_PATH;
 	struct stat st;
@@ -169,7 +169,7 @@ static void load_config(struct nook_init_config *cfg)
 	}
 	close(fd);
 
-	int r = nook_init_config_parse(buf, got, cfg, err, sizeof(err));
+	int r = init_config_parse(buf, got, cfg, err, sizeof(err));
 	if (r < 0)
 		fail(-r, "%s: %s", path, err);
 	free(buf);
@@ -281,7 +281,7 @@ int main(void)
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &orig);
 
-	struct nook_init_config cfg;
+	struct init_config cfg;
 	int ports[NPORTS] = { -1, -1, -1, -1 };
 
 	mount_all();
@@ -291,13 +291,13 @@ int main(void)
 		     strerror(port_errno));
 	load_config(&cfg);
 	char err[512];
-	int r = nook_init_mount_filesystems(&cfg, err, sizeof(err));
+	int r = init_mount_filesystems(&cfg, err, sizeof(err));
 	if (r < 0)
 		fail(-r, "%s", err);
 	if (cfg.root || cfg.nroot_lowers)
 		mount_all(); /* again, in the new root */
-	nook_init_disk_links();
-	if (nook_init_net_configure(&cfg, err, sizeof(err)) < 0) warn("network: %s", err);
+	init_disk_links();
+	if (init_net_configure(&cfg, err, sizeof(err)) < 0) warn("network: %s", err);
 	open_ports(ports);
 
 	report_event(NOOK_EVENT_PROGRAM_STARTED, 0);
@@ -306,7 +306,7 @@ int main(void)
 		fail(errno, "fork: %s", strerror(errno));
 	if (pid == 0) {
 		sigprocmask(SIG_SETMASK, &orig, NULL);
-		nook_init_exec(&cfg, ports);
+		init_exec(&cfg, ports);
 	}
 
 	static struct control control;
@@ -315,7 +315,7 @@ int main(void)
 	if (control.fd >= 0 && pthread_create(&control_thread, NULL, control_main, &control) != 0)
 		warn("no control thread: nook cannot stop the program gracefully");
 
-	int status = nook_init_reap(pid);
+	int status = init_reap(pid);
 	if (status < 0)
 		fail(-status, "waiting for the program: %s", strerror(-status));
 	sync();

@@ -8,6 +8,8 @@
 #ifndef NOOK_ERROR_H
 #define NOOK_ERROR_H
 
+#include <nook/api.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -15,10 +17,10 @@ extern "C" {
 typedef struct nook_error nook_error;
 
 /* The message, e.g. "--memory 0: memory must be at least 64 MiB". */
-const char *nook_error_message(const nook_error *err);
+NOOK_API const char *nook_error_message(const nook_error *err);
 /* The errno value that classifies the error (EINVAL, ENOENT, ...), positive. */
-int nook_error_code(const nook_error *err);
-void nook_error_free(nook_error *err);
+NOOK_API int nook_error_code(const nook_error *err);
+NOOK_API void nook_error_free(nook_error *err);
 
 #ifdef __cplusplus
 }

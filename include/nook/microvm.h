@@ -32,9 +32,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <nook/api.h>
 #include <nook/error.h>
 #include <nook/log.h>
-#include <nook/parse.h>
+#include <nook/types.h>
 #include <nook/vm.h>
 
 #ifdef __cplusplus
@@ -46,47 +47,47 @@ typedef struct nook_microvm_config nook_microvm_config;
 #define NOOK_MICROVM_DEFAULT_VCPUS 1
 #define NOOK_MICROVM_DEFAULT_MEMORY_MIB 1024
 
-nook_microvm_config *nook_microvm_config_new(void);
-void nook_microvm_config_free(nook_microvm_config *cfg);
+NOOK_API nook_microvm_config *nook_microvm_config_new(void);
+NOOK_API void nook_microvm_config_free(nook_microvm_config *cfg);
 
 /* Log level of the VM (messages go to stderr). */
-void nook_microvm_config_set_log_level(nook_microvm_config *cfg, enum nook_log_level level);
+NOOK_API void nook_microvm_config_set_log_level(nook_microvm_config *cfg, enum nook_log_level level);
 
 /* Rootfs: a host directory used as the guest's root as is, or overlay
  * layers (host directories), the first at the bottom and each later one on
  * top. Each call replaces the rootfs. */
-int nook_microvm_config_set_rootfs_native(nook_microvm_config *cfg, const char *dir);
-int nook_microvm_config_set_rootfs_overlay(nook_microvm_config *cfg, const char *const *layers,
+NOOK_API int nook_microvm_config_set_rootfs_native(nook_microvm_config *cfg, const char *dir);
+NOOK_API int nook_microvm_config_set_rootfs_overlay(nook_microvm_config *cfg, const char *const *layers,
 					   size_t nlayers);
 
-void nook_microvm_config_set_vcpus(nook_microvm_config *cfg, unsigned vcpus);
-void nook_microvm_config_set_memory_mib(nook_microvm_config *cfg, uint64_t mib);
+NOOK_API void nook_microvm_config_set_vcpus(nook_microvm_config *cfg, unsigned vcpus);
+NOOK_API void nook_microvm_config_set_memory_mib(nook_microvm_config *cfg, uint64_t mib);
 
 /* "HOST:GUEST[:ro|:rw]" or "PATH": a host directory shared at a guest path.
  * Host directories must exist and guest paths be unique when building. */
-int nook_microvm_config_add_mapped_dir(nook_microvm_config *cfg, const char *spec,
+NOOK_API int nook_microvm_config_add_mapped_dir(nook_microvm_config *cfg, const char *spec,
 				       nook_error **err);
 /* "[HOST_IP:]HOST_PORT:GUEST_PORT[/PROTO]" or "PORT": a port forward; a host
  * port may be used once per protocol. */
-int nook_microvm_config_add_port(nook_microvm_config *cfg, const char *spec, nook_error **err);
+NOOK_API int nook_microvm_config_add_port(nook_microvm_config *cfg, const char *spec, nook_error **err);
 
 /* Network policy (default NOOK_NETWORK_SCOPE_GROUP), the guest's address
  * ("192.168.1.100") and its subnet ("192.168.1.0/24"); the address must
  * lie in the subnet when both are given. */
-void nook_microvm_config_set_scope(nook_microvm_config *cfg, enum nook_network_scope scope);
-int nook_microvm_config_set_ip(nook_microvm_config *cfg, const char *ip, nook_error **err);
-int nook_microvm_config_set_subnet(nook_microvm_config *cfg, const char *cidr, nook_error **err);
+NOOK_API void nook_microvm_config_set_scope(nook_microvm_config *cfg, enum nook_network_scope scope);
+NOOK_API int nook_microvm_config_set_ip(nook_microvm_config *cfg, const char *ip, nook_error **err);
+NOOK_API int nook_microvm_config_set_subnet(nook_microvm_config *cfg, const char *cidr, nook_error **err);
 
 /* "RESOURCE=SOFT:HARD" ("RLIMIT_NOFILE=1024:2048", "7=1024:2048"). */
-int nook_microvm_config_add_rlimit(nook_microvm_config *cfg, const char *spec, nook_error **err);
+NOOK_API int nook_microvm_config_add_rlimit(nook_microvm_config *cfg, const char *spec, nook_error **err);
 /* The program: working directory (absolute), executable path (required),
  * arguments one at a time and "KEY=VALUE" environment entries. */
-int nook_microvm_config_set_workdir(nook_microvm_config *cfg, const char *dir);
-int nook_microvm_config_set_exec_path(nook_microvm_config *cfg, const char *path);
-int nook_microvm_config_add_arg(nook_microvm_config *cfg, const char *arg);
-int nook_microvm_config_add_env(nook_microvm_config *cfg, const char *spec, nook_error **err);
+NOOK_API int nook_microvm_config_set_workdir(nook_microvm_config *cfg, const char *dir);
+NOOK_API int nook_microvm_config_set_exec_path(nook_microvm_config *cfg, const char *path);
+NOOK_API int nook_microvm_config_add_arg(nook_microvm_config *cfg, const char *arg);
+NOOK_API int nook_microvm_config_add_env(nook_microvm_config *cfg, const char *spec, nook_error **err);
 /* A file on the host for the guest's console (kernel) output. */
-int nook_microvm_config_set_console_output(nook_microvm_config *cfg, const char *path);
+NOOK_API int nook_microvm_config_set_console_output(nook_microvm_config *cfg, const char *path);
 
 /* A read-only view of a configuration, defaults included. Pointers point
  * into cfg and are valid until it is changed or freed; strings are NULL
@@ -117,14 +118,14 @@ struct nook_microvm_settings {
 	size_t nenv;
 	const char *console_output;
 };
-void nook_microvm_config_get(const nook_microvm_config *cfg, struct nook_microvm_settings *out);
+NOOK_API void nook_microvm_config_get(const nook_microvm_config *cfg, struct nook_microvm_settings *out);
 
 /* Checks the configuration and builds the VM (not started). Fails when the
  * rootfs or the exec path is missing, a rootfs directory does not exist,
  * vcpus or memory are out of range, a mapped host directory is missing or a
  * guest path repeats, a host port repeats, the ip is outside the subnet,
  * and for the options nook does not support yet. */
-int nook_microvm_build(const nook_microvm_config *cfg, nook_vm **vm, nook_error **err);
+NOOK_API int nook_microvm_build(const nook_microvm_config *cfg, nook_vm **vm, nook_error **err);
 
 #ifdef __cplusplus
 }

@@ -29,12 +29,8 @@
 #ifndef NOOK_PARSE_H
 #define NOOK_PARSE_H
 
-#include <netinet/in.h>
-#include <stdbool.h>
-#include <stdint.h>
-
-#include <nook/error.h>
-#include <nook/log.h>
+#include <nook/api.h>
+#include <nook/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,15 +51,9 @@ extern "C" {
  * cannot be expressed and more than one separator is rejected.
  * No path is checked against the file system here.
  * ------------------------------------------------------------------------ */
-struct nook_path_pair {
-	char *host;     /* malloc'd */
-	char *guest;    /* malloc'd */
-	bool read_only; /* ":ro" was given */
-};
-
-int nook_parse_path_pair(const char *s, struct nook_path_pair *out, nook_error **err);
+NOOK_API int nook_parse_path_pair(const char *s, struct nook_path_pair *out, nook_error **err);
 /* Frees the strings of a parsed pair and zeroes it; NULL is allowed. */
-void nook_path_pair_clear(struct nook_path_pair *pair);
+NOOK_API void nook_path_pair_clear(struct nook_path_pair *pair);
 
 /* ------------------------------------------------------------------------
  * Port pairs (port forwards from the host into the guest)
@@ -78,24 +68,7 @@ void nook_path_pair_clear(struct nook_path_pair *pair);
  * is given. Unlike docker, an empty host port ("ip::80", random port) is
  * not supported.
  * ------------------------------------------------------------------------ */
-enum nook_port_protocol {
-	NOOK_PORT_PROTOCOL_TCP = 0,
-	NOOK_PORT_PROTOCOL_UDP = 1,
-};
-
-/* 127.0.0.1 in host byte order. */
-#define NOOK_PORT_DEFAULT_HOST_IP UINT32_C(0x7f000001)
-
-struct nook_port_pair {
-	struct in_addr host_ip; /* network byte order, as always for in_addr */
-	uint16_t host_port;
-	uint16_t guest_port;
-	enum nook_port_protocol protocol;
-};
-
-int nook_parse_port_pair(const char *s, struct nook_port_pair *out, nook_error **err);
-/* "tcp" / "udp"; NULL for a value outside the enum. */
-const char *nook_port_protocol_name(enum nook_port_protocol protocol);
+NOOK_API int nook_parse_port_pair(const char *s, struct nook_port_pair *out, nook_error **err);
 
 /* ------------------------------------------------------------------------
  * Environment pairs
@@ -107,14 +80,9 @@ const char *nook_port_protocol_name(enum nook_port_protocol protocol);
  * is passed to the guest program as is, as the reference implementation
  * does): "1X=y" or "A-B=c" are accepted, and white space is kept.
  * ------------------------------------------------------------------------ */
-struct nook_env_pair {
-	char *key;   /* malloc'd */
-	char *value; /* malloc'd */
-};
-
-int nook_parse_env_pair(const char *s, struct nook_env_pair *out, nook_error **err);
+NOOK_API int nook_parse_env_pair(const char *s, struct nook_env_pair *out, nook_error **err);
 /* Frees the strings of a parsed pair and zeroes it; NULL is allowed. */
-void nook_env_pair_clear(struct nook_env_pair *pair);
+NOOK_API void nook_env_pair_clear(struct nook_env_pair *pair);
 
 /* ------------------------------------------------------------------------
  * Resource limits (applied to the program in the guest)
@@ -133,22 +101,9 @@ void nook_env_pair_clear(struct nook_env_pair *pair);
  * the word "unlimited" (NOOK_RLIM_INFINITY); SOFT must not exceed HARD.
  * ------------------------------------------------------------------------ */
 
-/* Equal to RLIM_INFINITY / RLIM64_INFINITY on 64-bit Linux. */
-#define NOOK_RLIM_INFINITY UINT64_MAX
-/* Number of resources known (valid numbers are 0 .. NOOK_RLIMIT_COUNT-1). */
-#define NOOK_RLIMIT_COUNT 16
-
-struct nook_rlimit {
-	int resource;  /* 0 .. NOOK_RLIMIT_COUNT-1, e.g. RLIMIT_NOFILE */
-	uint64_t soft; /* rlim_cur; NOOK_RLIM_INFINITY for "unlimited" */
-	uint64_t hard; /* rlim_max; NOOK_RLIM_INFINITY for "unlimited" */
-};
-
-int nook_parse_rlimit(const char *s, struct nook_rlimit *out, nook_error **err);
+NOOK_API int nook_parse_rlimit(const char *s, struct nook_rlimit *out, nook_error **err);
 /* Only the RESOURCE part: "RLIMIT_NOFILE", "NOFILE" or "7". */
-int nook_parse_rlimit_resource(const char *s, int *resource, nook_error **err);
-/* "RLIMIT_NOFILE" for 7, ...; NULL outside 0 .. NOOK_RLIMIT_COUNT-1. */
-const char *nook_rlimit_name(int resource);
+NOOK_API int nook_parse_rlimit_resource(const char *s, int *resource, nook_error **err);
 
 /* ------------------------------------------------------------------------
  * Network scope: which addresses the guest may talk to.
@@ -159,17 +114,7 @@ const char *nook_rlimit_name(int resource);
  * Names are matched case-insensitively ("Public" is accepted); the names
  * returned are lower case.
  * ------------------------------------------------------------------------ */
-enum nook_network_scope {
-	NOOK_NETWORK_SCOPE_NONE = 0,
-	NOOK_NETWORK_SCOPE_GROUP = 1,
-	NOOK_NETWORK_SCOPE_PUBLIC = 2,
-	NOOK_NETWORK_SCOPE_ANY = 3,
-};
-#define NOOK_NETWORK_SCOPE_DEFAULT NOOK_NETWORK_SCOPE_GROUP
-
-int nook_parse_network_scope(const char *s, enum nook_network_scope *out, nook_error **err);
-/* "none", "group", ...; NULL for a value outside the enum. */
-const char *nook_network_scope_name(enum nook_network_scope scope);
+NOOK_API int nook_parse_network_scope(const char *s, enum nook_network_scope *out, nook_error **err);
 
 /* ------------------------------------------------------------------------
  * Log level: "off" (the default), "error", "warn", "info", "debug",
@@ -177,9 +122,7 @@ const char *nook_network_scope_name(enum nook_network_scope scope);
  * case-insensitively; the names returned are lower case.
  * ------------------------------------------------------------------------ */
 
-int nook_parse_log_level(const char *s, enum nook_log_level *out, nook_error **err);
-/* "off", "error", ...; NULL for a value outside the enum. */
-const char *nook_log_level_name(enum nook_log_level level);
+NOOK_API int nook_parse_log_level(const char *s, enum nook_log_level *out, nook_error **err);
 
 /* ------------------------------------------------------------------------
  * IPv4 addresses and subnets
@@ -195,22 +138,8 @@ const char *nook_log_level_name(enum nook_log_level level);
  * (Rust ipnetwork), host bits may be set: "10.0.0.5/24" is accepted and
  * means the network 10.0.0.0/24; the address as written is kept in .addr.
  * ------------------------------------------------------------------------ */
-struct nook_ipv4_subnet {
-	struct in_addr addr;    /* as written (network byte order) */
-	struct in_addr network; /* addr with the host bits cleared */
-	struct in_addr netmask; /* e.g. 255.255.255.0 for /24 */
-	unsigned int prefix;    /* 0..32 */
-};
-
-int nook_parse_ipv4(const char *s, struct in_addr *out, nook_error **err);
-int nook_parse_ipv4_subnet(const char *s, struct nook_ipv4_subnet *out, nook_error **err);
-/* True if addr lies inside the subnet (network and broadcast addresses
- * included). */
-bool nook_ipv4_subnet_contains(const struct nook_ipv4_subnet *subnet, struct in_addr addr);
-/* 0 if addr lies inside the subnet; otherwise -EINVAL with an error that
- * names both, e.g. "address 10.0.1.5 is not inside subnet 10.0.0.0/24". */
-int nook_ipv4_check_in_subnet(struct in_addr addr, const struct nook_ipv4_subnet *subnet,
-			      nook_error **err);
+NOOK_API int nook_parse_ipv4(const char *s, struct in_addr *out, nook_error **err);
+NOOK_API int nook_parse_ipv4_subnet(const char *s, struct nook_ipv4_subnet *out, nook_error **err);
 
 #ifdef __cplusplus
 }

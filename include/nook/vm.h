@@ -21,6 +21,14 @@
  * options (named pipes, virtio output files) and the sound and GPU options
  * of the reference builder do not exist here.
  *
+ * Shares, network devices and disks are lists. One rule for all three: a
+ * setter of an item's settings (nook_vm_config_set_fs_*, _set_net_mac,
+ * _set_disk_*) applies to the next item added of that kind
+ * (nook_vm_config_add_fs_path/_custom, _add_net_*, _add_disk), which takes
+ * every pending setting; an item starts from the defaults for whatever was
+ * not set before it. Settings that no add call takes make nook_vm_build()
+ * fail rather than be dropped.
+ *
  * File descriptors and callback `opaque` pointers passed in stay the
  * caller's: nothing here closes or frees them, and they must stay valid
  * until every VM built from the configuration is freed.
@@ -34,9 +42,10 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <nook/api.h>
 #include <nook/error.h>
 #include <nook/log.h>
-#include <nook/parse.h>
+#include <nook/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -52,81 +61,88 @@ enum nook_pvm_mode { NOOK_PVM_AUTO, NOOK_PVM_ON, NOOK_PVM_OFF };
 
 /* Defaults: 1 vCPU, 512 MiB, the built-in kernel and rootfs, no program;
  * the other machine options as listed below. */
-nook_vm_config *nook_vm_config_new(void);
-void nook_vm_config_free(nook_vm_config *cfg);
+NOOK_API nook_vm_config *nook_vm_config_new(void);
+NOOK_API void nook_vm_config_free(nook_vm_config *cfg);
 
 /* Machine. Values are checked by nook_vm_build(): vcpus 1..the host's
  * limit, memory up to the host's RAM. */
-void nook_vm_config_set_vcpus(nook_vm_config *cfg, unsigned vcpus);
-void nook_vm_config_set_memory_mib(nook_vm_config *cfg, uint64_t mib);
-void nook_vm_config_set_pvm_mode(nook_vm_config *cfg, enum nook_pvm_mode mode);
+NOOK_API void nook_vm_config_set_vcpus(nook_vm_config *cfg, unsigned vcpus);
+NOOK_API void nook_vm_config_set_memory_mib(nook_vm_config *cfg, uint64_t mib);
+NOOK_API void nook_vm_config_set_pvm_mode(nook_vm_config *cfg, enum nook_pvm_mode mode);
 /* SMT topology in CPUID (default off). [not supported yet when on] */
-void nook_vm_config_set_hyperthreading(nook_vm_config *cfg, bool on);
+NOOK_API void nook_vm_config_set_hyperthreading(nook_vm_config *cfg, bool on);
 /* Nested virtualization (default off). [not supported yet when on] */
-void nook_vm_config_set_nested_virt(nook_vm_config *cfg, bool on);
+NOOK_API void nook_vm_config_set_nested_virt(nook_vm_config *cfg, bool on);
 /* Userspace split irqchip for many devices (default off). [not supported
  * yet when on] */
-void nook_vm_config_set_split_irqchip(nook_vm_config *cfg, bool on);
+NOOK_API void nook_vm_config_set_split_irqchip(nook_vm_config *cfg, bool on);
 /* Always attach a virtio-vsock device (default off). [not supported yet
  * when on] */
-void nook_vm_config_set_vsock(nook_vm_config *cfg, bool on);
+NOOK_API void nook_vm_config_set_vsock(nook_vm_config *cfg, bool on);
 /* virtio-balloon (default on) and its guest memory statistics interval in
  * milliseconds (default 1000; 0: no statistics). nook has no balloon yet:
  * left at the default the VM simply has none; turning it on, or setting
  * the interval while it is on, fails. [not supported yet] */
-void nook_vm_config_set_balloon(nook_vm_config *cfg, bool on);
-void nook_vm_config_set_balloon_stats_interval_ms(nook_vm_config *cfg, uint64_t ms);
+NOOK_API void nook_vm_config_set_balloon(nook_vm_config *cfg, bool on);
+NOOK_API void nook_vm_config_set_balloon_stats_interval_ms(nook_vm_config *cfg, uint64_t ms);
 /* virtio-rng, the guest's entropy from the host (default on). */
-void nook_vm_config_set_rng(nook_vm_config *cfg, bool on);
+NOOK_API void nook_vm_config_set_rng(nook_vm_config *cfg, bool on);
 /* The metrics device (default on): as for the balloon, only turning it on
  * explicitly fails. [not supported yet] */
-void nook_vm_config_set_metrics(nook_vm_config *cfg, bool on);
+NOOK_API void nook_vm_config_set_metrics(nook_vm_config *cfg, bool on);
 /* When there is no network device, give the guest a user-mode one
  * (nook_vm_config_add_net_user) so its outbound connections work (default
  * off: the guest is air-gapped). */
-void nook_vm_config_set_inet_hijack(nook_vm_config *cfg, bool on);
+NOOK_API void nook_vm_config_set_inet_hijack(nook_vm_config *cfg, bool on);
 
 /* Kernel. append_cmdline adds to the command line, separated by a space.
  * kernel_path: a vmlinux (ELF) or bzImage instead of the built-in kernel.
  * The initramfs replaces the built-in rootfs archive (a cpio "newc"
  * archive); nook-init is added to it. init_path makes the kernel start
  * that program as PID 1 instead of nook-init (default /init.nook). */
-int nook_vm_config_append_cmdline(nook_vm_config *cfg, const char *text);
-int nook_vm_config_set_kernel_path(nook_vm_config *cfg, const char *path);
-int nook_vm_config_set_initramfs_path(nook_vm_config *cfg, const char *path);
-int nook_vm_config_set_init_path(nook_vm_config *cfg, const char *path);
+NOOK_API int nook_vm_config_append_cmdline(nook_vm_config *cfg, const char *text);
+NOOK_API int nook_vm_config_set_kernel_path(nook_vm_config *cfg, const char *path);
+NOOK_API int nook_vm_config_set_initramfs_path(nook_vm_config *cfg, const char *path);
+NOOK_API int nook_vm_config_set_init_path(nook_vm_config *cfg, const char *path);
 
 /* Fs: host directories shared with the guest over virtio-fs, each under a
- * tag (at most 36 bytes, unique), served by nook's FUSE passthrough server,
+ * tag (at most NOOK_FS_TAG_MAX bytes, unique), served by nook's FUSE passthrough server,
  * which keeps the guest inside the directory. Without a root (and without
  * an initramfs of the caller's) the guest's root is nook's built-in rootfs,
  * shared read-only, with the guest's writes kept in guest memory. DAX
  * windows (shm size) are not supported yet. */
+#define NOOK_FS_TAG_MAX 36 /* virtio-fs config space: tag[36] */
 
 /* The root file system: a host directory under the tag "/dev/root",
  * read-write. */
-int nook_vm_config_add_fs_root(nook_vm_config *cfg, const char *dir);
+NOOK_API int nook_vm_config_add_fs_root(nook_vm_config *cfg, const char *dir);
 /* The root file system as an overlay of host directories, layers[0] at the
  * bottom: the guest's writes go to the last layer; the others are shared
  * read-only and never change. -EINVAL when nlayers is 0. */
-int nook_vm_config_set_fs_root_overlay(nook_vm_config *cfg, const char *const *layers,
+NOOK_API int nook_vm_config_set_fs_root_overlay(nook_vm_config *cfg, const char *const *layers,
 				       size_t nlayers);
+/* A host directory or single regular file shared at an absolute guest
+ * path, mounted there by nook-init, read-only (enforced by the host: the
+ * guest's writes fail with EROFS) or read-write. Named like add_fs_path,
+ * independent of the pending settings below. What a volume or mapped
+ * directory (-v HOST:GUEST[:ro]) is. */
+NOOK_API int nook_vm_config_add_fs_volume(nook_vm_config *cfg, const char *host_path,
+					  const char *guest_path, bool read_only);
 /* Where nook-init mounts the next share added with add_fs_path or
  * add_fs_custom (an absolute guest path; without one the guest mounts the
  * tag itself). A share with a mount point may also be a single regular
- * file. Applies to one share only. */
-int nook_vm_config_set_fs_mount_point(nook_vm_config *cfg, const char *guest_path);
+ * file. */
+NOOK_API int nook_vm_config_set_fs_mount_point(nook_vm_config *cfg, const char *guest_path);
 /* Whether the next add_fs_path share is read-only; enforced by the host
- * (the guest's writes fail with EROFS). Applies to one share only. */
-void nook_vm_config_set_fs_read_only(nook_vm_config *cfg, bool read_only);
-/* The tag and the DAX window size in bytes (0: none) of the next mount
- * added with add_fs_path; the tag is also used by add_fs_custom. Each
- * applies to one mount only. */
-int nook_vm_config_set_fs_tag(nook_vm_config *cfg, const char *tag);
-void nook_vm_config_set_fs_shm_size(nook_vm_config *cfg, uint64_t bytes);
+ * (the guest's writes fail with EROFS). */
+NOOK_API void nook_vm_config_set_fs_read_only(nook_vm_config *cfg, bool read_only);
+/* The tag and the DAX window size in bytes (0: none) of the next share
+ * added with add_fs_path; the tag is also used by add_fs_custom. */
+NOOK_API int nook_vm_config_set_fs_tag(nook_vm_config *cfg, const char *tag);
+NOOK_API void nook_vm_config_set_fs_shm_size(nook_vm_config *cfg, uint64_t bytes);
 /* A mount of a host directory. Without a tag it is named "fs<N>", N being
  * the number of fs entries (root included) added before it. */
-int nook_vm_config_add_fs_path(nook_vm_config *cfg, const char *dir);
+NOOK_API int nook_vm_config_add_fs_path(nook_vm_config *cfg, const char *dir);
 
 /* A file system served by the caller: the VMM hands over each FUSE request
  * from the guest. `in` holds the request (struct fuse_in_header and its
@@ -139,7 +155,7 @@ struct nook_fs_backend {
 			   const struct iovec *out, size_t nout);
 };
 /* Adds a custom mount (named like add_fs_path); the table is copied. */
-int nook_vm_config_add_fs_custom(nook_vm_config *cfg, const struct nook_fs_backend *backend,
+NOOK_API int nook_vm_config_add_fs_custom(nook_vm_config *cfg, const struct nook_fs_backend *backend,
 				 void *opaque);
 
 /* Net: virtio-net devices (several allowed), each with a host backend.
@@ -153,30 +169,34 @@ int nook_vm_config_add_fs_custom(nook_vm_config *cfg, const struct nook_fs_backe
  * 10.0.2.0/24; the gateway, .2, is the host's loopback, .3 the DNS server,
  * the guest .15 unless set_net_ipv4 says otherwise), 10.0.N+2.0/24 for the
  * Nth device after it. */
-int nook_vm_config_add_net_user(nook_vm_config *cfg);
+NOOK_API int nook_vm_config_add_net_user(nook_vm_config *cfg);
 /* Which destinations the guest's frames may have, checked by nook on every
  * frame before any backend sees it (nook/parse.h; default here: any). */
-void nook_vm_config_set_net_scope(nook_vm_config *cfg, enum nook_network_scope scope);
+NOOK_API void nook_vm_config_set_net_scope(nook_vm_config *cfg, enum nook_network_scope scope);
 /* The guest's IPv4 address and subnet on the first device. */
-void nook_vm_config_set_net_ipv4(nook_vm_config *cfg, struct in_addr ip);
-void nook_vm_config_set_net_subnet(nook_vm_config *cfg, const struct nook_ipv4_subnet *subnet);
+NOOK_API void nook_vm_config_set_net_ipv4(nook_vm_config *cfg, struct in_addr ip);
+NOOK_API void nook_vm_config_set_net_subnet(nook_vm_config *cfg, const struct nook_ipv4_subnet *subnet);
+/* Whether the guest may reach services on the host's loopback interface
+ * through the user-mode network's gateway (default off; scope "any" allows
+ * it too). Published ports work either way. */
+NOOK_API void nook_vm_config_set_net_allow_host_loopback(nook_vm_config *cfg, bool allow);
 /* Publishes a guest port on the host (user-mode networking only): the
  * host listens on host_ip:host_port when the VM is built. */
-int nook_vm_config_add_net_port(nook_vm_config *cfg, const struct nook_port_pair *port);
+NOOK_API int nook_vm_config_add_net_port(nook_vm_config *cfg, const struct nook_port_pair *port);
 
-/* The MAC address of the next device only (default: chosen by the VMM). */
-void nook_vm_config_set_net_mac(nook_vm_config *cfg, const uint8_t mac[6]);
+/* The MAC address of the next device (default: chosen by the VMM). */
+NOOK_API void nook_vm_config_set_net_mac(nook_vm_config *cfg, const uint8_t mac[6]);
 /* One datagram per Ethernet frame over a connected unix datagram socket
  * (e.g. gvproxy); with send_vfkit_magic the first datagram is "VFKT". */
-int nook_vm_config_add_net_unixgram_fd(nook_vm_config *cfg, int fd);
-int nook_vm_config_add_net_unixgram_path(nook_vm_config *cfg, const char *path,
+NOOK_API int nook_vm_config_add_net_unixgram_fd(nook_vm_config *cfg, int fd);
+NOOK_API int nook_vm_config_add_net_unixgram_path(nook_vm_config *cfg, const char *path,
 					 bool send_vfkit_magic);
 /* Frames with a 4-byte big-endian length over a unix stream socket
  * (passt, qemu "stream"). */
-int nook_vm_config_add_net_unixstream_fd(nook_vm_config *cfg, int fd);
-int nook_vm_config_add_net_unixstream_path(nook_vm_config *cfg, const char *path);
+NOOK_API int nook_vm_config_add_net_unixstream_fd(nook_vm_config *cfg, int fd);
+NOOK_API int nook_vm_config_add_net_unixstream_path(nook_vm_config *cfg, const char *path);
 /* An existing host TAP interface, by name. */
-int nook_vm_config_add_net_tap(nook_vm_config *cfg, const char *ifname);
+NOOK_API int nook_vm_config_add_net_tap(nook_vm_config *cfg, const char *ifname);
 
 /* A network served by the caller. send() takes one frame from the guest
  * (0, or a negative errno to drop it). recv() copies one frame for the
@@ -188,22 +208,22 @@ struct nook_net_backend {
 	int (*poll_fd)(void *opaque);
 };
 /* Adds a device with a custom backend; the table is copied. */
-int nook_vm_config_add_net_custom(nook_vm_config *cfg, const struct nook_net_backend *backend,
+NOOK_API int nook_vm_config_add_net_custom(nook_vm_config *cfg, const struct nook_net_backend *backend,
 				  void *opaque);
 
 /* Console. The kernel log goes to console_output (a file, created or
  * truncated) or nowhere. The program's stdin, stdout and stderr are these
  * host fds (default 0, 1, 2; -1: none); the VM does not close them. They
  * travel over the implicit console, a virtio-console device. */
-int nook_vm_config_set_console_output(nook_vm_config *cfg, const char *path);
-void nook_vm_config_set_stdio(nook_vm_config *cfg, int in_fd, int out_fd, int err_fd);
+NOOK_API int nook_vm_config_set_console_output(nook_vm_config *cfg, const char *path);
+NOOK_API void nook_vm_config_set_stdio(nook_vm_config *cfg, int in_fd, int out_fd, int err_fd);
 /* Named ports, seen in the guest as /sys/class/virtio-ports/<name>: the
  * host reads input_fd and writes output_fd (they may be the same fd, -1:
  * none); a tty port uses one terminal fd, put in raw mode. Names are unique
  * and the "nook." prefix is reserved. [not supported yet] */
-int nook_vm_config_add_console_port(nook_vm_config *cfg, const char *name, int input_fd,
+NOOK_API int nook_vm_config_add_console_port(nook_vm_config *cfg, const char *name, int input_fd,
 				    int output_fd);
-int nook_vm_config_add_console_tty(nook_vm_config *cfg, const char *name, int tty_fd);
+NOOK_API int nook_vm_config_add_console_tty(nook_vm_config *cfg, const char *name, int tty_fd);
 
 /* A port served by the caller, on a thread of its own: read() waits for
  * bytes for the guest and returns their count, 0 at end of input or a
@@ -215,11 +235,11 @@ struct nook_console_port_backend {
 };
 /* Adds a named port with a custom backend; the table is copied. [not
  * supported yet] */
-int nook_vm_config_add_console_custom(nook_vm_config *cfg, const char *name,
+NOOK_API int nook_vm_config_add_console_custom(nook_vm_config *cfg, const char *name,
 				      const struct nook_console_port_backend *backend,
 				      void *opaque);
 /* No implicit console (only explicit ports). [not supported yet] */
-void nook_vm_config_disable_implicit_console(nook_vm_config *cfg);
+NOOK_API void nook_vm_config_disable_implicit_console(nook_vm_config *cfg);
 
 /* Exec: the program nook-init runs. The path is absolute or a name looked up
  * in the guest's PATH. add_arg appends one argument, set_args replaces them
@@ -227,22 +247,24 @@ void nook_vm_config_disable_implicit_console(nook_vm_config *cfg);
  * takes a NULL-terminated list of them (like environ); add_env_pair fails
  * with -EINVAL for an empty key or one containing '='. rlimit resources are
  * RLIMIT_* numbers; UINT64_MAX means unlimited. */
-int nook_vm_config_set_exec_path(nook_vm_config *cfg, const char *path);
-int nook_vm_config_add_arg(nook_vm_config *cfg, const char *arg);
-int nook_vm_config_set_args(nook_vm_config *cfg, const char *const *args);
-int nook_vm_config_add_env(nook_vm_config *cfg, const char *key_value);
-int nook_vm_config_add_env_pair(nook_vm_config *cfg, const char *key, const char *value);
-int nook_vm_config_add_envs(nook_vm_config *cfg, const char *const *key_values);
-int nook_vm_config_set_workdir(nook_vm_config *cfg, const char *dir);
-int nook_vm_config_add_rlimit(nook_vm_config *cfg, int resource, uint64_t soft, uint64_t hard);
+NOOK_API int nook_vm_config_set_exec_path(nook_vm_config *cfg, const char *path);
+NOOK_API int nook_vm_config_add_arg(nook_vm_config *cfg, const char *arg);
+NOOK_API int nook_vm_config_set_args(nook_vm_config *cfg, const char *const *args);
+NOOK_API int nook_vm_config_add_env(nook_vm_config *cfg, const char *key_value);
+NOOK_API int nook_vm_config_add_env_pair(nook_vm_config *cfg, const char *key, const char *value);
+NOOK_API int nook_vm_config_add_envs(nook_vm_config *cfg, const char *const *key_values);
+NOOK_API int nook_vm_config_set_workdir(nook_vm_config *cfg, const char *dir);
+NOOK_API int nook_vm_config_add_rlimit(nook_vm_config *cfg, int resource, uint64_t soft, uint64_t hard);
 
 /* Disk: virtio-blk devices backed by image files.
  *
- * add_disk starts a new disk. The set_disk_* settings apply to the current
- * disk: the one last added, or before the first add_disk, the first one.
- * Each new disk starts from the defaults: raw, read-write, writeback cache,
- * no direct I/O, full sync, and the id "vd<letters>" of its position (see
- * nook_disk_id_for_index()). Ids are unique and at most 20 bytes. */
+ * The set_disk_* settings apply to the next disk added with add_disk (the
+ * rule at the top). A disk starts from the defaults: raw, read-write,
+ * writeback cache, no direct I/O, full sync, no backing files, and the id
+ * "vd<letters>" of its position (see
+ * nook_disk_id_for_index()). Ids are unique and at most NOOK_DISK_ID_MAX
+ * bytes. */
+#define NOOK_DISK_ID_MAX 20 /* the serial a virtio-blk guest reads */
 enum nook_disk_format {
 	NOOK_DISK_FORMAT_RAW,
 	NOOK_DISK_FORMAT_QCOW2,
@@ -255,32 +277,38 @@ enum nook_disk_cache { NOOK_DISK_CACHE_WRITEBACK, NOOK_DISK_CACHE_UNSAFE };
  * FULL: strict hardware flush. */
 enum nook_disk_sync { NOOK_DISK_SYNC_NONE, NOOK_DISK_SYNC_RELAXED, NOOK_DISK_SYNC_FULL };
 
-int nook_vm_config_add_disk(nook_vm_config *cfg, const char *path);
-int nook_vm_config_set_disk_id(nook_vm_config *cfg, const char *id);
-void nook_vm_config_set_disk_read_only(nook_vm_config *cfg, bool read_only);
-void nook_vm_config_set_disk_format(nook_vm_config *cfg, enum nook_disk_format format);
-void nook_vm_config_set_disk_cache(nook_vm_config *cfg, enum nook_disk_cache cache);
+NOOK_API int nook_vm_config_add_disk(nook_vm_config *cfg, const char *path);
+NOOK_API int nook_vm_config_set_disk_id(nook_vm_config *cfg, const char *id);
+NOOK_API void nook_vm_config_set_disk_read_only(nook_vm_config *cfg, bool read_only);
+NOOK_API void nook_vm_config_set_disk_format(nook_vm_config *cfg, enum nook_disk_format format);
+NOOK_API void nook_vm_config_set_disk_cache(nook_vm_config *cfg, enum nook_disk_cache cache);
 /* O_DIRECT on the host file. */
-void nook_vm_config_set_disk_direct_io(nook_vm_config *cfg, bool direct_io);
-void nook_vm_config_set_disk_sync(nook_vm_config *cfg, enum nook_disk_sync sync);
+NOOK_API void nook_vm_config_set_disk_direct_io(nook_vm_config *cfg, bool direct_io);
+NOOK_API void nook_vm_config_set_disk_sync(nook_vm_config *cfg, enum nook_disk_sync sync);
+/* Whether the image may use other files: a qcow2 backing file, vmdk
+ * extents (default off: such an image is refused). When allowed, they must
+ * lie beneath the image's own directory (no absolute paths, no "..", no
+ * symlinks leading out) and a qcow2 image must record its backing file's
+ * format. */
+NOOK_API void nook_vm_config_set_disk_allow_backing(nook_vm_config *cfg, bool allow);
 
 /* The Linux name of the index-th virtio disk, in the kernel's bijective
  * base 26: 0 "vda", 25 "vdz", 26 "vdaa", 701 "vdzz", 702 "vdaaa". Returns 0,
  * or -ERANGE when it does not fit in buf (12 bytes always suffice). */
-int nook_disk_id_for_index(unsigned index, char *buf, size_t len);
+NOOK_API int nook_disk_id_for_index(unsigned index, char *buf, size_t len);
 
 /* Logging: messages at or above `level` go to `fn` (or stderr if NULL). */
-void nook_vm_config_set_log(nook_vm_config *cfg, enum nook_log_level level, nook_log_fn fn,
+NOOK_API void nook_vm_config_set_log(nook_vm_config *cfg, enum nook_log_level level, nook_log_fn fn,
 			    void *userdata);
 
 /* Checks the configuration and assembles the VM. */
-int nook_vm_build(const nook_vm_config *cfg, nook_vm **vm, nook_error **err);
+NOOK_API int nook_vm_build(const nook_vm_config *cfg, nook_vm **vm, nook_error **err);
 /* Starts the vCPUs and the I/O thread; returns at once. */
-int nook_vm_start(nook_vm *vm, nook_error **err);
+NOOK_API int nook_vm_start(nook_vm *vm, nook_error **err);
 /* Waits until the VM ends. Returns the program's exit status (0..255; 128+N
  * when killed by signal N), or a negative errno with *err set when the VM
  * ended any other way (guest crash, reboot, KVM error, init failure). */
-int nook_vm_wait(nook_vm *vm, nook_error **err);
+NOOK_API int nook_vm_wait(nook_vm *vm, nook_error **err);
 /* Asks the program to end: nook-init sends it (its process group) signal
  * `signo`, and the VM is ended by force if the program has not exited
  * `timeout_ms` later (at once with timeout_ms 0). nook_vm_wait() then
@@ -288,14 +316,14 @@ int nook_vm_wait(nook_vm *vm, nook_error **err);
  * -ECANCELED when the VM was ended by force. Callable from any thread and
  * more than once: a later call can only bring the forced end closer. A
  * guest running its own init instead of nook-init receives no signal. */
-void nook_vm_stop(nook_vm *vm, int signo, unsigned timeout_ms);
+NOOK_API void nook_vm_stop(nook_vm *vm, int signo, unsigned timeout_ms);
 /* A graceful stop's usual numbers: SIGTERM, then force after 10 s. */
 #define NOOK_VM_STOP_TIMEOUT_MS 10000
 /* Sends signal `signo` (1..64) to the program's process group without
  * stopping anything. -EINVAL for a bad signal number, -ESRCH when the VM is
  * not running, -EAGAIN when too many signals are still on their way. */
-int nook_vm_signal(nook_vm *vm, int signo);
-void nook_vm_free(nook_vm *vm);
+NOOK_API int nook_vm_signal(nook_vm *vm, int signo);
+NOOK_API void nook_vm_free(nook_vm *vm);
 
 /* Milliseconds from nook_vm_build() to each boot phase; negative when the
  * phase was not reached. first_run_ns is the CLOCK_MONOTONIC time of the
@@ -307,7 +335,7 @@ struct nook_boot_times {
 	double exit_ms;          /* the program exited */
 	uint64_t first_run_ns;
 };
-void nook_vm_get_boot_times(const nook_vm *vm, struct nook_boot_times *times);
+NOOK_API void nook_vm_get_boot_times(const nook_vm *vm, struct nook_boot_times *times);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,7 @@
 
 #include "devices/virtio/blk.h"
 #include "x86/layout.h"
+#include "x86/machine.h"
 
 #define QS 16
 #define RING 0x10000
@@ -61,7 +62,7 @@ static void start(bool read_only)
 	close(fd);
 	machine_init(&fx.m);
 	nook_error *err = NULL;
-	if (machine_create(&fx.m, 4 << 20, LAYOUT_MMIO_GAP_START, kvm_host_is_pvm(), &err) < 0) {
+	if (x86_machine_create(&fx.m, 4 << 20, kvm_host_is_pvm(), &err) < 0) {
 		nook_error_free(err);
 		unlink(fx.path);
 		skip();

@@ -35,19 +35,19 @@ static const uint8_t record[NOOK_NET_RECORD_SIZE] = {
 	10, 0, 2, 3,  /* dns */
 };
 
-static void parse(const uint8_t *rec, struct nook_init_config *cfg, int expect)
+static void parse(const uint8_t *rec, struct init_config *cfg, int expect)
 {
-	struct nook_initramfs_buf buf = {0};
-	assert_int_equal(nook_init_config_add_string(&buf, NOOK_TAG_EXEC_PATH, "/bin/true"), 0);
-	assert_int_equal(nook_init_config_add_net(&buf, rec), 0);
+	struct initramfs_buf buf = {0};
+	assert_int_equal(init_config_add_string(&buf, NOOK_TAG_EXEC_PATH, "/bin/true"), 0);
+	assert_int_equal(init_config_add_net(&buf, rec), 0);
 	char err[256];
-	assert_int_equal(nook_init_config_parse(buf.data, buf.len, cfg, err, sizeof(err)), expect);
-	nook_initramfs_buf_free(&buf);
+	assert_int_equal(init_config_parse(buf.data, buf.len, cfg, err, sizeof(err)), expect);
+	initramfs_buf_free(&buf);
 }
 
 static void test_record_round_trip(void **state)
 {
-	struct nook_init_config cfg;
+	struct init_config cfg;
 	parse(record, &cfg, 0);
 	assert_int_equal(cfg.nnets, 1);
 	assert_memory_equal(cfg.nets[0].mac, record, 6);
@@ -56,7 +56,7 @@ static void test_record_round_trip(void **state)
 	assert_int_equal(cfg.nets[0].addr, inet_addr("10.0.2.15"));
 	assert_int_equal(cfg.nets[0].gateway, inet_addr("10.0.2.2"));
 	assert_int_equal(cfg.nets[0].dns, inet_addr("10.0.2.3"));
-	nook_init_config_free(&cfg);
+	init_config_free(&cfg);
 
 	uint8_t bad[NOOK_NET_RECORD_SIZE];
 	memcpy(bad, record, sizeof(bad));
@@ -68,7 +68,7 @@ static void test_record_round_trip(void **state)
 }
 
 /* In the child: a veth interface with the record's MAC, configured by
- * nook_init_net_configure(); exit status 0 when all checks pass. */
+ * init_net_configure(); exit status 0 when all checks pass. */
 static int child_configure(const char *resolv)
 {
 	if (unshare(CLONE_NEWNET | CLONE_NEWNS) < 0 ||
@@ -78,13 +78,13 @@ static int child_configure(const char *resolv)
 	if (system("ip link add nookveth0 address 02:6e:6f:6f:6b:07 type veth peer name nookveth1"
 		   " && ip link set nookveth1 up") != 0)
 		return 11;
-	struct nook_init_net net = {.mode = NOOK_NET_STATIC, .prefix = 24,
+	struct init_net net = {.mode = NOOK_NET_STATIC, .prefix = 24,
 				    .addr = inet_addr("10.0.2.15"),
 				    .gateway = inet_addr("10.0.2.2"), .dns = inet_addr("10.0.2.3")};
 	memcpy(net.mac, record, 6);
-	struct nook_init_config cfg = {.nets = &net, .nnets = 1};
+	struct init_config cfg = {.nets = &net, .nnets = 1};
 	char err[256];
-	if (nook_init_net_configure(&cfg, err, sizeof(err)) < 0) {
+	if (init_net_configure(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "configure: %s\n", err);
 		return 12;
 	}

@@ -19,6 +19,7 @@
 
 #include "devices/virtio/net.h"
 #include "x86/layout.h"
+#include "x86/machine.h"
 
 #define QS 16
 #define RXQ 0
@@ -90,7 +91,7 @@ static void start(enum nook_network_scope scope)
 	memset(&fx, 0, sizeof(fx));
 	machine_init(&fx.m);
 	nook_error *err = NULL;
-	if (machine_create(&fx.m, 4 << 20, LAYOUT_MMIO_GAP_START, kvm_host_is_pvm(), &err) < 0) {
+	if (x86_machine_create(&fx.m, 4 << 20, kvm_host_is_pvm(), &err) < 0) {
 		nook_error_free(err);
 		skip();
 	}

@@ -75,7 +75,7 @@ static size_t read_file(const char *path, char **out)
 }
 
 /* Unpacks `archive` into a new temporary directory with GNU cpio. */
-static char *extract(const struct nook_initramfs_buf *archive)
+static char *extract(const struct initramfs_buf *archive)
 {
 	char *dir = make_tmpdir(), path[512], cmd[1024];
 
@@ -121,7 +121,7 @@ struct entry {
 
 /* Walks a newc archive, checking its layout; returns the number of entries
  * (trailer included) stored into `e`. */
-static size_t walk_newc(const struct nook_initramfs_buf *a, struct entry *e, size_t max)
+static size_t walk_newc(const struct initramfs_buf *a, struct entry *e, size_t max)
 {
 	size_t off = 0, n = 0;
 
@@ -164,23 +164,23 @@ static size_t walk_newc(const struct nook_initramfs_buf *a, struct entry *e, siz
 static const uint8_t binary[] = { 0x7f, 'E', 'L', 'F', 0, 1, 2, 0xff, '\n', 0 };
 
 /* Names and sizes chosen so that every padding length 0..3 occurs. */
-static void build_sample(struct nook_cpio *c)
+static void build_sample(struct cpio *c)
 {
-	assert_int_equal(nook_cpio_add_dir(c, "d", 0755), 0);
-	assert_int_equal(nook_cpio_add_dir(c, "d/sub", 0700), 0);
-	assert_int_equal(nook_cpio_add_file(c, "d/empty", 0644, NULL, 0), 0);
-	assert_int_equal(nook_cpio_add_file(c, "d/bin", 04755, binary, sizeof(binary)), 0);
-	assert_int_equal(nook_cpio_add_file(c, "d/sub/a", 0600, "x", 1), 0);
-	assert_int_equal(nook_cpio_add_file(c, "d/sub/ab", 0640, "xy", 2), 0);
-	assert_int_equal(nook_cpio_add_file(c, "d/sub/abc", 0444, "xyz", 3), 0);
-	assert_int_equal(nook_cpio_add_symlink(c, "d/link", "sub/abc"), 0);
-	assert_int_equal(nook_cpio_add_symlink(c, "abs", "/d/bin"), 0);
-	assert_int_equal(nook_cpio_finish(c), 0);
+	assert_int_equal(cpio_add_dir(c, "d", 0755), 0);
+	assert_int_equal(cpio_add_dir(c, "d/sub", 0700), 0);
+	assert_int_equal(cpio_add_file(c, "d/empty", 0644, NULL, 0), 0);
+	assert_int_equal(cpio_add_file(c, "d/bin", 04755, binary, sizeof(binary)), 0);
+	assert_int_equal(cpio_add_file(c, "d/sub/a", 0600, "x", 1), 0);
+	assert_int_equal(cpio_add_file(c, "d/sub/ab", 0640, "xy", 2), 0);
+	assert_int_equal(cpio_add_file(c, "d/sub/abc", 0444, "xyz", 3), 0);
+	assert_int_equal(cpio_add_symlink(c, "d/link", "sub/abc"), 0);
+	assert_int_equal(cpio_add_symlink(c, "abs", "/d/bin"), 0);
+	assert_int_equal(cpio_finish(c), 0);
 }
 
 static void test_cpio_layout(void **state)
 {
-	struct nook_cpio c = { 0 };
+	struct cpio c = { 0 };
 	struct entry e[16];
 
 	build_sample(&c);
@@ -212,12 +212,12 @@ static void test_cpio_layout(void **state)
 	assert_memory_equal(e[7].data, "sub/abc", 7);
 	assert_int_equal(e[9].ino, 0);
 	assert_int_equal(e[9].size, 0);
-	nook_initramfs_buf_free(&c.buf);
+	initramfs_buf_free(&c.buf);
 }
 
 static void test_cpio_extract(void **state)
 {
-	struct nook_cpio c = { 0 };
+	struct cpio c = { 0 };
 	char path[512], target[64];
 	struct stat st;
 
@@ -248,35 +248,35 @@ static void test_cpio_extract(void **state)
 		assert_memory_equal(target, links[i][1], (size_t)n);
 	}
 	remove_tree(dir);
-	nook_initramfs_buf_free(&c.buf);
+	initramfs_buf_free(&c.buf);
 }
 
 static void test_cpio_rejects(void **state)
 {
-	struct nook_cpio c = { 0 };
+	struct cpio c = { 0 };
 
-	assert_int_equal(nook_cpio_add_dir(&c, "ok", 0755), 0);
+	assert_int_equal(cpio_add_dir(&c, "ok", 0755), 0);
 	size_t len = c.buf.len;
-	assert_int_equal(nook_cpio_add_dir(&c, "", 0755), -EINVAL);
-	assert_int_equal(nook_cpio_add_dir(&c, "/abs", 0755), -EINVAL);
-	assert_int_equal(nook_cpio_add_dir(&c, "TRAILER!!!", 0755), -EINVAL);
-	assert_int_equal(nook_cpio_add_dir(&c, "d", S_IFDIR | 0755), -EINVAL);
-	assert_int_equal(nook_cpio_add_file(&c, "f", 010644, "x", 1), -EINVAL);
-	assert_int_equal(nook_cpio_add_symlink(&c, "l", ""), -EINVAL);
-	assert_int_equal(nook_cpio_add_file(&c, "huge", 0644, "x", (size_t)UINT32_MAX + 1), -E2BIG);
+	assert_int_equal(cpio_add_dir(&c, "", 0755), -EINVAL);
+	assert_int_equal(cpio_add_dir(&c, "/abs", 0755), -EINVAL);
+	assert_int_equal(cpio_add_dir(&c, "TRAILER!!!", 0755), -EINVAL);
+	assert_int_equal(cpio_add_dir(&c, "d", S_IFDIR | 0755), -EINVAL);
+	assert_int_equal(cpio_add_file(&c, "f", 010644, "x", 1), -EINVAL);
+	assert_int_equal(cpio_add_symlink(&c, "l", ""), -EINVAL);
+	assert_int_equal(cpio_add_file(&c, "huge", 0644, "x", (size_t)UINT32_MAX + 1), -E2BIG);
 	assert_int_equal(c.buf.len, len);
 	assert_int_equal(c.last_ino, 1);
-	nook_initramfs_buf_free(&c.buf);
+	initramfs_buf_free(&c.buf);
 }
 
 static void test_initramfs_build(void **state)
 {
-	struct nook_initramfs_buf config = { 0 }, archive = { 0 };
-	struct nook_init_config cfg;
+	struct initramfs_buf config = { 0 }, archive = { 0 };
+	struct init_config cfg;
 	char err[256], *got;
 
-	assert_int_equal(nook_init_config_add_string(&config, NOOK_TAG_EXEC_PATH, "/bin/true"), 0);
-	assert_int_equal(nook_initramfs_build(&archive, binary, sizeof(binary), config.data, config.len),
+	assert_int_equal(init_config_add_string(&config, NOOK_TAG_EXEC_PATH, "/bin/true"), 0);
+	assert_int_equal(initramfs_build(&archive, binary, sizeof(binary), config.data, config.len),
 			 0);
 
 	struct entry e[8];
@@ -292,13 +292,13 @@ static void test_initramfs_build(void **state)
 	char path[512];
 	snprintf(path, sizeof(path), "%s%s", dir, NOOK_INIT_CONFIG_PATH);
 	size_t len = read_file(path, &got);
-	assert_int_equal(nook_init_config_parse(got, len, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(init_config_parse(got, len, &cfg, err, sizeof(err)), 0);
 	assert_string_equal(cfg.exec_path, "/bin/true");
-	nook_init_config_free(&cfg);
+	init_config_free(&cfg);
 	free(got);
 	remove_tree(dir);
-	nook_initramfs_buf_free(&archive);
-	nook_initramfs_buf_free(&config);
+	initramfs_buf_free(&archive);
+	initramfs_buf_free(&config);
 }
 
 /* --- config encoder and nook-init's parser --- */
@@ -309,29 +309,29 @@ static const char *const tricky_args[] = {
 
 static void test_config_roundtrip(void **state)
 {
-	struct nook_initramfs_buf b = { 0 };
-	struct nook_init_config cfg;
+	struct initramfs_buf b = { 0 };
+	struct init_config cfg;
 	char err[256], (*env)[1100] = calloc(100, sizeof(*env));
 
 	assert_non_null(env);
-	assert_int_equal(nook_init_config_add_string(&b, NOOK_TAG_ENV, "FIRST=1"), 0);
-	assert_int_equal(nook_init_config_add_string(&b, NOOK_TAG_EXEC_PATH, "my prog"), 0);
+	assert_int_equal(init_config_add_string(&b, NOOK_TAG_ENV, "FIRST=1"), 0);
+	assert_int_equal(init_config_add_string(&b, NOOK_TAG_EXEC_PATH, "my prog"), 0);
 	for (size_t i = 0; i < 6; i++)
-		assert_int_equal(nook_init_config_add_string(&b, NOOK_TAG_ARG, tricky_args[i]), 0);
+		assert_int_equal(init_config_add_string(&b, NOOK_TAG_ARG, tricky_args[i]), 0);
 	for (int i = 0; i < 100; i++) {
 		int n = snprintf(env[i], sizeof(env[i]), "VAR_%03d=", i);
 		for (int j = 0; j < 1024; j++)
 			env[i][n + j] = (char)(' ' + (i + j) % 95); /* printable, '=' included */
 		env[i][n + 1024] = '\0';
-		assert_int_equal(nook_init_config_add_string(&b, NOOK_TAG_ENV, env[i]), 0);
+		assert_int_equal(init_config_add_string(&b, NOOK_TAG_ENV, env[i]), 0);
 	}
-	assert_int_equal(nook_init_config_add_string(&b, NOOK_TAG_WORKDIR, "/work dir/ü"), 0);
-	assert_int_equal(nook_init_config_add_rlimit(&b, RLIMIT_NOFILE, 1024, 2048), 0);
-	assert_int_equal(nook_init_config_add_rlimit(&b, RLIMIT_CORE, 0, UINT64_MAX), 0);
-	assert_int_equal(nook_init_config_add_rlimit(&b, 0xfedcba98, 1ull << 40, 0x0123456789abcdefull),
+	assert_int_equal(init_config_add_string(&b, NOOK_TAG_WORKDIR, "/work dir/ü"), 0);
+	assert_int_equal(init_config_add_rlimit(&b, RLIMIT_NOFILE, 1024, 2048), 0);
+	assert_int_equal(init_config_add_rlimit(&b, RLIMIT_CORE, 0, UINT64_MAX), 0);
+	assert_int_equal(init_config_add_rlimit(&b, 0xfedcba98, 1ull << 40, 0x0123456789abcdefull),
 			 0);
 
-	assert_int_equal(nook_init_config_parse(b.data, b.len, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(init_config_parse(b.data, b.len, &cfg, err, sizeof(err)), 0);
 	assert_string_equal(cfg.exec_path, "my prog");
 	assert_int_equal(cfg.argc, 7);
 	assert_string_equal(cfg.argv[0], "my prog");
@@ -354,45 +354,45 @@ static void test_config_roundtrip(void **state)
 	assert_int_equal(cfg.rlimits[2].resource, 0xfedcba98);
 	assert_true(cfg.rlimits[2].soft == 1ull << 40);
 	assert_true(cfg.rlimits[2].hard == 0x0123456789abcdefull);
-	nook_init_config_free(&cfg);
+	init_config_free(&cfg);
 
 	/* The smallest config, and the wire format itself. */
-	struct nook_initramfs_buf m = { 0 };
+	struct initramfs_buf m = { 0 };
 	static const uint8_t wire[] = { 1, 0, 0, 0, 2, 0, 0, 0, 's', 'h' };
-	assert_int_equal(nook_init_config_add_string(&m, NOOK_TAG_EXEC_PATH, "sh"), 0);
+	assert_int_equal(init_config_add_string(&m, NOOK_TAG_EXEC_PATH, "sh"), 0);
 	assert_int_equal(m.len, sizeof(wire));
 	assert_memory_equal(m.data, wire, sizeof(wire));
-	assert_int_equal(nook_init_config_parse(m.data, m.len, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(init_config_parse(m.data, m.len, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg.argc, 1);
 	assert_int_equal(cfg.envc, 0);
 	assert_null(cfg.workdir);
 	assert_int_equal(cfg.nrlimits, 0);
-	nook_init_config_free(&cfg);
+	init_config_free(&cfg);
 
-	nook_initramfs_buf_free(&m);
-	nook_initramfs_buf_free(&b);
+	initramfs_buf_free(&m);
+	initramfs_buf_free(&b);
 	free(env);
 }
 
 static void test_config_encoder_rejects(void **state)
 {
-	struct nook_initramfs_buf b = { 0 };
+	struct initramfs_buf b = { 0 };
 
-	assert_int_equal(nook_init_config_add_string(&b, NOOK_TAG_EXEC_PATH, "x"), 0);
+	assert_int_equal(init_config_add_string(&b, NOOK_TAG_EXEC_PATH, "x"), 0);
 	size_t len = b.len;
-	assert_int_equal(nook_init_config_add_string(&b, NOOK_TAG_EXEC_PATH, ""), -EINVAL);
-	assert_int_equal(nook_init_config_add_string(&b, NOOK_TAG_WORKDIR, ""), -EINVAL);
-	assert_int_equal(nook_init_config_add_string(&b, NOOK_TAG_ENV, "NOVALUE"), -EINVAL);
-	assert_int_equal(nook_init_config_add_string(&b, NOOK_TAG_ENV, "=x"), -EINVAL);
-	assert_int_equal(nook_init_config_add_string(&b, NOOK_TAG_ENV, ""), -EINVAL);
-	assert_int_equal(nook_init_config_add_string(&b, NOOK_TAG_RLIMIT, "x"), -EINVAL);
-	assert_int_equal(nook_init_config_add_string(&b, 42, "x"), -EINVAL);
+	assert_int_equal(init_config_add_string(&b, NOOK_TAG_EXEC_PATH, ""), -EINVAL);
+	assert_int_equal(init_config_add_string(&b, NOOK_TAG_WORKDIR, ""), -EINVAL);
+	assert_int_equal(init_config_add_string(&b, NOOK_TAG_ENV, "NOVALUE"), -EINVAL);
+	assert_int_equal(init_config_add_string(&b, NOOK_TAG_ENV, "=x"), -EINVAL);
+	assert_int_equal(init_config_add_string(&b, NOOK_TAG_ENV, ""), -EINVAL);
+	assert_int_equal(init_config_add_string(&b, NOOK_TAG_RLIMIT, "x"), -EINVAL);
+	assert_int_equal(init_config_add_string(&b, 42, "x"), -EINVAL);
 	assert_int_equal(b.len, len);
-	nook_initramfs_buf_free(&b);
+	initramfs_buf_free(&b);
 }
 
 /* Appends a record by hand, with a length that may lie. */
-static void raw(struct nook_initramfs_buf *b, uint32_t tag, uint32_t len, const void *val, size_t n)
+static void raw(struct initramfs_buf *b, uint32_t tag, uint32_t len, const void *val, size_t n)
 {
 	uint8_t *p = realloc(b->data, b->len + 8 + n);
 
@@ -429,8 +429,8 @@ static void test_config_malformed(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct nook_initramfs_buf b = { 0 };
-		struct nook_init_config cfg, untouched;
+		struct initramfs_buf b = { 0 };
+		struct init_config cfg, untouched;
 		char err[256] = "";
 		uint8_t rl21[21] = { 0 };
 
@@ -453,14 +453,14 @@ static void test_config_malformed(void **state)
 		}
 		memset(&cfg, 0xa5, sizeof(cfg));
 		untouched = cfg;
-		int r = nook_init_config_parse(b.data, b.len, &cfg, err, sizeof(err));
+		int r = init_config_parse(b.data, b.len, &cfg, err, sizeof(err));
 		if (getenv("NOOK_TEST_VERBOSE"))
 			print_message("%s: %s\n", cases[i].what, err);
 		if (r != -EINVAL || !strstr(err, cases[i].msg))
 			fail_msg("%s: returned %d, message \"%s\", expected -EINVAL and \"%s\"",
 				 cases[i].what, r, err, cases[i].msg);
 		assert_memory_equal(&cfg, &untouched, sizeof(cfg));
-		nook_initramfs_buf_free(&b);
+		initramfs_buf_free(&b);
 	}
 }
 
@@ -484,13 +484,13 @@ static void read_all(int fd, char *buf, size_t size)
 
 /* Runs `b` through nook-init's parser and launcher in a forked child, with
  * `in` as its stdin and pipes as its stdout and stderr. Returns the child's pid. */
-static pid_t run_config(const struct nook_initramfs_buf *b, const char *in, struct run *res)
+static pid_t run_config(const struct initramfs_buf *b, const char *in, struct run *res)
 {
-	struct nook_init_config cfg;
+	struct init_config cfg;
 	char err[256];
 	int out[2], errp[2], stdio[3];
 
-	assert_int_equal(nook_init_config_parse(b->data, b->len, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(init_config_parse(b->data, b->len, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
 	assert_int_equal(pipe2(errp, O_CLOEXEC), 0);
 	stdio[0] = open(in ? in : "/dev/null", O_RDONLY | O_CLOEXEC);
@@ -502,30 +502,30 @@ static pid_t run_config(const struct nook_initramfs_buf *b, const char *in, stru
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
-		nook_init_exec(&cfg, stdio);
+		init_exec(&cfg, stdio);
 	for (int i = 0; i < 3; i++)
 		close(stdio[i]);
 	read_all(out[0], res->out, sizeof(res->out));
 	read_all(errp[0], res->err, sizeof(res->err));
 	int wstatus;
 	assert_int_equal(waitpid(pid, &wstatus, 0), pid);
-	res->status = nook_init_exit_status(wstatus);
-	nook_init_config_free(&cfg);
+	res->status = init_exit_status(wstatus);
+	init_config_free(&cfg);
 	return pid;
 }
 
 /* A config running `exec_path` with `args` (NULL-terminated). */
-static void simple_config(struct nook_initramfs_buf *b, const char *exec_path,
+static void simple_config(struct initramfs_buf *b, const char *exec_path,
 			  const char *const *args)
 {
-	assert_int_equal(nook_init_config_add_string(b, NOOK_TAG_EXEC_PATH, exec_path), 0);
+	assert_int_equal(init_config_add_string(b, NOOK_TAG_EXEC_PATH, exec_path), 0);
 	for (; args && *args; args++)
-		assert_int_equal(nook_init_config_add_string(b, NOOK_TAG_ARG, *args), 0);
+		assert_int_equal(init_config_add_string(b, NOOK_TAG_ARG, *args), 0);
 }
 
 static void test_exec_program(void **state)
 {
-	struct nook_initramfs_buf b = { 0 };
+	struct initramfs_buf b = { 0 };
 	struct run res;
 	char *dir = make_tmpdir(), want[1024], in[512];
 	static const char *const args[] = {
@@ -541,9 +541,9 @@ static void test_exec_program(void **state)
 	write_file(in, "from stdin\n", 11, 0644);
 	/* "sh" is looked up in the default PATH; dash sets PWD itself. */
 	simple_config(&b, "sh", args);
-	assert_int_equal(nook_init_config_add_string(&b, NOOK_TAG_ENV, "FOO=a b"), 0);
-	assert_int_equal(nook_init_config_add_string(&b, NOOK_TAG_WORKDIR, dir), 0);
-	assert_int_equal(nook_init_config_add_rlimit(&b, RLIMIT_NOFILE, 64, 64), 0);
+	assert_int_equal(init_config_add_string(&b, NOOK_TAG_ENV, "FOO=a b"), 0);
+	assert_int_equal(init_config_add_string(&b, NOOK_TAG_WORKDIR, dir), 0);
+	assert_int_equal(init_config_add_rlimit(&b, RLIMIT_NOFILE, 64, 64), 0);
 
 	pid_t pid = run_config(&b, in, &res);
 	snprintf(want, sizeof(want),
@@ -552,7 +552,7 @@ static void test_exec_program(void **state)
 	assert_string_equal(res.out, want);
 	assert_string_equal(res.err, "");
 	assert_int_equal(res.status, 7);
-	nook_initramfs_buf_free(&b);
+	initramfs_buf_free(&b);
 	remove_tree(dir);
 }
 
@@ -593,16 +593,16 @@ static void test_exec_failures(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct nook_initramfs_buf b = { 0 };
+		struct initramfs_buf b = { 0 };
 		struct run res;
 
 		simple_config(&b, cases[i].exec_path, NULL);
 		if (cases[i].env)
-			assert_int_equal(nook_init_config_add_string(&b, NOOK_TAG_ENV, cases[i].env), 0);
+			assert_int_equal(init_config_add_string(&b, NOOK_TAG_ENV, cases[i].env), 0);
 		if (cases[i].workdir)
-			assert_int_equal(nook_init_config_add_string(&b, NOOK_TAG_WORKDIR, cases[i].workdir), 0);
+			assert_int_equal(init_config_add_string(&b, NOOK_TAG_WORKDIR, cases[i].workdir), 0);
 		if (cases[i].soft)
-			assert_int_equal(nook_init_config_add_rlimit(&b, RLIMIT_NOFILE, cases[i].soft,
+			assert_int_equal(init_config_add_rlimit(&b, RLIMIT_NOFILE, cases[i].soft,
 								     cases[i].hard), 0);
 		run_config(&b, NULL, &res);
 		size_t n = strlen(res.err), m = strlen(cases[i].err);
@@ -610,7 +610,7 @@ static void test_exec_failures(void **state)
 		    strncmp(res.err, "nook-init: ", 11) != 0 || res.out[0])
 			fail_msg("case %zu (%s): status %d, stderr \"%s\"; expected %d, \"...%s\"", i,
 				 cases[i].exec_path, res.status, res.err, cases[i].status, cases[i].err);
-		nook_initramfs_buf_free(&b);
+		initramfs_buf_free(&b);
 	}
 	remove_tree(dir);
 }
@@ -637,11 +637,11 @@ static void test_exit_status_and_reap(void **state)
 				kill(getpid(), cases[i].signal);
 			_exit(cases[i].exit_code);
 		}
-		assert_int_equal(nook_init_reap(main_pid), cases[i].status);
+		assert_int_equal(init_reap(main_pid), cases[i].status);
 		assert_int_equal(waitpid(other, NULL, WNOHANG), -1);
 		assert_int_equal(errno, ECHILD);
 	}
-	assert_int_equal(nook_init_reap(getpid()), -ECHILD);
+	assert_int_equal(init_reap(getpid()), -ECHILD);
 }
 
 int main(void)

@@ -44,7 +44,7 @@ static int setup(void **state)
 {
 	static struct fixture f;
 	memset(&f, 0, sizeof(f));
-	if (guest_memory_create(&f.mem, -1, MEM_SIZE, MEM_SIZE, NULL) < 0)
+	if (guest_memory_add(&f.mem, -1, 0, MEM_SIZE, NULL) < 0)
 		return -1;
 	f.q.mem = &f.mem;
 	f.q.size = QSIZE;

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <nook/parse.h>
 #include <nook/vm.h>
 
 #include "vm/config.h"
@@ -120,10 +121,10 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->nrlimits, 0);
 	/* fs, net, console, disk */
 	assert_int_equal(cfg->nfs, 0);
-	assert_null(cfg->fs_next_tag);
-	assert_int_equal(cfg->fs_next_shm_size, 0);
+	assert_false(cfg->fs_next_set);
 	assert_int_equal(cfg->nnet, 0);
-	assert_false(cfg->net_next_has_mac);
+	assert_false(cfg->net_next_set);
+	assert_false(cfg->disk_next_set);
 	assert_null(cfg->console_output);
 	assert_int_equal(cfg->nports, 0);
 	assert_false(cfg->implicit_console_disabled);
@@ -244,7 +245,7 @@ static void test_fs_shm_next_mount_only(void **state)
 	(void)state;
 	nook_vm_config *cfg = new_config();
 	nook_vm_config_set_fs_shm_size(cfg, 1 << 30);
-	/* A custom mount takes the tag but not the DAX size. */
+	/* The next share, custom or not, takes every pending setting. */
 	assert_int_equal(nook_vm_config_set_fs_tag(cfg, "myfs"), 0);
 	struct nook_fs_backend be = {.request = fs_request};
 	int token;
@@ -256,10 +257,11 @@ static void test_fs_shm_next_mount_only(void **state)
 	assert_string_equal(cfg->fs[0].tag, "myfs");
 	assert_ptr_equal(cfg->fs[0].backend.request, fs_request);
 	assert_ptr_equal(cfg->fs[0].opaque, &token);
+	assert_int_equal(cfg->fs[0].shm_size, 1 << 30);
 	assert_string_equal(cfg->fs[1].tag, "fs1");
-	assert_int_equal(cfg->fs[1].shm_size, 1 << 30);
+	assert_int_equal(cfg->fs[1].shm_size, 0);
 	assert_int_equal(cfg->fs[2].shm_size, 0);
-	assert_int_equal(cfg->fs_next_shm_size, 0);
+	assert_false(cfg->fs_next_set);
 	nook_vm_config_free(cfg);
 }
 
@@ -331,7 +333,7 @@ static void test_net_devices_and_mac(void **state)
 	assert_ptr_equal(cfg->net[5].backend.recv, net_recv);
 	assert_ptr_equal(cfg->net[5].backend.poll_fd, net_poll_fd);
 	assert_ptr_equal(cfg->net[5].opaque, &token);
-	assert_false(cfg->net_next_has_mac);
+	assert_false(cfg->net_next_set);
 	nook_vm_config_free(cfg);
 }
 
@@ -439,20 +441,22 @@ static void test_disk_settings_reset(void **state)
 {
 	(void)state;
 	nook_vm_config *cfg = new_config();
-	/* Before the first disk: they apply to the first one. */
+	/* Settings apply to the next disk added. */
 	nook_vm_config_set_disk_format(cfg, NOOK_DISK_FORMAT_QCOW2);
 	assert_int_equal(nook_vm_config_set_disk_id(cfg, "system"), 0);
-	assert_int_equal(nook_vm_config_add_disk(cfg, "/img/a.qcow2"), 0);
 	nook_vm_config_set_disk_read_only(cfg, true);
 	nook_vm_config_set_disk_cache(cfg, NOOK_DISK_CACHE_UNSAFE);
 	nook_vm_config_set_disk_direct_io(cfg, true);
 	nook_vm_config_set_disk_sync(cfg, NOOK_DISK_SYNC_NONE);
+	assert_true(cfg->disk_next_set);
+	assert_int_equal(nook_vm_config_add_disk(cfg, "/img/a.qcow2"), 0);
+	assert_false(cfg->disk_next_set);
 	/* A new disk starts from the defaults. */
 	assert_int_equal(nook_vm_config_add_disk(cfg, "/img/b.raw"), 0);
-	assert_int_equal(nook_vm_config_add_disk(cfg, "/img/c.vmdk"), 0);
 	nook_vm_config_set_disk_format(cfg, NOOK_DISK_FORMAT_VMDK);
 	nook_vm_config_set_disk_read_only(cfg, true);
 	nook_vm_config_set_disk_sync(cfg, NOOK_DISK_SYNC_RELAXED);
+	assert_int_equal(nook_vm_config_add_disk(cfg, "/img/c.vmdk"), 0);
 	assert_int_equal(nook_vm_config_add_disk(cfg, "/img/d.raw"), 0);
 	assert_int_equal(cfg->ndisks, 4);
 	assert_disk(&cfg->disks[0], "/img/a.qcow2", "system", true, NOOK_DISK_FORMAT_QCOW2,
@@ -470,16 +474,16 @@ static void test_disk_auto_ids(void **state)
 {
 	(void)state;
 	nook_vm_config *cfg = new_config();
-	for (unsigned i = 0; i < 28; i++)
+	for (unsigned i = 0; i < 28; i++) {
+		/* An explicit id replaces the automatic one of that disk only. */
+		if (i == 27)
+			assert_int_equal(nook_vm_config_set_disk_id(cfg, "data"), 0);
 		assert_int_equal(nook_vm_config_add_disk(cfg, "/img/x"), 0);
+	}
 	assert_string_equal(vm_disk_id(&cfg->disks[0]), "vda");
 	assert_string_equal(vm_disk_id(&cfg->disks[25]), "vdz");
 	assert_string_equal(vm_disk_id(&cfg->disks[26]), "vdaa");
-	assert_string_equal(vm_disk_id(&cfg->disks[27]), "vdab");
-	/* An explicit id replaces the automatic one of that disk only. */
-	assert_int_equal(nook_vm_config_set_disk_id(cfg, "data"), 0);
 	assert_string_equal(vm_disk_id(&cfg->disks[27]), "data");
-	assert_string_equal(vm_disk_id(&cfg->disks[26]), "vdaa");
 	nook_vm_config_free(cfg);
 }
 
@@ -619,42 +623,66 @@ static void set_disk_missing(nook_vm_config *c) { nook_vm_config_add_disk(c, MIS
 static void set_disk_dir(nook_vm_config *c) { nook_vm_config_add_disk(c, tmp_root); }
 static void set_disk_dup_id(nook_vm_config *c)
 {
+	nook_vm_config_set_disk_id(c, "data");
 	nook_vm_config_add_disk(c, tmp_file);
 	nook_vm_config_set_disk_id(c, "data");
 	nook_vm_config_add_disk(c, tmp_disk2);
-	nook_vm_config_set_disk_id(c, "data");
 }
 static void set_disk_dup_auto_id(nook_vm_config *c)
 {
-	nook_vm_config_add_disk(c, tmp_file);
 	nook_vm_config_set_disk_id(c, "vdb");
+	nook_vm_config_add_disk(c, tmp_file);
 	nook_vm_config_add_disk(c, tmp_disk2); /* auto: vdb */
 }
 static void set_disk_long_id(nook_vm_config *c)
 {
-	nook_vm_config_add_disk(c, tmp_file);
 	nook_vm_config_set_disk_id(c, "an-id-longer-than-20-bytes");
+	nook_vm_config_add_disk(c, tmp_file);
 }
 static void set_disk_vmdk_rw(nook_vm_config *c)
 {
-	nook_vm_config_add_disk(c, tmp_file);
 	nook_vm_config_set_disk_format(c, NOOK_DISK_FORMAT_VMDK);
+	nook_vm_config_add_disk(c, tmp_file);
 }
 static void set_disk_bad_format(nook_vm_config *c)
 {
-	nook_vm_config_add_disk(c, tmp_file);
 	nook_vm_config_set_disk_format(c, (enum nook_disk_format)42);
+	nook_vm_config_add_disk(c, tmp_file);
 }
 
 static void set_disk_bad_cache(nook_vm_config *c)
 {
-	nook_vm_config_add_disk(c, tmp_file);
 	nook_vm_config_set_disk_cache(c, (enum nook_disk_cache)7);
+	nook_vm_config_add_disk(c, tmp_file);
 }
 static void set_disk_bad_sync(nook_vm_config *c)
 {
-	nook_vm_config_add_disk(c, tmp_file);
 	nook_vm_config_set_disk_sync(c, (enum nook_disk_sync)-1);
+	nook_vm_config_add_disk(c, tmp_file);
+}
+
+/* Settings with no add after them are an error, not a silent drop. */
+static void set_disk_pending(nook_vm_config *c)
+{
+	nook_vm_config_add_disk(c, tmp_file);
+	nook_vm_config_set_disk_read_only(c, true);
+}
+static void set_fs_pending(nook_vm_config *c)
+{
+	nook_vm_config_add_fs_path(c, tmp_root);
+	nook_vm_config_set_fs_read_only(c, true);
+}
+static void set_net_pending(nook_vm_config *c)
+{
+	static const uint8_t mac[6] = {0x52, 0x54, 0, 0, 0, 9};
+	nook_vm_config_add_net_user(c);
+	nook_vm_config_set_net_mac(c, mac);
+}
+static void set_fs_custom_read_only(nook_vm_config *c)
+{
+	struct nook_fs_backend be = {.request = fs_request};
+	nook_vm_config_set_fs_read_only(c, true);
+	nook_vm_config_add_fs_custom(c, &be, NULL);
 }
 
 static struct nook_port_pair port_pair(const char *spec)
@@ -809,8 +837,8 @@ static void set_port_custom_ok(nook_vm_config *c)
 static void set_no_implicit(nook_vm_config *c) { nook_vm_config_disable_implicit_console(c); }
 static void set_disk_ok(nook_vm_config *c)
 {
-	nook_vm_config_add_disk(c, tmp_file);
 	nook_vm_config_set_disk_format(c, NOOK_DISK_FORMAT_QCOW2);
+	nook_vm_config_add_disk(c, tmp_file);
 }
 /* A real error comes before an unsupported option. */
 static void set_dup_disk_and_ht(nook_vm_config *c)
@@ -883,6 +911,10 @@ static const struct invalid_case {
 	{"disk bad format", set_disk_bad_format, EINVAL, {"@FILE", "unknown format 42"}},
 	{"disk bad cache", set_disk_bad_cache, EINVAL, {"@FILE", "unknown cache mode 7"}},
 	{"disk bad sync", set_disk_bad_sync, EINVAL, {"@FILE", "unknown sync mode -1"}},
+	{"disk settings pending", set_disk_pending, EINVAL, {"disk settings", "no disk added after"}},
+	{"fs settings pending", set_fs_pending, EINVAL, {"fs settings", "no share added after"}},
+	{"net settings pending", set_net_pending, EINVAL, {"net settings (mac)", "no network device"}},
+	{"fs custom read-only", set_fs_custom_read_only, EINVAL, {"fs tag \"fs0\"", "custom backend"}},
 	{"real error first", set_dup_disk_and_ht, EEXIST, {"id \"data\""}},
 
 	{"hyperthreading", set_ht, ENOTSUP, {"not supported yet: hyperthreading"}},
@@ -942,8 +974,7 @@ static void test_validation_errors(void **state)
 }
 
 /* Seed defaults (balloon, rng, metrics on) and explicitly turning those
- * devices off must not fail, nor turning virtio-rng (which nook has) on,
- * nor pending state with nothing after it. */
+ * devices off must not fail, nor turning virtio-rng (which nook has) on. */
 static void set_nothing(nook_vm_config *c) { (void)c; }
 static void set_devices_off(nook_vm_config *c)
 {
@@ -952,15 +983,6 @@ static void set_devices_off(nook_vm_config *c)
 	nook_vm_config_set_rng(c, false);
 	nook_vm_config_set_metrics(c, false);
 	nook_vm_config_set_hyperthreading(c, false);
-}
-static void set_pending_only(nook_vm_config *c)
-{
-	static const uint8_t mac[6] = {0x52, 0x54, 0, 0, 0, 1};
-	nook_vm_config_set_fs_tag(c, "unused");
-	nook_vm_config_set_fs_shm_size(c, 4096);
-	nook_vm_config_set_net_mac(c, mac);
-	nook_vm_config_set_disk_id(c, "unused");
-	nook_vm_config_set_disk_read_only(c, true);
 }
 static void set_exec_options(nook_vm_config *c)
 {
@@ -1007,7 +1029,7 @@ static void test_validation_ok(void **state)
 	(void)state;
 	skip_without_kvm();
 	void (*cases[])(nook_vm_config *) = {set_nothing, set_devices_off, set_rng_on,
-					     set_pending_only, set_exec_options,
+					     set_exec_options,
 					     set_fs_root_ok, set_fs_shares_ok, set_fs_custom_ok,
 					     set_disk_ok, set_net_all_ok, set_net_sandbox_ok,
 					     set_hijack_only};

@@ -1,4 +1,4 @@
-#include "devices/bus.h"
+#include "kvm/bus.h"
 
 #include <errno.h>
 #include <string.h>

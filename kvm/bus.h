@@ -1,8 +1,8 @@
 /* Port-I/O and MMIO dispatch: an address range per device. The ranges are
  * fixed before the vCPUs start, so lookups need no lock; handlers lock their
  * own state. */
-#ifndef NOOK_DEVICES_BUS_H
-#define NOOK_DEVICES_BUS_H
+#ifndef NOOK_KVM_BUS_H
+#define NOOK_KVM_BUS_H
 
 #include <stdbool.h>
 #include <stdint.h>

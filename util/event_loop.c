@@ -1,9 +1,11 @@
-#include "kvm/event_loop.h"
+#include "util/event_loop.h"
 
 #include <errno.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+#include "util/thread.h"
 
 int event_loop_init(struct event_loop *l)
 {
@@ -60,10 +62,10 @@ static void *event_loop_main(void *arg)
 
 int event_loop_start(struct event_loop *l)
 {
-	int r = pthread_create(&l->thread, NULL, event_loop_main, l);
+	int r = thread_start(&l->thread, THREAD_ROLE_IO, "nook-io", event_loop_main, l);
 	if (r == 0)
 		l->running = true;
-	return -r;
+	return r;
 }
 
 void event_loop_stop(struct event_loop *l)

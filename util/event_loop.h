@@ -1,6 +1,6 @@
 /* The VM's I/O thread: epoll over device eventfds and host fds. */
-#ifndef NOOK_KVM_EVENT_LOOP_H
-#define NOOK_KVM_EVENT_LOOP_H
+#ifndef NOOK_UTIL_EVENT_LOOP_H
+#define NOOK_UTIL_EVENT_LOOP_H
 
 #include <pthread.h>
 #include <stdbool.h>

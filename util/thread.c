@@ -1,0 +1,34 @@
+#include "util/thread.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct thread_start_args {
+	enum thread_role role;
+	char name[16];
+	void *(*fn)(void *);
+	void *arg;
+};
+
+static void *thread_main(void *p)
+{
+	struct thread_start_args a = *(struct thread_start_args *)p;
+	free(p);
+	pthread_setname_np(pthread_self(), a.name);
+	return a.fn(a.arg);
+}
+
+int thread_start(pthread_t *thread, enum thread_role role, const char *name,
+		 void *(*fn)(void *), void *arg)
+{
+	struct thread_start_args *a = malloc(sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	*a = (struct thread_start_args){.role = role, .fn = fn, .arg = arg};
+	strncpy(a->name, name, sizeof(a->name) - 1);
+	int r = pthread_create(thread, NULL, thread_main, a);
+	if (r != 0)
+		free(a);
+	return -r;
+}

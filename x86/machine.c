@@ -1,0 +1,33 @@
+#include "x86/machine.h"
+
+#include <linux/kvm.h>
+
+#include "x86/layout.h"
+
+#define FOUR_GIB (1ULL << 32)
+
+int x86_machine_create(struct machine *m, uint64_t memory, bool pvm, nook_error **err)
+{
+	int r = machine_create(m, pvm, err);
+	/* Guest memory first: registered after the irqchip, the memslot
+	 * update waits for an SRCU grace period (7 ms, measured). */
+	uint64_t low = memory < LAYOUT_MMIO_GAP_START ? memory : LAYOUT_MMIO_GAP_START;
+	if (r == 0)
+		r = machine_add_memory(m, 0, low, err);
+	if (r == 0 && memory > low)
+		r = machine_add_memory(m, FOUR_GIB, memory - low, err);
+	if (r == 0)
+		r = machine_vm_ioctl(m, KVM_SET_TSS_ADDR, (void *)(uintptr_t)LAYOUT_KVM_TSS,
+				     "KVM_SET_TSS_ADDR", err);
+	uint64_t identity = LAYOUT_KVM_IDENTITY_MAP;
+	if (r == 0)
+		r = machine_vm_ioctl(m, KVM_SET_IDENTITY_MAP_ADDR, &identity,
+				     "KVM_SET_IDENTITY_MAP_ADDR", err);
+	if (r == 0)
+		r = machine_vm_ioctl(m, KVM_CREATE_IRQCHIP, NULL, "KVM_CREATE_IRQCHIP", err);
+	/* The kernel still uses the PIT early on (and checks the timer IRQ). */
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	if (r == 0)
+		r = machine_vm_ioctl(m, KVM_CREATE_PIT2, &pit, "KVM_CREATE_PIT2", err);
+	return r;
+}
