@@ -132,7 +132,7 @@ int machine_start_vcpus(struct machine *m, nook_error **err)
 		struct vcpu *v = &m->vcpus[i];
 		char name[32];
 		snprintf(name, sizeof(name), "vcpu-%d", i);
-		int r = thread_start(&v->thread, THREAD_ROLE_VCPU, name, vcpu_thread_main, v);
+		int r = thread_start(&v->thread, THREAD_ROLE_VCPU, name, m->confine, vcpu_thread_main, v);
 		if (r < 0) {
 			machine_request_stop(m, MACHINE_STOP_ERROR, 0, "cannot start vCPU thread");
 			return error_set(err, -r, "vCPU %d: thread: %s", i, strerror(-r));

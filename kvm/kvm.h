@@ -45,6 +45,7 @@ struct machine {
 	int vm_fd;
 	int run_size;
 	bool pvm; /* accommodations for PVM hosts are on */
+	bool confine; /* threads are confined to their role (util/thread.h) */
 	struct guest_memory mem;
 	struct io_bus pio;
 	struct io_bus mmio;

@@ -60,9 +60,9 @@ static void *event_loop_main(void *arg)
 	return NULL;
 }
 
-int event_loop_start(struct event_loop *l)
+int event_loop_start(struct event_loop *l, bool confine)
 {
-	int r = thread_start(&l->thread, THREAD_ROLE_IO, "nook-io", event_loop_main, l);
+	int r = thread_start(&l->thread, THREAD_ROLE_IO, "nook-io", confine, event_loop_main, l);
 	if (r == 0)
 		l->running = true;
 	return r;

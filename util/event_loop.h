@@ -29,7 +29,8 @@ void event_loop_destroy(struct event_loop *l);
 int event_loop_add(struct event_loop *l, struct event_source *s, uint32_t events);
 int event_loop_modify(struct event_loop *l, struct event_source *s, uint32_t events);
 void event_loop_remove(struct event_loop *l, struct event_source *s);
-int event_loop_start(struct event_loop *l);
+/* Starts the I/O thread, confined (util/thread.h) when `confine`. */
+int event_loop_start(struct event_loop *l, bool confine);
 /* Asks the thread to stop and joins it. */
 void event_loop_stop(struct event_loop *l);
 

@@ -6,6 +6,7 @@
 
 struct thread_start_args {
 	enum thread_role role;
+	bool confine;
 	char name[16];
 	void *(*fn)(void *);
 	void *arg;
@@ -19,13 +20,13 @@ static void *thread_main(void *p)
 	return a.fn(a.arg);
 }
 
-int thread_start(pthread_t *thread, enum thread_role role, const char *name,
+int thread_start(pthread_t *thread, enum thread_role role, const char *name, bool confine,
 		 void *(*fn)(void *), void *arg)
 {
 	struct thread_start_args *a = malloc(sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	*a = (struct thread_start_args){.role = role, .fn = fn, .arg = arg};
+	*a = (struct thread_start_args){.role = role, .confine = confine, .fn = fn, .arg = arg};
 	strncpy(a->name, name, sizeof(a->name) - 1);
 	int r = pthread_create(thread, NULL, thread_main, a);
 	if (r != 0)

@@ -4,6 +4,7 @@
 #define NOOK_UTIL_THREAD_H
 
 #include <pthread.h>
+#include <stdbool.h>
 
 enum thread_role {
 	THREAD_ROLE_IO,         /* the VM's event loop (util/event_loop.c) */
@@ -14,8 +15,9 @@ enum thread_role {
 };
 
 /* pthread_create() of fn(arg) under `name` (at most 15 bytes, shown in
- * /proc/PID/task/TID/comm); 0 or a negative errno. */
-int thread_start(pthread_t *thread, enum thread_role role, const char *name,
+ * /proc/PID/task/TID/comm); with `confine`, the thread is confined to what
+ * its role needs before fn runs. 0 or a negative errno. */
+int thread_start(pthread_t *thread, enum thread_role role, const char *name, bool confine,
 		 void *(*fn)(void *), void *arg);
 
 #endif

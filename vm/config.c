@@ -43,6 +43,7 @@ nook_vm_config *nook_vm_config_new(void)
 	cfg->balloon_stats_ms = NOOK_DEFAULT_BALLOON_STATS_MS;
 	cfg->rng = true;
 	cfg->metrics = true;
+	cfg->confine = true;
 	cfg->stdio[0] = 0;
 	cfg->stdio[1] = 1;
 	cfg->stdio[2] = 2;
@@ -159,6 +160,11 @@ void nook_vm_config_set_metrics(nook_vm_config *cfg, bool on)
 void nook_vm_config_set_inet_hijack(nook_vm_config *cfg, bool on)
 {
 	cfg->inet_hijack = on;
+}
+
+void nook_vm_config_set_seccomp(nook_vm_config *cfg, bool on)
+{
+	cfg->confine = on;
 }
 
 /* ---- kernel ---- */

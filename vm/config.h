@@ -99,6 +99,7 @@ struct nook_vm_config {
 	bool rng, rng_set;
 	bool metrics, metrics_set;
 	bool inet_hijack;
+	bool confine; /* seccomp for the VM's threads (default on) */
 
 	/* kernel */
 	char *cmdline; /* user's additions */

@@ -103,6 +103,7 @@ static int open_backend(const nook_vm_config *cfg, const struct vm_net *net,
 			 * user-mode device. */
 			.ports = first ? cfg->net_ports : NULL, .nports = first ? cfg->nnet_ports : 0,
 			.allow_host_loopback = allow_host_loopback(cfg),
+			.confine = cfg->confine,
 		};
 		return net_slirp_open(&sc, b, err);
 	}

@@ -407,6 +407,7 @@ static int assemble(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **
 				      "guest/kernel/build-kernel.sh (or pass a kernel path)",
 				      kernel);
 	struct machine *m = &vm->machine;
+	m->confine = cfg->confine;
 	int r = x86_machine_create(m, cfg->memory_mib << 20, want_pvm(cfg->pvm), err);
 	if (r == 0)
 		r = machine_create_vcpus(m, (int)cfg->vcpus, err);
@@ -473,7 +474,7 @@ int nook_vm_start(nook_vm *vm, nook_error **err)
 {
 	if (vm->state != VM_BUILT)
 		return error_set(err, EALREADY, "the VM was already started");
-	int r = event_loop_start(&vm->loop);
+	int r = event_loop_start(&vm->loop, vm->machine.confine);
 	if (r < 0)
 		return error_set(err, -r, "cannot start the I/O thread: %s", strerror(-r));
 	r = machine_start_vcpus(&vm->machine, err);

@@ -57,6 +57,7 @@ struct net_slirp_config {
 	size_t nports;
 	/* Whether the gateway leads to the host's loopback services. */
 	bool allow_host_loopback;
+	bool confine; /* the slirp thread is confined (util/thread.h) */
 };
 int net_slirp_open(const struct net_slirp_config *cfg, struct net_backend **out,
 		   nook_error **err);

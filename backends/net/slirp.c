@@ -265,7 +265,8 @@ int net_slirp_open(const struct net_slirp_config *cfg, struct net_backend **out,
 					   ip, p->host_port, udp ? "udp" : "tcp");
 		}
 	}
-	if (r == 0 && (r = thread_start(&s->thread, THREAD_ROLE_NET_SLIRP, "slirp", slirp_thread, s)) < 0)
+	if (r == 0 && (r = thread_start(&s->thread, THREAD_ROLE_NET_SLIRP, "slirp", cfg->confine,
+				     slirp_thread, s)) < 0)
 		error_set(err, -r, "net user: cannot start its thread: %s", strerror(-r));
 	s->thread_started = r == 0;
 	if (r < 0) {

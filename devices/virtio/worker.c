@@ -64,7 +64,8 @@ int virtio_workers_start(struct virtio_workers *w, struct virtio_mmio_device *de
 		char thread_name[32];
 		snprintf(thread_name, sizeof(thread_name), "%.12s-%u", name, i);
 		t->pool = w;
-		int r = thread_start(&t->thread, role, thread_name, worker_main, t);
+		int r = thread_start(&t->thread, role, thread_name, dev->machine->confine, worker_main,
+				     t);
 		if (r < 0)
 			return error_set(err, -r, "virtio-%s: worker thread: %s", dev->ops->name,
 					 strerror(-r));

@@ -94,6 +94,10 @@ NOOK_API void nook_vm_config_set_metrics(nook_vm_config *cfg, bool on);
  * (nook_vm_config_add_net_user) so its outbound connections work (default
  * off: the guest is air-gapped). */
 NOOK_API void nook_vm_config_set_inet_hijack(nook_vm_config *cfg, bool on);
+/* Confines each thread the VM starts (vCPUs, the I/O thread, device
+ * workers, user-mode networking) with a seccomp filter that allows only the
+ * system calls its role needs (default on; off is for debugging). */
+NOOK_API void nook_vm_config_set_seccomp(nook_vm_config *cfg, bool on);
 
 /* Kernel. append_cmdline adds to the command line, separated by a space.
  * kernel_path: a vmlinux (ELF) or bzImage instead of the built-in kernel.
