@@ -80,6 +80,7 @@ static void driver_init(void)
 					      VIRTIO_CONFIG_S_FEATURES_OK);
 	for (uint32_t q = 0; q < 2; q++) {
 		uint64_t base = RING + q * 0x4000;
+		memset(gpa(base, 0x3000), 0, 0x3000); /* fresh rings, as a driver makes */
 		reg_write(VIRTIO_MMIO_QUEUE_SEL, q);
 		reg_write(VIRTIO_MMIO_QUEUE_NUM, QS);
 		reg_write(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)base);
