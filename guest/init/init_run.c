@@ -6,9 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/io.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "guest/protocol.h"
 
 /* Docker's default, used when the config sets no PATH. */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -67,6 +70,9 @@ static void exec_in_path(char *const argv[])
 
 _Noreturn void init_exec(const struct init_config *cfg, const int stdio[3])
 {
+	/* PID 1's access to the paravirtual port is inherited across fork
+	 * and exec; the program must not report events in nook-init's name. */
+	ioperm(NOOK_PORT, 4, 0);
 	for (int fd = 0; fd < 3; fd++)
 		if (dup2(stdio[fd], fd) < 0)
 			_exit(NOOK_INIT_EXIT_SETUP); /* no stderr to tell */

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/io.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -556,6 +557,22 @@ static void test_exec_program(void **state)
 	remove_tree(dir);
 }
 
+/* The program must not inherit nook-init's access to the paravirtual
+ * port (needs CAP_SYS_RAWIO to grant it here, as PID 1 has in the guest). */
+static void test_exec_drops_port_access(void **state)
+{
+	struct initramfs_buf b = { 0 };
+	struct run res;
+
+	if (ioperm(NOOK_PORT, 4, 1) < 0)
+		skip();
+	simple_config(&b, PORT_PROBE, NULL);
+	run_config(&b, NULL, &res);
+	assert_int_equal(ioperm(NOOK_PORT, 4, 0), 0);
+	assert_int_equal(res.status, 128 + SIGSEGV);
+	initramfs_buf_free(&b);
+}
+
 static void test_exec_failures(void **state)
 {
 	char *dir = make_tmpdir(), text[512], elfish[512], path_env[600];
@@ -655,6 +672,7 @@ int main(void)
 		cmocka_unit_test(test_config_encoder_rejects),
 		cmocka_unit_test(test_config_malformed),
 		cmocka_unit_test(test_exec_program),
+		cmocka_unit_test(test_exec_drops_port_access),
 		cmocka_unit_test(test_exec_failures),
 		cmocka_unit_test(test_exit_status_and_reap),
 	};
