@@ -1,10 +1,12 @@
 #include "vm/shares.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "guest/protocol.h"
 
@@ -39,25 +41,40 @@ struct vm_fs vm_shares_builtin_root(char *dir)
 
 /* The top layer of an overlay root is served as {upper, work}: overlayfs
  * needs a work directory on the same file system as, but outside, the
- * upper one. It lives in the layer, hidden from the guest. */
+ * upper one. It lives in the layer, hidden from the guest. An existing one
+ * is used only if it is a real directory: a symlink planted there (by a
+ * hostile layer, say) must not export whatever it points at. */
 static int open_overlay_upper(const struct vm_fs *fs, struct fs_server **out, nook_error **err)
 {
-	char work[PATH_MAX];
-	if (snprintf(work, sizeof(work), "%s/" VM_OVERLAY_WORK_NAME, fs->path) >= (int)sizeof(work))
-		return error_set(err, ENAMETOOLONG, "overlay layer %s: path too long", fs->path);
-	if (mkdir(work, 0700) < 0 && errno != EEXIST)
-		return error_set(err, errno, "overlay layer %s: cannot create %s: %s", fs->path,
-				      VM_OVERLAY_WORK_NAME, strerror(errno));
+	int upper = open(fs->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (upper < 0)
+		return error_set(err, errno, "overlay layer %s: %s", fs->path, strerror(errno));
+	int work = -1, r = 0;
+	if (mkdirat(upper, VM_OVERLAY_WORK_NAME, 0700) < 0 && errno != EEXIST)
+		r = -errno;
+	if (r == 0 && (work = openat(upper, VM_OVERLAY_WORK_NAME,
+				     O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		r = errno == ELOOP || errno == ENOTDIR ? -ENOTDIR : -errno;
+	close(upper);
+	if (r < 0)
+		return error_set(err, -r, "overlay layer %s: %s: %s", fs->path, VM_OVERLAY_WORK_NAME,
+				 r == -ENOTDIR ? "exists and is not a directory" : strerror(-r));
+	/* The server opens what it is given by path: this one names the
+	 * directory just opened, whatever happens to the name meanwhile. */
+	char work_path[32];
+	snprintf(work_path, sizeof(work_path), "/proc/self/fd/%d", work);
 	const struct fs_export exports[] = {
 		{NOOK_OVERLAY_UPPER_DIR, fs->path, false},
-		{NOOK_OVERLAY_WORK_DIR, work, false},
+		{NOOK_OVERLAY_WORK_DIR, work_path, false},
 	};
 	const struct fs_server_options options = {
 		.exports = exports,
 		.nexports = 2,
 		.hidden_name = VM_OVERLAY_WORK_NAME,
 	};
-	return fs_server_create(&options, out, err);
+	r = fs_server_create(&options, out, err);
+	close(work);
+	return r;
 }
 
 int vm_share_open_server(const struct vm_fs *fs, struct fs_server **out, nook_error **err)
