@@ -1,6 +1,7 @@
 #include "devices/boot_port.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "guest/protocol.h"
 
@@ -16,6 +17,15 @@ static void boot_port_write(void *opaque, uint64_t offset, const uint8_t *data, 
 	case NOOK_EVENT_USERSPACE_STARTED:
 		atomic_store(&p->t_userspace, now);
 		break;
+	case NOOK_EVENT_READY: {
+		uint64_t zero = 0, one = 1;
+		/* Only the first: a restored guest has been past it already. */
+		if (atomic_compare_exchange_strong(&p->t_ready, &zero, now) &&
+		    write(p->ready_fd, &one, sizeof(one)) < 0) {
+			/* an eventfd's counter cannot overflow from one write */
+		}
+		break;
+	}
 	case NOOK_EVENT_PROGRAM_STARTED:
 		atomic_store(&p->t_program, now);
 		break;
@@ -32,10 +42,12 @@ static void boot_port_write(void *opaque, uint64_t offset, const uint8_t *data, 
 	}
 }
 
-int boot_port_register(struct boot_port *p, struct machine *m)
+int boot_port_register(struct boot_port *p, struct machine *m, int ready_fd)
 {
 	p->machine = m;
+	p->ready_fd = ready_fd;
 	atomic_store(&p->t_userspace, 0);
+	atomic_store(&p->t_ready, 0);
 	atomic_store(&p->t_program, 0);
 	atomic_store(&p->t_exit, 0);
 	struct io_handler h = {.write = boot_port_write, .opaque = p};

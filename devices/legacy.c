@@ -1,5 +1,6 @@
 #include "devices/legacy.h"
 
+#include <errno.h>
 #include <time.h>
 
 #define I8042_DATA 0x60
@@ -96,4 +97,22 @@ int legacy_devices_register(struct legacy_devices *d, struct machine *m)
 void legacy_devices_destroy(struct legacy_devices *d)
 {
 	pthread_mutex_destroy(&d->lock);
+}
+
+int legacy_devices_save(struct legacy_devices *d, struct bytes *out)
+{
+	pthread_mutex_lock(&d->lock);
+	uint8_t index = d->cmos_index;
+	pthread_mutex_unlock(&d->lock);
+	return state_put(out, "legacy", 1, &index, sizeof(index));
+}
+
+int legacy_devices_restore(struct legacy_devices *d, const void *state, size_t len)
+{
+	if (len != 1)
+		return -EINVAL;
+	pthread_mutex_lock(&d->lock);
+	d->cmos_index = *(const uint8_t *)state;
+	pthread_mutex_unlock(&d->lock);
+	return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "kvm/kvm.h"
+#include "util/state.h"
 
 struct legacy_devices {
 	struct machine *machine;
@@ -17,5 +18,10 @@ struct legacy_devices {
 
 int legacy_devices_register(struct legacy_devices *d, struct machine *m);
 void legacy_devices_destroy(struct legacy_devices *d);
+
+/* Snapshot: the CMOS index register, section "legacy" (version 1); the
+ * clock itself is the host's. */
+int legacy_devices_save(struct legacy_devices *d, struct bytes *out);
+int legacy_devices_restore(struct legacy_devices *d, const void *state, size_t len);
 
 #endif

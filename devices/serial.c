@@ -1,6 +1,7 @@
 #include "devices/serial.h"
 
 #include <errno.h>
+#include <string.h>
 #include <unistd.h>
 
 /* Register offsets and bits (National Semiconductor 16550A data sheet). */
@@ -116,4 +117,35 @@ static void serial_write(void *opaque, uint64_t offset, const uint8_t *data, uin
 struct io_handler serial_io_handler(struct serial *s)
 {
 	return (struct io_handler){.read = serial_read, .write = serial_write, .opaque = s};
+}
+
+/* The registers, in the snapshot file's layout. */
+struct serial_state {
+	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr, pad;
+};
+
+int serial_save(struct serial *s, struct bytes *out)
+{
+	pthread_mutex_lock(&s->lock);
+	struct serial_state st = {s->ier, s->lcr, s->mcr, s->scr, s->dll, s->dlm, s->fcr, 0};
+	pthread_mutex_unlock(&s->lock);
+	return state_put(out, "serial", 1, &st, sizeof(st));
+}
+
+int serial_restore(struct serial *s, const void *state, size_t len)
+{
+	struct serial_state st;
+	if (len != sizeof(st))
+		return -EINVAL;
+	memcpy(&st, state, sizeof(st));
+	pthread_mutex_lock(&s->lock);
+	s->ier = st.ier;
+	s->lcr = st.lcr;
+	s->mcr = st.mcr;
+	s->scr = st.scr;
+	s->dll = st.dll;
+	s->dlm = st.dlm;
+	s->fcr = st.fcr;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "kvm/bus.h"
+#include "util/state.h"
 
 #define SERIAL_COM1_BASE 0x3f8
 #define SERIAL_PORTS 8
@@ -20,5 +21,9 @@ struct serial {
 void serial_init(struct serial *s, int out_fd);
 void serial_destroy(struct serial *s);
 struct io_handler serial_io_handler(struct serial *s);
+
+/* Snapshot: the UART's registers, section "serial" (version 1). */
+int serial_save(struct serial *s, struct bytes *out);
+int serial_restore(struct serial *s, const void *state, size_t len);
 
 #endif

@@ -65,6 +65,8 @@ void machine_init(struct machine *m)
 	memset(m, 0, sizeof(*m));
 	m->kvm_fd = m->vm_fd = m->stop_fd = -1;
 	pthread_mutex_init(&m->stop_lock, NULL);
+	pthread_mutex_init(&m->pause_lock, NULL);
+	pthread_cond_init(&m->pause_cond, NULL);
 }
 
 int machine_create(struct machine *m, bool pvm, nook_error **err)
@@ -147,6 +149,18 @@ bool machine_stopping(const struct machine *m)
 	return atomic_load(&m->stop_reason) != MACHINE_RUNNING;
 }
 
+/* Makes every vCPU leave KVM_RUN soon. */
+static void kick_vcpus(struct machine *m)
+{
+	for (int i = 0; i < m->nvcpus; i++) {
+		struct vcpu *v = &m->vcpus[i];
+		if (v->run)
+			__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		if (v->thread_started && !pthread_equal(v->thread, pthread_self()))
+			pthread_kill(v->thread, kick_signal());
+	}
+}
+
 void machine_request_stop(struct machine *m, enum machine_stop_reason reason, int arg,
 			  const char *fmt, ...)
 {
@@ -166,17 +180,40 @@ void machine_request_stop(struct machine *m, enum machine_stop_reason reason, in
 	atomic_store(&m->stop_reason, reason);
 	pthread_mutex_unlock(&m->stop_lock);
 
-	for (int i = 0; i < m->nvcpus; i++) {
-		struct vcpu *v = &m->vcpus[i];
-		if (v->run)
-			__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		if (v->thread_started && !pthread_equal(v->thread, pthread_self()))
-			pthread_kill(v->thread, kick_signal());
-	}
+	kick_vcpus(m);
 	uint64_t one = 1;
 	if (write(m->stop_fd, &one, sizeof(one)) < 0) {
 		/* The counter cannot overflow from one write per stop. */
 	}
+	/* Parked vCPUs must see the stop too. */
+	pthread_mutex_lock(&m->pause_lock);
+	pthread_cond_broadcast(&m->pause_cond);
+	pthread_mutex_unlock(&m->pause_lock);
+}
+
+int machine_pause(struct machine *m)
+{
+	pthread_mutex_lock(&m->pause_lock);
+	atomic_store(&m->pause_requested, true);
+	pthread_mutex_unlock(&m->pause_lock);
+	kick_vcpus(m);
+	int started = 0;
+	for (int i = 0; i < m->nvcpus; i++)
+		started += m->vcpus[i].thread_started;
+	pthread_mutex_lock(&m->pause_lock);
+	while (m->paused < started && !machine_stopping(m))
+		pthread_cond_wait(&m->pause_cond, &m->pause_lock);
+	int r = machine_stopping(m) ? -ECANCELED : 0;
+	pthread_mutex_unlock(&m->pause_lock);
+	return r;
+}
+
+void machine_resume(struct machine *m)
+{
+	pthread_mutex_lock(&m->pause_lock);
+	atomic_store(&m->pause_requested, false);
+	pthread_cond_broadcast(&m->pause_cond);
+	pthread_mutex_unlock(&m->pause_lock);
 }
 
 void machine_destroy(struct machine *m)
@@ -205,6 +242,8 @@ void machine_destroy(struct machine *m)
 	free(m->stop_message);
 	free(m->system_map_path);
 	pthread_mutex_destroy(&m->stop_lock);
+	pthread_mutex_destroy(&m->pause_lock);
+	pthread_cond_destroy(&m->pause_cond);
 	m->vm_fd = m->kvm_fd = m->stop_fd = -1;
 }
 

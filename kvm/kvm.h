@@ -62,6 +62,12 @@ struct machine {
 	int stop_fd;
 	/* Monotonic timestamps (ns) of boot phases; 0 = not reached. */
 	atomic_uint_least64_t t_first_run;
+
+	/* machine_pause(): the vCPU threads park outside KVM_RUN. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_bool pause_requested;
+	int paused;
 };
 
 /* Whether this host's /dev/kvm is PVM (kvm_pvm module loaded). */
@@ -96,6 +102,14 @@ void *vcpu_thread_main(void *vcpu);
 void machine_request_stop(struct machine *m, enum machine_stop_reason reason, int arg,
 			  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 bool machine_stopping(const struct machine *m);
+
+/* Stops every vCPU outside KVM_RUN with its pending I/O completed, so that
+ * its state can be read or written consistently; returns once all are
+ * parked (or the machine stops: then -ECANCELED). Not from a vCPU thread. */
+int machine_pause(struct machine *m);
+void machine_resume(struct machine *m);
+/* A vCPU thread's side of machine_pause() (kvm/vcpu.c). */
+void vcpu_park(struct vcpu *v);
 
 /* irqfd: writing to `fd` raises `gsi`. ioeventfd: a guest write of `len`
  * bytes at MMIO `addr` (with value `datamatch` when match is set) signals fd

@@ -1,10 +1,12 @@
 #include "kvm/memory.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <linux/kvm.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int guest_memory_add(struct guest_memory *mem, int vm_fd, uint64_t gpa, uint64_t size,
@@ -57,6 +59,70 @@ void *guest_memory_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t le
 			return r->hva + (gpa - r->gpa);
 	}
 	return NULL;
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+	static const uint8_t zero[4096];
+	return memcmp(p, zero, sizeof(zero)) == 0;
+}
+
+static int pwrite_all(int fd, const uint8_t *p, uint64_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+int guest_memory_save(const struct guest_memory *mem, int fd)
+{
+	if (ftruncate(fd, (off_t)mem->size) < 0)
+		return -errno;
+	uint64_t file_off = 0;
+	for (int i = 0; i < mem->nregions; i++) {
+		const struct guest_region *r = &mem->regions[i];
+		for (uint64_t off = 0; off < r->size;) {
+			while (off < r->size && page_is_zero(r->hva + off))
+				off += 4096;
+			uint64_t start = off;
+			while (off < r->size && off - start < (64u << 20) && !page_is_zero(r->hva + off))
+				off += 4096;
+			int e = off > start ? pwrite_all(fd, r->hva + start, off - start, file_off + start)
+					    : 0;
+			if (e < 0)
+				return e;
+		}
+		file_off += r->size;
+	}
+	return 0;
+}
+
+int guest_memory_map_file(struct guest_memory *mem, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != mem->size)
+		return -EINVAL;
+	uint64_t file_off = 0;
+	for (int i = 0; i < mem->nregions; i++) {
+		struct guest_region *r = &mem->regions[i];
+		if (mmap(r->hva, r->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+			 (off_t)file_off) == MAP_FAILED)
+			return -errno;
+		madvise(r->hva, r->size, MADV_DONTDUMP);
+		madvise(r->hva, r->size, MADV_DONTFORK);
+		file_off += r->size;
+	}
+	return 0;
 }
 
 uint64_t guest_memory_end_below(const struct guest_memory *mem, uint64_t limit)

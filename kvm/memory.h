@@ -40,6 +40,15 @@ void *guest_memory_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t le
 int guest_memory_load_file(struct guest_memory *mem, uint64_t gpa, int fd, uint64_t offset,
 			   uint64_t len);
 
+/* Guest RAM as a file, the regions one after the other: what a snapshot
+ * keeps. Pages of zeroes are left as holes (the file is sparse), so the file
+ * holds only what the guest touched. 0 or a negative errno. */
+int guest_memory_save(const struct guest_memory *mem, int fd);
+/* Maps such a file over guest RAM, copy-on-write and loaded lazily: many
+ * VMs restored from one file share its pages through the page cache. The
+ * file must be exactly mem->size bytes (-EINVAL otherwise). */
+int guest_memory_map_file(struct guest_memory *mem, int fd);
+
 /* The highest RAM address + 1 that lies below `limit`. */
 uint64_t guest_memory_end_below(const struct guest_memory *mem, uint64_t limit);
 

@@ -76,6 +76,25 @@ static bool handle_exit(struct vcpu *v)
 	}
 }
 
+void vcpu_park(struct vcpu *v)
+{
+	struct machine *m = v->machine;
+	/* With immediate_exit set, KVM_RUN completes the I/O the last exit
+	 * left pending (an OUT's instruction pointer moves on) and returns
+	 * at once: the state read while parked is then the guest's whole. */
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	ioctl(v->fd, KVM_RUN, 0);
+	pthread_mutex_lock(&m->pause_lock);
+	m->paused++;
+	pthread_cond_broadcast(&m->pause_cond);
+	while (atomic_load(&m->pause_requested) && !machine_stopping(m))
+		pthread_cond_wait(&m->pause_cond, &m->pause_lock);
+	m->paused--;
+	pthread_mutex_unlock(&m->pause_lock);
+	if (!machine_stopping(m))
+		__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+}
+
 void *vcpu_thread_main(void *arg)
 {
 	struct vcpu *v = arg;
@@ -84,6 +103,10 @@ void *vcpu_thread_main(void *arg)
 	if (v->id == 0)
 		atomic_compare_exchange_strong(&m->t_first_run, &none, monotonic_ns());
 	while (!machine_stopping(m)) {
+		if (atomic_load(&m->pause_requested)) {
+			vcpu_park(v);
+			continue;
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;

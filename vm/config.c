@@ -59,6 +59,7 @@ void nook_vm_config_free(nook_vm_config *cfg)
 	free(cfg->kernel_path);
 	free(cfg->initramfs_path);
 	free(cfg->init_path);
+	free(cfg->snapshot_dir);
 	for (size_t i = 0; i < cfg->nfs; i++) {
 		free(cfg->fs[i].tag);
 		free(cfg->fs[i].path);
@@ -165,6 +166,16 @@ void nook_vm_config_set_inet_hijack(nook_vm_config *cfg, bool on)
 void nook_vm_config_set_seccomp(nook_vm_config *cfg, bool on)
 {
 	cfg->confine = on;
+}
+
+void nook_vm_config_set_snapshot_mode(nook_vm_config *cfg, enum nook_snapshot_mode mode)
+{
+	cfg->snapshot_mode = mode;
+}
+
+int nook_vm_config_set_snapshot_dir(nook_vm_config *cfg, const char *dir)
+{
+	return str_replace(&cfg->snapshot_dir, dir);
 }
 
 /* ---- kernel ---- */

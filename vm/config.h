@@ -101,6 +101,10 @@ struct nook_vm_config {
 	bool inet_hijack;
 	bool confine; /* seccomp for the VM's threads (default on) */
 
+	/* warm start */
+	enum nook_snapshot_mode snapshot_mode;
+	char *snapshot_dir; /* instead of the cache */
+
 	/* kernel */
 	char *cmdline; /* user's additions */
 	char *kernel_path;

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "vm/guest_config.h"
+
 /* Where device i lives and what nook-init does with it (host byte order). */
 struct net_plan {
 	enum nook_net_mode mode;
@@ -72,7 +74,7 @@ static bool allow_host_loopback(const nook_vm_config *cfg)
 	       (cfg->net_scope_set ? cfg->net_scope : NOOK_NETWORK_SCOPE_ANY) == NOOK_NETWORK_SCOPE_ANY;
 }
 
-static void put_be32(uint8_t *out, uint32_t v)
+static void put_be32(uint8_t out[4], uint32_t v)
 {
 	out[0] = (uint8_t)(v >> 24);
 	out[1] = (uint8_t)(v >> 16);
@@ -81,14 +83,14 @@ static void put_be32(uint8_t *out, uint32_t v)
 }
 
 static void encode_record(const uint8_t mac[6], const struct net_plan *p,
-			  uint8_t rec[NOOK_NET_RECORD_SIZE])
+			  struct nook_record_net *rec)
 {
-	memcpy(rec, mac, 6);
-	rec[6] = (uint8_t)p->mode;
-	rec[7] = (uint8_t)p->prefix;
-	put_be32(rec + 8, p->mode == NOOK_NET_STATIC ? p->guest : 0);
-	put_be32(rec + 12, p->mode == NOOK_NET_STATIC ? p->gateway : 0);
-	put_be32(rec + 16, p->mode == NOOK_NET_STATIC ? p->dns : 0);
+	bool fixed = p->mode == NOOK_NET_STATIC;
+	*rec = (struct nook_record_net){.mode = (uint8_t)p->mode, .prefix = (uint8_t)p->prefix};
+	memcpy(rec->mac, mac, 6);
+	put_be32(rec->addr, fixed ? p->guest : 0);
+	put_be32(rec->gateway, fixed ? p->gateway : 0);
+	put_be32(rec->dns, fixed ? p->dns : 0);
 }
 
 static int open_backend(const nook_vm_config *cfg, const struct vm_net *net,
@@ -151,7 +153,7 @@ int vm_net_create(struct vm_net_devices *d, const nook_vm_config *cfg, struct ma
 				return error_set(err, EIO, "net: no random MAC address");
 			mac[0] = (uint8_t)((mac[0] & 0xfc) | 0x02);
 		}
-		encode_record(mac, &p, d->records[i]);
+		encode_record(mac, &p, &d->records[i]);
 		struct net_backend *b;
 		int r = open_backend(cfg, net, &p, net->kind == VM_NET_USER && first_user, &b, err);
 		if (r < 0)
@@ -190,10 +192,10 @@ void vm_net_destroy(struct vm_net_devices *d)
 	*d = (struct vm_net_devices){0};
 }
 
-int vm_net_encode_init_config(const struct vm_net_devices *d, struct initramfs_buf *buf)
+int vm_net_encode_guest_config(const struct vm_net_devices *d, struct bytes *config)
 {
 	int r = 0;
 	for (size_t i = 0; r == 0 && i < d->n; i++)
-		r = init_config_add_net(buf, d->records[i]);
+		r = guest_config_add_net(config, &d->records[i]);
 	return r;
 }

@@ -5,15 +5,16 @@
 #define NOOK_VM_NET_H
 
 #include "backends/net/filter.h"
+#include "guest/protocol.h"
 #include "devices/virtio/net.h"
 #include "vm/config.h"
-#include "vm/initramfs.h"
+#include "util/bytes.h"
 
 struct vm_net_devices {
 	struct virtio_net *devs;
 	size_t n, ninit; /* planned, initialised */
 	struct net_filter_port *ports;
-	uint8_t (*records)[NOOK_NET_RECORD_SIZE]; /* one per device */
+	struct nook_record_net *records; /* one per device, for nook-init */
 };
 
 /* Hands out a device's MMIO window and IRQ (vm.c's next_virtio_slot). */
@@ -27,6 +28,6 @@ int vm_net_create(struct vm_net_devices *d, const nook_vm_config *cfg, struct ma
 		  struct event_loop *loop, vm_net_slot_fn slot, void *ctx, nook_error **err);
 void vm_net_destroy(struct vm_net_devices *d);
 /* Adds the NOOK_TAG_NET records for nook-init. */
-int vm_net_encode_init_config(const struct vm_net_devices *d, struct initramfs_buf *buf);
+int vm_net_encode_guest_config(const struct vm_net_devices *d, struct bytes *config);
 
 #endif

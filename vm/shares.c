@@ -9,13 +9,15 @@
 #include <unistd.h>
 
 #include "guest/protocol.h"
+#include "vm/guest_config.h"
 
-/* A share with a mount point may be a single file. */
-static bool share_is_file(const struct vm_fs *fs)
+struct vm_share_plan vm_share_plan_of(const struct vm_fs *fs)
 {
+	/* A share with a mount point may be a single file. */
 	struct stat st;
-	return fs->kind == VM_FS_PATH && fs->mount_point && stat(fs->path, &st) == 0 &&
-	       S_ISREG(st.st_mode);
+	bool is_file = fs->kind == VM_FS_PATH && fs->mount_point && stat(fs->path, &st) == 0 &&
+		       S_ISREG(st.st_mode);
+	return (struct vm_share_plan){.fs = fs, .is_file = is_file};
 }
 
 bool vm_shares_use_builtin_root(const nook_vm_config *cfg)
@@ -77,35 +79,37 @@ static int open_overlay_upper(const struct vm_fs *fs, struct fs_server **out, no
 	return r;
 }
 
-int vm_share_open_server(const struct vm_fs *fs, struct fs_server **out, nook_error **err)
+int vm_share_open_server(const struct vm_share_plan *share, struct fs_server **out,
+			 nook_error **err)
 {
+	const struct vm_fs *fs = share->fs;
 	if (fs->role == VM_FS_ROOT_UPPER)
 		return open_overlay_upper(fs, out, err);
 	const struct fs_export export = {
-		share_is_file(fs) ? NOOK_MOUNT_FILE_ENTRY : NULL, fs->path, fs->read_only,
+		share->is_file ? NOOK_MOUNT_FILE_ENTRY : NULL, fs->path, fs->read_only,
 	};
 	const struct fs_server_options options = {.exports = &export, .nexports = 1};
 	return fs_server_create(&options, out, err);
 }
 
-int vm_shares_encode(const struct vm_fs *const *shares, size_t n, struct initramfs_buf *buf)
+int vm_shares_encode(const struct vm_share_plan *shares, size_t n, struct bytes *config)
 {
 	int r = 0;
 	/* Lower layers first, bottom first: their order is the overlay's. */
 	for (size_t i = 0; r == 0 && i < n; i++)
-		if (shares[i]->role == VM_FS_ROOT_LOWER)
-			r = init_config_add_string(buf, NOOK_TAG_ROOT_LOWER, shares[i]->tag);
+		if (shares[i].fs->role == VM_FS_ROOT_LOWER)
+			r = guest_config_add_string(config, NOOK_TAG_ROOT_LOWER, shares[i].fs->tag);
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		const struct vm_fs *fs = shares[i];
+		const struct vm_fs *fs = shares[i].fs;
 		if (fs->role == VM_FS_ROOT_UPPER) {
-			r = init_config_add_string(buf, NOOK_TAG_ROOT_UPPER, fs->tag);
+			r = guest_config_add_string(config, NOOK_TAG_ROOT_UPPER, fs->tag);
 		} else if (fs->role == VM_FS_PLAIN && strcmp(fs->tag, VM_FS_ROOT_TAG) == 0) {
-			r = init_config_add_string(buf, NOOK_TAG_ROOT, fs->tag);
+			r = guest_config_add_string(config, NOOK_TAG_ROOT, fs->tag);
 		} else if (fs->mount_point) {
 			uint32_t flags = fs->read_only ? NOOK_MOUNT_READ_ONLY : 0;
-			if (share_is_file(fs))
+			if (shares[i].is_file)
 				flags |= NOOK_MOUNT_FILE;
-			r = init_config_add_mount(buf, flags, fs->tag, fs->mount_point);
+			r = guest_config_add_mount(config, flags, fs->tag, fs->mount_point);
 		}
 	}
 	return r;

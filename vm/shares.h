@@ -5,8 +5,8 @@
 #define NOOK_VM_SHARES_H
 
 #include "backends/fs/fs_server.h"
+#include "util/bytes.h"
 #include "vm/config.h"
-#include "vm/initramfs.h"
 
 /* The overlay work directory inside the top layer, hidden from the guest. */
 #define VM_OVERLAY_WORK_NAME ".nook-overlay-work"
@@ -18,10 +18,20 @@ bool vm_shares_use_builtin_root(const nook_vm_config *cfg);
 /* The built-in rootfs as a share: read-only, under a tmpfs overlay. */
 struct vm_fs vm_shares_builtin_root(char *dir);
 
+/* A share of this VM, with what was decided about it once, at build. */
+struct vm_share_plan {
+	const struct vm_fs *fs;
+	bool is_file; /* a single regular file shared at its mount point */
+};
+
+/* Decides what a share is. */
+struct vm_share_plan vm_share_plan_of(const struct vm_fs *fs);
+
 /* Starts the passthrough server of a VM_FS_PATH share. */
-int vm_share_open_server(const struct vm_fs *fs, struct fs_server **out, nook_error **err);
+int vm_share_open_server(const struct vm_share_plan *share, struct fs_server **out,
+			 nook_error **err);
 
 /* Tells nook-init about the root and the mounts of `shares`. */
-int vm_shares_encode(const struct vm_fs *const *shares, size_t n, struct initramfs_buf *buf);
+int vm_shares_encode(const struct vm_share_plan *shares, size_t n, struct bytes *config);
 
 #endif

@@ -24,7 +24,7 @@
 #define APIC_MODE_EXTINT 0x7
 #define APIC_MODE_NMI 0x4
 
-static struct kvm_cpuid2 *supported_cpuid(int kvm_fd, nook_error **err)
+struct kvm_cpuid2 *x86_supported_cpuid(int kvm_fd, nook_error **err)
 {
 	for (int n = 128; n <= 4096; n *= 2) {
 		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + (size_t)n * sizeof(c->entries[0]));
@@ -109,7 +109,7 @@ static int set_lapic(struct vcpu *v)
 
 int x86_setup_vcpus(struct machine *m, nook_error **err)
 {
-	struct kvm_cpuid2 *host = supported_cpuid(m->kvm_fd, err);
+	struct kvm_cpuid2 *host = x86_supported_cpuid(m->kvm_fd, err);
 	if (!host)
 		return -ENOMEM;
 	size_t size = sizeof(*host) + host->nent * sizeof(host->entries[0]);

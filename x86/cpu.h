@@ -8,6 +8,10 @@
 
 #include "kvm/kvm.h"
 
+/* What the host's KVM can offer a guest (KVM_GET_SUPPORTED_CPUID); the
+ * caller frees it. A snapshot is only good on a host that offers the same. */
+struct kvm_cpuid2 *x86_supported_cpuid(int kvm_fd, nook_error **err);
+
 /* CPUID, MSRs, FPU and LAPIC of every vCPU. */
 int x86_setup_vcpus(struct machine *m, nook_error **err);
 

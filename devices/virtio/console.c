@@ -238,6 +238,50 @@ static void console_reset(struct virtio_mmio_device *dev)
 	}
 }
 
+/* The guest-visible part of the ports, in the snapshot file's layout. The
+ * host side (the fds, end of input) belongs to the run, not the guest. */
+struct console_port_state {
+	uint8_t guest_ready, guest_open;
+};
+
+struct console_state {
+	uint32_t nports, npending;
+	struct console_port_state ports[VIRTIO_CONSOLE_MAX_PORTS];
+	struct virtio_console_ctrl pending[4 * VIRTIO_CONSOLE_MAX_PORTS + 4];
+};
+
+static int console_save(struct virtio_mmio_device *dev, struct bytes *out)
+{
+	struct virtio_console *c = dev->opaque;
+	struct console_state st = {.nports = (uint32_t)c->nports, .npending = c->npending};
+	for (int i = 0; i < c->nports; i++)
+		st.ports[i] = (struct console_port_state){c->ports[i].guest_ready,
+							  c->ports[i].guest_open};
+	memcpy(st.pending, c->pending, c->npending * sizeof(c->pending[0]));
+	return bytes_append(out, &st, sizeof(st));
+}
+
+static int console_restore(struct virtio_mmio_device *dev, const void *state, size_t len)
+{
+	struct virtio_console *c = dev->opaque;
+	struct console_state st;
+	if (len != sizeof(st))
+		return -EINVAL;
+	memcpy(&st, state, sizeof(st));
+	if (st.nports != (uint32_t)c->nports || st.npending > sizeof(st.pending) / sizeof(st.pending[0]))
+		return -EINVAL;
+	for (uint32_t i = 0; i < st.npending; i++)
+		if (st.pending[i].id >= st.nports)
+			return -EINVAL;
+	for (int i = 0; i < c->nports; i++) {
+		c->ports[i].guest_ready = st.ports[i].guest_ready;
+		c->ports[i].guest_open = st.ports[i].guest_open;
+	}
+	c->npending = st.npending;
+	memcpy(c->pending, st.pending, st.npending * sizeof(st.pending[0]));
+	return 0;
+}
+
 static const struct virtio_device_ops console_ops = {
 	.name = "console",
 	.device_id = VIRTIO_ID_CONSOLE,
@@ -248,6 +292,8 @@ static const struct virtio_device_ops console_ops = {
 	.read_config = console_read_config,
 	.queue_notify = console_queue_notify,
 	.reset = console_reset,
+	.save = console_save,
+	.restore = console_restore,
 };
 
 int virtio_console_init(struct virtio_console *c, struct machine *m, struct event_loop *loop,
@@ -299,5 +345,15 @@ void virtio_console_drain(struct virtio_console *c)
 	for (int i = 0; i < c->nports; i++)
 		if (c->mmio.queues[port_tx_queue(i)].ready)
 			port_flush_to_host(c, i);
+	pthread_mutex_unlock(&c->mmio.lock);
+}
+
+void virtio_console_resume(struct virtio_console *c)
+{
+	pthread_mutex_lock(&c->mmio.lock);
+	send_pending_ctrl(c);
+	for (int i = 0; i < c->nports; i++)
+		if (c->ports[i].in_fd >= 0)
+			port_fill_from_host(&c->ports[i]);
 	pthread_mutex_unlock(&c->mmio.lock);
 }

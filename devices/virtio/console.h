@@ -56,4 +56,8 @@ void virtio_console_destroy(struct virtio_console *c);
  * end of the VM, after the vCPUs and the I/O thread have stopped. */
 void virtio_console_drain(struct virtio_console *c);
 
+/* After a restore: picks up the input waiting on the ports' host fds, as
+ * the guest's own notifications would have. */
+void virtio_console_resume(struct virtio_console *c);
+
 #endif

@@ -201,12 +201,39 @@ static void register_write(struct virtio_mmio_device *dev, uint64_t offset, uint
 	}
 }
 
+/* What an empty slot shows: the magic and version, device id 0. */
+static uint32_t placeholder_register(uint64_t offset)
+{
+	return offset == VIRTIO_MMIO_MAGIC_VALUE ? VIRTIO_MMIO_MAGIC
+	       : offset == VIRTIO_MMIO_VERSION	 ? 2
+						 : 0;
+}
+
+static void placeholder_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len)
+{
+	memset(data, 0, len);
+	if (len == 4 && !(offset & 3))
+		io_data_put(data, 4, placeholder_register(offset));
+}
+
+int virtio_mmio_register_placeholder(struct machine *m, uint64_t base, nook_error **err)
+{
+	struct io_handler h = {.read = placeholder_read};
+	int r = io_bus_register(&m->mmio, base, VIRTIO_MMIO_WINDOW, &h);
+	if (r < 0)
+		return error_set(err, -r, "virtio-mmio placeholder 0x%llx: %s",
+				 (unsigned long long)base, strerror(-r));
+	return 0;
+}
+
 static void mmio_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len)
 {
 	struct virtio_mmio_device *dev = opaque;
 	memset(data, 0, len);
 	pthread_mutex_lock(&dev->lock);
-	if (offset >= VIRTIO_MMIO_CONFIG) {
+	if (dev->hidden) {
+		placeholder_read(NULL, offset, data, len);
+	} else if (offset >= VIRTIO_MMIO_CONFIG) {
 		uint64_t off = offset - VIRTIO_MMIO_CONFIG;
 		if (dev->ops->read_config && off <= dev->ops->config_size &&
 		    len <= dev->ops->config_size - off)
@@ -223,7 +250,7 @@ static void mmio_write(void *opaque, uint64_t offset, const uint8_t *data, uint3
 	pthread_mutex_lock(&dev->lock);
 	/* Config space is read-only for the devices nook has; registers are
 	 * 32-bit, anything else is ignored as the spec allows. */
-	if (offset < VIRTIO_MMIO_CONFIG && len == 4 && !(offset & 3))
+	if (!dev->hidden && offset < VIRTIO_MMIO_CONFIG && len == 4 && !(offset & 3))
 		register_write(dev, offset, (uint32_t)io_data_get(data, 4));
 	pthread_mutex_unlock(&dev->lock);
 }
@@ -301,8 +328,71 @@ void virtio_mmio_destroy(struct virtio_mmio_device *dev, struct event_loop *loop
 	pthread_mutex_destroy(&dev->lock);
 }
 
-int virtio_mmio_cmdline(const struct virtio_mmio_device *dev, char *buf, size_t len)
+void virtio_mmio_reveal(struct virtio_mmio_device *dev)
 {
-	return snprintf(buf, len, "virtio_mmio.device=4K@0x%llx:%u", (unsigned long long)dev->base,
-			dev->irq);
+	pthread_mutex_lock(&dev->lock);
+	dev->hidden = false;
+	pthread_mutex_unlock(&dev->lock);
+}
+
+void virtio_mmio_cmdline(uint64_t base, uint32_t irq, struct strbuf *b)
+{
+	strbuf_printf(b, " virtio_mmio.device=4K@0x%llx:%u", (unsigned long long)base, irq);
+}
+
+/* The transport in the snapshot file's layout. */
+struct virtio_mmio_state {
+	uint32_t device_id;
+	uint32_t status;
+	uint32_t device_features_sel, driver_features_sel, queue_sel;
+	uint32_t config_generation, interrupt_status;
+	uint64_t driver_features;
+	uint32_t nqueues;
+	struct virtq_state queues[VIRTIO_MMIO_MAX_QUEUES];
+};
+
+int virtio_mmio_save(struct virtio_mmio_device *dev, const char *name, struct bytes *out)
+{
+	if (dev->hidden || !dev->ops->save)
+		return -ENOTSUP;
+	struct bytes b = {0};
+	struct virtio_mmio_state st = {
+		.device_id = dev->ops->device_id, .status = dev->status,
+		.device_features_sel = dev->device_features_sel,
+		.driver_features_sel = dev->driver_features_sel, .queue_sel = dev->queue_sel,
+		.config_generation = dev->config_generation,
+		.interrupt_status = atomic_load(&dev->interrupt_status),
+		.driver_features = dev->driver_features, .nqueues = dev->ops->num_queues,
+	};
+	for (uint16_t i = 0; i < dev->ops->num_queues; i++)
+		virtq_save(&dev->queues[i], &st.queues[i]);
+	int r = bytes_append(&b, &st, sizeof(st));
+	if (r == 0)
+		r = dev->ops->save(dev, &b);
+	if (r == 0)
+		r = state_put(out, name, 1, b.data, b.len);
+	bytes_free(&b);
+	return r;
+}
+
+int virtio_mmio_restore(struct virtio_mmio_device *dev, const void *state, size_t len)
+{
+	struct virtio_mmio_state st;
+	if (len < sizeof(st))
+		return -EINVAL;
+	memcpy(&st, state, sizeof(st));
+	if (dev->hidden || !dev->ops->restore || st.device_id != dev->ops->device_id ||
+	    st.nqueues != dev->ops->num_queues || (st.driver_features & ~device_features(dev)))
+		return -EINVAL;
+	dev->status = st.status;
+	dev->device_features_sel = st.device_features_sel;
+	dev->driver_features_sel = st.driver_features_sel;
+	dev->queue_sel = st.queue_sel;
+	dev->config_generation = st.config_generation;
+	atomic_store(&dev->interrupt_status, st.interrupt_status);
+	dev->driver_features = st.driver_features;
+	for (uint16_t i = 0; i < dev->ops->num_queues; i++)
+		if (virtq_restore(&dev->queues[i], &st.queues[i]) < 0)
+			return -EINVAL;
+	return dev->ops->restore(dev, (const uint8_t *)state + sizeof(st), len - sizeof(st));
 }

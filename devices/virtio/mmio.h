@@ -1,6 +1,12 @@
 /* virtio-mmio transport, version 2 registers (virtio 1.x, 4.2). Each device
  * describes itself with a virtio_device_ops table; the transport owns the
- * registers, the queues, the interrupt and the notification eventfds. */
+ * registers, the queues, the interrupt and the notification eventfds.
+ *
+ * Slots: the VMM declares a fixed set of MMIO windows on the kernel command
+ * line. A window may hold a device that is present from boot, a device that
+ * stays hidden (it reads as device id 0, which Linux takes for an empty
+ * placeholder) until the VMM reveals it after the ready point, or nothing
+ * but a placeholder. */
 #ifndef NOOK_DEVICES_VIRTIO_MMIO_H
 #define NOOK_DEVICES_VIRTIO_MMIO_H
 
@@ -9,8 +15,10 @@
 #include <stdint.h>
 
 #include "devices/virtio/queue.h"
-#include "util/event_loop.h"
 #include "kvm/kvm.h"
+#include "util/event_loop.h"
+#include "util/state.h"
+#include "util/strbuf.h"
 
 #define VIRTIO_MMIO_MAX_QUEUES 16
 
@@ -32,6 +40,11 @@ struct virtio_device_ops {
 	void (*activate)(struct virtio_mmio_device *dev);
 	/* The driver reset the device (vCPU thread, device lock held). */
 	void (*reset)(struct virtio_mmio_device *dev);
+	/* Snapshot of the device's own state (device lock held, the VM
+	 * paused): save appends it, restore checks and loads what save wrote.
+	 * A device without them cannot be saved while the guest sees it. */
+	int (*save)(struct virtio_mmio_device *dev, struct bytes *out);
+	int (*restore)(struct virtio_mmio_device *dev, const void *state, size_t len);
 };
 
 struct virtio_mmio_notify {
@@ -47,6 +60,7 @@ struct virtio_mmio_device {
 	uint64_t base;
 	uint32_t irq;
 	pthread_mutex_t lock;
+	bool hidden; /* reads as an empty placeholder (see above) */
 
 	uint32_t status;
 	uint32_t device_features_sel, driver_features_sel, queue_sel;
@@ -72,7 +86,22 @@ void virtio_mmio_config_changed(struct virtio_mmio_device *dev);
 /* The guest broke the protocol: flag DEVICE_NEEDS_RESET. Device lock held. */
 void virtio_mmio_fail(struct virtio_mmio_device *dev);
 
-/* The kernel parameter that announces the device: "virtio_mmio.device=...". */
-int virtio_mmio_cmdline(const struct virtio_mmio_device *dev, char *buf, size_t len);
+/* Makes a hidden device visible to the guest's next probe. */
+void virtio_mmio_reveal(struct virtio_mmio_device *dev);
+
+/* An MMIO window with no device: it reads as a placeholder. */
+int virtio_mmio_register_placeholder(struct machine *m, uint64_t base, nook_error **err);
+
+/* The kernel parameter that declares the window at `base` with `irq`:
+ * "virtio_mmio.device=...". */
+void virtio_mmio_cmdline(uint64_t base, uint32_t irq, struct strbuf *b);
+
+/* Snapshot: the transport's registers and queues, then the device's own
+ * state, as section `name` (version 1). Only a device the guest sees and
+ * whose ops can save it (-ENOTSUP otherwise). Restore checks the section
+ * against the device (its id, its queues against guest memory) and fails
+ * with -EINVAL on any mismatch. */
+int virtio_mmio_save(struct virtio_mmio_device *dev, const char *name, struct bytes *out);
+int virtio_mmio_restore(struct virtio_mmio_device *dev, const void *state, size_t len);
 
 #endif

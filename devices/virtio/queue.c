@@ -37,6 +37,33 @@ int virtq_activate(struct virtq *q)
 	return 0;
 }
 
+void virtq_save(const struct virtq *q, struct virtq_state *st)
+{
+	*st = (struct virtq_state){.desc_gpa = q->desc_gpa, .avail_gpa = q->avail_gpa,
+				   .used_gpa = q->used_gpa, .size = q->size,
+				   .last_avail = q->last_avail, .used_idx = q->used_idx,
+				   .ready = q->ready, .broken = q->broken};
+}
+
+int virtq_restore(struct virtq *q, const struct virtq_state *st)
+{
+	virtq_reset(q);
+	q->size = st->size;
+	q->desc_gpa = st->desc_gpa;
+	q->avail_gpa = st->avail_gpa;
+	q->used_gpa = st->used_gpa;
+	if (!st->ready)
+		return st->broken || st->last_avail || st->used_idx ? -EINVAL : 0;
+	if (virtq_activate(q) < 0) {
+		virtq_reset(q);
+		return -EINVAL;
+	}
+	q->last_avail = st->last_avail;
+	q->used_idx = st->used_idx;
+	q->broken = st->broken != 0;
+	return 0;
+}
+
 void virtq_reset(struct virtq *q)
 {
 	*q = (struct virtq){.mem = q->mem, .generation = q->generation + 1};

@@ -39,6 +39,18 @@ struct virtq_chain {
 int virtq_activate(struct virtq *q);
 void virtq_reset(struct virtq *q);
 
+/* The part of a queue a snapshot keeps, in the file's layout. */
+struct virtq_state {
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint16_t size, last_avail, used_idx;
+	uint8_t ready, broken;
+};
+
+void virtq_save(const struct virtq *q, struct virtq_state *st);
+/* Loads a saved queue; -EINVAL (the queue left reset) when a ready queue's
+ * size or ring addresses would not be accepted by virtq_activate(). */
+int virtq_restore(struct virtq *q, const struct virtq_state *st);
+
 /* Takes the next available chain: 1 when one was taken, 0 when none is
  * available, -EINVAL when the guest's chain is malformed (the queue is then
  * broken and returns -EINVAL from now on). */

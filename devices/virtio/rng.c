@@ -32,12 +32,25 @@ static void rng_queue_notify(struct virtio_mmio_device *dev, uint16_t index)
 		virtio_mmio_notify_used(dev, q);
 }
 
+/* virtio-rng has no state beyond its queue. */
+static int rng_save(struct virtio_mmio_device *dev, struct bytes *out)
+{
+	return 0;
+}
+
+static int rng_restore(struct virtio_mmio_device *dev, const void *state, size_t len)
+{
+	return len == 0 ? 0 : -EINVAL;
+}
+
 static const struct virtio_device_ops rng_ops = {
 	.name = "rng",
 	.device_id = VIRTIO_ID_RNG,
 	.num_queues = 1,
 	.queue_size = 64,
 	.queue_notify = rng_queue_notify,
+	.save = rng_save,
+	.restore = rng_restore,
 };
 
 int virtio_rng_init(struct virtio_rng *rng, struct machine *m, struct event_loop *loop,

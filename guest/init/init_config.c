@@ -9,10 +9,6 @@
 
 #include "guest/protocol.h"
 
-#define RECORD_HEADER_SIZE 8
-#define RLIMIT_VALUE_SIZE 20 /* u32 resource, u64 soft, u64 hard */
-#define MOUNT_HEADER_SIZE 8  /* u32 flags, u32 tag length */
-
 __attribute__((format(printf, 3, 4)))
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -24,38 +20,39 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static uint32_t le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const unsigned char *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
 struct counts {
-	size_t args, envs, rlimits, lowers, mounts, nets, string_bytes;
-	bool exec_path, workdir, root, root_upper;
+	size_t args, envs, rlimits, lowers, mounts, nets, slots, string_bytes, entropy_bytes;
+	bool exec_path, workdir, root, root_upper, clock, entropy, hostname;
 };
 
 static int check_mount(const unsigned char *val, uint32_t len, size_t off, struct counts *n,
 		       char *err, size_t errlen)
 {
-	if (len < MOUNT_HEADER_SIZE)
+	struct nook_record_mount m;
+
+	if (len < sizeof(m))
 		return fail(err, errlen, "record at offset %zu: mount of %u bytes", off, len);
-	uint32_t flags = le32(val), tag_len = le32(val + 4);
-	if (flags & ~(NOOK_MOUNT_READ_ONLY | NOOK_MOUNT_FILE))
-		return fail(err, errlen, "record at offset %zu: unknown mount flags 0x%x", off, flags);
-	if (tag_len == 0 || tag_len >= len - MOUNT_HEADER_SIZE)
-		return fail(err, errlen, "record at offset %zu: mount tag length %u", off, tag_len);
-	const unsigned char *path = val + MOUNT_HEADER_SIZE + tag_len;
-	if (memchr(val + MOUNT_HEADER_SIZE, '\0', len - MOUNT_HEADER_SIZE))
+	memcpy(&m, val, sizeof(m));
+	if (m.flags & ~(NOOK_MOUNT_READ_ONLY | NOOK_MOUNT_FILE))
+		return fail(err, errlen, "record at offset %zu: unknown mount flags 0x%x", off, m.flags);
+	if (m.tag_len == 0 || m.tag_len >= len - sizeof(m))
+		return fail(err, errlen, "record at offset %zu: mount tag length %u", off, m.tag_len);
+	if (memchr(val + sizeof(m), '\0', len - sizeof(m)))
 		return fail(err, errlen, "record at offset %zu: string contains a NUL byte", off);
-	if (path[0] != '/')
+	if (val[sizeof(m) + m.tag_len] != '/')
 		return fail(err, errlen, "record at offset %zu: mount path is not absolute", off);
 	n->mounts++;
-	n->string_bytes += len - MOUNT_HEADER_SIZE + 2;
+	n->string_bytes += len - sizeof(m) + 2;
+	return 0;
+}
+
+/* A record whose value has a fixed layout: exactly `size` bytes. */
+static int check_size(uint32_t len, size_t size, size_t off, const char *what, char *err,
+		      size_t errlen)
+{
+	if (len != size)
+		return fail(err, errlen, "record at offset %zu: %s of %u bytes, expected %zu", off,
+			    what, len, size);
 	return 0;
 }
 
@@ -65,6 +62,7 @@ static int check_record(uint32_t tag, const unsigned char *val, uint32_t len, si
 {
 	bool *once = NULL;
 	const char *what = NULL;
+	int r;
 
 	switch (tag) {
 	case NOOK_TAG_EXEC_PATH:
@@ -74,6 +72,10 @@ static int check_record(uint32_t tag, const unsigned char *val, uint32_t len, si
 	case NOOK_TAG_WORKDIR:
 		once = &n->workdir;
 		what = "workdir";
+		break;
+	case NOOK_TAG_HOSTNAME:
+		once = &n->hostname;
+		what = "hostname";
 		break;
 	case NOOK_TAG_ARG:
 		n->args++;
@@ -101,16 +103,45 @@ static int check_record(uint32_t tag, const unsigned char *val, uint32_t len, si
 		break;
 	case NOOK_TAG_MOUNT:
 		return check_mount(val, len, off, n, err, errlen);
-	case NOOK_TAG_NET:
-		if (len != NOOK_NET_RECORD_SIZE || val[6] > NOOK_NET_DHCP || val[7] > 32)
+	case NOOK_TAG_NET: {
+		struct nook_record_net net;
+
+		if ((r = check_size(len, sizeof(net), off, "network interface", err, errlen)) < 0)
+			return r;
+		memcpy(&net, val, sizeof(net));
+		if (net.mode > NOOK_NET_DHCP || net.prefix > 32)
 			return fail(err, errlen, "record at offset %zu: malformed network interface", off);
 		n->nets++;
 		return 0;
+	}
 	case NOOK_TAG_RLIMIT:
-		if (len != RLIMIT_VALUE_SIZE)
-			return fail(err, errlen, "record at offset %zu: rlimit of %u bytes, expected %d",
-				    off, len, RLIMIT_VALUE_SIZE);
+		if ((r = check_size(len, sizeof(struct nook_record_rlimit), off, "rlimit", err,
+				    errlen)) < 0)
+			return r;
 		n->rlimits++;
+		return 0;
+	case NOOK_TAG_CLOCK: {
+		struct nook_record_clock c;
+
+		if ((r = check_size(len, sizeof(c), off, "clock", err, errlen)) < 0)
+			return r;
+		memcpy(&c, val, sizeof(c));
+		if (n->clock || c.sec < 0 || c.nsec >= 1000000000u)
+			return fail(err, errlen, "record at offset %zu: second or malformed clock", off);
+		n->clock = true;
+		return 0;
+	}
+	case NOOK_TAG_ENTROPY:
+		if (n->entropy || len < NOOK_ENTROPY_MIN)
+			return fail(err, errlen, "record at offset %zu: second entropy record, or fewer "
+				    "than %d bytes", off, NOOK_ENTROPY_MIN);
+		n->entropy = true;
+		n->entropy_bytes = len;
+		return 0;
+	case NOOK_TAG_SLOT:
+		if ((r = check_size(len, sizeof(uint32_t), off, "slot", err, errlen)) < 0)
+			return r;
+		n->slots++;
 		return 0;
 	default:
 		return fail(err, errlen, "record at offset %zu: unknown tag %u", off, tag);
@@ -135,19 +166,23 @@ static int check_all(const unsigned char *p, size_t len, struct counts *n, char 
 	size_t off = 0;
 
 	while (off < len) {
-		if (len - off < RECORD_HEADER_SIZE)
+		struct nook_record_header h;
+
+		if (len - off < sizeof(h))
 			return fail(err, errlen, "record at offset %zu: truncated header", off);
-		uint32_t tag = le32(p + off), vlen = le32(p + off + 4);
-		if (vlen > len - off - RECORD_HEADER_SIZE)
+		memcpy(&h, p + off, sizeof(h));
+		if (h.length > len - off - sizeof(h))
 			return fail(err, errlen, "record at offset %zu: length %u goes past the end (%zu bytes)",
-				    off, vlen, len);
-		int r = check_record(tag, p + off + RECORD_HEADER_SIZE, vlen, off, n, err, errlen);
+				    off, h.length, len);
+		int r = check_record(h.tag, p + off + sizeof(h), h.length, off, n, err, errlen);
 		if (r < 0)
 			return r;
-		off += RECORD_HEADER_SIZE + (size_t)vlen;
+		off += sizeof(h) + (size_t)h.length;
 	}
 	if (!n->exec_path)
 		return fail(err, errlen, "no exec path");
+	if (!n->clock || !n->entropy)
+		return fail(err, errlen, "no clock or no entropy");
 	if (n->root && (n->lowers || n->root_upper))
 		return fail(err, errlen, "both a root and an overlay root");
 	if (n->root_upper && !n->lowers)
@@ -156,7 +191,7 @@ static int check_all(const unsigned char *p, size_t len, struct counts *n, char 
 }
 
 int init_config_parse(const void *buf, size_t len, struct init_config *out,
-			   char *err, size_t errlen)
+		      char *err, size_t errlen)
 {
 	const unsigned char *p = buf;
 	struct counts n = { 0 };
@@ -170,12 +205,14 @@ int init_config_parse(const void *buf, size_t len, struct init_config *out,
 		return r;
 
 	/* One allocation: argv, env and lower pointer arrays, rlimits, mounts,
-	 * then strings. */
+	 * nets, slots, entropy, then strings. */
 	size_t nptrs = (n.args + 2) + (n.envs + 1) + n.lowers;
 	size_t rl_off = nptrs * sizeof(char *);
 	size_t mnt_off = rl_off + n.rlimits * sizeof(struct init_rlimit);
 	size_t net_off = mnt_off + n.mounts * sizeof(struct init_mount);
-	size_t str_off = net_off + n.nets * sizeof(struct init_net);
+	size_t slot_off = net_off + n.nets * sizeof(struct init_net);
+	size_t ent_off = slot_off + n.slots * sizeof(uint32_t);
+	size_t str_off = ent_off + n.entropy_bytes;
 	char *mem = malloc(str_off + n.string_bytes);
 	if (!mem) {
 		snprintf(err, errlen, "out of memory");
@@ -190,61 +227,94 @@ int init_config_parse(const void *buf, size_t len, struct init_config *out,
 		.rlimits = (struct init_rlimit *)(mem + rl_off),
 		.mounts = (struct init_mount *)(mem + mnt_off),
 		.nets = (struct init_net *)(mem + net_off),
+		.slots = (uint32_t *)(mem + slot_off),
+		.entropy = (unsigned char *)(mem + ent_off),
 		.mem = mem,
 	};
 	char *s = mem + str_off;
 	for (size_t off = 0; off < len;) {
-		uint32_t tag = le32(p + off), vlen = le32(p + off + 4);
-		const unsigned char *val = p + off + RECORD_HEADER_SIZE;
+		struct nook_record_header h;
 
-		off += RECORD_HEADER_SIZE + (size_t)vlen;
-		if (tag == NOOK_TAG_RLIMIT) {
+		memcpy(&h, p + off, sizeof(h));
+		const unsigned char *val = p + off + sizeof(h);
+		off += sizeof(h) + (size_t)h.length;
+		switch (h.tag) {
+		case NOOK_TAG_RLIMIT: {
+			struct nook_record_rlimit rl;
+
+			memcpy(&rl, val, sizeof(rl));
 			cfg.rlimits[cfg.nrlimits++] = (struct init_rlimit){
-				.resource = le32(val), .soft = le64(val + 4), .hard = le64(val + 12),
+				.resource = rl.resource, .soft = rl.soft, .hard = rl.hard,
 			};
 			continue;
 		}
-		if (tag == NOOK_TAG_NET) {
+		case NOOK_TAG_NET: {
+			struct nook_record_net rec;
 			struct init_net *net = &cfg.nets[cfg.nnets++];
-			memcpy(net->mac, val, 6);
-			net->mode = val[6];
-			net->prefix = val[7];
-			memcpy(&net->addr, val + 8, 4);
-			memcpy(&net->gateway, val + 12, 4);
-			memcpy(&net->dns, val + 16, 4);
+
+			memcpy(&rec, val, sizeof(rec));
+			memcpy(net->mac, rec.mac, 6);
+			net->mode = rec.mode;
+			net->prefix = rec.prefix;
+			memcpy(&net->addr, rec.addr, 4);
+			memcpy(&net->gateway, rec.gateway, 4);
+			memcpy(&net->dns, rec.dns, 4);
 			continue;
 		}
-		if (tag == NOOK_TAG_MOUNT) {
-			uint32_t tag_len = le32(val + 4);
+		case NOOK_TAG_MOUNT: {
+			struct nook_record_mount rec;
 			struct init_mount *m = &cfg.mounts[cfg.nmounts++];
-			m->flags = le32(val);
+
+			memcpy(&rec, val, sizeof(rec));
+			size_t path_len = h.length - sizeof(rec) - rec.tag_len;
+			m->flags = rec.flags;
 			m->tag = s;
-			memcpy(s, val + MOUNT_HEADER_SIZE, tag_len);
-			s += tag_len;
+			memcpy(s, val + sizeof(rec), rec.tag_len);
+			s += rec.tag_len;
 			*s++ = '\0';
 			m->path = s;
-			memcpy(s, val + MOUNT_HEADER_SIZE + tag_len, vlen - MOUNT_HEADER_SIZE - tag_len);
-			s += vlen - MOUNT_HEADER_SIZE - tag_len;
+			memcpy(s, val + sizeof(rec) + rec.tag_len, path_len);
+			s += path_len;
 			*s++ = '\0';
 			continue;
 		}
-		memcpy(s, val, vlen);
-		s[vlen] = '\0';
-		if (tag == NOOK_TAG_EXEC_PATH)
+		case NOOK_TAG_CLOCK: {
+			struct nook_record_clock c;
+
+			memcpy(&c, val, sizeof(c));
+			cfg.clock_sec = c.sec;
+			cfg.clock_nsec = c.nsec;
+			continue;
+		}
+		case NOOK_TAG_ENTROPY:
+			memcpy(cfg.entropy, val, h.length);
+			cfg.entropy_len = h.length;
+			continue;
+		case NOOK_TAG_SLOT:
+			memcpy(&cfg.slots[cfg.nslots++], val, sizeof(uint32_t));
+			continue;
+		default:
+			break;
+		}
+		memcpy(s, val, h.length);
+		s[h.length] = '\0';
+		if (h.tag == NOOK_TAG_EXEC_PATH)
 			cfg.exec_path = s;
-		else if (tag == NOOK_TAG_WORKDIR)
+		else if (h.tag == NOOK_TAG_WORKDIR)
 			cfg.workdir = s;
-		else if (tag == NOOK_TAG_ARG)
+		else if (h.tag == NOOK_TAG_HOSTNAME)
+			cfg.hostname = s;
+		else if (h.tag == NOOK_TAG_ARG)
 			cfg.argv[cfg.argc++] = s;
-		else if (tag == NOOK_TAG_ROOT)
+		else if (h.tag == NOOK_TAG_ROOT)
 			cfg.root = s;
-		else if (tag == NOOK_TAG_ROOT_UPPER)
+		else if (h.tag == NOOK_TAG_ROOT_UPPER)
 			cfg.root_upper = s;
-		else if (tag == NOOK_TAG_ROOT_LOWER)
+		else if (h.tag == NOOK_TAG_ROOT_LOWER)
 			cfg.root_lowers[cfg.nroot_lowers++] = s;
 		else
 			cfg.env[cfg.envc++] = s;
-		s += vlen + 1;
+		s += h.length + 1;
 	}
 	cfg.argv[0] = cfg.exec_path;
 	cfg.argv[cfg.argc] = NULL;

@@ -1,4 +1,5 @@
-/* Parser of nook-init's config file (format in guest/protocol.h). */
+/* Parser of nook-init's run configuration, the payload of the CONFIG
+ * message (format in guest/protocol.h). */
 #ifndef NOOK_GUEST_INIT_CONFIG_H
 #define NOOK_GUEST_INIT_CONFIG_H
 
@@ -40,6 +41,13 @@ struct init_config {
 	size_t nmounts;
 	struct init_net *nets;
 	size_t nnets;
+	int64_t clock_sec;      /* the host's CLOCK_REALTIME */
+	uint32_t clock_nsec;
+	unsigned char *entropy; /* entropy_len >= NOOK_ENTROPY_MIN bytes */
+	size_t entropy_len;
+	char *hostname;         /* NULL when not given */
+	uint32_t *slots;        /* virtio-mmio slots to bind, in order */
+	size_t nslots;
 	void *mem;              /* the one allocation all of the above live in */
 };
 

@@ -1,7 +1,10 @@
-/* nook-init: the guest's PID 1. It mounts the pseudo filesystems, reads the
- * config the VMM packed into the initramfs, runs the program with its stdio
- * on the nook virtio-console ports, reaps every child, and reports the
- * program's exit status to the VMM on the paravirtual port. The contract
+/* nook-init: the guest's PID 1. It mounts the pseudo filesystems, opens the
+ * nook virtio-console ports and tells the VMM it is ready (the point a
+ * snapshot is taken at); then it reads the run's configuration from the
+ * control port, sets the clock and the random pool, binds the devices the
+ * VMM filled in, mounts the file systems, configures the network, runs the
+ * program with its stdio on the console ports, reaps every child, and
+ * reports the program's exit status on the paravirtual port. The contract
  * with the VMM is guest/protocol.h. */
 
 #include <dirent.h>
@@ -22,7 +25,9 @@
 #include <unistd.h>
 
 #include "guest/init/init_config.h"
+#include "guest/init/init_control.h"
 #include "guest/init/init_disks.h"
+#include "guest/init/init_machine.h"
 #include "guest/init/init_mount.h"
 #include "guest/init/init_net.h"
 #include "guest/init/init_run.h"
@@ -144,35 +149,29 @@ static void open_std_fds(void)
 		close(fd);
 }
 
-static void load_config(struct init_config *cfg)
+/* Waits on the control port for the run's configuration. */
+static void receive_config(int control, struct init_config *cfg)
 {
-	const char *path = NOOK_INIT_CONFIG_PATH;
-	struct stat st;
 	char err[256];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0 || fstat(fd, &st) < 0)
-		fail(errno, "%s: %s", path, strerror(errno));
-	size_t size = (size_t)st.st_size, got = 0;
-	unsigned char *buf = malloc(size ? size : 1);
-	if (!buf)
-		fail(ENOMEM, "%s: out of memory", path);
-	while (got < size) {
-		ssize_t n = read(fd, buf + got, size - got);
+	for (;;) {
+		uint32_t type;
+		void *msg;
+		size_t len;
+		int r = init_control_read(control, &type, &msg, &len);
 
-		if (n < 0 && errno != EINTR)
-			fail(errno, "%s: %s", path, strerror(errno));
-		if (n == 0)
-			break;
-		if (n > 0)
-			got += (size_t)n;
+		if (r <= 0)
+			fail(r < 0 ? -r : EPIPE, "control port: %s", r < 0 ? strerror(-r) : "closed");
+		/* A signal before there is a program has nobody to go to. */
+		if (type == NOOK_MSG_CONFIG) {
+			r = init_config_parse(msg, len, cfg, err, sizeof(err));
+			free(msg);
+			if (r < 0)
+				fail(-r, "configuration: %s", err);
+			return;
+		}
+		free(msg);
 	}
-	close(fd);
-
-	int r = init_config_parse(buf, got, cfg, err, sizeof(err));
-	if (r < 0)
-		fail(-r, "%s: %s", path, err);
-	free(buf);
 }
 
 /* The program's stdin, stdout and stderr, then the control port. */
@@ -255,18 +254,41 @@ struct control {
 static void *control_main(void *arg)
 {
 	const struct control *c = arg;
-	unsigned char sig;
 
 	for (;;) {
-		ssize_t n = read(c->fd, &sig, 1);
+		uint32_t type;
+		void *msg;
+		size_t len;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
+		if (init_control_read(c->fd, &type, &msg, &len) <= 0)
 			return NULL;
-		if (sig > 0 && sig < NSIG)
-			kill(-c->pgid, sig);
+		struct nook_msg_signal sig;
+		if (type == NOOK_MSG_SIGNAL && len == sizeof(sig)) {
+			memcpy(&sig, msg, sizeof(sig));
+			if (sig.signo > 0 && sig.signo < NSIG)
+				kill(-c->pgid, (int)sig.signo);
+		}
+		free(msg);
 	}
+}
+
+/* What the run's configuration asks for before the program starts. */
+static void set_up(const struct init_config *cfg)
+{
+	char err[512];
+	int r;
+
+	if ((r = init_set_clock(cfg, err, sizeof(err))) < 0 ||
+	    (r = init_add_entropy(cfg, err, sizeof(err))) < 0 ||
+	    (r = init_set_hostname(cfg, err, sizeof(err))) < 0 ||
+	    (r = init_bind_slots(cfg, err, sizeof(err))) < 0 ||
+	    (r = init_mount_filesystems(cfg, err, sizeof(err))) < 0)
+		fail(-r, "%s", err);
+	if (cfg->root || cfg->nroot_lowers)
+		mount_all(); /* again, in the new root */
+	init_disk_links();
+	if (init_net_configure(cfg, err, sizeof(err)) < 0)
+		warn("network: %s", err);
 }
 
 int main(void)
@@ -289,16 +311,14 @@ int main(void)
 	if (!have_port)
 		warn("ioperm(0x%x): %s; the VMM will not see the exit status", NOOK_PORT,
 		     strerror(port_errno));
-	load_config(&cfg);
-	char err[512];
-	int r = init_mount_filesystems(&cfg, err, sizeof(err));
-	if (r < 0)
-		fail(-r, "%s", err);
-	if (cfg.root || cfg.nroot_lowers)
-		mount_all(); /* again, in the new root */
-	init_disk_links();
-	if (init_net_configure(&cfg, err, sizeof(err)) < 0) warn("network: %s", err);
 	open_ports(ports);
+	if (ports[3] < 0)
+		fail(ENODEV, "no control port %s", NOOK_PORT_NAME_CONTROL);
+
+	/* The ready point: nothing so far depends on the run. */
+	report_event(NOOK_EVENT_READY, 0);
+	receive_config(ports[3], &cfg);
+	set_up(&cfg);
 
 	report_event(NOOK_EVENT_PROGRAM_STARTED, 0);
 	pid_t pid = fork();
@@ -312,7 +332,7 @@ int main(void)
 	static struct control control;
 	pthread_t control_thread;
 	control = (struct control){ .fd = ports[3], .pgid = pid };
-	if (control.fd >= 0 && pthread_create(&control_thread, NULL, control_main, &control) != 0)
+	if (pthread_create(&control_thread, NULL, control_main, &control) != 0)
 		warn("no control thread: nook cannot stop the program gracefully");
 
 	int status = init_reap(pid);

@@ -99,6 +99,35 @@ NOOK_API void nook_vm_config_set_inet_hijack(nook_vm_config *cfg, bool on);
  * system calls its role needs (default on; off is for debugging). */
 NOOK_API void nook_vm_config_set_seccomp(nook_vm_config *cfg, bool on);
 
+/* Warm start. A VM whose PID 1 is nook-init (no init_path, no initramfs of
+ * the caller's) boots in two halves: the kernel and nook-init start with
+ * nothing run-specific and stop at the "ready point"; then the VMM hands
+ * them the run (program, environment, mounts, disks, network, the wall
+ * clock and fresh entropy) and the program runs. A snapshot taken at the
+ * ready point can stand in for the first half of every later VM of the
+ * same shape (kernel, command line, memory, vCPUs, rng; see
+ * vm/snapshot_cache.h for the whole key).
+ *   AUTO     restore from the per-user cache ($NOOK_CACHE_DIR, else
+ *            $XDG_CACHE_HOME/nook or ~/.cache/nook) when it holds a snapshot
+ *            of this shape; otherwise boot cold and save one there at the
+ *            ready point. A snapshot that is truncated, corrupted or made by
+ *            another nook is replaced by a cold boot (with a warning).
+ *   OFF      always boot cold; neither read nor write snapshots.
+ *   REFRESH  boot cold and replace the cached snapshot.
+ * What a snapshot holds: guest memory (mapped copy-on-write when restored,
+ * so VMs of one snapshot share its pages), every vCPU's registers, FPU,
+ * MSRs (the TSC too: the guest's clocks go on from where they were), local
+ * APIC, pending events and MP state, the PIC, IOAPIC, PIT and kvm-clock,
+ * and the devices the guest had probed by then: the serial port, the i8042
+ * and CMOS, the virtio console (its ports) and virtio-rng. Shares, disks
+ * and network devices are never in a snapshot: they stay hidden from the
+ * guest until after the ready point. Nothing of the run is in it either. */
+enum nook_snapshot_mode { NOOK_SNAPSHOT_AUTO, NOOK_SNAPSHOT_OFF, NOOK_SNAPSHOT_REFRESH };
+NOOK_API void nook_vm_config_set_snapshot_mode(nook_vm_config *cfg, enum nook_snapshot_mode mode);
+/* A snapshot directory to use instead of the cache, with the same modes
+ * (e.g. one made by nook_vm_snapshot()); it must be for this shape. */
+NOOK_API int nook_vm_config_set_snapshot_dir(nook_vm_config *cfg, const char *dir);
+
 /* Kernel. append_cmdline adds to the command line, separated by a space.
  * kernel_path: a vmlinux (ELF) or bzImage instead of the built-in kernel.
  * The initramfs replaces the built-in rootfs archive (a cpio "newc"
@@ -329,12 +358,29 @@ NOOK_API void nook_vm_stop(nook_vm *vm, int signo, unsigned timeout_ms);
 NOOK_API int nook_vm_signal(nook_vm *vm, int signo);
 NOOK_API void nook_vm_free(nook_vm *vm);
 
+/* The primitive under the cache: saves the VM when it reaches its ready
+ * point into `dir`, a directory that must not exist yet (made 0700, its
+ * files 0600), then lets the VM go on. Call it after nook_vm_start(); it
+ * returns once the snapshot is written. -EBUSY when the VM is past its ready
+ * point (or was itself restored), -ENOTSUP when it has none (another init). */
+NOOK_API int nook_vm_snapshot(nook_vm *vm, const char *dir, nook_error **err);
+
+/* How the VM got its guest. */
+enum nook_vm_boot {
+	NOOK_VM_BOOT_COLD,          /* booted the kernel */
+	NOOK_VM_BOOT_COLD_SNAPSHOT, /* booted the kernel and saves a snapshot */
+	NOOK_VM_BOOT_RESTORED,      /* restored from a snapshot */
+};
+NOOK_API enum nook_vm_boot nook_vm_get_boot_kind(const nook_vm *vm);
+
 /* Milliseconds from nook_vm_build() to each boot phase; negative when the
  * phase was not reached. first_run_ns is the CLOCK_MONOTONIC time of the
  * first KVM_RUN, for measuring from outside the process. */
 struct nook_boot_times {
-	double first_kvm_run_ms; /* VMM set up, guest starts */
-	double userspace_ms;     /* kernel booted, nook-init runs */
+	double first_kvm_run_ms; /* VMM set up (or restored), guest starts */
+	double userspace_ms;     /* kernel booted, nook-init runs (cold) */
+	double ready_ms;         /* nook-init at the ready point (cold) */
+	double config_ms;        /* the run handed to nook-init (after a snapshot) */
 	double program_ms;       /* nook-init set up, the program starts */
 	double exit_ms;          /* the program exited */
 	uint64_t first_run_ns;

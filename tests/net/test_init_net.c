@@ -26,31 +26,37 @@
 
 #include "guest/init/init_config.h"
 #include "guest/init/init_net.h"
-#include "vm/initramfs.h"
+#include "vm/guest_config.h"
 
-static const uint8_t record[NOOK_NET_RECORD_SIZE] = {
-	0x02, 0x6e, 0x6f, 0x6f, 0x6b, 0x07, NOOK_NET_STATIC, 24,
-	10, 0, 2, 15, /* address */
-	10, 0, 2, 2,  /* gateway */
-	10, 0, 2, 3,  /* dns */
+static const struct nook_record_net record = {
+	.mac = {0x02, 0x6e, 0x6f, 0x6f, 0x6b, 0x07},
+	.mode = NOOK_NET_STATIC,
+	.prefix = 24,
+	.addr = {10, 0, 2, 15},
+	.gateway = {10, 0, 2, 2},
+	.dns = {10, 0, 2, 3},
 };
 
-static void parse(const uint8_t *rec, struct init_config *cfg, int expect)
+static void parse(const struct nook_record_net *rec, struct init_config *cfg, int expect)
 {
-	struct initramfs_buf buf = {0};
-	assert_int_equal(init_config_add_string(&buf, NOOK_TAG_EXEC_PATH, "/bin/true"), 0);
-	assert_int_equal(init_config_add_net(&buf, rec), 0);
+	static const uint8_t entropy[NOOK_ENTROPY_MIN];
+	struct timespec now = {.tv_sec = 1};
+	struct bytes buf = {0};
+	assert_int_equal(guest_config_add_string(&buf, NOOK_TAG_EXEC_PATH, "/bin/true"), 0);
+	assert_int_equal(guest_config_add_net(&buf, rec), 0);
+	assert_int_equal(guest_config_add_clock(&buf, &now), 0);
+	assert_int_equal(guest_config_add_entropy(&buf, entropy, sizeof(entropy)), 0);
 	char err[256];
 	assert_int_equal(init_config_parse(buf.data, buf.len, cfg, err, sizeof(err)), expect);
-	initramfs_buf_free(&buf);
+	bytes_free(&buf);
 }
 
 static void test_record_round_trip(void **state)
 {
 	struct init_config cfg;
-	parse(record, &cfg, 0);
+	parse(&record, &cfg, 0);
 	assert_int_equal(cfg.nnets, 1);
-	assert_memory_equal(cfg.nets[0].mac, record, 6);
+	assert_memory_equal(cfg.nets[0].mac, record.mac, 6);
 	assert_int_equal(cfg.nets[0].mode, NOOK_NET_STATIC);
 	assert_int_equal(cfg.nets[0].prefix, 24);
 	assert_int_equal(cfg.nets[0].addr, inet_addr("10.0.2.15"));
@@ -58,13 +64,12 @@ static void test_record_round_trip(void **state)
 	assert_int_equal(cfg.nets[0].dns, inet_addr("10.0.2.3"));
 	init_config_free(&cfg);
 
-	uint8_t bad[NOOK_NET_RECORD_SIZE];
-	memcpy(bad, record, sizeof(bad));
-	bad[6] = 9; /* unknown mode */
-	parse(bad, &cfg, -EINVAL);
-	memcpy(bad, record, sizeof(bad));
-	bad[7] = 33; /* prefix */
-	parse(bad, &cfg, -EINVAL);
+	struct nook_record_net bad = record;
+	bad.mode = 9; /* unknown */
+	parse(&bad, &cfg, -EINVAL);
+	bad = record;
+	bad.prefix = 33;
+	parse(&bad, &cfg, -EINVAL);
 }
 
 /* In the child: a veth interface with the record's MAC, configured by
@@ -81,7 +86,7 @@ static int child_configure(const char *resolv)
 	struct init_net net = {.mode = NOOK_NET_STATIC, .prefix = 24,
 				    .addr = inet_addr("10.0.2.15"),
 				    .gateway = inet_addr("10.0.2.2"), .dns = inet_addr("10.0.2.3")};
-	memcpy(net.mac, record, 6);
+	memcpy(net.mac, record.mac, 6);
 	struct init_config cfg = {.nets = &net, .nnets = 1};
 	char err[256];
 	if (init_net_configure(&cfg, err, sizeof(err)) < 0) {

@@ -27,6 +27,7 @@
 
 #include "guest/init/init_config.h"
 #include "guest/init/init_run.h"
+#include "vm/guest_config.h"
 #include "vm/initramfs.h"
 
 /* --- helpers --- */
@@ -76,7 +77,7 @@ static size_t read_file(const char *path, char **out)
 }
 
 /* Unpacks `archive` into a new temporary directory with GNU cpio. */
-static char *extract(const struct initramfs_buf *archive)
+static char *extract(const struct bytes *archive)
 {
 	char *dir = make_tmpdir(), path[512], cmd[1024];
 
@@ -122,7 +123,7 @@ struct entry {
 
 /* Walks a newc archive, checking its layout; returns the number of entries
  * (trailer included) stored into `e`. */
-static size_t walk_newc(const struct initramfs_buf *a, struct entry *e, size_t max)
+static size_t walk_newc(const struct bytes *a, struct entry *e, size_t max)
 {
 	size_t off = 0, n = 0;
 
@@ -213,7 +214,7 @@ static void test_cpio_layout(void **state)
 	assert_memory_equal(e[7].data, "sub/abc", 7);
 	assert_int_equal(e[9].ino, 0);
 	assert_int_equal(e[9].size, 0);
-	initramfs_buf_free(&c.buf);
+	bytes_free(&c.buf);
 }
 
 static void test_cpio_extract(void **state)
@@ -249,7 +250,7 @@ static void test_cpio_extract(void **state)
 		assert_memory_equal(target, links[i][1], (size_t)n);
 	}
 	remove_tree(dir);
-	initramfs_buf_free(&c.buf);
+	bytes_free(&c.buf);
 }
 
 static void test_cpio_rejects(void **state)
@@ -267,39 +268,33 @@ static void test_cpio_rejects(void **state)
 	assert_int_equal(cpio_add_file(&c, "huge", 0644, "x", (size_t)UINT32_MAX + 1), -E2BIG);
 	assert_int_equal(c.buf.len, len);
 	assert_int_equal(c.last_ino, 1);
-	initramfs_buf_free(&c.buf);
+	bytes_free(&c.buf);
 }
 
 static void test_initramfs_build(void **state)
 {
-	struct initramfs_buf config = { 0 }, archive = { 0 };
-	struct init_config cfg;
-	char err[256], *got;
+	struct bytes archive = { 0 };
 
-	assert_int_equal(init_config_add_string(&config, NOOK_TAG_EXEC_PATH, "/bin/true"), 0);
-	assert_int_equal(initramfs_build(&archive, binary, sizeof(binary), config.data, config.len),
-			 0);
-
+	/* nook-init only: its configuration comes at the ready point. */
+	assert_int_equal(initramfs_build(&archive, binary, sizeof(binary)), 0);
 	struct entry e[8];
-	assert_int_equal(walk_newc(&archive, e, 8), 4);
+	assert_int_equal(walk_newc(&archive, e, 8), 3);
 	assert_string_equal(e[0].name, "nook");
 	assert_string_equal(e[1].name, NOOK_INIT_PATH + 1);
-	assert_string_equal(e[2].name, NOOK_INIT_CONFIG_PATH + 1);
-
 	char *dir = extract(&archive);
 	check_file(dir, NOOK_INIT_PATH, 0755, binary, sizeof(binary));
-	check_file(dir, NOOK_INIT_CONFIG_PATH, 0600, config.data, config.len);
-
-	char path[512];
-	snprintf(path, sizeof(path), "%s%s", dir, NOOK_INIT_CONFIG_PATH);
-	size_t len = read_file(path, &got);
-	assert_int_equal(init_config_parse(got, len, &cfg, err, sizeof(err)), 0);
-	assert_string_equal(cfg.exec_path, "/bin/true");
-	init_config_free(&cfg);
-	free(got);
 	remove_tree(dir);
-	initramfs_buf_free(&archive);
-	initramfs_buf_free(&config);
+	bytes_free(&archive);
+}
+
+/* What every CONFIG message carries besides the program. */
+static void add_clock_and_entropy(struct bytes *b)
+{
+	static const uint8_t entropy[NOOK_ENTROPY_MIN] = { 1, 2, 3 };
+	struct timespec now = { .tv_sec = 1790000000, .tv_nsec = 123456789 };
+
+	assert_int_equal(guest_config_add_clock(b, &now), 0);
+	assert_int_equal(guest_config_add_entropy(b, entropy, sizeof(entropy)), 0);
 }
 
 /* --- config encoder and nook-init's parser --- */
@@ -310,27 +305,31 @@ static const char *const tricky_args[] = {
 
 static void test_config_roundtrip(void **state)
 {
-	struct initramfs_buf b = { 0 };
+	struct bytes b = { 0 };
 	struct init_config cfg;
 	char err[256], (*env)[1100] = calloc(100, sizeof(*env));
 
 	assert_non_null(env);
-	assert_int_equal(init_config_add_string(&b, NOOK_TAG_ENV, "FIRST=1"), 0);
-	assert_int_equal(init_config_add_string(&b, NOOK_TAG_EXEC_PATH, "my prog"), 0);
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_ENV, "FIRST=1"), 0);
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_EXEC_PATH, "my prog"), 0);
 	for (size_t i = 0; i < 6; i++)
-		assert_int_equal(init_config_add_string(&b, NOOK_TAG_ARG, tricky_args[i]), 0);
+		assert_int_equal(guest_config_add_string(&b, NOOK_TAG_ARG, tricky_args[i]), 0);
 	for (int i = 0; i < 100; i++) {
 		int n = snprintf(env[i], sizeof(env[i]), "VAR_%03d=", i);
 		for (int j = 0; j < 1024; j++)
 			env[i][n + j] = (char)(' ' + (i + j) % 95); /* printable, '=' included */
 		env[i][n + 1024] = '\0';
-		assert_int_equal(init_config_add_string(&b, NOOK_TAG_ENV, env[i]), 0);
+		assert_int_equal(guest_config_add_string(&b, NOOK_TAG_ENV, env[i]), 0);
 	}
-	assert_int_equal(init_config_add_string(&b, NOOK_TAG_WORKDIR, "/work dir/ü"), 0);
-	assert_int_equal(init_config_add_rlimit(&b, RLIMIT_NOFILE, 1024, 2048), 0);
-	assert_int_equal(init_config_add_rlimit(&b, RLIMIT_CORE, 0, UINT64_MAX), 0);
-	assert_int_equal(init_config_add_rlimit(&b, 0xfedcba98, 1ull << 40, 0x0123456789abcdefull),
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_WORKDIR, "/work dir/ü"), 0);
+	assert_int_equal(guest_config_add_rlimit(&b, RLIMIT_NOFILE, 1024, 2048), 0);
+	assert_int_equal(guest_config_add_rlimit(&b, RLIMIT_CORE, 0, UINT64_MAX), 0);
+	assert_int_equal(guest_config_add_rlimit(&b, 0xfedcba98, 1ull << 40, 0x0123456789abcdefull),
 			 0);
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_HOSTNAME, "box"), 0);
+	assert_int_equal(guest_config_add_slot(&b, 7), 0);
+	assert_int_equal(guest_config_add_slot(&b, 3), 0);
+	add_clock_and_entropy(&b);
 
 	assert_int_equal(init_config_parse(b.data, b.len, &cfg, err, sizeof(err)), 0);
 	assert_string_equal(cfg.exec_path, "my prog");
@@ -355,14 +354,23 @@ static void test_config_roundtrip(void **state)
 	assert_int_equal(cfg.rlimits[2].resource, 0xfedcba98);
 	assert_true(cfg.rlimits[2].soft == 1ull << 40);
 	assert_true(cfg.rlimits[2].hard == 0x0123456789abcdefull);
+	assert_string_equal(cfg.hostname, "box");
+	assert_int_equal(cfg.nslots, 2);
+	assert_int_equal(cfg.slots[0], 7);
+	assert_int_equal(cfg.slots[1], 3);
+	assert_int_equal(cfg.clock_sec, 1790000000);
+	assert_int_equal(cfg.clock_nsec, 123456789);
+	assert_int_equal(cfg.entropy_len, NOOK_ENTROPY_MIN);
+	assert_int_equal(cfg.entropy[2], 3);
 	init_config_free(&cfg);
 
 	/* The smallest config, and the wire format itself. */
-	struct initramfs_buf m = { 0 };
+	struct bytes m = { 0 };
 	static const uint8_t wire[] = { 1, 0, 0, 0, 2, 0, 0, 0, 's', 'h' };
-	assert_int_equal(init_config_add_string(&m, NOOK_TAG_EXEC_PATH, "sh"), 0);
+	assert_int_equal(guest_config_add_string(&m, NOOK_TAG_EXEC_PATH, "sh"), 0);
 	assert_int_equal(m.len, sizeof(wire));
 	assert_memory_equal(m.data, wire, sizeof(wire));
+	add_clock_and_entropy(&m);
 	assert_int_equal(init_config_parse(m.data, m.len, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg.argc, 1);
 	assert_int_equal(cfg.envc, 0);
@@ -370,30 +378,30 @@ static void test_config_roundtrip(void **state)
 	assert_int_equal(cfg.nrlimits, 0);
 	init_config_free(&cfg);
 
-	initramfs_buf_free(&m);
-	initramfs_buf_free(&b);
+	bytes_free(&m);
+	bytes_free(&b);
 	free(env);
 }
 
 static void test_config_encoder_rejects(void **state)
 {
-	struct initramfs_buf b = { 0 };
+	struct bytes b = { 0 };
 
-	assert_int_equal(init_config_add_string(&b, NOOK_TAG_EXEC_PATH, "x"), 0);
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_EXEC_PATH, "x"), 0);
 	size_t len = b.len;
-	assert_int_equal(init_config_add_string(&b, NOOK_TAG_EXEC_PATH, ""), -EINVAL);
-	assert_int_equal(init_config_add_string(&b, NOOK_TAG_WORKDIR, ""), -EINVAL);
-	assert_int_equal(init_config_add_string(&b, NOOK_TAG_ENV, "NOVALUE"), -EINVAL);
-	assert_int_equal(init_config_add_string(&b, NOOK_TAG_ENV, "=x"), -EINVAL);
-	assert_int_equal(init_config_add_string(&b, NOOK_TAG_ENV, ""), -EINVAL);
-	assert_int_equal(init_config_add_string(&b, NOOK_TAG_RLIMIT, "x"), -EINVAL);
-	assert_int_equal(init_config_add_string(&b, 42, "x"), -EINVAL);
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_EXEC_PATH, ""), -EINVAL);
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_WORKDIR, ""), -EINVAL);
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_ENV, "NOVALUE"), -EINVAL);
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_ENV, "=x"), -EINVAL);
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_ENV, ""), -EINVAL);
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_RLIMIT, "x"), -EINVAL);
+	assert_int_equal(guest_config_add_string(&b, 42, "x"), -EINVAL);
 	assert_int_equal(b.len, len);
-	initramfs_buf_free(&b);
+	bytes_free(&b);
 }
 
 /* Appends a record by hand, with a length that may lie. */
-static void raw(struct initramfs_buf *b, uint32_t tag, uint32_t len, const void *val, size_t n)
+static void raw(struct bytes *b, uint32_t tag, uint32_t len, const void *val, size_t n)
 {
 	uint8_t *p = realloc(b->data, b->len + 8 + n);
 
@@ -414,6 +422,11 @@ static void test_config_malformed(void **state)
 	static const struct {
 		const char *what, *msg;
 	} cases[] = {
+		{ "no clock or entropy", "no clock or no entropy" },
+		{ "short entropy", "fewer than 32 bytes" },
+		{ "two clocks", "second or malformed clock" },
+		{ "clock nsec out of range", "second or malformed clock" },
+		{ "slot of 2 bytes", "slot of 2 bytes" },
 		{ "truncated header", "truncated header" },
 		{ "length past the end", "past the end" },
 		{ "unknown tag", "unknown tag 99" },
@@ -430,18 +443,33 @@ static void test_config_malformed(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct initramfs_buf b = { 0 };
+		struct bytes b = { 0 };
 		struct init_config cfg, untouched;
 		char err[256] = "";
-		uint8_t rl21[21] = { 0 };
+		uint8_t rl21[21] = { 0 }, few[NOOK_ENTROPY_MIN - 1] = { 0 };
+		struct nook_record_clock bad_clock = { .sec = 1, .nsec = 1000000000 };
+		size_t c = i - 5; /* the cases that need a valid clock and entropy */
 
-		if (i != 4 && i != 9)
+		/* The first five are about the clock, entropy and slots. */
+		if (i >= 5 || i == 2 || i == 4) {
+			if (c != 4 && c != 9)
+				raw(&b, NOOK_TAG_EXEC_PATH, 2, "sh", 2);
+			if (i < 5 || c != 4)
+				add_clock_and_entropy(&b);
+		}
+		if (i == 1) {
 			raw(&b, NOOK_TAG_EXEC_PATH, 2, "sh", 2);
-		switch (i) {
+			raw(&b, NOOK_TAG_ENTROPY, sizeof(few), few, sizeof(few));
+		}
+		if (i == 3) {
+			raw(&b, NOOK_TAG_EXEC_PATH, 2, "sh", 2);
+			raw(&b, NOOK_TAG_CLOCK, sizeof(bad_clock), &bad_clock, sizeof(bad_clock));
+		}
+		switch (i < 5 ? (size_t)-1 : c) {
 		case 0: raw(&b, NOOK_TAG_ARG, 1, "x", 1); b.len -= 4; break;
 		case 1: raw(&b, NOOK_TAG_ARG, 100, "abc", 3); break;
 		case 2: raw(&b, 99, 1, "x", 1); break;
-		case 3: b.len = 0; raw(&b, NOOK_TAG_ARG, 1, "x", 1); break;
+		case 3: b.len = 0; add_clock_and_entropy(&b); raw(&b, NOOK_TAG_ARG, 1, "x", 1); break;
 		case 4: break;
 		case 5: raw(&b, NOOK_TAG_RLIMIT, 16, rl16, 16); break;
 		case 6: raw(&b, NOOK_TAG_RLIMIT, 21, rl21, 21); raw(&b, NOOK_TAG_RLIMIT, 20, rl20, 20); break;
@@ -452,6 +480,12 @@ static void test_config_malformed(void **state)
 		case 11: raw(&b, NOOK_TAG_ENV, 3, "FOO", 3); break;
 		case 12: raw(&b, NOOK_TAG_ENV, 4, "=FOO", 4); break;
 		}
+		if (i == 0)
+			raw(&b, NOOK_TAG_EXEC_PATH, 2, "sh", 2);
+		if (i == 2)
+			add_clock_and_entropy(&b);
+		if (i == 4)
+			raw(&b, NOOK_TAG_SLOT, 2, "ab", 2);
 		memset(&cfg, 0xa5, sizeof(cfg));
 		untouched = cfg;
 		int r = init_config_parse(b.data, b.len, &cfg, err, sizeof(err));
@@ -461,7 +495,7 @@ static void test_config_malformed(void **state)
 			fail_msg("%s: returned %d, message \"%s\", expected -EINVAL and \"%s\"",
 				 cases[i].what, r, err, cases[i].msg);
 		assert_memory_equal(&cfg, &untouched, sizeof(cfg));
-		initramfs_buf_free(&b);
+		bytes_free(&b);
 	}
 }
 
@@ -485,7 +519,7 @@ static void read_all(int fd, char *buf, size_t size)
 
 /* Runs `b` through nook-init's parser and launcher in a forked child, with
  * `in` as its stdin and pipes as its stdout and stderr. Returns the child's pid. */
-static pid_t run_config(const struct initramfs_buf *b, const char *in, struct run *res)
+static pid_t run_config(const struct bytes *b, const char *in, struct run *res)
 {
 	struct init_config cfg;
 	char err[256];
@@ -516,17 +550,18 @@ static pid_t run_config(const struct initramfs_buf *b, const char *in, struct ru
 }
 
 /* A config running `exec_path` with `args` (NULL-terminated). */
-static void simple_config(struct initramfs_buf *b, const char *exec_path,
+static void simple_config(struct bytes *b, const char *exec_path,
 			  const char *const *args)
 {
-	assert_int_equal(init_config_add_string(b, NOOK_TAG_EXEC_PATH, exec_path), 0);
+	assert_int_equal(guest_config_add_string(b, NOOK_TAG_EXEC_PATH, exec_path), 0);
 	for (; args && *args; args++)
-		assert_int_equal(init_config_add_string(b, NOOK_TAG_ARG, *args), 0);
+		assert_int_equal(guest_config_add_string(b, NOOK_TAG_ARG, *args), 0);
+	add_clock_and_entropy(b);
 }
 
 static void test_exec_program(void **state)
 {
-	struct initramfs_buf b = { 0 };
+	struct bytes b = { 0 };
 	struct run res;
 	char *dir = make_tmpdir(), want[1024], in[512];
 	static const char *const args[] = {
@@ -542,9 +577,9 @@ static void test_exec_program(void **state)
 	write_file(in, "from stdin\n", 11, 0644);
 	/* "sh" is looked up in the default PATH; dash sets PWD itself. */
 	simple_config(&b, "sh", args);
-	assert_int_equal(init_config_add_string(&b, NOOK_TAG_ENV, "FOO=a b"), 0);
-	assert_int_equal(init_config_add_string(&b, NOOK_TAG_WORKDIR, dir), 0);
-	assert_int_equal(init_config_add_rlimit(&b, RLIMIT_NOFILE, 64, 64), 0);
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_ENV, "FOO=a b"), 0);
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_WORKDIR, dir), 0);
+	assert_int_equal(guest_config_add_rlimit(&b, RLIMIT_NOFILE, 64, 64), 0);
 
 	pid_t pid = run_config(&b, in, &res);
 	snprintf(want, sizeof(want),
@@ -553,7 +588,7 @@ static void test_exec_program(void **state)
 	assert_string_equal(res.out, want);
 	assert_string_equal(res.err, "");
 	assert_int_equal(res.status, 7);
-	initramfs_buf_free(&b);
+	bytes_free(&b);
 	remove_tree(dir);
 }
 
@@ -561,7 +596,7 @@ static void test_exec_program(void **state)
  * port (needs CAP_SYS_RAWIO to grant it here, as PID 1 has in the guest). */
 static void test_exec_drops_port_access(void **state)
 {
-	struct initramfs_buf b = { 0 };
+	struct bytes b = { 0 };
 	struct run res;
 
 	if (ioperm(NOOK_PORT, 4, 1) < 0)
@@ -570,7 +605,7 @@ static void test_exec_drops_port_access(void **state)
 	run_config(&b, NULL, &res);
 	assert_int_equal(ioperm(NOOK_PORT, 4, 0), 0);
 	assert_int_equal(res.status, 128 + SIGSEGV);
-	initramfs_buf_free(&b);
+	bytes_free(&b);
 }
 
 static void test_exec_failures(void **state)
@@ -610,16 +645,16 @@ static void test_exec_failures(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct initramfs_buf b = { 0 };
+		struct bytes b = { 0 };
 		struct run res;
 
 		simple_config(&b, cases[i].exec_path, NULL);
 		if (cases[i].env)
-			assert_int_equal(init_config_add_string(&b, NOOK_TAG_ENV, cases[i].env), 0);
+			assert_int_equal(guest_config_add_string(&b, NOOK_TAG_ENV, cases[i].env), 0);
 		if (cases[i].workdir)
-			assert_int_equal(init_config_add_string(&b, NOOK_TAG_WORKDIR, cases[i].workdir), 0);
+			assert_int_equal(guest_config_add_string(&b, NOOK_TAG_WORKDIR, cases[i].workdir), 0);
 		if (cases[i].soft)
-			assert_int_equal(init_config_add_rlimit(&b, RLIMIT_NOFILE, cases[i].soft,
+			assert_int_equal(guest_config_add_rlimit(&b, RLIMIT_NOFILE, cases[i].soft,
 								     cases[i].hard), 0);
 		run_config(&b, NULL, &res);
 		size_t n = strlen(res.err), m = strlen(cases[i].err);
@@ -627,7 +662,7 @@ static void test_exec_failures(void **state)
 		    strncmp(res.err, "nook-init: ", 11) != 0 || res.out[0])
 			fail_msg("case %zu (%s): status %d, stderr \"%s\"; expected %d, \"...%s\"", i,
 				 cases[i].exec_path, res.status, res.err, cases[i].status, cases[i].err);
-		initramfs_buf_free(&b);
+		bytes_free(&b);
 	}
 	remove_tree(dir);
 }

@@ -1,0 +1,209 @@
+/* The machine's devices, each in its slot. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "guest/protocol.h"
+#include "vm/vm.h"
+
+/* Each virtio device gets the next MMIO window and IRQ. */
+static int next_slot(struct nook_vm *vm, struct virtio_mmio_device *dev, uint64_t *base,
+		     uint32_t *irq, nook_error **err)
+{
+	*base = LAYOUT_VIRTIO_MMIO_BASE + vm->nslots * LAYOUT_VIRTIO_MMIO_SIZE;
+	*irq = LAYOUT_FIRST_DEVICE_IRQ + vm->nslots;
+	if (vm->nslots == VM_SLOTS)
+		return error_set(err, ENOSPC, "too many devices: at most %d virtio devices",
+				 VM_SLOTS);
+	vm->slots[vm->nslots++] = dev;
+	return 0;
+}
+
+static int net_slot(void *vm, const struct virtio_mmio_device *dev, uint64_t *base,
+		    uint32_t *irq, nook_error **err)
+{
+	return next_slot(vm, (struct virtio_mmio_device *)dev, base, irq, err);
+}
+
+static void on_stop_timer(void *opaque, uint32_t events)
+{
+	struct nook_vm *vm = opaque;
+	uint64_t expirations;
+	if (read(vm->stop_timer.fd, &expirations, sizeof(expirations)) == sizeof(expirations))
+		machine_request_stop(&vm->machine, MACHINE_STOP_REQUESTED, 0, NULL);
+}
+
+/* The serial port (kernel log), i8042 and CMOS, the boot port. */
+static int add_legacy(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **err)
+{
+	struct machine *m = &vm->machine;
+	if (cfg->console_output) {
+		vm->console_out_fd = open(cfg->console_output,
+					  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (vm->console_out_fd < 0)
+			return error_set(err, errno, "console output %s: %s", cfg->console_output,
+					 strerror(errno));
+	}
+	serial_init(&vm->serial, vm->console_out_fd);
+	struct io_handler serial = serial_io_handler(&vm->serial);
+	vm->ready = (struct event_source){.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
+					  .fn = vm_on_ready, .opaque = vm};
+	if (vm->ready.fd < 0 || event_loop_add(&vm->loop, &vm->ready, EPOLLIN) < 0)
+		return error_set(err, errno, "ready point: %s", strerror(errno));
+	int r = io_bus_register(&m->pio, SERIAL_COM1_BASE, SERIAL_PORTS, &serial);
+	if (r == 0)
+		r = legacy_devices_register(&vm->legacy, m);
+	if (r == 0)
+		r = boot_port_register(&vm->boot_port, m, vm->ready.fd);
+	if (r < 0)
+		return error_set(err, -r, "legacy devices: %s", strerror(-r));
+	return 0;
+}
+
+/* The console: the program's stdio and the control port. The control
+ * pipe holds the run's whole config at once (the I/O thread that writes
+ * it is also the one that drains it into the guest). */
+static int add_console(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **err)
+{
+	if (pipe2(vm->control_pipe, O_CLOEXEC) < 0 ||
+	    fcntl(vm->control_pipe[1], F_SETFL, O_NONBLOCK) < 0)
+		return error_set(err, errno, "control pipe: %s", strerror(errno));
+	vm->stop_timer = (struct event_source){
+		.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
+		.fn = on_stop_timer,
+		.opaque = vm,
+	};
+	if (vm->stop_timer.fd < 0 || event_loop_add(&vm->loop, &vm->stop_timer, EPOLLIN) < 0)
+		return error_set(err, errno, "stop timer: %s", strerror(errno));
+	const struct virtio_console_port_config ports[] = {
+		{NOOK_PORT_NAME_STDIN, cfg->stdio[0], -1},
+		{NOOK_PORT_NAME_STDOUT, -1, cfg->stdio[1]},
+		{NOOK_PORT_NAME_STDERR, -1, cfg->stdio[2]},
+		{NOOK_PORT_NAME_CONTROL, vm->control_pipe[0], -1},
+	};
+	uint64_t base;
+	uint32_t irq;
+	int r = next_slot(vm, &vm->console.mmio, &base, &irq, err);
+	if (r < 0)
+		return r;
+	vm->console_created = true;
+	r = virtio_console_init(&vm->console, &vm->machine, &vm->loop, ports, 4, base, irq, err);
+	if (r == 0 && cfg->rng && (r = next_slot(vm, &vm->rng.mmio, &base, &irq, err)) == 0) {
+		vm->rng_created = true;
+		r = virtio_rng_init(&vm->rng, &vm->machine, &vm->loop, base, irq, err);
+	}
+	return r;
+}
+
+static int add_share(struct nook_vm *vm, struct vm_share *share, const struct vm_share_plan *plan,
+		     nook_error **err)
+{
+	const struct vm_fs *fs = plan->fs;
+	struct nook_fs_backend backend = fs->backend;
+	void *opaque = fs->opaque;
+	if (fs->kind == VM_FS_PATH) {
+		int r = vm_share_open_server(plan, &share->server, err);
+		if (r < 0)
+			return r;
+		backend.request = fs_server_handle;
+		opaque = share->server;
+	}
+	uint64_t base;
+	uint32_t irq;
+	int r = next_slot(vm, &share->dev.mmio, &base, &irq, err);
+	if (r == 0)
+		r = virtio_fs_init(&share->dev, &vm->machine, &vm->loop, fs->tag, &backend, opaque,
+				   base, irq, err);
+	return r;
+}
+
+static int add_disks(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **err)
+{
+	if (cfg->ndisks && !(vm->disks = calloc(cfg->ndisks, sizeof(*vm->disks))))
+		return error_set(err, ENOMEM, "disks: out of memory");
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < cfg->ndisks; i++) {
+		const struct vm_disk *d = &cfg->disks[i];
+		const struct virtio_blk_params p = {
+			.path = d->path, .id = vm_disk_id(d), .format = (enum disk_format)d->format,
+			.read_only = d->read_only, .direct = d->direct_io, .cache = d->cache,
+			.sync = d->sync, .allow_backing = d->allow_backing};
+		uint64_t base;
+		uint32_t irq;
+		if ((r = next_slot(vm, &vm->disks[i].mmio, &base, &irq, err)) == 0) {
+			vm->ndisks++;
+			r = virtio_blk_init(&vm->disks[i], &vm->machine, &vm->loop, &p, base, irq, err);
+		}
+	}
+	return r;
+}
+
+int vm_assemble_devices(struct nook_vm *vm, const nook_vm_config *cfg, const struct vm_plan *plan,
+			nook_error **err)
+{
+	int r = add_legacy(vm, cfg, err);
+	if (r == 0)
+		r = add_console(vm, cfg, err);
+	vm->nvisible = vm->nslots;
+	if (r == 0 && plan->nshares && !(vm->shares = calloc(plan->nshares, sizeof(*vm->shares))))
+		r = error_set(err, ENOMEM, "shares: out of memory");
+	for (size_t i = 0; r == 0 && i < plan->nshares; i++) {
+		r = add_share(vm, &vm->shares[i], &plan->shares[i], err);
+		vm->nshares = i + 1;
+	}
+	if (r == 0)
+		r = add_disks(vm, cfg, err);
+	if (r == 0)
+		r = vm_net_create(&vm->net, cfg, &vm->machine, &vm->loop, net_slot, vm, err);
+	if (cfg->balloon && !cfg->balloon_set)
+		vm_log(vm, NOOK_LOG_INFO, "no virtio-balloon: nook does not have one yet");
+	if (cfg->metrics && !cfg->metrics_set)
+		vm_log(vm, NOOK_LOG_INFO, "no metrics device: nook does not have one yet");
+	if (r < 0 || !vm->ready_point)
+		return r;
+	/* The guest meets these only after the ready point; every other
+	 * window is declared too, so that one snapshot fits any number of
+	 * them. */
+	for (unsigned i = vm->nvisible; i < vm->nslots; i++)
+		vm->slots[i]->hidden = true;
+	while (r == 0 && vm->nslots < VM_SLOTS)
+		r = virtio_mmio_register_placeholder(
+			&vm->machine, LAYOUT_VIRTIO_MMIO_BASE + vm->nslots++ * LAYOUT_VIRTIO_MMIO_SIZE,
+			err);
+	return r;
+}
+
+void vm_destroy_devices(struct nook_vm *vm)
+{
+	if (vm->console_created)
+		virtio_console_destroy(&vm->console);
+	if (vm->rng_created)
+		virtio_rng_destroy(&vm->rng);
+	vm_net_destroy(&vm->net);
+	for (size_t i = 0; vm->shares && i < vm->nshares; i++) {
+		virtio_fs_destroy(&vm->shares[i].dev);
+		if (vm->shares[i].server)
+			fs_server_destroy(vm->shares[i].server);
+	}
+	free(vm->shares);
+	for (size_t i = 0; i < vm->ndisks; i++)
+		virtio_blk_destroy(&vm->disks[i]);
+	free(vm->disks);
+	serial_destroy(&vm->serial);
+	legacy_devices_destroy(&vm->legacy);
+	if (vm->console_out_fd >= 0)
+		close(vm->console_out_fd);
+	for (int i = 0; i < 2; i++)
+		if (vm->control_pipe[i] >= 0)
+			close(vm->control_pipe[i]);
+	if (vm->stop_timer.fd >= 0)
+		close(vm->stop_timer.fd);
+	if (vm->ready.fd >= 0)
+		close(vm->ready.fd);
+}

@@ -1,0 +1,214 @@
+#include "vm/snapshot_cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/sha256.h"
+#include "x86/cpu.h"
+
+/* Snapshots made by another format never match a key. */
+#define KEY_DOMAIN "nook-snapshot"
+
+int snapshot_cache_root(char *buf, size_t len, nook_error **err)
+{
+	const char *dir = getenv("NOOK_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	int n = dir && *dir   ? snprintf(buf, len, "%s", dir)
+		: xdg && *xdg ? snprintf(buf, len, "%s/nook", xdg)
+			      : snprintf(buf, len, "%s/.cache/nook", home && *home ? home : "/root");
+	if (n < 0 || (size_t)n >= len)
+		return error_set(err, ENAMETOOLONG, "cache directory: path too long");
+	/* mkdir -p, each level private when made here. */
+	for (char *p = buf + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		int r = mkdir(buf, 0700);
+		*p = c;
+		if (r < 0 && errno != EEXIST)
+			return error_set(err, errno, "cache directory %s: %s", buf, strerror(errno));
+		if (c == '\0')
+			break;
+	}
+	return 0;
+}
+
+/* The file's identity: what must be unchanged for a cached hash to hold. */
+static int file_identity(int fd, char *buf, size_t len)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	snprintf(buf, len, "%llu %llu %lld %lld.%09ld %lld.%09ld", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+		 st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+	return 0;
+}
+
+/* The SHA-256 of the file at `path`, from <root>/hashes when its identity
+ * has not changed since it was hashed. */
+static int hash_file(const char *root, const char *path, uint8_t out[SHA256_SIZE],
+		     nook_error **err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char identity[160], record[PATH_MAX], line[256], hex[2 * SHA256_SIZE + 1];
+	if (fd < 0 || file_identity(fd, identity, sizeof(identity)) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return error_set(err, e, "snapshot key: %s: %s", path, strerror(e));
+	}
+	uint8_t name[SHA256_SIZE];
+	struct sha256 h;
+	if (sha256_init(&h) < 0) {
+		close(fd);
+		return error_set(err, ENOMEM, "snapshot key: out of memory");
+	}
+	sha256_update(&h, path, strlen(path));
+	sha256_final(&h, name);
+	hex_encode(name, sizeof(name), hex);
+	snprintf(record, sizeof(record), "%s/hashes/%s", root, hex);
+	FILE *f = fopen(record, "re");
+	bool cached = f && fgets(line, sizeof(line), f) && strlen(line) > 2 * SHA256_SIZE + 1 &&
+		      strncmp(line + 2 * SHA256_SIZE + 1, identity, strlen(identity)) == 0 &&
+		      line[2 * SHA256_SIZE + 1 + strlen(identity)] == '\n';
+	if (f)
+		fclose(f);
+	if (cached) {
+		for (int i = 0; i < SHA256_SIZE; i++) {
+			unsigned v;
+			if (sscanf(line + 2 * i, "%2x", &v) != 1)
+				cached = false;
+			out[i] = (uint8_t)v;
+		}
+	}
+	if (!cached) {
+		int r = sha256_fd(fd, out);
+		if (r < 0) {
+			close(fd);
+			return error_set(err, -r, "snapshot key: %s: %s", path, strerror(-r));
+		}
+		/* Best effort: a cache that cannot be written only costs time. */
+		char dir[PATH_MAX], tmp[PATH_MAX + 16];
+		snprintf(dir, sizeof(dir), "%s/hashes", root);
+		mkdir(dir, 0700);
+		snprintf(tmp, sizeof(tmp), "%s.%d", record, (int)getpid());
+		hex_encode(out, SHA256_SIZE, hex);
+		f = fopen(tmp, "we");
+		if (f && fprintf(f, "%s %s\n", hex, identity) > 0 && fclose(f) == 0)
+			rename(tmp, record);
+		else if (f)
+			fclose(f);
+		unlink(tmp);
+	}
+	close(fd);
+	return 0;
+}
+
+static void hash_str(struct sha256 *h, const char *label, const char *value)
+{
+	sha256_update(h, label, strlen(label) + 1);
+	sha256_update(h, value, strlen(value) + 1);
+}
+
+int snapshot_key(const struct snapshot_shape *shape, struct machine *m,
+		 uint8_t key[SNAPSHOT_KEY_SIZE], nook_error **err)
+{
+	char root[PATH_MAX];
+	uint8_t kernel[SHA256_SIZE], init[SHA256_SIZE];
+	int r = snapshot_cache_root(root, sizeof(root), err);
+	if (r == 0)
+		r = hash_file(root, shape->kernel_path, kernel, err);
+	if (r == 0)
+		r = hash_file(root, shape->init_path, init, err);
+	struct kvm_cpuid2 *cpuid = r == 0 ? x86_supported_cpuid(m->kvm_fd, err) : NULL;
+	if (r < 0 || !cpuid)
+		return r < 0 ? r : -EIO;
+	struct sha256 h;
+	if (sha256_init(&h) < 0) {
+		free(cpuid);
+		return error_set(err, ENOMEM, "snapshot key: out of memory");
+	}
+	char numbers[128];
+	snprintf(numbers, sizeof(numbers), "format %d memory %llu vcpus %u rng %d", SNAPSHOT_VERSION,
+		 (unsigned long long)shape->memory_mib, shape->vcpus, shape->rng);
+	hash_str(&h, KEY_DOMAIN, NOOK_VERSION);
+	hash_str(&h, "shape", numbers);
+	hash_str(&h, "cmdline", shape->cmdline);
+	sha256_update(&h, kernel, sizeof(kernel));
+	sha256_update(&h, init, sizeof(init));
+	/* What the guest may use, not which host CPU answered: the APIC ids
+	 * (leaf 1 EBX[31:24], leaves 0xb and 0x1f) are the current CPU's. */
+	for (uint32_t i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 e = cpuid->entries[i];
+		if (e.function == 0xb || e.function == 0x1f)
+			continue;
+		if (e.function == 1)
+			e.ebx &= 0x00ffffff;
+		sha256_update(&h, &e, sizeof(e));
+	}
+	sha256_final(&h, key);
+	free(cpuid);
+	return 0;
+}
+
+int snapshot_cache_dir(const uint8_t key[SNAPSHOT_KEY_SIZE], char *buf, size_t len,
+		       nook_error **err)
+{
+	char root[PATH_MAX], hex[2 * SNAPSHOT_KEY_SIZE + 1];
+	int r = snapshot_cache_root(root, sizeof(root), err);
+	if (r < 0)
+		return r;
+	hex_encode(key, SNAPSHOT_KEY_SIZE, hex);
+	snprintf(buf, len, "%s/snapshots", root);
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+		return error_set(err, errno, "snapshot cache %s: %s", buf, strerror(errno));
+	if ((size_t)snprintf(buf, len, "%s/snapshots/%s", root, hex) >= len)
+		return error_set(err, ENAMETOOLONG, "snapshot cache: path too long");
+	return 0;
+}
+
+int snapshot_stage_begin(const char *final_dir, char *stage, size_t len, nook_error **err)
+{
+	if ((size_t)snprintf(stage, len, "%s.new-XXXXXX", final_dir) >= len)
+		return error_set(err, ENAMETOOLONG, "snapshot %s: path too long", final_dir);
+	if (!mkdtemp(stage))
+		return error_set(err, errno, "snapshot %s: %s", stage, strerror(errno));
+	return 0;
+}
+
+void snapshot_remove_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/" SNAPSHOT_STATE_FILE, dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/" SNAPSHOT_MEMORY_FILE, dir);
+	unlink(path);
+	rmdir(dir);
+}
+
+int snapshot_stage_commit(const char *stage, const char *final_dir, bool replace,
+			  nook_error **err)
+{
+	if (rename(stage, final_dir) == 0)
+		return 0;
+	int e = errno;
+	/* An atomic swap: readers of the old one keep their mapping of it. */
+	if ((e == EEXIST || e == ENOTEMPTY) && replace &&
+	    renameat2(AT_FDCWD, stage, AT_FDCWD, final_dir, RENAME_EXCHANGE) == 0) {
+		snapshot_remove_dir(stage);
+		return 0;
+	}
+	snapshot_remove_dir(stage);
+	/* Another process's snapshot of the same shape won the race. */
+	if (e == EEXIST || e == ENOTEMPTY)
+		return 0;
+	return error_set(err, e, "snapshot %s: %s", final_dir, strerror(e));
+}
