@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nook/parse.h>
 #include <nook/vm.h>
@@ -23,18 +24,30 @@ static const char usage_main[] =
 	"Run a program in its own lightweight Linux virtual machine.\n"
 	"\n"
 	"Commands:\n"
-	"  run       Boot a microVM and run a program in it\n"
+	"  run       Start a microVM and run a program in it\n"
+	"  snapshot  List or empty the cache of warm-start snapshots\n"
 	"  version   Print the version\n"
 	"\n"
 	"Run 'nook run --help' for the options of run.\n";
 
+static const char usage_snapshot[] =
+	"Usage: nook snapshot list\n"
+	"       nook snapshot prune\n"
+	"\n"
+	"The first run of each machine shape (kernel, command line, memory, vCPUs)\n"
+	"boots the kernel and saves a snapshot of the booted guest; later runs\n"
+	"restore it instead. They live in $NOOK_CACHE_DIR (else ~/.cache/nook).\n"
+	"  list   one line per snapshot: key, memory, disk space, age, what it is for\n"
+	"  prune  remove them all (running sandboxes are not affected)\n";
+
 static const char usage_run[] =
 	"Usage: nook run [OPTIONS] [--] PROGRAM [ARG...]\n"
 	"\n"
-	"Boot a microVM with the built-in kernel and root filesystem (busybox, with\n"
+	"Start a microVM with the built-in kernel and root filesystem (busybox, with\n"
 	"the guest's changes kept in guest memory) and run PROGRAM in it. Its stdin,\n"
 	"stdout and stderr are nook's; nook exits with its exit status (128+N when\n"
-	"killed by signal N), or 125 when nook fails.\n"
+	"killed by signal N), or 125 when nook fails. The first run of a machine\n"
+	"shape boots the kernel and saves a snapshot; later runs start from it.\n"
 	"\n"
 	"Options:\n"
 	"  --cpus N                 virtual CPUs (default 1)\n"
@@ -65,7 +78,11 @@ static const char usage_run[] =
 	"  -w, --workdir DIR        working directory of the program (absolute)\n"
 	"  --rlimit NAME=SOFT:HARD  resource limit, e.g. RLIMIT_NOFILE=1024:2048 (repeatable)\n"
 	"  --console-output FILE    write the kernel log to FILE\n"
-	"  --log-level LEVEL        off, error, warn, info, debug or trace (default off)\n"
+	"  --log-level LEVEL        off, error, warn, info, debug or trace (default warn)\n"
+	"  --snapshot auto|off|refresh\n"
+	"                           warm start: restore this machine shape's snapshot or\n"
+	"                           make it (auto, the default), boot cold (off), or boot\n"
+	"                           cold and replace the snapshot (refresh)\n"
 	"  --boot-time              print the boot phases to stderr when the program exits\n"
 	"  --pvm auto|on|off        PVM host accommodations (default auto)\n"
 	"  --net none|user|tap:NAME|unixstream:PATH|unixgram:PATH[,vfkit]\n"
@@ -121,19 +138,70 @@ static int parse_count(const char *flag, const char *text, uint64_t max, uint64_
 	return 0;
 }
 
+/* " name=X ms" for the phase from a to b, when both happened. */
+static void print_phase(const char *name, double a, double b)
+{
+	if (a >= 0 && b >= 0)
+		fprintf(stderr, " %s=%.1f ms", name, b - a);
+}
+
 static void print_boot_times(const nook_vm *vm, uint64_t t_main)
 {
+	static const char *const kinds[] = {
+		[NOOK_VM_BOOT_COLD] = "cold",
+		[NOOK_VM_BOOT_COLD_SNAPSHOT] = "cold+snapshot",
+		[NOOK_VM_BOOT_RESTORED] = "restored",
+	};
 	struct nook_boot_times t;
 	nook_vm_get_boot_times(vm, &t);
 	double vmm = t.first_run_ns ? (double)(t.first_run_ns - t_main) / 1e6 : -1;
-	double build = (double)(t.first_run_ns - t_main) / 1e6 - t.first_kvm_run_ms;
-	fprintf(stderr,
-		"nook: boot-time: vmm-start=%.2f ms kernel=%.1f ms init=%.1f ms program=%.1f ms "
-		"total=%.1f ms first-kvm-run-ns=%" PRIu64 "\n",
-		vmm, t.userspace_ms >= 0 ? t.userspace_ms - t.first_kvm_run_ms : -1,
-		t.program_ms >= 0 ? t.program_ms - t.userspace_ms : -1,
-		t.exit_ms >= 0 ? t.exit_ms - t.program_ms : -1,
-		t.exit_ms >= 0 ? t.exit_ms + build : -1, t.first_run_ns);
+	/* From main(): the phases count from nook_vm_build(). */
+	double offset = vmm - t.first_kvm_run_ms;
+	fprintf(stderr, "nook: boot-time: boot=%s vmm-start=%.2f ms", kinds[nook_vm_get_boot_kind(vm)],
+		vmm);
+	print_phase("kernel", t.first_kvm_run_ms, t.userspace_ms);
+	print_phase("ready", t.userspace_ms, t.ready_ms);
+	print_phase("snapshot", t.ready_ms, t.config_ms);
+	print_phase("init", t.config_ms, t.program_ms);
+	print_phase("program", t.program_ms, t.exit_ms);
+	if (t.exit_ms >= 0)
+		fprintf(stderr, " total=%.1f ms", t.exit_ms + offset);
+	fprintf(stderr, " first-kvm-run-ns=%" PRIu64 "\n", t.first_run_ns);
+}
+
+/* On a terminal, the first run of a machine shape says what takes so long
+ * until its snapshot is saved. */
+struct boot_progress {
+	const nook_vm *vm;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+};
+
+static void *boot_progress_thread(void *arg)
+{
+	struct boot_progress *p = arg;
+	uint64_t start = monotonic_now_ns();
+	struct nook_boot_times t;
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		nook_vm_get_boot_times(p->vm, &t);
+		if (p->done || t.config_ms >= 0)
+			break;
+		fprintf(stderr, "\rnook: first run of this machine: booting the kernel to save a "
+			"snapshot for later runs... %.0f s",
+			(double)(monotonic_now_ns() - start) / 1e9);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&p->cond, &p->lock, &until);
+	}
+	pthread_mutex_unlock(&p->lock);
+	fprintf(stderr, "\r\033[K");
+	if (t.config_ms >= 0)
+		fprintf(stderr, "nook: snapshot saved after %.0f s of boot; later runs start from it\n",
+			(double)(monotonic_now_ns() - start) / 1e9);
+	return NULL;
 }
 
 enum {
@@ -157,6 +225,7 @@ enum {
 	OPT_SUBNET,
 	OPT_DISK,
 	OPT_ALLOW_HOST_LOOPBACK,
+	OPT_SNAPSHOT,
 };
 
 static const struct option run_options[] = {
@@ -184,6 +253,7 @@ static const struct option run_options[] = {
 	{"volume", required_argument, NULL, 'v'},
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"allow-host-loopback", no_argument, NULL, OPT_ALLOW_HOST_LOOPBACK},
+	{"snapshot", required_argument, NULL, OPT_SNAPSHOT},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -390,6 +460,16 @@ static int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct ru
 	case OPT_ALLOW_HOST_LOOPBACK:
 		nook_vm_config_set_net_allow_host_loopback(cfg, true);
 		break;
+	case OPT_SNAPSHOT:
+		if (strcmp(arg, "auto") == 0)
+			nook_vm_config_set_snapshot_mode(cfg, NOOK_SNAPSHOT_AUTO);
+		else if (strcmp(arg, "off") == 0)
+			nook_vm_config_set_snapshot_mode(cfg, NOOK_SNAPSHOT_OFF);
+		else if (strcmp(arg, "refresh") == 0)
+			nook_vm_config_set_snapshot_mode(cfg, NOOK_SNAPSHOT_REFRESH);
+		else
+			return fail("--snapshot \"%s\": expected auto, off or refresh%s", arg, "");
+		break;
 	case OPT_MAC: {
 		uint8_t mac[6];
 		if (parse_mac(arg, mac) != 0)
@@ -470,9 +550,22 @@ static int run_vm(nook_vm *vm, struct signal_watch *w, nook_error **err)
 	w->vm = vm;
 	if (pthread_create(&t, NULL, signal_thread, w) != 0)
 		return -EAGAIN;
+	struct boot_progress progress = {.vm = vm, .lock = PTHREAD_MUTEX_INITIALIZER,
+					 .cond = PTHREAD_COND_INITIALIZER};
+	pthread_t progress_thread;
+	bool show_progress = nook_vm_get_boot_kind(vm) == NOOK_VM_BOOT_COLD_SNAPSHOT &&
+			     isatty(STDERR_FILENO) &&
+			     pthread_create(&progress_thread, NULL, boot_progress_thread, &progress) == 0;
 	int r = nook_vm_start(vm, err);
 	if (r == 0)
 		r = nook_vm_wait(vm, err);
+	if (show_progress) {
+		pthread_mutex_lock(&progress.lock);
+		progress.done = true;
+		pthread_cond_signal(&progress.cond);
+		pthread_mutex_unlock(&progress.lock);
+		pthread_join(progress_thread, NULL);
+	}
 	pthread_cancel(t);
 	pthread_join(t, NULL);
 	int sig = __atomic_load_n(&w->signal, __ATOMIC_SEQ_CST);
@@ -489,6 +582,8 @@ static int cmd_run(int argc, char **argv, uint64_t t_main)
 	nook_vm_config *cfg = nook_vm_config_new();
 	if (!cfg)
 		return fail("%s%s", "out of memory", "");
+	/* A command line shows warnings (a snapshot replaced, say). */
+	nook_vm_config_set_log(cfg, NOOK_LOG_WARN, NULL, NULL);
 	struct run_state st = {0};
 	int opt, status = 0;
 	optind = 1;
@@ -546,6 +641,40 @@ static int cmd_run(int argc, char **argv, uint64_t t_main)
 	return r < 0 ? fail_error(err) : r;
 }
 
+static void print_snapshot(const struct nook_snapshot_info *s, void *userdata)
+{
+	++*(unsigned *)userdata;
+	long long age = s->created ? (long long)(time(NULL) - (time_t)s->created) : -1;
+	printf("%.12s  %6llu MiB  %6llu MiB  %5lld h  %s%s\n", s->key,
+	       (unsigned long long)(s->memory_bytes >> 20), (unsigned long long)(s->disk_bytes >> 20),
+	       age >= 0 ? age / 3600 : -1, s->valid ? "" : "NOT VALID: ", s->about);
+}
+
+static int cmd_snapshot(int argc, char **argv)
+{
+	nook_error *err = NULL;
+	if (argc == 2 && strcmp(argv[1], "list") == 0) {
+		unsigned n = 0;
+		printf("%-12s  %10s  %10s  %7s  %s\n", "KEY", "MEMORY", "ON DISK", "AGE", "ABOUT");
+		if (nook_snapshot_list(print_snapshot, &n, &err) < 0)
+			return fail_error(err);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "prune") == 0) {
+		unsigned removed;
+		if (nook_snapshot_prune(&removed, &err) < 0)
+			return fail_error(err);
+		printf("removed %u snapshot%s\n", removed, removed == 1 ? "" : "s");
+		return 0;
+	}
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fputs(usage_snapshot, stdout);
+		return 0;
+	}
+	fputs(usage_snapshot, stderr);
+	return EXIT_NOOK_FAILED;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t t_main = monotonic_now_ns();
@@ -572,6 +701,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "run") == 0)
 		return cmd_run(argc - 1, argv + 1, t_main);
+	if (strcmp(cmd, "snapshot") == 0)
+		return cmd_snapshot(argc - 1, argv + 1);
 	fprintf(stderr, "nook: unknown command \"%s\"\n%s", cmd, usage_main);
 	return EXIT_NOOK_FAILED;
 }

@@ -1,5 +1,6 @@
 #include "vm/snapshot_cache.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -8,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <nook/vm.h>
 
 #include "util/sha256.h"
 #include "x86/cpu.h"
@@ -186,7 +189,7 @@ int snapshot_stage_begin(const char *final_dir, char *stage, size_t len, nook_er
 
 void snapshot_remove_dir(const char *dir)
 {
-	char path[PATH_MAX];
+	char path[2 * PATH_MAX];
 	snprintf(path, sizeof(path), "%s/" SNAPSHOT_STATE_FILE, dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/" SNAPSHOT_MEMORY_FILE, dir);
@@ -211,4 +214,97 @@ int snapshot_stage_commit(const char *stage, const char *final_dir, bool replace
 	if (e == EEXIST || e == ENOTEMPTY)
 		return 0;
 	return error_set(err, e, "snapshot %s: %s", final_dir, strerror(e));
+}
+
+/* Calls fn(dir, name) for each entry of <root>/<sub>. */
+static int each_entry(const char *root, const char *sub,
+		      void (*fn)(const char *dir, const char *name, void *arg), void *arg,
+		      nook_error **err)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/%s", root, sub);
+	DIR *d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : error_set(err, errno, "snapshot cache %s: %s", dir,
+							strerror(errno));
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			fn(dir, e->d_name, arg);
+	closedir(d);
+	return 0;
+}
+
+struct list_ctx {
+	nook_snapshot_fn fn;
+	void *userdata;
+};
+
+static uint64_t disk_usage(const char *dir)
+{
+	uint64_t total = 0;
+	const char *const files[] = {SNAPSHOT_STATE_FILE, SNAPSHOT_MEMORY_FILE};
+	for (int i = 0; i < 2; i++) {
+		char path[2 * PATH_MAX];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		if (stat(path, &st) == 0)
+			total += (uint64_t)st.st_blocks * 512;
+	}
+	return total;
+}
+
+static void list_one(const char *dir, const char *name, void *arg)
+{
+	struct list_ctx *c = arg;
+	char path[PATH_MAX + NAME_MAX + 2];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	struct snapshot s;
+	nook_error *why = NULL;
+	bool valid = snapshot_open(path, &s, &why) == 0;
+	struct nook_snapshot_info info = {
+		.path = path, .key = name, .valid = valid,
+		.about = valid ? s.header.info : nook_error_message(why),
+		.memory_bytes = valid ? s.header.memory_size : 0, .disk_bytes = disk_usage(path),
+		.created = valid ? s.header.created : 0,
+	};
+	c->fn(&info, c->userdata);
+	if (valid)
+		snapshot_close(&s);
+	nook_error_free(why);
+}
+
+int nook_snapshot_list(nook_snapshot_fn fn, void *userdata, nook_error **err)
+{
+	char root[PATH_MAX];
+	int r = snapshot_cache_root(root, sizeof(root), err);
+	struct list_ctx c = {fn, userdata};
+	return r < 0 ? r : each_entry(root, "snapshots", list_one, &c, err);
+}
+
+static void remove_one(const char *dir, const char *name, void *arg)
+{
+	char path[PATH_MAX + NAME_MAX + 2];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snapshot_remove_dir(path);
+	++*(unsigned *)arg;
+}
+
+static void remove_hash(const char *dir, const char *name, void *arg)
+{
+	char path[PATH_MAX + NAME_MAX + 2];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path);
+}
+
+int nook_snapshot_prune(unsigned *removed, nook_error **err)
+{
+	char root[PATH_MAX];
+	*removed = 0;
+	int r = snapshot_cache_root(root, sizeof(root), err);
+	if (r == 0)
+		r = each_entry(root, "snapshots", remove_one, removed, err);
+	if (r == 0)
+		r = each_entry(root, "hashes", remove_hash, NULL, err);
+	return r;
 }

@@ -365,6 +365,23 @@ NOOK_API void nook_vm_free(nook_vm *vm);
  * point (or was itself restored), -ENOTSUP when it has none (another init). */
 NOOK_API int nook_vm_snapshot(nook_vm *vm, const char *dir, nook_error **err);
 
+/* The snapshot cache (see nook_vm_config_set_snapshot_mode). */
+struct nook_snapshot_info {
+	const char *path;      /* the snapshot's directory */
+	const char *key;       /* its machine-shape key, hex */
+	bool valid;            /* whole and made by this nook */
+	const char *about;     /* what it was made for, or why it is not valid */
+	uint64_t memory_bytes; /* the guest memory it holds */
+	uint64_t disk_bytes;   /* the space its files take */
+	uint64_t created;      /* seconds since the epoch; 0 if unknown */
+};
+typedef void (*nook_snapshot_fn)(const struct nook_snapshot_info *snapshot, void *userdata);
+/* Calls fn for every snapshot in the cache. */
+NOOK_API int nook_snapshot_list(nook_snapshot_fn fn, void *userdata, nook_error **err);
+/* Empties the cache (snapshots and the file hashes of their keys); VMs
+ * restored from them keep running. *removed: how many snapshots. */
+NOOK_API int nook_snapshot_prune(unsigned *removed, nook_error **err);
+
 /* How the VM got its guest. */
 enum nook_vm_boot {
 	NOOK_VM_BOOT_COLD,          /* booted the kernel */

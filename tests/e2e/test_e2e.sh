@@ -97,7 +97,7 @@ check "boot 1: kernel log in --console-output" contains "$work/boot1.console" "L
 # --- Boot 2: killed by a signal; boot phases ---
 run boot2 run --boot-time -- /bin/sh -c 'kill -9 $$'
 check "boot 2: killed by SIGKILL gives 137" equals "$(status boot2)" 137
-check "boot 2: --boot-time phases" contains "$work/boot2.err" "nook: boot-time: vmm-start="
+check "boot 2: --boot-time phases" contains "$work/boot2.err" "nook: boot-time: boot="
 sed -n 's/^/# /p' "$work/boot2.err"
 
 # --- Boot 3 and 4: programs that cannot run; boot 3 through the example
