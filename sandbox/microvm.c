@@ -5,11 +5,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "util/error.h"
 #include "util/strv.h"
@@ -260,120 +257,18 @@ void nook_microvm_config_get(const nook_microvm_config *cfg, struct nook_microvm
 
 /* ---- building ---- */
 
-static int check_dir(const char *what, const char *path, nook_error **err)
-{
-	struct stat st;
-	if (!*path)
-		return error_set(err, EINVAL, "%s \"\": empty path", what);
-	if (stat(path, &st) < 0)
-		return error_set(err, errno, "%s %s: %s", what, path, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return error_set(err, ENOTDIR, "%s %s: not a directory", what, path);
-	return 0;
-}
-
-static int check_rootfs(const nook_microvm_config *cfg, nook_error **err)
+/* What only this layer requires: the low-level VM has a built-in rootfs
+ * and would report a missing program in its own terms. Everything else is
+ * checked once, by the VM configuration's validation. */
+static int check_required(const nook_microvm_config *cfg, nook_error **err)
 {
 	if (!cfg->rootfs_set)
 		return error_set(err, EINVAL,
-				      "rootfs: not set (a native directory or overlay layers)");
+				 "rootfs: not set (a native directory or overlay layers)");
 	if (!cfg->exec_path || !*cfg->exec_path)
 		return error_set(err, EINVAL, "exec path: not set (the program to run)");
-	if (cfg->rootfs_native)
-		return check_dir("rootfs", cfg->rootfs_native, err);
-	if (cfg->layers.n == 0)
+	if (!cfg->rootfs_native && cfg->layers.n == 0)
 		return error_set(err, EINVAL, "rootfs overlay: no layers");
-	for (size_t i = 0; i < cfg->layers.n; i++) {
-		char what[48];
-		snprintf(what, sizeof(what), "rootfs layer %zu", i + 1);
-		int r = check_dir(what, cfg->layers.items[i], err);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-/* path without repeated or trailing slashes, into buf of size >= strlen+1. */
-static void normalize_guest_path(const char *path, char *buf)
-{
-	size_t n = 0;
-	for (const char *p = path; *p; p++)
-		if (*p != '/' || n == 0 || buf[n - 1] != '/')
-			buf[n++] = *p;
-	while (n > 1 && buf[n - 1] == '/')
-		n--;
-	buf[n] = '\0';
-}
-
-static int check_mapped_dirs(const nook_microvm_config *cfg, nook_error **err)
-{
-	size_t n = cfg->dir_specs.n;
-	char **norm = calloc(n ? n : 1, sizeof(*norm));
-	int r = norm ? 0 : error_set(err, ENOMEM, "out of memory");
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		const char *spec = cfg->dir_specs.items[i];
-		char what[PATH_MAX + 32];
-		snprintf(what, sizeof(what), "mapped dir \"%s\": host directory", spec);
-		r = check_dir(what, cfg->dirs[i].host, err);
-		if (r < 0)
-			break;
-		if (!(norm[i] = malloc(strlen(cfg->dirs[i].guest) + 1))) {
-			r = error_set(err, ENOMEM, "out of memory");
-			break;
-		}
-		normalize_guest_path(cfg->dirs[i].guest, norm[i]);
-		if (strcmp(norm[i], "/") == 0) {
-			r = error_set(err, EINVAL,
-					   "mapped dir \"%s\": guest path / is the rootfs", spec);
-			break;
-		}
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(norm[j], norm[i]) == 0) {
-				r = error_set(err, EEXIST,
-						   "mapped dir \"%s\": guest path %s is already "
-						   "mapped by \"%s\"",
-						   spec, norm[i], cfg->dir_specs.items[j]);
-				break;
-			}
-	}
-	for (size_t i = 0; norm && i < n; i++)
-		free(norm[i]);
-	free(norm);
-	return r;
-}
-
-static int check_ports(const nook_microvm_config *cfg, nook_error **err)
-{
-	for (size_t i = 0; i < cfg->port_specs.n; i++) {
-		const struct nook_port_pair *p = &cfg->ports[i];
-		for (size_t j = 0; j < i; j++) {
-			const struct nook_port_pair *q = &cfg->ports[j];
-			/* 0.0.0.0 overlaps every address. */
-			bool same_ip = p->host_ip.s_addr == q->host_ip.s_addr ||
-				       p->host_ip.s_addr == INADDR_ANY ||
-				       q->host_ip.s_addr == INADDR_ANY;
-			if (same_ip && p->host_port == q->host_port && p->protocol == q->protocol)
-				return error_set(err, EEXIST,
-						      "port mapping \"%s\": host port %u/%s is "
-						      "already mapped by \"%s\"",
-						      cfg->port_specs.items[i], p->host_port,
-						      nook_port_protocol_name(p->protocol),
-						      cfg->port_specs.items[j]);
-		}
-	}
-	return 0;
-}
-
-static int check_network(const nook_microvm_config *cfg, nook_error **err)
-{
-	if ((unsigned)cfg->scope > NOOK_NETWORK_SCOPE_ANY)
-		return error_set(err, EINVAL, "network scope %d: unknown", (int)cfg->scope);
-	if (cfg->has_ip && cfg->has_subnet) {
-		int r = nook_ipv4_check_in_subnet(cfg->ip, &cfg->subnet, err);
-		if (r < 0)
-			error_prefix(err, "ip");
-		return r;
-	}
 	return 0;
 }
 
@@ -440,21 +335,12 @@ static int to_vm_config(const nook_microvm_config *cfg, nook_vm_config **out, no
 int nook_microvm_build(const nook_microvm_config *cfg, nook_vm **vm, nook_error **err)
 {
 	*vm = NULL;
-	/* Real mistakes first, then what nook cannot do yet. */
-	int r = check_rootfs(cfg, err);
-	if (r == 0)
-		r = check_mapped_dirs(cfg, err);
-	if (r == 0)
-		r = check_ports(cfg, err);
-	if (r == 0)
-		r = check_network(cfg, err);
+	int r = check_required(cfg, err);
 	nook_vm_config *vc = NULL;
 	if (r == 0)
 		r = to_vm_config(cfg, &vc, err);
-	if (r == 0)
-		r = vm_config_check(vc, err);
-	if (r == 0)
-		r = nook_vm_build(vc, vm, err);
+	if (r == 0 && (r = nook_vm_build(vc, vm, err)) < 0)
+		error_prefix(err, "microvm");
 	nook_vm_config_free(vc);
 	return r;
 }
