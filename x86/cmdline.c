@@ -31,7 +31,11 @@ void x86_cmdline_append(struct strbuf *b, const struct machine *m, const struct 
 	}
 	/* PVM hosts cannot emulate XSAVE, POPCNT, CLAC/STAC in guest kernel
 	 * mode and ignore CPUID masks, so the kernel is told to do without;
-	 * nook.pvm turns on the guest kernel's patches (guest/kernel). */
+	 * nor LSL, which the NMI/#DB entry uses to find its CPU when the
+	 * kernel uses FSGSBASE (measured: an emulation failure in
+	 * paranoid_entry on a 2-vCPU guest). nook.pvm turns on the guest
+	 * kernel's patches (guest/kernel). */
 	if (m->pvm)
-		strbuf_printf(b, " nook.pvm no-kvmclock noxsave clearcpuid=popcnt,smap,smep");
+		strbuf_printf(b, " nook.pvm no-kvmclock noxsave nofsgsbase "
+				 "clearcpuid=popcnt,smap,smep");
 }
