@@ -53,6 +53,9 @@ struct machine {
 	int nvcpus;
 	/* Where the kernel's symbols are, for reporting emulation failures. */
 	char *system_map_path;
+	/* Set by the architecture: describes a KVM internal error (an
+	 * instruction KVM could not emulate) on a vCPU into buf. */
+	void (*describe_internal_error)(struct vcpu *v, char *buf, size_t len);
 
 	/* First stop wins; stop_fd (an eventfd) wakes whoever waits. */
 	pthread_mutex_t stop_lock;

@@ -5,7 +5,6 @@
 #include <sys/ioctl.h>
 
 #include "kvm/kvm.h"
-#include "kvm/arch.h"
 
 static void handle_io(struct vcpu *v)
 {
@@ -59,7 +58,11 @@ static bool handle_exit(struct vcpu *v)
 		handle_system_event(v);
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:
-		arch_describe_internal_error(v, detail, sizeof(detail));
+		if (m->describe_internal_error)
+			m->describe_internal_error(v, detail, sizeof(detail));
+		else
+			snprintf(detail, sizeof(detail), "KVM internal error %u on vCPU %d",
+				 run->internal.suberror, v->id);
 		machine_request_stop(m, MACHINE_STOP_ERROR, 0, "%s", detail);
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:

@@ -1,7 +1,5 @@
 #include "x86/diagnose.h"
 
-#include "kvm/arch.h"
-
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -58,7 +56,7 @@ int system_map_lookup(const char *path, uint64_t addr, char *out, size_t len)
 	return 0;
 }
 
-void arch_describe_internal_error(struct vcpu *v, char *buf, size_t len)
+void x86_describe_internal_error(struct vcpu *v, char *buf, size_t len)
 {
 	struct kvm_run *run = v->run;
 	struct kvm_regs regs;

@@ -1,6 +1,6 @@
 /* Turning a KVM internal error into a message that makes the fix obvious:
  * the guest RIP, the instruction bytes there and the kernel symbol
- * (arch_describe_internal_error() of kvm/arch.h). */
+ * (struct machine's describe_internal_error, set by x86_machine_create()). */
 #ifndef NOOK_X86_DIAGNOSE_H
 #define NOOK_X86_DIAGNOSE_H
 
@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include "kvm/kvm.h"
+
+void x86_describe_internal_error(struct vcpu *v, char *buf, size_t len);
 
 /* Guest virtual -> guest physical through the 4-level page tables at cr3;
  * returns -EFAULT when unmapped. Identity when paging is off. */

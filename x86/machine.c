@@ -2,6 +2,7 @@
 
 #include <linux/kvm.h>
 
+#include "x86/diagnose.h"
 #include "x86/layout.h"
 
 #define FOUR_GIB (1ULL << 32)
@@ -9,6 +10,7 @@
 int x86_machine_create(struct machine *m, uint64_t memory, bool pvm, nook_error **err)
 {
 	int r = machine_create(m, pvm, err);
+	m->describe_internal_error = x86_describe_internal_error;
 	/* Guest memory first: registered after the irqchip, the memslot
 	 * update waits for an SRCU grace period (7 ms, measured). */
 	uint64_t low = memory < LAYOUT_MMIO_GAP_START ? memory : LAYOUT_MMIO_GAP_START;

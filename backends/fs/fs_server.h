@@ -58,7 +58,7 @@ struct fs_server_options {
 int fs_server_create(const struct fs_server_options *opt, struct fs_server **out,
 		     nook_error **err);
 
-/* Same signature as struct nook_fs_backend.request in include/nook/vm.h:
+/* Same signature as struct nook_fs_backend.request in include/nook/devices.h:
  * `in` holds one request (fuse_in_header + args [+ write data]) split across
  * iovecs arbitrarily, in memory the client may change concurrently (the
  * header and arguments are copied once before validation; WRITE data is

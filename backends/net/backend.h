@@ -12,7 +12,7 @@
 #include <sys/types.h>
 
 #include <nook/types.h>
-#include <nook/vm.h>
+#include <nook/devices.h>
 
 #include "util/error.h"
 

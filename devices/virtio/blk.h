@@ -10,7 +10,7 @@
 #include "backends/disk/disk.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/worker.h"
-#include "nook/vm.h"
+#include <nook/devices.h>
 
 
 /* vm.c passes the public format values through. */

@@ -10,7 +10,7 @@
 
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/worker.h"
-#include "nook/vm.h"
+#include <nook/devices.h>
 
 #define VIRTIO_FS_WORKERS 2
 

@@ -45,6 +45,7 @@
 #include <nook/api.h>
 #include <nook/error.h>
 #include <nook/log.h>
+#include <nook/devices.h>
 #include <nook/types.h>
 
 #ifdef __cplusplus
@@ -139,12 +140,12 @@ NOOK_API int nook_vm_config_set_initramfs_path(nook_vm_config *cfg, const char *
 NOOK_API int nook_vm_config_set_init_path(nook_vm_config *cfg, const char *path);
 
 /* Fs: host directories shared with the guest over virtio-fs, each under a
- * tag (at most NOOK_FS_TAG_MAX bytes, unique), served by nook's FUSE passthrough server,
- * which keeps the guest inside the directory. Without a root (and without
+ * tag (at most NOOK_FS_TAG_MAX bytes, unique; nook/devices.h), served by
+ * nook's FUSE passthrough server, which keeps the guest inside the
+ * directory. Without a root (and without
  * an initramfs of the caller's) the guest's root is nook's built-in rootfs,
  * shared read-only, with the guest's writes kept in guest memory. DAX
  * windows (shm size) are not supported yet. */
-#define NOOK_FS_TAG_MAX 36 /* virtio-fs config space: tag[36] */
 
 /* The root file system: a host directory under the tag "/dev/root",
  * read-write. */
@@ -177,17 +178,8 @@ NOOK_API void nook_vm_config_set_fs_shm_size(nook_vm_config *cfg, uint64_t bytes
  * the number of fs entries (root included) added before it. */
 NOOK_API int nook_vm_config_add_fs_path(nook_vm_config *cfg, const char *dir);
 
-/* A file system served by the caller: the VMM hands over each FUSE request
- * from the guest. `in` holds the request (struct fuse_in_header and its
- * arguments), `out` the guest's reply buffers; request() writes the reply
- * (struct fuse_out_header and its data) into `out` and returns its length,
- * or a negative errno to fail the request. Called from the VMM's threads,
- * possibly concurrently. */
-struct nook_fs_backend {
-	ssize_t (*request)(void *opaque, const struct iovec *in, size_t nin,
-			   const struct iovec *out, size_t nout);
-};
-/* Adds a custom mount (named like add_fs_path); the table is copied. */
+/* Adds a mount served by the caller (struct nook_fs_backend, nook/devices.h;
+ * named like add_fs_path); the table is copied. */
 NOOK_API int nook_vm_config_add_fs_custom(nook_vm_config *cfg, const struct nook_fs_backend *backend,
 				 void *opaque);
 
@@ -231,15 +223,6 @@ NOOK_API int nook_vm_config_add_net_unixstream_path(nook_vm_config *cfg, const c
 /* An existing host TAP interface, by name. */
 NOOK_API int nook_vm_config_add_net_tap(nook_vm_config *cfg, const char *ifname);
 
-/* A network served by the caller. send() takes one frame from the guest
- * (0, or a negative errno to drop it). recv() copies one frame for the
- * guest into buf and returns its length, or -EAGAIN when none is waiting;
- * the VMM calls it when poll_fd() (asked once) is readable. */
-struct nook_net_backend {
-	int (*send)(void *opaque, const void *frame, size_t len);
-	ssize_t (*recv)(void *opaque, void *buf, size_t size);
-	int (*poll_fd)(void *opaque);
-};
 /* Adds a device with a custom backend; the table is copied. */
 NOOK_API int nook_vm_config_add_net_custom(nook_vm_config *cfg, const struct nook_net_backend *backend,
 				  void *opaque);
@@ -258,14 +241,6 @@ NOOK_API int nook_vm_config_add_console_port(nook_vm_config *cfg, const char *na
 				    int output_fd);
 NOOK_API int nook_vm_config_add_console_tty(nook_vm_config *cfg, const char *name, int tty_fd);
 
-/* A port served by the caller, on a thread of its own: read() waits for
- * bytes for the guest and returns their count, 0 at end of input or a
- * negative errno; write() takes bytes from the guest and returns how many it
- * consumed or a negative errno. */
-struct nook_console_port_backend {
-	ssize_t (*read)(void *opaque, void *buf, size_t size);
-	ssize_t (*write)(void *opaque, const void *buf, size_t len);
-};
 /* Adds a named port with a custom backend; the table is copied. [not
  * supported yet] */
 NOOK_API int nook_vm_config_add_console_custom(nook_vm_config *cfg, const char *name,
@@ -294,22 +269,9 @@ NOOK_API int nook_vm_config_add_rlimit(nook_vm_config *cfg, int resource, uint64
  * The set_disk_* settings apply to the next disk added with add_disk (the
  * rule at the top). A disk starts from the defaults: raw, read-write,
  * writeback cache, no direct I/O, full sync, no backing files, and the id
- * "vd<letters>" of its position (see
- * nook_disk_id_for_index()). Ids are unique and at most NOOK_DISK_ID_MAX
- * bytes. */
-#define NOOK_DISK_ID_MAX 20 /* the serial a virtio-blk guest reads */
-enum nook_disk_format {
-	NOOK_DISK_FORMAT_RAW,
-	NOOK_DISK_FORMAT_QCOW2,
-	NOOK_DISK_FORMAT_VMDK, /* read-only */
-	NOOK_DISK_FORMAT_AUTO, /* probed from the header: only for trusted images */
-};
-/* WRITEBACK honours the guest's flushes with fsync; UNSAFE ignores them. */
-enum nook_disk_cache { NOOK_DISK_CACHE_WRITEBACK, NOOK_DISK_CACHE_UNSAFE };
-/* NONE: no host sync; RELAXED: flushes without strict hardware sync;
- * FULL: strict hardware flush. */
-enum nook_disk_sync { NOOK_DISK_SYNC_NONE, NOOK_DISK_SYNC_RELAXED, NOOK_DISK_SYNC_FULL };
-
+ * "vd<letters>" of its position (see nook_disk_id_for_index()). Ids are
+ * unique and at most NOOK_DISK_ID_MAX bytes. Formats, cache and sync modes:
+ * nook/devices.h. */
 NOOK_API int nook_vm_config_add_disk(nook_vm_config *cfg, const char *path);
 NOOK_API int nook_vm_config_set_disk_id(nook_vm_config *cfg, const char *id);
 NOOK_API void nook_vm_config_set_disk_read_only(nook_vm_config *cfg, bool read_only);
