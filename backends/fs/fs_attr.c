@@ -55,6 +55,19 @@ int fs_op_getattr(struct fs_req *r, struct fs_node *nd)
 	return reply_attr(r, nd);
 }
 
+/* Through the client's handle or, without one, a descriptor of our own
+ * (truncate(2) on the path could wait for a lease break). */
+static int truncate_node(struct fs_node *nd, struct fs_handle *h, off_t size)
+{
+	int fd = h ? h->fd : fs_node_reopen(nd, O_WRONLY);
+	if (fd < 0)
+		return fd;
+	int e = ftruncate(fd, size) < 0 ? -errno : 0;
+	if (!h)
+		close(fd);
+	return e;
+}
+
 int fs_op_setattr(struct fs_req *r, struct fs_node *nd)
 {
 	const struct fuse_setattr_in *in = r->fixed;
@@ -87,8 +100,8 @@ int fs_op_setattr(struct fs_req *r, struct fs_node *nd)
 			e = -EFBIG;
 		else if (nd->type != S_IFREG)
 			e = nd->type == S_IFDIR ? -EISDIR : -EINVAL;
-		else if ((h ? ftruncate(h->fd, (off_t)in->size) : truncate(p, (off_t)in->size)) < 0)
-			e = -errno;
+		else
+			e = truncate_node(nd, h, (off_t)in->size);
 	}
 	if (!e && (in->valid & (FATTR_ATIME | FATTR_MTIME))) {
 		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};

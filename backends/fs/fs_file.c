@@ -9,6 +9,23 @@
 #include "backends/fs/fs_internal.h"
 #include "util/iov.h"
 
+/* Opens a host object for I/O, never waiting: O_NONBLOCK keeps open()
+ * from waiting for a lease break (and for a FIFO peer, should one get
+ * here); the caller's blocking mode is restored afterwards. */
+static int open_nonblocking(const char *path, int flags)
+{
+	int fd = open(path, (flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK) &
+				    ~(O_CREAT | O_EXCL | O_NOFOLLOW));
+	if (fd < 0)
+		return -errno;
+	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
 /* Opens the node's object itself (regular files and directories only). */
 int fs_node_reopen(const struct fs_node *nd, int flags)
 {
@@ -16,8 +33,7 @@ int fs_node_reopen(const struct fs_node *nd, int flags)
 		return nd->type == S_IFLNK ? -ELOOP : -EACCES;
 	char p[32];
 	fs_proc_path(p, nd->fd);
-	int fd = open(p, (flags | O_CLOEXEC | O_NOCTTY) & ~(O_CREAT | O_EXCL | O_NOFOLLOW));
-	return fd < 0 ? -errno : fd;
+	return open_nonblocking(p, flags);
 }
 
 /* Host open flags for a client's: O_APPEND is left to the client kernel
@@ -58,15 +74,64 @@ int fs_op_open(struct fs_req *r, struct fs_node *nd)
 	return fd < 0 ? fd : fs_reply_open(r, nd, fd);
 }
 
+/* Opens what `name` in `parent` already is, if a regular file: neither a
+ * FIFO (whose open would wait for a peer) nor a device is ever opened.
+ * Returns -ENOENT when the name is gone again. */
+static int open_existing(struct fs_node *parent, const char *name, int flags)
+{
+	int pfd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (pfd < 0 || fstat(pfd, &st) < 0) {
+		int e = -errno;
+		if (pfd >= 0)
+			close(pfd);
+		return e;
+	}
+	int fd;
+	if (S_ISREG(st.st_mode)) {
+		char p[32];
+		fs_proc_path(p, pfd);
+		fd = open_nonblocking(p, flags);
+	} else {
+		/* ESTALE: the client retries with a fresh LOOKUP and then opens
+		 * a FIFO or device node itself, as it does for any it knows. */
+		fd = S_ISDIR(st.st_mode) ? -EISDIR : S_ISLNK(st.st_mode) ? -ELOOP : -ESTALE;
+	}
+	close(pfd);
+	return fd;
+}
+
+/* The new or existing regular file `name` in `parent` (O_TMPFILE: a new
+ * unnamed one), opened with the client's flags. */
+static int create_or_open(struct fs_node *parent, const char *name, bool tmpfile,
+			  const struct fuse_create_in *in)
+{
+	int flags = host_open_flags(in->flags) | O_CLOEXEC | O_NOCTTY;
+	mode_t mode = in->mode & 07777;
+	if (tmpfile) {
+		int fd = openat(parent->fd, ".", flags | O_TMPFILE, mode);
+		return fd < 0 ? -errno : fd;
+	}
+	/* A few rounds against a name that comes and goes meanwhile. */
+	for (int round = 0; round < 8; round++) {
+		int fd = openat(parent->fd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST || (in->flags & O_EXCL))
+			return -errno;
+		fd = open_existing(parent, name, flags);
+		if (fd != -ENOENT)
+			return fd;
+	}
+	return -EAGAIN;
+}
+
 static int create_in(struct fs_req *r, struct fs_node *parent, const char *name, bool tmpfile)
 {
-	const struct fuse_create_in *in = r->fixed;
-	int flags = host_open_flags(in->flags) | O_CLOEXEC | O_NOCTTY;
-	flags |= tmpfile ? O_TMPFILE : O_CREAT | O_NOFOLLOW | (int)(in->flags & O_EXCL);
-	int fd = openat(parent->fd, name, flags, in->mode & 07777);
+	int fd = create_or_open(parent, name, tmpfile, r->fixed);
 	if (fd < 0)
-		return -errno;
-	/* The node is the created inode itself, not whatever the name holds now. */
+		return fd;
+	/* The node is the opened inode itself, not whatever the name holds now. */
 	char p[32];
 	fs_proc_path(p, fd);
 	struct stat st;

@@ -14,6 +14,11 @@
  * The server holds one O_PATH descriptor per inode the client knows; raise
  * RLIMIT_NOFILE accordingly.
  *
+ * No request waits on something the guest controls: FIFOs and device nodes
+ * are never opened (CREATE of a name that holds one fails), and every open
+ * is O_NONBLOCK (the client's blocking mode is restored on the descriptor),
+ * so a host lease cannot hold a worker either.
+ *
  * Not implemented (ENOSYS): POSIX/BSD locks (not negotiated, so the client
  * kernel keeps locks local), DAX mappings (SETUPMAPPING/REMOVEMAPPING),
  * IOCTL, POLL, BMAP; FLUSH (nothing is buffered: the client then stops

@@ -21,6 +21,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "backends/fs/fs_server.h"
@@ -845,6 +847,59 @@ static void test_credentials(void **state)
 	assert_int_equal(call_as(1000, 1000, FUSE_SETATTR, id, &sa, sizeof(sa)), -EPERM);
 }
 
+/* CREATE of a name that holds a FIFO or a device node neither waits for a
+ * FIFO peer nor opens the device: a worker stuck in open() would hold up
+ * the share, and its shutdown, for good. The requests run in a child with
+ * a deadline, so that a hang fails the test. */
+static void test_create_special_existing(void **state)
+{
+	assert_int_equal(mkfifo(path_in(F.exp, "hostfifo"), 0666), 0);
+	bool dev = mknod(path_in(F.exp, "hostnull"), S_IFCHR | 0666, makedev(1, 3)) == 0;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(10);
+		const char *names[] = {"hostfifo", "hostnull"};
+		uint32_t modes[] = {O_RDONLY, O_WRONLY, O_RDWR, O_WRONLY | O_TRUNC};
+		for (size_t n = 0; n < (dev ? 2 : 1); n++) {
+			for (size_t k = 0; k < 4; k++) {
+				uint8_t args[64] = {0};
+				struct fuse_create_in ci = {.flags = modes[k], .mode = 0644};
+				memcpy(args, &ci, sizeof(ci));
+				memcpy(args + sizeof(ci), names[n], strlen(names[n]) + 1);
+				send_split(F.s, FUSE_CREATE, FUSE_ROOT_ID, args,
+					   sizeof(ci) + strlen(names[n]) + 1, &R, sizeof(R), NULL, 0);
+				if (R.h.error == 0 || R.h.error == -EINTR)
+					_exit(1);
+			}
+		}
+		_exit(0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		print_message("CREATE of an existing FIFO/device hung (signal %d)\n",
+			      WTERMSIG(status));
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* A regular file is still opened, and O_EXCL still refused. */
+	uint8_t args[64] = {0};
+	struct fuse_create_in ci = {.flags = O_RDWR, .mode = 0644};
+	memcpy(args, &ci, sizeof(ci));
+	memcpy(args + sizeof(ci), "file", 5);
+	assert_int_equal(call(FUSE_CREATE, FUSE_ROOT_ID, args, sizeof(ci) + 5, &R), 0);
+	uint64_t id = ((struct fuse_entry_out *)R.data)->nodeid;
+	uint64_t fh = ((struct fuse_open_out *)(R.data + sizeof(struct fuse_entry_out)))->fh;
+	size_t got;
+	assert_int_equal(read_fh(id, fh, 0, 100, &got), 0);
+	assert_int_equal(got, strlen(INSIDE));
+	release(id, fh);
+	ci.flags = O_RDWR | O_EXCL;
+	memcpy(args, &ci, sizeof(ci));
+	assert_int_equal(call(FUSE_CREATE, FUSE_ROOT_ID, args, sizeof(ci) + 5, &R), -EEXIST);
+	unlink(path_in(F.exp, "hostfifo"));
+	unlink(path_in(F.exp, "hostnull"));
+}
+
 /* Requests whose bytes are random: any reply, never a crash. */
 static void test_random_requests(void **state)
 {
@@ -1092,6 +1147,7 @@ int main(void)
 		cmocka_unit_test(test_iovec_splits),
 		cmocka_unit_test(test_synthetic_root),
 		cmocka_unit_test(test_credentials),
+		cmocka_unit_test(test_create_special_existing),
 		cmocka_unit_test(test_concurrent_forget),
 		cmocka_unit_test(test_random_requests),
 	};
