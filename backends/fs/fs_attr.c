@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -21,11 +22,15 @@ void fs_fill_attr(struct fuse_attr *a, const struct stat *st)
 		.ctime = (uint64_t)st->st_ctim.tv_sec, .atimensec = (uint32_t)st->st_atim.tv_nsec,
 		.mtimensec = (uint32_t)st->st_mtim.tv_nsec, .ctimensec = (uint32_t)st->st_ctim.tv_nsec,
 		.mode = st->st_mode, .nlink = (uint32_t)st->st_nlink, .uid = st->st_uid,
-		.gid = st->st_gid, .rdev = (uint32_t)st->st_rdev, .blksize = (uint32_t)st->st_blksize,
+		.gid = st->st_gid, .blksize = (uint32_t)st->st_blksize,
+		/* The client's new_decode_dev() form. */
+		.rdev = (minor(st->st_rdev) & 0xff) | major(st->st_rdev) << 8 |
+			(minor(st->st_rdev) & ~0xffu) << 12,
 	};
 }
 
-int fs_node_stat(struct fs_server *s, const struct fs_node *nd, struct stat *st)
+/* The host's stat of a node (the synthetic root's own). */
+int fs_node_host_stat(struct fs_server *s, const struct fs_node *nd, struct stat *st)
 {
 	if (nd->fd < 0) {
 		*st = (struct stat){.st_ino = FS_SYNTH_ROOT_INO, .st_mode = S_IFDIR | 0555,
@@ -34,9 +39,26 @@ int fs_node_stat(struct fs_server *s, const struct fs_node *nd, struct stat *st)
 				    .st_ctim = s->created};
 		return 0;
 	}
-	if (fstatat(nd->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	return 0;
+	return fs_fd_stat(nd->fd, st);
+}
+
+/* Turns the host's stat of a node into what the guest sees (fs_owner.c). */
+void fs_node_guest_stat(const struct fs_node *nd, struct stat *st)
+{
+	if (nd->fd < 0)
+		return;
+	char p[32];
+	fs_proc_path(p, nd->fd);
+	fs_guest_stat(p, st);
+}
+
+/* The stat the guest sees of a node. */
+int fs_node_stat(struct fs_server *s, const struct fs_node *nd, struct stat *st)
+{
+	int e = fs_node_host_stat(s, nd, st);
+	if (e == 0)
+		fs_node_guest_stat(nd, st);
+	return e;
 }
 
 static int reply_attr(struct fs_req *r, const struct fs_node *nd)
@@ -53,6 +75,36 @@ static int reply_attr(struct fs_req *r, const struct fs_node *nd)
 int fs_op_getattr(struct fs_req *r, struct fs_node *nd)
 {
 	return reply_attr(r, nd);
+}
+
+/* chmod, chown and KILL_SUIDGID change the guest's view, never the host
+ * object's owner (fs_guest_set). */
+static int set_view(struct fs_node *nd, const struct fuse_setattr_in *in)
+{
+	if (((in->valid & FATTR_UID) && in->uid == UINT32_MAX) ||
+	    ((in->valid & FATTR_GID) && in->gid == UINT32_MAX))
+		return -EINVAL;
+	/* An explicit mode wins over what a kill would leave. */
+	if ((in->valid & FATTR_KILL_SUIDGID) && !(in->valid & FATTR_MODE)) {
+		int e = fs_node_kill_privs(nd);
+		if (e < 0)
+			return e;
+	}
+	if (!(in->valid & (FATTR_MODE | FATTR_UID | FATTR_GID)))
+		return 0;
+	char p[32];
+	struct stat host, guest;
+	int e = fs_node_views(nd, p, &host, &guest);
+	if (e < 0)
+		return e;
+	if (in->valid & FATTR_MODE)
+		guest.st_mode = (guest.st_mode & S_IFMT) | (in->mode & 07777);
+	if (in->valid & FATTR_UID)
+		guest.st_uid = in->uid;
+	if (in->valid & FATTR_GID)
+		guest.st_gid = in->gid;
+	atomic_store(&nd->nosec, false);
+	return fs_guest_set(p, &host, &guest);
 }
 
 /* Through the client's handle or, without one, a descriptor of our own
@@ -82,19 +134,7 @@ int fs_op_setattr(struct fs_req *r, struct fs_node *nd)
 			return -EBADF;
 		}
 	}
-	char p[32];
-	fs_proc_path(p, nd->fd);
-	int e = 0;
-	if (in->valid & FATTR_MODE) {
-		if ((h ? fchmod(h->fd, in->mode & 07777) : chmod(p, in->mode & 07777)) < 0)
-			e = -errno;
-	}
-	if (!e && (in->valid & (FATTR_UID | FATTR_GID))) {
-		uid_t uid = in->valid & FATTR_UID ? in->uid : (uid_t)-1;
-		gid_t gid = in->valid & FATTR_GID ? in->gid : (gid_t)-1;
-		if (fchownat(nd->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-			e = -errno;
-	}
+	int e = set_view(nd, in);
 	if (!e && (in->valid & FATTR_SIZE)) {
 		if (in->size > INT64_MAX)
 			e = -EFBIG;
@@ -158,7 +198,7 @@ int fs_op_access(struct fs_req *r, struct fs_node *nd)
 			 AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
-/* ---- extended attributes ---- */
+/* ---- extended attributes (names mapped by fs_owner.c) ---- */
 
 int fs_op_setxattr(struct fs_req *r, struct fs_node *nd)
 {
@@ -171,46 +211,62 @@ int fs_op_setxattr(struct fs_req *r, struct fs_node *nd)
 		return -EINVAL;
 	if (nd->fd < 0 || fs_node_read_only(r->s, nd))
 		return -EROFS;
-	char p[32];
+	char host[XATTR_NAME_MAX + 1], p[32];
+	if ((e = fs_xattr_host_name(name, true, host)) < 0)
+		return e;
+	if (fs_xattr_is_priv(name))
+		atomic_store(&nd->nosec, false);
 	fs_proc_path(p, nd->fd);
-	return setxattr(p, name, r->arg, in->size, (int)in->flags) < 0 ? -errno : 0;
+	return setxattr(p, host, r->arg, in->size, (int)in->flags) < 0 ? -errno : 0;
 }
 
-static int get_or_list_xattr(struct fs_req *r, struct fs_node *nd, bool list)
+/* A value or list of `len` bytes in buf: its size when the client asks for
+ * it (size 0), else the bytes if they fit. */
+static int reply_xattr(struct fs_req *r, uint32_t size, const char *buf, size_t len)
 {
-	const struct fuse_getxattr_in *in = r->fixed;
-	int e = 0;
-	const char *name = list ? "" : fs_arg_string(r, XATTR_NAME_MAX, &e);
-	if (!name)
-		return e;
-	if (nd->fd < 0 && !list)
-		return -ENODATA;
-	size_t size = in->size > XATTR_SIZE_MAX ? XATTR_SIZE_MAX : in->size;
-	char *buf = size ? malloc(size) : NULL;
-	if (size && !buf)
-		return -ENOMEM;
-	char p[32];
-	fs_proc_path(p, nd->fd);
-	ssize_t n = nd->fd < 0 ? 0 : list ? listxattr(p, buf, size) : getxattr(p, name, buf, size);
-	if (n < 0)
-		e = -errno;
-	else if (size)
-		e = fs_reply_add(r, buf, (size_t)n);
-	else
-		e = fs_reply_add(r, &(struct fuse_getxattr_out){.size = (uint32_t)n},
-				 sizeof(struct fuse_getxattr_out));
-	free(buf);
-	return e;
+	if (!size)
+		return fs_reply_add(r, &(struct fuse_getxattr_out){.size = (uint32_t)len},
+				    sizeof(struct fuse_getxattr_out));
+	return len > size ? -ERANGE : fs_reply_add(r, buf, len);
 }
 
 int fs_op_getxattr(struct fs_req *r, struct fs_node *nd)
 {
-	return get_or_list_xattr(r, nd, false);
+	const struct fuse_getxattr_in *in = r->fixed;
+	int e = 0;
+	const char *name = fs_arg_string(r, XATTR_NAME_MAX, &e);
+	if (!name)
+		return e;
+	char host[XATTR_NAME_MAX + 1], p[32];
+	if (nd->fd < 0)
+		return -ENODATA;
+	if ((e = fs_xattr_host_name(name, false, host)) < 0)
+		return e;
+	fs_proc_path(p, nd->fd);
+	size_t size = in->size > XATTR_SIZE_MAX ? XATTR_SIZE_MAX : in->size;
+	char *buf = size ? malloc(size) : NULL;
+	if (size && !buf)
+		return -ENOMEM;
+	ssize_t n = getxattr(p, host, buf, size);
+	e = n < 0 ? -errno : reply_xattr(r, in->size, buf, (size_t)n);
+	free(buf);
+	return e;
 }
 
 int fs_op_listxattr(struct fs_req *r, struct fs_node *nd)
 {
-	return get_or_list_xattr(r, nd, true);
+	const struct fuse_getxattr_in *in = r->fixed;
+	if (nd->fd < 0)
+		return reply_xattr(r, in->size, NULL, 0);
+	/* The whole host list, since the guest's is a part of it. */
+	char *buf = malloc(XATTR_LIST_MAX), p[32];
+	if (!buf)
+		return -ENOMEM;
+	fs_proc_path(p, nd->fd);
+	ssize_t n = listxattr(p, buf, XATTR_LIST_MAX);
+	int e = n < 0 ? -errno : reply_xattr(r, in->size, buf, fs_xattr_guest_list(buf, (size_t)n));
+	free(buf);
+	return e;
 }
 
 int fs_op_removexattr(struct fs_req *r, struct fs_node *nd)
@@ -221,7 +277,9 @@ int fs_op_removexattr(struct fs_req *r, struct fs_node *nd)
 		return e;
 	if (nd->fd < 0 || fs_node_read_only(r->s, nd))
 		return -EROFS;
-	char p[32];
+	char host[XATTR_NAME_MAX + 1], p[32];
+	if ((e = fs_xattr_host_name(name, true, host)) < 0)
+		return e;
 	fs_proc_path(p, nd->fd);
-	return removexattr(p, name) < 0 ? -errno : 0;
+	return removexattr(p, host) < 0 ? -errno : 0;
 }

@@ -21,10 +21,11 @@ int fs_op_opendir(struct fs_req *r, struct fs_node *nd)
 	return fd < 0 ? fd : fs_reply_open(r, nd, fd);
 }
 
-/* Appends one dirent (and for plus, the entry of the looked-up child);
- * returns 1 when it did not fit. */
-static int dirent_add(struct fs_req *r, struct fs_node *dir, bool plus, uint64_t ino, uint64_t off,
-		      unsigned type, const char *name)
+/* Appends one dirent of `dir` (open as hfd; -1: the synthetic root) and
+ * for plus, the entry of the looked-up child; its type is the guest's.
+ * Returns 1 when it did not fit. */
+static int dirent_add(struct fs_req *r, struct fs_node *dir, int hfd, bool plus, uint64_t ino,
+		      uint64_t off, unsigned type, const char *name)
 {
 	size_t namelen = strlen(name);
 	size_t len = FUSE_DIRENT_ALIGN(offsetof(struct fuse_dirent, name) + namelen);
@@ -34,13 +35,16 @@ static int dirent_add(struct fs_req *r, struct fs_node *dir, bool plus, uint64_t
 		return 1;
 	uint8_t buf[sizeof(struct fuse_entry_out) + FUSE_NAME_OFFSET + NAME_MAX + 8] = {0};
 	struct fuse_dirent *d = (void *)(buf + (plus ? sizeof(struct fuse_entry_out) : 0));
-	if (plus && strcmp(name, ".") && strcmp(name, "..")) {
-		struct fs_node *nd;
-		struct stat st;
-		if (fs_lookup_child(r->s, dir, name, &nd, &st) == 0) {
-			fs_fill_entry((struct fuse_entry_out *)buf, nd, &st);
-			fs_node_put(r->s, nd);
-		}
+	struct fuse_entry_out *entry = (void *)buf;
+	struct fs_node *nd;
+	struct stat st;
+	if (plus && strcmp(name, ".") && strcmp(name, "..") &&
+	    fs_lookup_child(r->s, dir, name, &nd, &st) == 0) {
+		fs_fill_entry(entry, nd, &st);
+		fs_node_put(r->s, nd);
+		type = IFTODT(entry->attr.mode);
+	} else if (type == DT_REG && hfd >= 0) {
+		type = fs_guest_dtype(hfd, name);
 	}
 	d->ino = ino;
 	d->off = off;
@@ -74,8 +78,8 @@ static int read_dir(struct fs_req *r, struct fs_node *nd, bool plus)
 		/* Synthetic root: ".", "..", then the exports; offsets count entries. */
 		for (uint64_t i = in->offset; i < 2 + r->s->nexports; i++) {
 			const char *name = i == 0 ? "." : i == 1 ? ".." : r->s->exports[i - 2].name;
-			if (dirent_add(r, nd, plus, i < 2 ? FS_SYNTH_ROOT_INO : 2 + i, i + 1, DT_DIR,
-				       name))
+			if (dirent_add(r, nd, -1, plus, i < 2 ? FS_SYNTH_ROOT_INO : 2 + i, i + 1,
+				       DT_DIR, name))
 				break;
 		}
 	} else {
@@ -99,8 +103,8 @@ static int read_dir(struct fs_req *r, struct fs_node *nd, bool plus)
 				/* Some file systems (inside an export) have longer names
 				 * than a client can take. */
 				if (!fs_is_hidden(r->s, nd, d->d_name) && strlen(d->d_name) <= NAME_MAX) {
-					if (dirent_add(r, nd, plus, d->d_ino, (uint64_t)d->d_off,
-						       d->d_type, d->d_name)) {
+					if (dirent_add(r, nd, h->fd, plus, d->d_ino,
+						       (uint64_t)d->d_off, d->d_type, d->d_name)) {
 						full = true;
 						break;
 					}

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "backends/fs/fs_internal.h"
@@ -29,7 +30,7 @@ int fs_check_new_name(struct fs_req *r, struct fs_node *parent, const char *name
 }
 
 /* The node of `name` in `parent`, with a client reference and a ref for
- * the caller (fs_node_done), and its stat. */
+ * the caller (fs_node_done), and its host stat. */
 int fs_lookup_child(struct fs_server *s, struct fs_node *parent, const char *name,
 		    struct fs_node **out, struct stat *st)
 {
@@ -37,7 +38,7 @@ int fs_lookup_child(struct fs_server *s, struct fs_node *parent, const char *nam
 		for (size_t i = 0; i < s->nexports; i++) {
 			if (!strcmp(s->exports[i].name, name)) {
 				struct fs_node *nd = s->exports[i].root;
-				int e = fs_node_stat(s, nd, st);
+				int e = fs_node_host_stat(s, nd, st);
 				if (e < 0)
 					return e;
 				fs_node_add_lookup(s, nd);
@@ -57,34 +58,42 @@ int fs_lookup_child(struct fs_server *s, struct fs_node *parent, const char *nam
 		fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-		int e = -errno;
+	int e = fs_fd_stat(fd, st);
+	if (e < 0) {
 		close(fd);
 		return e;
 	}
 	return fs_node_intern(s, fd, st, parent->export, out);
 }
 
-void fs_fill_entry(struct fuse_entry_out *e, const struct fs_node *nd, const struct stat *st)
+/* The entry of a node from its host stat, as the guest sees it. */
+void fs_fill_entry(struct fuse_entry_out *e, const struct fs_node *nd, const struct stat *host)
 {
+	struct stat st = *host;
+	fs_node_guest_stat(nd, &st);
 	*e = (struct fuse_entry_out){.nodeid = nd->nodeid, .entry_valid = FS_ATTR_TIMEOUT,
 				     .attr_valid = FS_ATTR_TIMEOUT};
-	fs_fill_attr(&e->attr, st);
+	fs_fill_attr(&e->attr, &st);
 }
 
-/* Looks `name` up (LOOKUP, or after making it) and replies with its entry. */
+/* Replies with the entry of nd (a client reference from fs_lookup_child),
+ * and ends the request's use of it. */
+static int reply_node(struct fs_req *r, struct fs_node *nd, const struct stat *host)
+{
+	struct fuse_entry_out o;
+	fs_fill_entry(&o, nd, host);
+	int e = fs_reply_add(r, &o, sizeof(o));
+	fs_node_done(r->s, nd, e == 0);
+	return e;
+}
+
+/* Looks `name` up (LOOKUP, LINK) and replies with its entry. */
 static int reply_entry(struct fs_req *r, struct fs_node *parent, const char *name)
 {
 	struct fs_node *nd;
 	struct stat st;
 	int e = fs_lookup_child(r->s, parent, name, &nd, &st);
-	if (e < 0)
-		return e;
-	struct fuse_entry_out o;
-	fs_fill_entry(&o, nd, &st);
-	e = fs_reply_add(r, &o, sizeof(o));
-	fs_node_done(r->s, nd, e == 0);
-	return e;
+	return e < 0 ? e : reply_node(r, nd, &st);
 }
 
 int fs_op_lookup(struct fs_req *r, struct fs_node *parent)
@@ -94,6 +103,58 @@ int fs_op_lookup(struct fs_req *r, struct fs_node *parent)
 	return name ? reply_entry(r, parent, name) : e;
 }
 
+/* The guest's view of an object of type|mode (rdev: a device's number) the
+ * request makes in `parent` (fs_guest_new). */
+int fs_new_view(struct fs_req *r, struct fs_node *parent, mode_t mode, dev_t rdev,
+		struct stat *want)
+{
+	struct stat pst;
+	int e = fs_node_stat(r->s, parent, &pst);
+	return e < 0 ? e : fs_guest_new(&r->h, &pst, mode, rdev, want);
+}
+
+/* Gives a new host object the guest's view of it (fs_guest_set). A host
+ * file system without user xattrs cannot keep a view: the guest then sees
+ * the host's owner and mode, as long as the type is the host's. */
+int fs_give_view(struct fs_node *nd, struct stat *host, const struct stat *want)
+{
+	char p[32];
+	fs_proc_path(p, nd->fd);
+	int e = fs_guest_set(p, host, want);
+	if ((e == -ENOTSUP || e == -EOPNOTSUPP) && (host->st_mode & S_IFMT) == (want->st_mode & S_IFMT))
+		return 0;
+	return e;
+}
+
+/* After `name` was made in `parent` (as the host type of `want`, or a
+ * plain file for guest-only types): gives it the view `want` and replies
+ * with its entry; undoes the making on failure. */
+static int reply_made(struct fs_req *r, struct fs_node *parent, const char *name,
+		      const struct stat *want)
+{
+	struct fs_node *nd;
+	struct stat st;
+	int e = fs_lookup_child(r->s, parent, name, &nd, &st);
+	if (e == 0 && (e = fs_give_view(nd, &st, want)) < 0)
+		fs_node_done(r->s, nd, false);
+	if (e < 0) {
+		unlinkat(parent->fd, name, S_ISDIR(want->st_mode) ? AT_REMOVEDIR : 0);
+		return e;
+	}
+	return reply_node(r, nd, &st);
+}
+
+/* The client's 32-bit device number (new_encode_dev). */
+static dev_t decode_dev(uint32_t rdev)
+{
+	return makedev((rdev & 0xfff00) >> 8, (rdev & 0xff) | ((rdev >> 12) & 0xfff00));
+}
+
+/* FIFOs, sockets and device nodes are plain host files typed by their view
+ * (the guest's kernel serves them itself, the server never opens them), so
+ * the guest cannot plant a device on the host; an overlayfs whiteout
+ * (char 0/0) stays one, so the upper layer of an overlay stays valid on
+ * the host. */
 int fs_op_mknod(struct fs_req *r, struct fs_node *parent)
 {
 	const struct fuse_mknod_in *in = r->fixed;
@@ -102,12 +163,18 @@ int fs_op_mknod(struct fs_req *r, struct fs_node *parent)
 	if (!name || (e = fs_check_new_name(r, parent, name)) < 0)
 		return e;
 	mode_t type = in->mode & S_IFMT;
+	if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR &&
+	    type != S_IFBLK)
+		return -EINVAL;
+	struct stat want;
+	if ((e = fs_new_view(r, parent, in->mode & (S_IFMT | 07777), decode_dev(in->rdev), &want)) < 0)
+		return e;
 	bool whiteout = type == S_IFCHR && in->rdev == 0;
-	if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK && !whiteout)
-		return -EPERM;
-	if (mknodat(parent->fd, name, in->mode, whiteout ? 0 : (dev_t)0) < 0)
+	mode_t host = whiteout ? S_IFCHR | fs_host_mode(S_IFCHR, want.st_mode)
+			       : S_IFREG | fs_host_mode(S_IFREG, want.st_mode);
+	if (mknodat(parent->fd, name, host, 0) < 0)
 		return -errno;
-	return reply_entry(r, parent, name);
+	return reply_made(r, parent, name, &want);
 }
 
 int fs_op_mkdir(struct fs_req *r, struct fs_node *parent)
@@ -117,9 +184,12 @@ int fs_op_mkdir(struct fs_req *r, struct fs_node *parent)
 	const char *name = fs_arg_name(r, &e);
 	if (!name || (e = fs_check_new_name(r, parent, name)) < 0)
 		return e;
-	if (mkdirat(parent->fd, name, in->mode & 07777) < 0)
+	struct stat want;
+	if ((e = fs_new_view(r, parent, S_IFDIR | (in->mode & 07777), 0, &want)) < 0)
+		return e;
+	if (mkdirat(parent->fd, name, fs_host_mode(S_IFDIR, want.st_mode)) < 0)
 		return -errno;
-	return reply_entry(r, parent, name);
+	return reply_made(r, parent, name, &want);
 }
 
 int fs_op_symlink(struct fs_req *r, struct fs_node *parent)
@@ -133,11 +203,13 @@ int fs_op_symlink(struct fs_req *r, struct fs_node *parent)
 		return e;
 	if (!target[0])
 		return -ENOENT;
-	if ((e = fs_check_new_name(r, parent, name)) < 0)
+	struct stat want;
+	if ((e = fs_check_new_name(r, parent, name)) < 0 ||
+	    (e = fs_new_view(r, parent, S_IFLNK | 0777, 0, &want)) < 0)
 		return e;
 	if (symlinkat(target, parent->fd, name) < 0)
 		return -errno;
-	return reply_entry(r, parent, name);
+	return reply_made(r, parent, name, &want);
 }
 
 int fs_op_link(struct fs_req *r, struct fs_node *newparent)

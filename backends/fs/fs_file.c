@@ -71,7 +71,16 @@ int fs_op_open(struct fs_req *r, struct fs_node *nd)
 	if (open_writes(in->flags) && fs_node_read_only(r->s, nd))
 		return -EROFS;
 	int fd = fs_node_reopen(nd, host_open_flags(in->flags));
-	return fd < 0 ? fd : fs_reply_open(r, nd, fd);
+	if (fd < 0)
+		return fd;
+	int e = 0;
+	if ((in->flags & O_TRUNC) && (in->open_flags & FUSE_OPEN_KILL_SUIDGID))
+		e = fs_node_kill_privs(nd);
+	if (e < 0) {
+		close(fd);
+		return e;
+	}
+	return fs_reply_open(r, nd, fd);
 }
 
 /* Opens what `name` in `parent` already is, if a regular file: neither a
@@ -102,12 +111,13 @@ static int open_existing(struct fs_node *parent, const char *name, int flags)
 }
 
 /* The new or existing regular file `name` in `parent` (O_TMPFILE: a new
- * unnamed one), opened with the client's flags. */
+ * unnamed one), opened with the client's flags; *made says which. A new
+ * one has host mode `mode` (fs_host_mode). */
 static int create_or_open(struct fs_node *parent, const char *name, bool tmpfile,
-			  const struct fuse_create_in *in)
+			  const struct fuse_create_in *in, mode_t mode, bool *made)
 {
 	int flags = host_open_flags(in->flags) | O_CLOEXEC | O_NOCTTY;
-	mode_t mode = in->mode & 07777;
+	*made = true;
 	if (tmpfile) {
 		int fd = openat(parent->fd, ".", flags | O_TMPFILE, mode);
 		return fd < 0 ? -errno : fd;
@@ -119,6 +129,7 @@ static int create_or_open(struct fs_node *parent, const char *name, bool tmpfile
 			return fd;
 		if (errno != EEXIST || (in->flags & O_EXCL))
 			return -errno;
+		*made = false;
 		fd = open_existing(parent, name, flags);
 		if (fd != -ENOENT)
 			return fd;
@@ -126,27 +137,50 @@ static int create_or_open(struct fs_node *parent, const char *name, bool tmpfile
 	return -EAGAIN;
 }
 
+/* A file made by CREATE gets the guest's view; one that was there already
+ * loses its privileges if the client asks (O_TRUNC by a caller without
+ * CAP_FSETID). */
+static int settle(struct fs_req *r, struct fs_node *nd, struct stat *st, bool made,
+		  const struct stat *want)
+{
+	const struct fuse_create_in *in = r->fixed;
+	if (made)
+		return fs_give_view(nd, st, want);
+	if (!(in->flags & O_TRUNC) || !(in->open_flags & FUSE_OPEN_KILL_SUIDGID))
+		return 0;
+	int e = fs_node_kill_privs(nd);
+	return e < 0 ? e : fs_fd_stat(nd->fd, st);
+}
+
 static int create_in(struct fs_req *r, struct fs_node *parent, const char *name, bool tmpfile)
 {
-	int fd = create_or_open(parent, name, tmpfile, r->fixed);
+	const struct fuse_create_in *in = r->fixed;
+	struct stat want;
+	int e = fs_new_view(r, parent, S_IFREG | (in->mode & 07777), 0, &want);
+	if (e < 0)
+		return e;
+	bool made;
+	int fd = create_or_open(parent, name, tmpfile, in, fs_host_mode(S_IFREG, want.st_mode),
+				&made);
 	if (fd < 0)
 		return fd;
 	/* The node is the opened inode itself, not whatever the name holds now. */
 	char p[32];
 	fs_proc_path(p, fd);
 	struct stat st;
-	int e, pfd = open(p, O_PATH | O_CLOEXEC);
+	int pfd = open(p, O_PATH | O_CLOEXEC);
 	if (pfd < 0 || fstat(pfd, &st) < 0) {
 		e = -errno;
 		if (pfd >= 0)
 			close(pfd);
-		close(fd);
-		return e;
+		goto fail;
 	}
 	struct fs_node *nd;
-	if ((e = fs_node_intern(r->s, pfd, &st, parent->export, &nd)) < 0) {
-		close(fd);
-		return e;
+	if ((e = fs_node_intern(r->s, pfd, &st, parent->export, &nd)) < 0)
+		goto fail;
+	if ((e = settle(r, nd, &st, made, &want)) < 0) {
+		fs_node_done(r->s, nd, false);
+		goto fail;
 	}
 	struct {
 		struct fuse_entry_out entry;
@@ -157,6 +191,11 @@ static int create_in(struct fs_req *r, struct fs_node *parent, const char *name,
 	    (e = fs_reply_add(r, &o, sizeof(o))) < 0)
 		fs_handle_release(r->s, o.open.fh);
 	fs_node_done(r->s, nd, e == 0);
+	return e;
+fail:
+	close(fd);
+	if (made && !tmpfile)
+		unlinkat(parent->fd, name, 0);
 	return e;
 }
 
@@ -257,12 +296,9 @@ int fs_op_write(struct fs_req *r, struct fs_node *unused)
 				   (off_t)in->offset);
 	if (done < 0)
 		e = (int)done;
-	/* The client lacks CAP_FSETID: a write must drop setuid/setgid, which
-	 * the host did not do if we act as root. */
-	struct stat st;
-	if (done > 0 && (in->write_flags & FUSE_WRITE_KILL_SUIDGID) && fstat(h->fd, &st) == 0 &&
-	    (st.st_mode & (S_ISUID | S_ISGID)))
-		fchmod(h->fd, st.st_mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID));
+	/* The writer lacks CAP_FSETID. */
+	if (done > 0 && (in->write_flags & FUSE_WRITE_KILL_SUIDGID))
+		fs_node_kill_privs(h->node);
 	fs_handle_put(r->s, h);
 	if (e < 0)
 		return e;

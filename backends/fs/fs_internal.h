@@ -2,7 +2,7 @@
  * interface):
  *
  *   fs_tables.c   node and handle tables: ids, reference counts, lifetimes
- *   fs_owner.c    the identity that touches host files
+ *   fs_owner.c    ownership: the guest's view of host objects, xattr names
  *   fs_request.c  request decoding, replies, the opcode table, INIT/FORGET
  *   fs_entry.c    names: LOOKUP, MKNOD, MKDIR, SYMLINK, LINK, UNLINK, RMDIR,
  *                 RENAME
@@ -16,6 +16,8 @@
 #ifndef NOOK_BACKENDS_FS_INTERNAL_H
 #define NOOK_BACKENDS_FS_INTERNAL_H
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/fuse.h>
 #include <pthread.h>
@@ -24,6 +26,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 
 #include "backends/fs/fs_server.h"
@@ -41,6 +44,7 @@ struct fs_node {
 	dev_t dev;
 	ino_t ino;
 	uint64_t nlookup; /* the client's references */
+	atomic_bool nosec; /* nothing for fs_node_kill_privs() to drop */
 	unsigned refs;	  /* see fs_tables.c */
 	struct fs_node *hash_next;
 };
@@ -72,7 +76,6 @@ struct fs_server {
 	size_t nexports;
 	char *hidden_name;
 	uint32_t max_write;
-	bool switch_creds; /* running as root: act as the caller */
 	atomic_bool initialized;
 	struct timespec created;
 
@@ -105,14 +108,18 @@ void fs_tables_free(struct fs_server *s);
 
 /* ---- fs_owner.c ---- */
 
-struct fs_creds {
-	bool switched;
-	gid_t groups[NGROUPS_MAX];
-	int ngroups;
-};
-
-int fs_creds_enter(struct fs_server *s, const struct fuse_in_header *h, struct fs_creds *c);
-void fs_creds_leave(struct fs_creds *c);
+int fs_thread_enter(void);
+void fs_guest_stat(const char *path, struct stat *st);
+unsigned fs_guest_dtype(int dirfd, const char *name);
+int fs_guest_new(const struct fuse_in_header *h, const struct stat *parent, mode_t mode,
+		 dev_t rdev, struct stat *guest);
+mode_t fs_host_mode(mode_t type, mode_t mode);
+int fs_guest_set(const char *path, struct stat *host, const struct stat *want);
+int fs_node_views(const struct fs_node *nd, char path[32], struct stat *host, struct stat *guest);
+int fs_node_kill_privs(struct fs_node *nd);
+int fs_xattr_host_name(const char *name, bool change, char host[XATTR_NAME_MAX + 1]);
+size_t fs_xattr_guest_list(char *list, size_t len);
+bool fs_xattr_is_priv(const char *name);
 
 /* ---- fs_request.c ---- */
 
@@ -144,6 +151,12 @@ static inline bool fs_node_read_only(const struct fs_server *s, const struct fs_
 	return nd->export < 0 || s->exports[nd->export].read_only;
 }
 
+/* The stat of what an O_PATH descriptor refers to (a symlink itself). */
+static inline int fs_fd_stat(int fd, struct stat *st)
+{
+	return fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
 /* /proc/self/fd/N: the node's own inode for calls that take a path. */
 static inline void fs_proc_path(char buf[32], int fd)
 {
@@ -155,10 +168,15 @@ bool fs_is_hidden(const struct fs_server *s, const struct fs_node *parent, const
 int fs_check_new_name(struct fs_req *r, struct fs_node *parent, const char *name);
 int fs_lookup_child(struct fs_server *s, struct fs_node *parent, const char *name,
 		    struct fs_node **out, struct stat *st);
-void fs_fill_entry(struct fuse_entry_out *e, const struct fs_node *nd, const struct stat *st);
+void fs_fill_entry(struct fuse_entry_out *e, const struct fs_node *nd, const struct stat *host);
+int fs_new_view(struct fs_req *r, struct fs_node *parent, mode_t mode, dev_t rdev,
+		struct stat *want);
+int fs_give_view(struct fs_node *nd, struct stat *host, const struct stat *want);
 
 /* fs_attr.c */
 void fs_fill_attr(struct fuse_attr *a, const struct stat *st);
+int fs_node_host_stat(struct fs_server *s, const struct fs_node *nd, struct stat *st);
+void fs_node_guest_stat(const struct fs_node *nd, struct stat *st);
 int fs_node_stat(struct fs_server *s, const struct fs_node *nd, struct stat *st);
 
 /* fs_file.c */

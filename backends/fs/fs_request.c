@@ -277,13 +277,8 @@ ssize_t fs_server_handle(void *server, const struct iovec *in, size_t nin,
 	/* For WRITE, arglen counts the data left in place after the copy. */
 	r.arglen += arglen;
 	r.arg = copy;
-	if (e == 0) {
-		struct fs_creds c;
-		if ((e = fs_creds_enter(s, &r.h, &c)) == 0) {
-			e = dispatch(&r, op);
-			fs_creds_leave(&c);
-		}
-	}
+	if (e == 0 && (e = fs_thread_enter()) == 0)
+		e = dispatch(&r, op);
 	if (copy != small)
 		free(copy);
 	if (no_reply)

@@ -80,7 +80,6 @@ int fs_server_create(const struct fs_server_options *opt, struct fs_server **out
 	if (s->max_write < 4096)
 		s->max_write = 4096;
 	s->max_write &= ~4095u;
-	s->switch_creds = geteuid() == 0;
 	clock_gettime(CLOCK_REALTIME, &s->created);
 	for (size_t i = 0; i < opt->nexports && r == 0; i++) {
 		s->exports[i].read_only = opt->exports[i].read_only;
