@@ -79,6 +79,10 @@ struct fs_server {
 	atomic_bool initialized;
 	struct timespec created;
 
+	uint32_t max_fds;	  /* the descriptor budget (fs_tables.c) */
+	uint32_t fds;		  /* taken from it */
+	unsigned fd_reserve_from; /* descriptors from here on are the process's */
+
 	struct fs_slots nodes;	 /* of struct fs_node */
 	struct fs_slots handles; /* of struct fs_handle */
 	struct fs_node **hash;

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +13,20 @@
 #include "util/error.h"
 
 #define FS_MAX_WRITE_LIMIT (1u << 20)
+#define FS_MIN_FDS 64
+
+/* The descriptor budget and reserve (fs_server.h, max_fds). */
+static void set_fd_budget(struct fs_server *s, uint32_t max_fds)
+{
+	struct rlimit rl;
+	rlim_t soft = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+	if (soft > INT_MAX)
+		soft = INT_MAX;
+	s->fd_reserve_from = (unsigned)(soft - soft / 8);
+	if (!max_fds)
+		max_fds = soft / 4 > FS_MIN_FDS ? (uint32_t)(soft / 4) : FS_MIN_FDS;
+	s->max_fds = max_fds;
+}
 
 static int export_open(struct fs_server *s, size_t i, const struct fs_export *ex, nook_error **err)
 {
@@ -80,6 +95,7 @@ int fs_server_create(const struct fs_server_options *opt, struct fs_server **out
 	if (s->max_write < 4096)
 		s->max_write = 4096;
 	s->max_write &= ~4095u;
+	set_fd_budget(s, opt->max_fds);
 	clock_gettime(CLOCK_REALTIME, &s->created);
 	for (size_t i = 0; i < opt->nexports && r == 0; i++) {
 		s->exports[i].read_only = opt->exports[i].read_only;

@@ -43,8 +43,10 @@
  *   group-executable) and security.capability.
  * On its first request a thread's fs attributes are unshared (CLONE_FS) and
  * its umask set to 0, since the client already applied its umask.
- * The server holds one O_PATH descriptor per inode the client knows; raise
- * RLIMIT_NOFILE accordingly.
+ *
+ * The server holds one O_PATH descriptor per inode the client knows and
+ * one per open file, within a budget (max_fds below), so that a client
+ * that never forgets runs out of its own descriptors, not the process's.
  *
  * No request waits on something the guest controls: FIFOs and device nodes
  * are never opened (CREATE of a name that holds one fails), and every open
@@ -88,6 +90,17 @@ struct fs_server_options {
 	/* Transport limit on the WRITE payload (negotiated max_write, clamped
 	 * to 4 KiB..1 MiB; 0: 1 MiB). */
 	uint32_t max_write;
+	/* The budget of host descriptors the client can make the server hold:
+	 * one per node (an inode the client looked up and has not forgotten;
+	 * export roots aside) and one per open file or directory. Once it is
+	 * spent, LOOKUP (and every request that makes a node or a handle)
+	 * gets ENFILE while everything else keeps working, and FORGET and
+	 * RELEASE give back. 0: a quarter of RLIMIT_NOFILE's soft limit at
+	 * creation, at least 64 (several servers share a process: an overlay
+	 * root has one per layer). Whatever the budgets, the top eighth of
+	 * that limit stays for the rest of the process: a descriptor numbered
+	 * that high is not kept (ENFILE). */
+	uint32_t max_fds;
 };
 
 int fs_server_create(const struct fs_server_options *opt, struct fs_server **out,

@@ -24,6 +24,12 @@
  * - Handles: refs is 1 for being in the table plus 1 per request using it;
  *   RELEASE takes it out of the table, the last user frees it and drops its
  *   node ref.
+ *
+ * Descriptor budget: s->fds counts the host descriptors nodes (but the
+ * pinned ones) and handles hold, from the moment they are made until they
+ * are freed; past s->max_fds a new node or handle gets -ENFILE, known
+ * ones go on working, and FORGET/RELEASE give descriptors back once the
+ * last request using them is done.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -155,15 +161,32 @@ static void hash_remove(struct fs_server *s, struct fs_node *nd)
 	}
 }
 
+/* ---- the descriptor budget ---- */
+
+/* A new node or handle may keep host descriptor fd: within the server's
+ * budget, and numbered below the process's reserve (descriptors are
+ * allocated lowest first, so fd N means N are in use: however many servers
+ * a process has, the top of its RLIMIT_NOFILE stays for the rest of it). */
+static int budget_take(struct fs_server *s, int fd)
+{
+	if (s->fds >= s->max_fds || (unsigned)fd >= s->fd_reserve_from)
+		return -ENFILE;
+	s->fds++;
+	return 0;
+}
+
 /* ---- node lifetime ---- */
 
-static void node_unref_locked(struct fs_node *nd)
+static void node_unref_locked(struct fs_server *s, struct fs_node *nd)
 {
-	if (--nd->refs == 0) {
-		if (nd->fd >= 0)
-			close(nd->fd);
-		free(nd);
+	if (--nd->refs)
+		return;
+	if (nd->fd >= 0) {
+		close(nd->fd);
+		if (!nd->pinned)
+			s->fds--;
 	}
+	free(nd);
 }
 
 static void node_forget_locked(struct fs_server *s, struct fs_node *nd, uint64_t count)
@@ -173,7 +196,7 @@ static void node_forget_locked(struct fs_server *s, struct fs_node *nd, uint64_t
 		return;
 	slots_remove(&s->nodes, nd->nodeid);
 	hash_remove(s, nd);
-	node_unref_locked(nd);
+	node_unref_locked(s, nd);
 }
 
 /* The node `nodeid` names, with a ref for the caller; NULL if none. */
@@ -192,46 +215,63 @@ void fs_node_put(struct fs_server *s, struct fs_node *nd)
 	if (!nd)
 		return;
 	pthread_mutex_lock(&s->lock);
-	node_unref_locked(nd);
+	node_unref_locked(s, nd);
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* Takes ownership of fd (an O_PATH descriptor of the object with stat st):
- * the node for it, new or known, with one more client reference and a ref
- * for the caller. */
-int fs_node_intern(struct fs_server *s, int fd, const struct stat *st, int export,
-		   struct fs_node **out)
+/* A new node in the tables, owning fd. */
+static int node_new_locked(struct fs_server *s, int fd, const struct stat *st, int export,
+			   bool pinned, struct fs_node **out)
+{
+	struct fs_node *nd = calloc(1, sizeof(*nd));
+	if (!nd)
+		return -ENOMEM;
+	*nd = (struct fs_node){.fd = fd, .export = export, .pinned = pinned,
+			       .type = st->st_mode & S_IFMT, .dev = st->st_dev, .ino = st->st_ino,
+			       .refs = 1};
+	int r = slots_insert(&s->nodes, nd, &nd->nodeid, 2);
+	if (r < 0) {
+		free(nd);
+		return r;
+	}
+	hash_add(s, nd);
+	*out = nd;
+	return 0;
+}
+
+static int node_intern(struct fs_server *s, int fd, const struct stat *st, int export,
+		       bool pinned, struct fs_node **out)
 {
 	pthread_mutex_lock(&s->lock);
 	struct fs_node *nd = hash_find(s, st, export);
 	int r = 0;
 	if (nd) {
 		close(fd);
-		fd = -1;
-	} else if (s->hash_count >= s->hash_size / 2 && (r = hash_grow(s)) < 0) {
+	} else if ((s->hash_count >= s->hash_size / 2 && (r = hash_grow(s)) < 0) ||
+		   (!pinned && (r = budget_take(s, fd)) < 0)) {
+		close(fd);
 		goto out;
-	} else if (!(nd = calloc(1, sizeof(*nd)))) {
-		r = -ENOMEM;
+	} else if ((r = node_new_locked(s, fd, st, export, pinned, &nd)) < 0) {
+		close(fd);
+		if (!pinned)
+			s->fds--;
 		goto out;
-	} else {
-		*nd = (struct fs_node){.fd = fd, .export = export, .type = st->st_mode & S_IFMT,
-				       .dev = st->st_dev, .ino = st->st_ino, .refs = 1};
-		if ((r = slots_insert(&s->nodes, nd, &nd->nodeid, 2)) < 0) {
-			free(nd);
-			nd = NULL;
-			goto out;
-		}
-		fd = -1;
-		hash_add(s, nd);
 	}
 	nd->nlookup++;
 	nd->refs++;
 	*out = nd;
 out:
 	pthread_mutex_unlock(&s->lock);
-	if (fd >= 0)
-		close(fd);
 	return r;
+}
+
+/* Takes ownership of fd (an O_PATH descriptor of the object with stat st):
+ * the node for it, new or known, with one more client reference and a ref
+ * for the caller. A new node takes from the budget (-ENFILE). */
+int fs_node_intern(struct fs_server *s, int fd, const struct stat *st, int export,
+		   struct fs_node **out)
+{
+	return node_intern(s, fd, st, export, false, out);
 }
 
 /* A pinned node (an export root looked up in the synthetic root) with one
@@ -252,7 +292,7 @@ void fs_node_done(struct fs_server *s, struct fs_node *nd, bool handed_out)
 	pthread_mutex_lock(&s->lock);
 	if (!handed_out)
 		node_forget_locked(s, nd, 1);
-	node_unref_locked(nd);
+	node_unref_locked(s, nd);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -272,11 +312,10 @@ void fs_node_forget(struct fs_server *s, uint64_t nodeid, uint64_t count)
 int fs_node_make_root(struct fs_server *s, int fd, const struct stat *st, int export,
 		      struct fs_node **out)
 {
-	int r = fs_node_intern(s, fd, st, export, out);
+	int r = node_intern(s, fd, st, export, true, out);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&s->lock);
-	(*out)->pinned = true;
 	(*out)->export_root = true;
 	(*out)->nlookup = 0;
 	(*out)->refs--;
@@ -302,7 +341,8 @@ int fs_tables_set_root(struct fs_server *s, bool synthetic)
 
 /* ---- handles ---- */
 
-/* A handle on nd (which it holds a ref to) owning fd (-1: none). */
+/* A handle on nd (which it holds a ref to) owning fd (-1: none), which
+ * takes from the budget (-ENFILE). */
 int fs_handle_new(struct fs_server *s, struct fs_node *nd, int fd, uint64_t *fh)
 {
 	struct fs_handle *h = calloc(1, sizeof(*h));
@@ -316,7 +356,9 @@ int fs_handle_new(struct fs_server *s, struct fs_node *nd, int fd, uint64_t *fh)
 	h->refs = 1;
 	pthread_mutex_init(&h->dir_lock, NULL);
 	pthread_mutex_lock(&s->lock);
-	int r = slots_insert(&s->handles, h, &h->fh, 1);
+	int r = fd >= 0 ? budget_take(s, fd) : 0;
+	if (r == 0 && (r = slots_insert(&s->handles, h, &h->fh, 1)) < 0 && fd >= 0)
+		s->fds--;
 	if (r == 0)
 		nd->refs++;
 	pthread_mutex_unlock(&s->lock);
@@ -331,13 +373,15 @@ int fs_handle_new(struct fs_server *s, struct fs_node *nd, int fd, uint64_t *fh)
 	return 0;
 }
 
-static void handle_unref_locked(struct fs_handle *h)
+static void handle_unref_locked(struct fs_server *s, struct fs_handle *h)
 {
 	if (--h->refs)
 		return;
-	if (h->fd >= 0)
+	if (h->fd >= 0) {
 		close(h->fd);
-	node_unref_locked(h->node);
+		s->fds--;
+	}
+	node_unref_locked(s, h->node);
 	pthread_mutex_destroy(&h->dir_lock);
 	free(h);
 }
@@ -355,7 +399,7 @@ struct fs_handle *fs_handle_get(struct fs_server *s, uint64_t fh)
 void fs_handle_put(struct fs_server *s, struct fs_handle *h)
 {
 	pthread_mutex_lock(&s->lock);
-	handle_unref_locked(h);
+	handle_unref_locked(s, h);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -365,7 +409,7 @@ int fs_handle_release(struct fs_server *s, uint64_t fh)
 	struct fs_handle *h = slots_get(&s->handles, fh);
 	if (h) {
 		slots_remove(&s->handles, fh);
-		handle_unref_locked(h);
+		handle_unref_locked(s, h);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return h ? 0 : -EBADF;
@@ -376,12 +420,12 @@ void fs_tables_free(struct fs_server *s)
 {
 	for (uint32_t i = 0; i < s->handles.size; i++)
 		if (s->handles.items[i])
-			handle_unref_locked(s->handles.items[i]);
+			handle_unref_locked(s, s->handles.items[i]);
 	for (uint32_t i = 0; i < s->nodes.size; i++)
 		if (s->nodes.items[i])
-			node_unref_locked(s->nodes.items[i]);
+			node_unref_locked(s, s->nodes.items[i]);
 	if (s->root)
-		node_unref_locked(s->root);
+		node_unref_locked(s, s->root);
 	slots_free(&s->nodes);
 	slots_free(&s->handles);
 	free(s->hash);

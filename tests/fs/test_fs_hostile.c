@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -1175,6 +1176,112 @@ static void test_create_special_existing(void **state)
 	unlink(path_in(F.exp, "hostnull"));
 }
 
+/* A guest that looks names up and never forgets them runs out of its
+ * server's budget of host descriptors (ENFILE), not the process's: open
+ * files go on working, the process can still open descriptors, and FORGET
+ * gives the budget back. The default budget comes from RLIMIT_NOFILE. */
+static void test_fd_budget_default(void **state)
+{
+	struct rlimit saved, low;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	low = (struct rlimit){256, saved.rlim_max};
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	char many[128];
+	snprintf(many, sizeof(many), "%s/many", F.top);
+	mkdir(many, 0755);
+	for (int i = 0; i < 300; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "f%03d", i);
+		write_file(path_in(many, name), "x");
+	}
+	struct fs_export ex = {.host_path = many};
+	struct fs_server_options opt = {.exports = &ex, .nexports = 1};
+	struct fs_server *saved_s = F.s;
+	assert_int_equal(fs_server_create(&opt, &F.s, NULL), 0);
+	assert_int_equal(do_init(F.s), 0);
+	uint64_t first = must_lookup(FUSE_ROOT_ID, "f000"), fh;
+	assert_int_equal(open_node(first, O_RDONLY, &fh, FUSE_OPEN), 0);
+	uint64_t ids[300] = {0};
+	int ok = 0, full = 0;
+	for (int i = 1; i < 300; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "f%03d", i);
+		int e;
+		ids[i] = lookup(FUSE_ROOT_ID, name, &e, NULL);
+		if (e == 0)
+			ok++;
+		else if (e == -ENFILE || e == -EMFILE)
+			full++;
+		else
+			fail_msg("lookup %s: %d", name, e);
+	}
+	print_message("%d lookups, then %d refused\n", ok, full);
+	assert_true(full > 0);
+	/* The process still has descriptors, and the open file works. */
+	int fds[16];
+	for (int i = 0; i < 16; i++)
+		assert_true((fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0);
+	for (int i = 0; i < 16; i++)
+		close(fds[i]);
+	size_t got;
+	assert_int_equal(read_fh(first, fh, 0, 10, &got), 0);
+	assert_int_equal(got, 1);
+	/* FORGET gives the budget back. */
+	for (int i = 1; i < 300; i++) {
+		struct fuse_forget_in fg = {.nlookup = 1};
+		if (ids[i])
+			send_split(F.s, FUSE_FORGET, ids[i], &fg, sizeof(fg), &R, sizeof(R), NULL, 0);
+	}
+	must_lookup(FUSE_ROOT_ID, "f299");
+	release(first, fh);
+	fs_server_destroy(F.s);
+	F.s = saved_s;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+}
+
+/* An explicit budget counts nodes and open files alike; a CREATE past it
+ * leaves nothing behind. */
+static void test_fd_budget(void **state)
+{
+	struct fs_export ex = {.host_path = F.exp};
+	struct fs_server_options opt = {.exports = &ex, .nexports = 1, .max_fds = 4};
+	struct fs_server *saved_s = F.s;
+	assert_int_equal(fs_server_create(&opt, &F.s, NULL), 0);
+	assert_int_equal(do_init(F.s), 0);
+	uint64_t file = must_lookup(FUSE_ROOT_ID, "file"), dir = must_lookup(FUSE_ROOT_ID, "dir");
+	uint64_t fh[2];
+	assert_int_equal(open_node(file, O_RDONLY, &fh[0], FUSE_OPEN), 0);
+	assert_int_equal(open_node(dir, O_RDONLY, &fh[1], FUSE_OPENDIR), 0);
+	int e;
+	lookup(FUSE_ROOT_ID, "abs_link", &e, NULL);
+	assert_int_equal(e, -ENFILE);
+	uint64_t refused;
+	assert_int_equal(open_node(file, O_RDONLY, &refused, FUSE_OPEN), -ENFILE);
+	assert_int_equal(open_node(FUSE_ROOT_ID, O_RDONLY, &refused, FUSE_OPENDIR), -ENFILE);
+	/* What is there goes on working; a known node needs nothing new. */
+	size_t got;
+	assert_int_equal(read_fh(file, fh[0], 0, 100, &got), 0);
+	assert_int_equal(got, strlen(INSIDE));
+	assert_int_equal(lookup(FUSE_ROOT_ID, "file", &e, NULL), file);
+	uint8_t args[64] = {0};
+	struct fuse_create_in ci = {.flags = O_RDWR, .mode = 0644};
+	memcpy(args, &ci, sizeof(ci));
+	memcpy(args + sizeof(ci), "new", 4);
+	assert_int_equal(call(FUSE_CREATE, FUSE_ROOT_ID, args, sizeof(ci) + 4, &R), -ENFILE);
+	struct stat st;
+	assert_int_equal(lstat(path_in(F.exp, "new"), &st), -1);
+	/* RELEASE gives back. */
+	release(dir, fh[1]);
+	assert_int_equal(call(FUSE_CREATE, FUSE_ROOT_ID, args, sizeof(ci) + 4, &R), -ENFILE);
+	struct fuse_forget_in fg = {.nlookup = 1};
+	send_split(F.s, FUSE_FORGET, dir, &fg, sizeof(fg), &R, sizeof(R), NULL, 0);
+	assert_int_equal(call(FUSE_CREATE, FUSE_ROOT_ID, args, sizeof(ci) + 4, &R), 0);
+	unlink(path_in(F.exp, "new"));
+	release(file, fh[0]);
+	fs_server_destroy(F.s);
+	F.s = saved_s;
+}
+
 /* Requests whose bytes are random: any reply, never a crash. */
 static void test_random_requests(void **state)
 {
@@ -1428,6 +1535,8 @@ int main(void)
 		cmocka_unit_test(test_guest_special_files),
 		cmocka_unit_test(test_kill_suidgid),
 		cmocka_unit_test(test_create_special_existing),
+		cmocka_unit_test(test_fd_budget_default),
+		cmocka_unit_test(test_fd_budget),
 		cmocka_unit_test(test_concurrent_forget),
 		cmocka_unit_test(test_random_requests),
 	};
