@@ -36,12 +36,15 @@ int fs_node_reopen(const struct fs_node *nd, int flags)
 	return open_nonblocking(p, flags);
 }
 
-/* Host open flags for a client's: O_APPEND is left to the client kernel
- * (it sends the offset; a host O_APPEND would misplace mmap write-back) and
- * O_DIRECT would impose the host's alignment on the client's buffers. */
+/* Host open flags for a client's: its access mode and the flags that only
+ * shape I/O on the descriptor. O_APPEND is left to the client kernel (it
+ * sends the offset; a host O_APPEND would misplace mmap write-back),
+ * O_DIRECT would impose the host's alignment on the client's buffers, and
+ * O_PATH, O_TMPFILE, O_CREAT, O_EXCL are the server's to choose. */
 static int host_open_flags(uint32_t flags)
 {
-	return (int)(flags & ~(uint32_t)(O_APPEND | O_DIRECT | O_CREAT | O_EXCL | O_NOCTTY));
+	return (int)(flags & (uint32_t)(O_ACCMODE | O_TRUNC | O_NONBLOCK | O_SYNC | O_DSYNC |
+					O_NOATIME | O_DIRECTORY | O_LARGEFILE));
 }
 
 static bool open_writes(uint32_t flags)
@@ -125,8 +128,10 @@ static int create_or_open(struct fs_node *parent, const char *name, bool tmpfile
 	/* A few rounds against a name that comes and goes meanwhile. */
 	for (int round = 0; round < 8; round++) {
 		int fd = openat(parent->fd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
-		if (fd >= 0)
+		if (fd >= 0) {
+			*made = true;
 			return fd;
+		}
 		if (errno != EEXIST || (in->flags & O_EXCL))
 			return -errno;
 		*made = false;
