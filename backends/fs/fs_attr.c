@@ -42,18 +42,8 @@ int fs_node_host_stat(struct fs_server *s, const struct fs_node *nd, struct stat
 	return fs_fd_stat(nd->fd, st);
 }
 
-/* Turns the host's stat of a node into what the guest sees (fs_owner.c). */
-void fs_node_guest_stat(const struct fs_node *nd, struct stat *st)
-{
-	if (nd->fd < 0)
-		return;
-	char p[32];
-	fs_proc_path(p, nd->fd);
-	fs_guest_stat(p, st);
-}
-
 /* The stat the guest sees of a node. */
-int fs_node_stat(struct fs_server *s, const struct fs_node *nd, struct stat *st)
+int fs_node_stat(struct fs_server *s, struct fs_node *nd, struct stat *st)
 {
 	int e = fs_node_host_stat(s, nd, st);
 	if (e == 0)
@@ -61,7 +51,7 @@ int fs_node_stat(struct fs_server *s, const struct fs_node *nd, struct stat *st)
 	return e;
 }
 
-static int reply_attr(struct fs_req *r, const struct fs_node *nd)
+static int reply_attr(struct fs_req *r, struct fs_node *nd)
 {
 	struct stat st;
 	int e = fs_node_stat(r->s, nd, &st);
@@ -78,7 +68,7 @@ int fs_op_getattr(struct fs_req *r, struct fs_node *nd)
 }
 
 /* chmod, chown and KILL_SUIDGID change the guest's view, never the host
- * object's owner (fs_guest_set). */
+ * object's owner (fs_node_set_view). */
 static int set_view(struct fs_node *nd, const struct fuse_setattr_in *in)
 {
 	if (((in->valid & FATTR_UID) && in->uid == UINT32_MAX) ||
@@ -92,11 +82,12 @@ static int set_view(struct fs_node *nd, const struct fuse_setattr_in *in)
 	}
 	if (!(in->valid & (FATTR_MODE | FATTR_UID | FATTR_GID)))
 		return 0;
-	char p[32];
 	struct stat host, guest;
-	int e = fs_node_views(nd, p, &host, &guest);
+	int e = fs_fd_stat(nd->fd, &host);
 	if (e < 0)
 		return e;
+	guest = host;
+	fs_node_guest_stat(nd, &guest);
 	if (in->valid & FATTR_MODE)
 		guest.st_mode = (guest.st_mode & S_IFMT) | (in->mode & 07777);
 	if (in->valid & FATTR_UID)
@@ -104,7 +95,7 @@ static int set_view(struct fs_node *nd, const struct fuse_setattr_in *in)
 	if (in->valid & FATTR_GID)
 		guest.st_gid = in->gid;
 	atomic_store(&nd->nosec, false);
-	return fs_guest_set(p, &host, &guest);
+	return fs_node_set_view(nd, &host, &guest, false);
 }
 
 /* Through the client's handle or, without one, a descriptor of our own

@@ -40,6 +40,7 @@ static int dirent_add(struct fs_req *r, struct fs_node *dir, int hfd, bool plus,
 	struct stat st;
 	if (plus && strcmp(name, ".") && strcmp(name, "..") &&
 	    fs_lookup_child(r->s, dir, name, &nd, &st) == 0) {
+		fs_node_guest_stat(nd, &st);
 		fs_fill_entry(entry, nd, &st);
 		fs_node_put(r->s, nd);
 		type = IFTODT(entry->attr.mode);

@@ -66,22 +66,20 @@ int fs_lookup_child(struct fs_server *s, struct fs_node *parent, const char *nam
 	return fs_node_intern(s, fd, st, parent->export, out);
 }
 
-/* The entry of a node from its host stat, as the guest sees it. */
-void fs_fill_entry(struct fuse_entry_out *e, const struct fs_node *nd, const struct stat *host)
+/* The entry of a node with the guest's stat of it. */
+void fs_fill_entry(struct fuse_entry_out *e, const struct fs_node *nd, const struct stat *st)
 {
-	struct stat st = *host;
-	fs_node_guest_stat(nd, &st);
 	*e = (struct fuse_entry_out){.nodeid = nd->nodeid, .entry_valid = FS_ATTR_TIMEOUT,
 				     .attr_valid = FS_ATTR_TIMEOUT};
-	fs_fill_attr(&e->attr, &st);
+	fs_fill_attr(&e->attr, st);
 }
 
-/* Replies with the entry of nd (a client reference from fs_lookup_child),
- * and ends the request's use of it. */
-static int reply_node(struct fs_req *r, struct fs_node *nd, const struct stat *host)
+/* Replies with the entry of nd (a client reference from fs_lookup_child)
+ * and the guest's stat of it, and ends the request's use of it. */
+static int reply_node(struct fs_req *r, struct fs_node *nd, const struct stat *st)
 {
 	struct fuse_entry_out o;
-	fs_fill_entry(&o, nd, host);
+	fs_fill_entry(&o, nd, st);
 	int e = fs_reply_add(r, &o, sizeof(o));
 	fs_node_done(r->s, nd, e == 0);
 	return e;
@@ -93,7 +91,10 @@ static int reply_entry(struct fs_req *r, struct fs_node *parent, const char *nam
 	struct fs_node *nd;
 	struct stat st;
 	int e = fs_lookup_child(r->s, parent, name, &nd, &st);
-	return e < 0 ? e : reply_node(r, nd, &st);
+	if (e < 0)
+		return e;
+	fs_node_guest_stat(nd, &st);
+	return reply_node(r, nd, &st);
 }
 
 int fs_op_lookup(struct fs_req *r, struct fs_node *parent)
@@ -113,15 +114,14 @@ int fs_new_view(struct fs_req *r, struct fs_node *parent, mode_t mode, dev_t rde
 	return e < 0 ? e : fs_guest_new(&r->h, &pst, mode, rdev, want);
 }
 
-/* Gives a new host object the guest's view of it (fs_guest_set). A host
- * file system without user xattrs cannot keep a view: the guest then sees
- * the host's owner and mode, as long as the type is the host's. */
-int fs_give_view(struct fs_node *nd, struct stat *host, const struct stat *want)
+/* Gives a new host object (host stat *st) the guest's view of it
+ * (fs_node_set_view); *st becomes the guest's stat. A host file system
+ * without user xattrs cannot keep a view: the guest then sees the host's
+ * owner and mode, as long as the type is the host's. */
+int fs_give_view(struct fs_node *nd, struct stat *st, const struct stat *want)
 {
-	char p[32];
-	fs_proc_path(p, nd->fd);
-	int e = fs_guest_set(p, host, want);
-	if ((e == -ENOTSUP || e == -EOPNOTSUPP) && (host->st_mode & S_IFMT) == (want->st_mode & S_IFMT))
+	int e = fs_node_set_view(nd, st, want, true);
+	if ((e == -ENOTSUP || e == -EOPNOTSUPP) && (st->st_mode & S_IFMT) == (want->st_mode & S_IFMT))
 		return 0;
 	return e;
 }

@@ -144,17 +144,19 @@ static int create_or_open(struct fs_node *parent, const char *name, bool tmpfile
 
 /* A file made by CREATE gets the guest's view; one that was there already
  * loses its privileges if the client asks (O_TRUNC by a caller without
- * CAP_FSETID). */
+ * CAP_FSETID). *st (the host's stat) becomes the guest's. */
 static int settle(struct fs_req *r, struct fs_node *nd, struct stat *st, bool made,
 		  const struct stat *want)
 {
 	const struct fuse_create_in *in = r->fixed;
 	if (made)
 		return fs_give_view(nd, st, want);
-	if (!(in->flags & O_TRUNC) || !(in->open_flags & FUSE_OPEN_KILL_SUIDGID))
-		return 0;
-	int e = fs_node_kill_privs(nd);
-	return e < 0 ? e : fs_fd_stat(nd->fd, st);
+	int e = 0;
+	if ((in->flags & O_TRUNC) && (in->open_flags & FUSE_OPEN_KILL_SUIDGID) &&
+	    ((e = fs_node_kill_privs(nd)) < 0 || (e = fs_fd_stat(nd->fd, st)) < 0))
+		return e;
+	fs_node_guest_stat(nd, st);
+	return 0;
 }
 
 static int create_in(struct fs_req *r, struct fs_node *parent, const char *name, bool tmpfile)

@@ -34,6 +34,14 @@
 #define FS_ATTR_TIMEOUT 1
 #define FS_SYNTH_ROOT_INO 1
 
+/* What the guest sees of a host object beyond its host stat (fs_owner.c). */
+struct fs_view {
+	uid_t uid;
+	gid_t gid;
+	mode_t mode;
+	dev_t rdev;
+};
+
 struct fs_node {
 	uint64_t nodeid;
 	int fd;		 /* O_PATH|O_NOFOLLOW; -1 for the synthetic root */
@@ -45,6 +53,12 @@ struct fs_node {
 	ino_t ino;
 	uint64_t nlookup; /* the client's references */
 	atomic_bool nosec; /* nothing for fs_node_kill_privs() to drop */
+	/* The record as last read (fs_owner.c), current while the host ctime
+	 * is view_ctime. */
+	pthread_mutex_t view_lock;
+	bool view_known, view_recorded, view_valid;
+	struct timespec view_ctime;
+	struct fs_view view;
 	unsigned refs;	  /* see fs_tables.c */
 	struct fs_node *hash_next;
 };
@@ -113,13 +127,12 @@ void fs_tables_free(struct fs_server *s);
 /* ---- fs_owner.c ---- */
 
 int fs_thread_enter(void);
-void fs_guest_stat(const char *path, struct stat *st);
+void fs_node_guest_stat(struct fs_node *nd, struct stat *st);
 unsigned fs_guest_dtype(int dirfd, const char *name);
 int fs_guest_new(const struct fuse_in_header *h, const struct stat *parent, mode_t mode,
 		 dev_t rdev, struct stat *guest);
 mode_t fs_host_mode(mode_t type, mode_t mode);
-int fs_guest_set(const char *path, struct stat *host, const struct stat *want);
-int fs_node_views(const struct fs_node *nd, char path[32], struct stat *host, struct stat *guest);
+int fs_node_set_view(struct fs_node *nd, struct stat *st, const struct stat *want, bool fresh);
 int fs_node_kill_privs(struct fs_node *nd);
 int fs_xattr_host_name(const char *name, bool change, char host[XATTR_NAME_MAX + 1]);
 size_t fs_xattr_guest_list(char *list, size_t len);
@@ -172,16 +185,15 @@ bool fs_is_hidden(const struct fs_server *s, const struct fs_node *parent, const
 int fs_check_new_name(struct fs_req *r, struct fs_node *parent, const char *name);
 int fs_lookup_child(struct fs_server *s, struct fs_node *parent, const char *name,
 		    struct fs_node **out, struct stat *st);
-void fs_fill_entry(struct fuse_entry_out *e, const struct fs_node *nd, const struct stat *host);
+void fs_fill_entry(struct fuse_entry_out *e, const struct fs_node *nd, const struct stat *st);
 int fs_new_view(struct fs_req *r, struct fs_node *parent, mode_t mode, dev_t rdev,
 		struct stat *want);
-int fs_give_view(struct fs_node *nd, struct stat *host, const struct stat *want);
+int fs_give_view(struct fs_node *nd, struct stat *st, const struct stat *want);
 
 /* fs_attr.c */
 void fs_fill_attr(struct fuse_attr *a, const struct stat *st);
 int fs_node_host_stat(struct fs_server *s, const struct fs_node *nd, struct stat *st);
-void fs_node_guest_stat(const struct fs_node *nd, struct stat *st);
-int fs_node_stat(struct fs_server *s, const struct fs_node *nd, struct stat *st);
+int fs_node_stat(struct fs_server *s, struct fs_node *nd, struct stat *st);
 
 /* fs_file.c */
 int fs_node_reopen(const struct fs_node *nd, int flags);

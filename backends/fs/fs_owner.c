@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -30,7 +31,16 @@
 /* Where guest security.* and trusted.* attributes live on the host. */
 #define FS_REMAP_PREFIX "user.nook."
 #define FS_REMAP_CAP FS_REMAP_PREFIX "security.capability"
-#define FS_S_BITS (S_ISUID | S_ISGID | S_ISVTX)
+/* getxattrat(2) (Linux 6.13), numbered alike on every architecture but
+ * alpha; older headers lack it. */
+#ifndef SYS_getxattrat
+#define SYS_getxattrat 464
+#endif
+struct fs_xattr_args {
+	uint64_t value;
+	uint32_t size;
+	uint32_t flags;
+};
 
 static _Thread_local bool thread_fs_unshared;
 
@@ -141,26 +151,64 @@ static int format_record(char *buf, size_t size, const struct stat *guest)
 
 /* ---- views ---- */
 
-void fs_guest_stat(const char *path, struct stat *st)
+static void apply_view(struct stat *st, const struct fs_view *v)
 {
-	if (!holds_record(st->st_mode))
+	st->st_uid = v->uid;
+	st->st_gid = v->gid;
+	st->st_mode = v->mode;
+	st->st_rdev = v->rdev;
+}
+
+/* Brings nd's cached record up to date with its host stat st: the record
+ * is read again only when the host ctime moved (any change to an xattr or
+ * mode moves it). Called with nd->view_lock held. */
+static void view_load_locked(struct fs_node *nd, const struct stat *st)
+{
+	if (nd->view_known && nd->view_ctime.tv_sec == st->st_ctim.tv_sec &&
+	    nd->view_ctime.tv_nsec == st->st_ctim.tv_nsec)
 		return;
-	char buf[64];
-	ssize_t n = getxattr(path, FS_RECORD, buf, sizeof(buf) - 1);
-	if (n <= 0)
+	char p[32], buf[64];
+	fs_proc_path(p, nd->fd);
+	ssize_t n = getxattr(p, FS_RECORD, buf, sizeof(buf) - 1);
+	nd->view_known = true;
+	nd->view_ctime = st->st_ctim;
+	nd->view_recorded = n >= 0 || errno == ERANGE;
+	nd->view_valid = false;
+	struct stat guest = *st;
+	if (n > 0) {
+		buf[n] = 0;
+		nd->view_valid = parse_record(buf, st->st_mode & S_IFMT, &guest);
+	}
+	nd->view = (struct fs_view){guest.st_uid, guest.st_gid, guest.st_mode, guest.st_rdev};
+}
+
+/* Turns the host's stat of a node into what the guest sees. */
+void fs_node_guest_stat(struct fs_node *nd, struct stat *st)
+{
+	if (nd->fd < 0 || !holds_record(st->st_mode))
 		return;
-	buf[n] = 0;
-	parse_record(buf, st->st_mode & S_IFMT, st);
+	pthread_mutex_lock(&nd->view_lock);
+	view_load_locked(nd, st);
+	if (nd->view_valid)
+		apply_view(st, &nd->view);
+	pthread_mutex_unlock(&nd->view_lock);
 }
 
 /* The d_type the guest sees of directory entry `name` of `dirfd` whose host
  * d_type is DT_REG (a host regular file may be a guest FIFO, socket or
- * device). */
+ * device). Only a hint to the client (its stat is the node's own), so the
+ * name is good enough to find the record by. */
 unsigned fs_guest_dtype(int dirfd, const char *name)
 {
-	char path[32 + NAME_MAX + 1], buf[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
-	ssize_t n = lgetxattr(path, FS_RECORD, buf, sizeof(buf) - 1);
+	char buf[64];
+	struct fs_xattr_args args = {.value = (uintptr_t)buf, .size = sizeof(buf) - 1};
+	ssize_t n = syscall(SYS_getxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, FS_RECORD, &args,
+			    sizeof(args));
+	if (n < 0 && errno == ENOSYS) {
+		char path[32 + NAME_MAX + 1];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
+		n = lgetxattr(path, FS_RECORD, buf, sizeof(buf) - 1);
+	}
 	struct stat st;
 	if (n <= 0)
 		return DT_REG;
@@ -205,39 +253,67 @@ static bool same_view(const struct stat *a, const struct stat *b)
 	       (!dev || a->st_rdev == b->st_rdev);
 }
 
-/* Makes the guest see `want` (uid, gid, mode, rdev) of the host object at
- * path, whose host stat is *host (updated): the host object keeps its owner
- * and gets harmless permission bits, the record keeps the rest (and goes
- * when nothing differs). Host objects that cannot hold a record
- * (symlinks, and FIFOs, sockets and device nodes the host made) keep their
- * owner and s-bits whatever the guest asks, as with fuse-overlayfs. */
-int fs_guest_set(const char *path, struct stat *host, const struct stat *want)
+/* Writes or removes the record so that the guest sees `want` of nd, whose
+ * host stat (after any chmod) is st; *changed when it did. Called with
+ * nd->view_lock held. */
+static int record_set_locked(struct fs_node *nd, const char *path, const struct stat *st,
+			     const struct stat *want, bool *changed)
 {
-	mode_t type = host->st_mode & S_IFMT;
-	mode_t perm = fs_host_mode(type, want->st_mode);
-	if (type != S_IFLNK && (host->st_mode & 07777) != perm) {
-		if (chmod(path, perm) < 0)
-			return -errno;
-		host->st_mode = type | perm;
-	}
-	if (!holds_record(host->st_mode))
+	bool plain = same_view(st, want);
+	if (plain && !nd->view_recorded)
 		return 0;
-	if (same_view(host, want))
+	*changed = true;
+	if (plain)
 		return removexattr(path, FS_RECORD) < 0 && errno != ENODATA ? -errno : 0;
 	char buf[64];
 	int len = format_record(buf, sizeof(buf), want);
 	return setxattr(path, FS_RECORD, buf, (size_t)len, 0) < 0 ? -errno : 0;
 }
 
-/* A host node's path for calls that take one, its host stat and the
- * guest's. */
-int fs_node_views(const struct fs_node *nd, char path[32], struct stat *host, struct stat *guest)
+/* Makes the guest see `want` (uid, gid, mode, rdev) of nd, whose host stat
+ * is *st (fresh: nd was just made and has no record): the host object
+ * keeps its owner and gets harmless permission bits, the record keeps the
+ * rest (and goes when nothing differs). On success *st is what the guest
+ * sees. Host objects that cannot hold a record (symlinks, and FIFOs,
+ * sockets and device nodes the host made) keep their owner and s-bits
+ * whatever the guest asks, as with fuse-overlayfs. */
+int fs_node_set_view(struct fs_node *nd, struct stat *st, const struct stat *want, bool fresh)
 {
-	fs_proc_path(path, nd->fd);
-	int e = fs_fd_stat(nd->fd, host);
-	*guest = *host;
-	if (e == 0)
-		fs_guest_stat(path, guest);
+	mode_t type = st->st_mode & S_IFMT;
+	mode_t perm = fs_host_mode(type, want->st_mode);
+	char p[32];
+	fs_proc_path(p, nd->fd);
+	pthread_mutex_lock(&nd->view_lock);
+	if (fresh) {
+		nd->view_known = true;
+		nd->view_ctime = st->st_ctim;
+		nd->view_recorded = nd->view_valid = false;
+	}
+	int e = 0;
+	bool changed = false;
+	if (holds_record(st->st_mode))
+		view_load_locked(nd, st);
+	if (type != S_IFLNK && (st->st_mode & 07777) != perm) {
+		changed = true;
+		if (chmod(p, perm) < 0)
+			e = -errno;
+		else
+			st->st_mode = type | perm;
+	}
+	if (e == 0 && holds_record(st->st_mode) &&
+	    (e = record_set_locked(nd, p, st, want, &changed)) == 0) {
+		nd->view_recorded = !same_view(st, want);
+		nd->view_valid = true;
+		nd->view = (struct fs_view){want->st_uid, want->st_gid, want->st_mode, want->st_rdev};
+		apply_view(st, &nd->view);
+		/* The cache holds as of the ctime the changes left. */
+		struct stat now = *st;
+		nd->view_known = !changed || fs_fd_stat(nd->fd, &now) == 0;
+		nd->view_ctime = now.st_ctim;
+	} else {
+		nd->view_known = false;
+	}
+	pthread_mutex_unlock(&nd->view_lock);
 	return e;
 }
 
@@ -248,18 +324,21 @@ int fs_node_kill_privs(struct fs_node *nd)
 {
 	if (atomic_load(&nd->nosec) || nd->fd < 0)
 		return 0;
-	char p[32];
 	struct stat host, guest;
-	int e = fs_node_views(nd, p, &host, &guest);
+	int e = fs_fd_stat(nd->fd, &host);
 	if (e < 0)
 		return e;
+	guest = host;
+	fs_node_guest_stat(nd, &guest);
 	mode_t kill = guest.st_mode & S_ISUID;
 	if ((guest.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
 		kill |= S_ISGID;
 	if (kill) {
 		guest.st_mode &= ~kill;
-		e = fs_guest_set(p, &host, &guest);
+		e = fs_node_set_view(nd, &host, &guest, false);
 	}
+	char p[32];
+	fs_proc_path(p, nd->fd);
 	if (holds_record(host.st_mode) && removexattr(p, FS_REMAP_CAP) < 0 && errno != ENODATA &&
 	    !e)
 		e = -errno;

@@ -186,6 +186,7 @@ static void node_unref_locked(struct fs_server *s, struct fs_node *nd)
 		if (!nd->pinned)
 			s->fds--;
 	}
+	pthread_mutex_destroy(&nd->view_lock);
 	free(nd);
 }
 
@@ -229,6 +230,7 @@ static int node_new_locked(struct fs_server *s, int fd, const struct stat *st, i
 	*nd = (struct fs_node){.fd = fd, .export = export, .pinned = pinned,
 			       .type = st->st_mode & S_IFMT, .dev = st->st_dev, .ino = st->st_ino,
 			       .refs = 1};
+	pthread_mutex_init(&nd->view_lock, NULL);
 	int r = slots_insert(&s->nodes, nd, &nd->nodeid, 2);
 	if (r < 0) {
 		free(nd);
@@ -336,6 +338,7 @@ int fs_tables_set_root(struct fs_server *s, bool synthetic)
 		return -ENOMEM;
 	*s->root = (struct fs_node){.nodeid = FUSE_ROOT_ID, .fd = -1, .export = -1,
 				    .pinned = true, .type = S_IFDIR, .refs = 1};
+	pthread_mutex_init(&s->root->view_lock, NULL);
 	return 0;
 }
 

@@ -1030,6 +1030,57 @@ static void test_guest_not_host_root(void **state)
 	assert_int_equal(errno, ENODATA);
 }
 
+/* Records the host holds: the containers/storage and fuse-overlayfs forms
+ * are read, anything else is ignored, and a change on the host shows at the
+ * next GETATTR. */
+static void test_host_records(void **state)
+{
+	const char *host = path_in(F.exp, "rec");
+	write_file(host, INSIDE);
+	uint64_t id = must_lookup(FUSE_ROOT_ID, "rec");
+	struct stat st;
+	assert_int_equal(lstat(host, &st), 0);
+	struct {
+		const char *record;
+		uint32_t uid, gid, mode, rdev;
+	} cases[] = {
+		{"1000:1001:0755:file", 1000, 1001, S_IFREG | 0755, 0},
+		{"5:6:4711", 5, 6, S_IFREG | 04711, 0},		 /* fuse-overlayfs */
+		{"0:0:0100644", 0, 0, S_IFREG | 0644, 0},	 /* type bits in the mode */
+		{"7:7:0600:char-4-64", 7, 7, S_IFCHR | 0600, (4 << 8) | 64},
+		{"7:7:0660:block-4095-1048575", 7, 7, S_IFBLK | 0660, 0xfffff | (0xfffu << 8) |
+			(0xfff00u << 12)},
+		{"8:8:0644:pipe", 8, 8, S_IFIFO | 0644, 0},
+		{"8:8:0644:socket", 8, 8, S_IFSOCK | 0644, 0},
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		assert_int_equal(setxattr(host, "user.containers.override_stat", cases[k].record,
+					  strlen(cases[k].record), 0), 0);
+		struct fuse_attr a = getattr_ok(id);
+		assert_int_equal(a.uid, cases[k].uid);
+		assert_int_equal(a.gid, cases[k].gid);
+		assert_int_equal(a.mode, cases[k].mode);
+		assert_int_equal(a.rdev, cases[k].rdev);
+	}
+	const char *bad[] = {"", "1:2", "1:2:3:", "-1:0:0644", "4294967295:0:0644:file", "1:2:0644:dir",
+			     "1:2:0644:symlink", "1:2:9:file", "1:2:0644:char-4096-0", "1:2:0644:char-1",
+			     "1:2:0644:file:x", " 1:2:0644", "1:2:01000000", "99999999999:0:0"};
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		assert_int_equal(setxattr(host, "user.containers.override_stat", bad[k],
+					  strlen(bad[k]), 0), 0);
+		struct fuse_attr a = getattr_ok(id);
+		assert_int_equal(a.uid, st.st_uid);
+		assert_int_equal(a.mode, st.st_mode);
+	}
+	/* A directory takes "dir" only. */
+	assert_int_equal(setxattr(F.exp, "user.containers.override_stat", "3:3:0700:file", 13, 0), 0);
+	assert_int_equal(getattr_ok(FUSE_ROOT_ID).uid, geteuid());
+	assert_int_equal(setxattr(F.exp, "user.containers.override_stat", "3:3:0700:dir", 12, 0), 0);
+	assert_int_equal(getattr_ok(FUSE_ROOT_ID).uid, 3);
+	assert_int_equal(removexattr(F.exp, "user.containers.override_stat"), 0);
+	assert_int_equal(getattr_ok(FUSE_ROOT_ID).uid, geteuid());
+}
+
 /* Device nodes, FIFOs and sockets are plain host files typed in the guest's
  * view; overlayfs whiteouts (char 0/0) stay real. */
 static void test_guest_special_files(void **state)
@@ -1533,6 +1584,7 @@ int main(void)
 		cmocka_unit_test(test_guest_identity),
 		cmocka_unit_test(test_guest_not_host_root),
 		cmocka_unit_test(test_guest_special_files),
+		cmocka_unit_test(test_host_records),
 		cmocka_unit_test(test_kill_suidgid),
 		cmocka_unit_test(test_create_special_existing),
 		cmocka_unit_test(test_fd_budget_default),
