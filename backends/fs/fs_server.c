@@ -24,7 +24,7 @@ static void set_fd_budget(struct fs_server *s, uint32_t max_fds)
 		soft = INT_MAX;
 	s->fd_reserve_from = (unsigned)(soft - soft / 8);
 	if (!max_fds)
-		max_fds = soft / 4 > FS_MIN_FDS ? (uint32_t)(soft / 4) : FS_MIN_FDS;
+		max_fds = soft / 2 > FS_MIN_FDS ? (uint32_t)(soft / 2) : FS_MIN_FDS;
 	s->max_fds = max_fds;
 }
 

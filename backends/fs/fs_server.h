@@ -95,11 +95,13 @@ struct fs_server_options {
 	 * export roots aside) and one per open file or directory. Once it is
 	 * spent, LOOKUP (and every request that makes a node or a handle)
 	 * gets ENFILE while everything else keeps working, and FORGET and
-	 * RELEASE give back. 0: a quarter of RLIMIT_NOFILE's soft limit at
-	 * creation, at least 64 (several servers share a process: an overlay
-	 * root has one per layer). Whatever the budgets, the top eighth of
-	 * that limit stays for the rest of the process: a descriptor numbered
-	 * that high is not kept (ENFILE). */
+	 * RELEASE give back. Whatever the budgets, the top eighth of
+	 * RLIMIT_NOFILE's soft limit (at creation) stays for the rest of the
+	 * process: a descriptor numbered that high is not kept (ENFILE), so
+	 * however many servers a process has, its own descriptors (eventfds,
+	 * disks, sockets) never run out because of them. 0: half that limit,
+	 * at least 64, so that one server cannot take all that its siblings
+	 * (an overlay root has one per layer, a VM one per share) may use. */
 	uint32_t max_fds;
 };
 

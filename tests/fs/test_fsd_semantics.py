@@ -113,6 +113,7 @@ def main():
         ok(m.status == 0 and not is_mounted(mnt), 'SIGTERM: nook-fsd unmounts and exits 0',
            'status %s' % m.status)
         ro_checks(src, mnt)
+        budget_checks(src, mnt)
     finally:
         if is_mounted(mnt):
             subprocess.run(['umount', '-l', mnt], check=False)
@@ -454,6 +455,32 @@ def ro_checks(src, mnt):
        'read-only: host files unchanged')
     ok(not any(os.path.exists(os.path.join(src, x)) for x in ['new', 'newdir', 'k2', 'k3', 'k4']),
        'read-only: nothing created on the host')
+
+
+def budget_checks(src, mnt):
+    """The host kernel keeps every inode it looked up until memory runs
+    short: with a small descriptor budget, lookups get ENFILE while open
+    files keep working, and once the kernel forgets (drop_caches), lookups
+    work again."""
+    d = os.path.join(src, 'budget')
+    os.mkdir(d)
+    for i in range(100):
+        write(os.path.join(d, 'f%03d' % i), b'%d' % i)
+    with FsdMount(FSD, src, mnt, options=['--max-fds', '40']):
+        M = lambda *p: os.path.join(mnt, 'budget', *p)  # noqa: E731
+        with open(M('f000'), 'rb') as held:
+            errs = [err_of(os.stat, M('f%03d' % i)) for i in range(100)]
+            ok(errs[0] == 0 and errno.ENFILE in errs and set(errs) <= {0, errno.ENFILE},
+               'budget: lookups past --max-fds get ENFILE', errs)
+            ok(held.read() == b'0', 'budget: an open file keeps working')
+            time.sleep(1.1)  # past the attribute cache: GETATTR reaches the server
+            ok(err_of(os.stat, M('f001')) == 0, 'budget: a known file is still served')
+        deadline = time.monotonic() + 10
+        while err_of(os.stat, M('f099')) and time.monotonic() < deadline:
+            with open('/proc/sys/vm/drop_caches', 'w') as f:
+                f.write('2\n')
+            time.sleep(0.1)
+        ok(err_of(os.stat, M('f099')) == 0, 'budget: after the kernel forgets, lookups work')
 
 
 if __name__ == '__main__':
