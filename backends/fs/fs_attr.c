@@ -102,10 +102,13 @@ static int set_view(struct fs_node *nd, const struct fuse_setattr_in *in)
  * (truncate(2) on the path could wait for a lease break). */
 static int truncate_node(struct fs_node *nd, struct fs_handle *h, off_t size)
 {
+	int e = fs_node_disarm(nd);
+	if (e < 0)
+		return e;
 	int fd = h ? h->fd : fs_node_reopen(nd, O_WRONLY);
 	if (fd < 0)
 		return fd;
-	int e = ftruncate(fd, size) < 0 ? -errno : 0;
+	e = ftruncate(fd, size) < 0 ? -errno : 0;
 	if (!h)
 		close(fd);
 	return e;

@@ -73,10 +73,10 @@ int fs_op_open(struct fs_req *r, struct fs_node *nd)
 		return -EISDIR;
 	if (open_writes(in->flags) && fs_node_read_only(r->s, nd))
 		return -EROFS;
-	int fd = fs_node_reopen(nd, host_open_flags(in->flags));
+	int e = (in->flags & O_TRUNC) ? fs_node_disarm(nd) : 0;
+	int fd = e < 0 ? e : fs_node_reopen(nd, host_open_flags(in->flags));
 	if (fd < 0)
 		return fd;
-	int e = 0;
 	if ((in->flags & O_TRUNC) && (in->open_flags & FUSE_OPEN_KILL_SUIDGID))
 		e = fs_node_kill_privs(nd);
 	if (e < 0) {
@@ -142,9 +142,11 @@ static int create_or_open(struct fs_node *parent, const char *name, bool tmpfile
 	return -EAGAIN;
 }
 
-/* A file made by CREATE gets the guest's view; one that was there already
- * loses its privileges if the client asks (O_TRUNC by a caller without
- * CAP_FSETID). *st (the host's stat) becomes the guest's. */
+/* A file made by CREATE gets the guest's view. One that was there already
+ * and was truncated (O_TRUNC, an empty file meanwhile) is no longer
+ * setuid on the host (fs_node_disarm), and loses its privileges in the
+ * guest's view if the client asks (a caller without CAP_FSETID). *st (the
+ * host's stat) becomes the guest's. */
 static int settle(struct fs_req *r, struct fs_node *nd, struct stat *st, bool made,
 		  const struct stat *want)
 {
@@ -152,8 +154,10 @@ static int settle(struct fs_req *r, struct fs_node *nd, struct stat *st, bool ma
 	if (made)
 		return fs_give_view(nd, st, want);
 	int e = 0;
-	if ((in->flags & O_TRUNC) && (in->open_flags & FUSE_OPEN_KILL_SUIDGID) &&
-	    ((e = fs_node_kill_privs(nd)) < 0 || (e = fs_fd_stat(nd->fd, st)) < 0))
+	if ((in->flags & O_TRUNC) &&
+	    ((e = fs_node_disarm(nd)) < 0 ||
+	     ((in->open_flags & FUSE_OPEN_KILL_SUIDGID) && (e = fs_node_kill_privs(nd)) < 0) ||
+	     (e = fs_fd_stat(nd->fd, st)) < 0))
 		return e;
 	fs_node_guest_stat(nd, st);
 	return 0;
@@ -236,6 +240,19 @@ static int file_handle(struct fs_req *r, uint64_t fh, struct fs_handle **out)
 	return 0;
 }
 
+/* The handle `fh` for a change of file data: writable, and its host file
+ * no longer setuid or setgid (fs_node_disarm). */
+static int data_handle(struct fs_req *r, uint64_t fh, struct fs_handle **out)
+{
+	int e = file_handle(r, fh, out);
+	if (e < 0)
+		return e;
+	e = fs_node_read_only(r->s, (*out)->node) ? -EROFS : fs_node_disarm((*out)->node);
+	if (e < 0)
+		fs_handle_put(r->s, *out);
+	return e;
+}
+
 /* preadv/pwritev between `fd` at `pos` and [off, off+len) of `iov`, in
  * batches; stops at a short transfer (end of file). */
 static ssize_t iov_file_io(int fd, bool write, const struct iovec *iov, size_t n, size_t off,
@@ -292,13 +309,9 @@ int fs_op_write(struct fs_req *r, struct fs_node *unused)
 	if (in->size > r->arglen)
 		return -EINVAL;
 	struct fs_handle *h;
-	int e = file_handle(r, in->fh, &h);
+	int e = data_handle(r, in->fh, &h);
 	if (e < 0)
 		return e;
-	if (fs_node_read_only(r->s, h->node)) {
-		fs_handle_put(r->s, h);
-		return -EROFS;
-	}
 	ssize_t done = iov_file_io(h->fd, true, r->in, r->nin, r->data_off, in->size,
 				   (off_t)in->offset);
 	if (done < 0)
@@ -338,12 +351,10 @@ int fs_op_fallocate(struct fs_req *r, struct fs_node *unused)
 	if (in->offset > INT64_MAX || in->length > INT64_MAX)
 		return -EINVAL;
 	struct fs_handle *h;
-	int e = file_handle(r, in->fh, &h);
+	int e = data_handle(r, in->fh, &h);
 	if (e < 0)
 		return e;
-	if (fs_node_read_only(r->s, h->node))
-		e = -EROFS;
-	else if (fallocate(h->fd, (int)in->mode, (off_t)in->offset, (off_t)in->length) < 0)
+	if (fallocate(h->fd, (int)in->mode, (off_t)in->offset, (off_t)in->length) < 0)
 		e = -errno;
 	fs_handle_put(r->s, h);
 	return e;
@@ -379,21 +390,16 @@ int fs_op_copy_file_range(struct fs_req *r, struct fs_node *unused)
 	int e = file_handle(r, in->fh_in, &hi);
 	if (e < 0)
 		return e;
-	if ((e = file_handle(r, in->fh_out, &ho)) < 0) {
+	if ((e = data_handle(r, in->fh_out, &ho)) < 0) {
 		fs_handle_put(r->s, hi);
 		return e;
 	}
-	ssize_t n = 0;
-	if (fs_node_read_only(r->s, ho->node)) {
-		e = -EROFS;
-	} else {
-		loff_t oi = (loff_t)in->off_in, oo = (loff_t)in->off_out;
-		/* The reply counts in 32 bits. */
-		size_t len = in->len > (1u << 30) ? (1u << 30) : (size_t)in->len;
-		n = copy_file_range(hi->fd, &oi, ho->fd, &oo, len, 0);
-		if (n < 0)
-			e = -errno;
-	}
+	loff_t oi = (loff_t)in->off_in, oo = (loff_t)in->off_out;
+	/* The reply counts in 32 bits. */
+	size_t len = in->len > (1u << 30) ? (1u << 30) : (size_t)in->len;
+	ssize_t n = copy_file_range(hi->fd, &oi, ho->fd, &oo, len, 0);
+	if (n < 0)
+		e = -errno;
 	fs_handle_put(r->s, hi);
 	fs_handle_put(r->s, ho);
 	if (e < 0)

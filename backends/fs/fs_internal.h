@@ -52,7 +52,8 @@ struct fs_node {
 	dev_t dev;
 	ino_t ino;
 	uint64_t nlookup; /* the client's references */
-	atomic_bool nosec; /* nothing for fs_node_kill_privs() to drop */
+	atomic_bool nosec;	/* nothing for fs_node_kill_privs() to drop */
+	atomic_bool host_plain; /* no host s-bits for fs_node_disarm() to move */
 	/* The record as last read (fs_owner.c), current while the host ctime
 	 * is view_ctime. */
 	pthread_mutex_t view_lock;
@@ -133,6 +134,7 @@ int fs_guest_new(const struct fuse_in_header *h, const struct stat *parent, mode
 		 dev_t rdev, struct stat *guest);
 mode_t fs_host_mode(mode_t type, mode_t mode);
 int fs_node_set_view(struct fs_node *nd, struct stat *st, const struct stat *want, bool fresh);
+int fs_node_disarm(struct fs_node *nd);
 int fs_node_kill_privs(struct fs_node *nd);
 int fs_xattr_host_name(const char *name, bool change, char host[XATTR_NAME_MAX + 1]);
 size_t fs_xattr_guest_list(char *list, size_t len);

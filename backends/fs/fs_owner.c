@@ -317,6 +317,27 @@ int fs_node_set_view(struct fs_node *nd, struct stat *st, const struct stat *wan
 	return e;
 }
 
+/* Before the guest changes a file's data: a file the host made setuid or
+ * setgid must not stay so on the host with the guest's content, so its
+ * s-bits move into the guest's view (whether the guest's writer keeps them
+ * is the client's to say, with KILL_SUIDGID). The server never gives a host
+ * file s-bits, so this is checked once per node. */
+int fs_node_disarm(struct fs_node *nd)
+{
+	if (atomic_load(&nd->host_plain))
+		return 0;
+	struct stat host, guest;
+	int e = fs_fd_stat(nd->fd, &host);
+	if (e == 0 && (host.st_mode & (S_ISUID | S_ISGID))) {
+		guest = host;
+		fs_node_guest_stat(nd, &guest);
+		e = fs_node_set_view(nd, &host, &guest, false);
+	}
+	if (e == 0)
+		atomic_store(&nd->host_plain, true);
+	return e;
+}
+
 /* HANDLE_KILLPRIV_V2: a write, truncate, O_TRUNC open or chown the client
  * flags drops setuid, setgid when group-executable (as the kernel's
  * should_remove_suid()) and the capability. */

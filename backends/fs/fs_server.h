@@ -19,7 +19,10 @@
  *   read/write (and search) that the server needs), never sets a host
  *   security.* or trusted.* attribute, and never makes a device node on the
  *   host: its FIFOs, sockets and device nodes are empty regular files.
- *   Only an overlayfs whiteout (char 0/0) is made as one.
+ *   Only an overlayfs whiteout (char 0/0) is made as one. A file the host
+ *   made setuid or setgid loses those bits on the host (they move into
+ *   the guest's view) before the guest changes its data, so no setuid
+ *   host file ever holds content the guest wrote.
  * - What the guest sees: the host's attributes, except where a regular file
  *   or directory carries the xattr user.containers.override_stat
  *   ("UID:GID:MODE:TYPE", the rootless-containers convention, also read in

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <limits.h>
 #include <linux/fuse.h>
 #include <pthread.h>
@@ -1174,6 +1175,63 @@ static void test_kill_suidgid(void **state)
 	assert_int_equal(getattr_ok(id).mode, S_IFREG | 0755);
 }
 
+/* A file the host made setuid or setgid does not stay so on the host once
+ * the guest changes its data (write, truncate, fallocate, copy_file_range,
+ * an O_TRUNC open or create), even when the writer may keep the bits
+ * (guest root): they move into the guest's view. */
+static void test_host_setuid_disarmed(void **state)
+{
+	uint32_t ops[] = {FUSE_WRITE, FUSE_SETATTR, FUSE_FALLOCATE, FUSE_COPY_FILE_RANGE,
+			  FUSE_OPEN, FUSE_CREATE};
+	for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+		char name[16];
+		snprintf(name, sizeof(name), "hostsuid%zu", k);
+		const char *host = path_in(F.exp, name);
+		write_file(host, INSIDE);
+		assert_int_equal(chmod(host, 06755), 0);
+		uint64_t id = must_lookup(FUSE_ROOT_ID, name), fh;
+		assert_int_equal(open_node(id, O_RDWR, &fh, FUSE_OPEN), 0);
+		int e;
+		if (ops[k] == FUSE_WRITE) {
+			struct {
+				struct fuse_write_in in;
+				char data[4];
+			} w = {{.fh = fh, .size = 4}, "evil"};
+			e = call(FUSE_WRITE, id, &w, sizeof(w), &R);
+		} else if (ops[k] == FUSE_SETATTR) {
+			struct fuse_setattr_in sa = {.valid = FATTR_SIZE | FATTR_FH, .fh = fh, .size = 2};
+			e = call(FUSE_SETATTR, id, &sa, sizeof(sa), &R);
+		} else if (ops[k] == FUSE_FALLOCATE) {
+			struct fuse_fallocate_in fa = {.fh = fh, .length = 4,
+						       .mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE};
+			e = call(FUSE_FALLOCATE, id, &fa, sizeof(fa), &R);
+		} else if (ops[k] == FUSE_COPY_FILE_RANGE) {
+			struct fuse_copy_file_range_in cr = {.fh_in = fh, .fh_out = fh, .off_out = 4,
+							     .len = 4};
+			e = call(FUSE_COPY_FILE_RANGE, id, &cr, sizeof(cr), &R);
+		} else if (ops[k] == FUSE_OPEN) {
+			struct fuse_open_in oi = {.flags = O_WRONLY | O_TRUNC};
+			if ((e = call(FUSE_OPEN, id, &oi, sizeof(oi), &R)) == 0)
+				release(id, ((struct fuse_open_out *)R.data)->fh);
+		} else {
+			uint8_t args[64] = {0};
+			struct fuse_create_in ci = {.flags = O_WRONLY | O_TRUNC, .mode = 0644};
+			memcpy(args, &ci, sizeof(ci));
+			memcpy(args + sizeof(ci), name, strlen(name) + 1);
+			e = call(FUSE_CREATE, FUSE_ROOT_ID, args, sizeof(ci) + strlen(name) + 1, &R);
+			if (e == 0)
+				release(id, ((struct fuse_open_out *)(R.data +
+								     sizeof(struct fuse_entry_out)))->fh);
+		}
+		assert_int_equal(e, 0);
+		struct stat st;
+		assert_int_equal(lstat(host, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0755);
+		assert_int_equal(getattr_ok(id).mode, S_IFREG | 06755);
+		release(id, fh);
+	}
+}
+
 /* CREATE of a name that holds a FIFO or a device node neither waits for a
  * FIFO peer nor opens the device: a worker stuck in open() would hold up
  * the share, and its shutdown, for good. The requests run in a child with
@@ -1586,6 +1644,7 @@ int main(void)
 		cmocka_unit_test(test_guest_special_files),
 		cmocka_unit_test(test_host_records),
 		cmocka_unit_test(test_kill_suidgid),
+		cmocka_unit_test(test_host_setuid_disarmed),
 		cmocka_unit_test(test_create_special_existing),
 		cmocka_unit_test(test_fd_budget_default),
 		cmocka_unit_test(test_fd_budget),
