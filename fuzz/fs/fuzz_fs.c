@@ -7,14 +7,15 @@
  * scratch directory is made afresh for every input (a small tmpfs when the
  * process may mount one), so runs stay independent and cannot fill a disk.
  * After each input the tree is checked for what a guest must never achieve
- * on the host (an s-bit, another owner, a device node, a security.* or
- * trusted.* xattr, a change outside the exports): a violation aborts.
- * Any crash, leak or sanitizer report is a bug; errors are the expected
- * reply to most requests.
+ * on the host (an s-bit, or guest data in a setuid file, another owner, a
+ * device node, a security.* or trusted.* xattr, a change outside the
+ * exports): a violation aborts. Any crash, leak or sanitizer report is a
+ * bug; errors are the expected reply to most requests.
  *
  * Input: one configuration byte (export layout, descriptor budget), the
- * guest views recorded on a host file and directory, then steps of: opcode index, node index, handle index, name index, shape, and
- * the opcode's fields (fuzz/fs/make_corpus.py writes seeds in this form).
+ * guest views recorded on a host file and directory, then steps of: opcode
+ * index, node index, handle index, name index, shape, and the opcode's
+ * fields (fuzz/fs/make_corpus.py writes seeds in this form).
  * FUZZ_FS_TRACE=1 prints each request and its result.
  */
 #include <errno.h>
@@ -141,15 +142,28 @@ static void violated(const char *path, const char *what)
 	abort();
 }
 
-/* Every host object: the fuzzer's own owner and group, no s-bit and no
- * device but those the tree was made with (or overlayfs whiteouts), no
+/* Whether the file at path still holds what scratch_fill() wrote. */
+static bool unchanged(const char *path)
+{
+	char buf[16];
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
+	if (fd >= 0)
+		close(fd);
+	return n == 10 && !memcmp(buf, "0123456789", 10);
+}
+
+/* Every host object: the fuzzer's own owner and group, no s-bit (but on
+ * the setuid file of the tree, as long as the guest did not change it), no
+ * device but the one the tree was made with (or overlayfs whiteouts), no
  * security.* or trusted.* attribute; nothing outside the exports
  * changed. */
 static int check_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
 	if (st->st_uid != geteuid() || st->st_gid != getegid())
 		violated(path, "owner changed");
-	if ((st->st_mode & (S_ISUID | S_ISGID | S_ISVTX)) && st->st_ino != seeded_suid)
+	if ((st->st_mode & (S_ISUID | S_ISGID | S_ISVTX)) &&
+	    (st->st_ino != seeded_suid || !unchanged(path)))
 		violated(path, "setuid, setgid or sticky");
 	if ((S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) && st->st_rdev != 0 &&
 	    st->st_ino != seeded_dev)
@@ -165,13 +179,9 @@ static int check_one(const char *path, const struct stat *st, int type, struct F
 static void check_host(void)
 {
 	nftw(scratch, check_one, 16, FTW_PHYS);
-	char p[128], buf[16];
+	char p[128];
 	snprintf(p, sizeof(p), "%s/outside/secret", scratch);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n != 10 || memcmp(buf, "0123456789", 10))
+	if (!unchanged(p))
 		violated(p, "changed");
 }
 
