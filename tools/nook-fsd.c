@@ -3,6 +3,7 @@
  * conformance tests, benchmarks). Must run as root (mount(2)).
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <pthread.h>
@@ -33,11 +34,14 @@ struct fsd {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: nook-fsd SHARED_DIR MOUNTPOINT [--readonly] [--threads N] [--trace]\n"
+	fprintf(f, "usage: nook-fsd SHARED_DIR MOUNTPOINT [--readonly] [--threads N] [--max-fds N]\n"
+		   "                [--trace]\n"
 		   "Serves SHARED_DIR at MOUNTPOINT through /dev/fuse with nook's FUSE server\n"
 		   "until SIGINT or SIGTERM, then unmounts. --readonly: every modifying\n"
 		   "request gets EROFS from the server (the mount itself stays read-write).\n"
 		   "--threads N: serve with N threads (default 4).\n"
+		   "--max-fds N: host descriptors the kernel's inodes and open files may hold\n"
+		   "(default: RLIMIT_NOFILE, raised to its hard limit; more get ENFILE).\n"
 		   "--trace: print each request's opcode, node id and result on stderr.\n");
 }
 
@@ -102,6 +106,7 @@ int main(int argc, char **argv)
 	const char *dir = NULL, *mnt = NULL;
 	bool read_only = false, trace = false;
 	int nthreads_wanted = 4;
+	uint32_t max_fds = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
@@ -119,6 +124,15 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			nthreads_wanted = (int)v;
+		} else if (!strcmp(argv[i], "--max-fds") && i + 1 < argc) {
+			char *end;
+			unsigned long v = strtoul(argv[++i], &end, 10);
+			if (*end || end == argv[i] || argv[i][0] == '-' || v < 1 || v > INT_MAX) {
+				fprintf(stderr, "nook-fsd: --max-fds %s: not a positive number\n",
+					argv[i]);
+				return 2;
+			}
+			max_fds = (uint32_t)v;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			fprintf(stderr, "nook-fsd: unknown option %s\n", argv[i]);
 			usage(stderr);
@@ -161,15 +175,19 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	/* One O_PATH descriptor per inode the kernel caches. */
+	/* One O_PATH descriptor per inode the kernel caches: the only server in
+	 * the process may have them all (but its reserve, see fs_server.h). */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
+		if (!max_fds)
+			max_fds = rl.rlim_cur > INT_MAX ? INT_MAX : (uint32_t)rl.rlim_cur;
 	}
 
 	struct fs_export ex = {.host_path = dir, .read_only = read_only};
-	struct fs_server_options opt = {.exports = &ex, .nexports = 1, .max_write = FSD_MAX_WRITE};
+	struct fs_server_options opt = {.exports = &ex, .nexports = 1, .max_write = FSD_MAX_WRITE,
+					.max_fds = max_fds};
 	struct fsd d = {.main_thread = pthread_self(), .trace = trace};
 	nook_error *err = NULL;
 	if (fs_server_create(&opt, &d.server, &err) < 0) {

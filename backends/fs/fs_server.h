@@ -6,20 +6,60 @@
  * symlinks, so a client cannot leave an export. Node ids and file handles
  * are table indexes with a generation, validated on every use.
  *
- * Host credentials: when the process runs as root, each request runs with
- * the caller's uid/gid as the thread's fsuid/fsgid (and no supplementary
- * groups), so ownership and permission checks happen as for that user.
+ * Identity (the guest is never host root, whoever runs the server):
+ * - Which identity touches host files: the server process's own, for every
+ *   request. The uid/gid a request carries only say whose the guest's new
+ *   files are; the client checks permissions itself against the attributes
+ *   the server reports (virtio-fs mounts always use default_permissions;
+ *   nook-fsd mounts with it), so the server checks none.
+ * - What the host sees: objects made by the guest belong to the server's
+ *   uid (and the gid the host gives them); the guest never changes a host
+ *   owner or group, never sets a setuid, setgid or sticky bit on the host
+ *   (the host mode holds the guest's permission bits, plus the owner's
+ *   read/write (and search) that the server needs), never sets a host
+ *   security.* or trusted.* attribute, and never makes a device node on the
+ *   host: its FIFOs, sockets and device nodes are empty regular files.
+ *   Only an overlayfs whiteout (char 0/0) is made as one. A file the host
+ *   made setuid or setgid loses those bits on the host (they move into
+ *   the guest's view) before the guest changes its data, so no setuid
+ *   host file ever holds content the guest wrote.
+ * - What the guest sees: the host's attributes, except where a regular file
+ *   or directory carries the xattr user.containers.override_stat
+ *   ("UID:GID:MODE:TYPE", the rootless-containers convention, also read in
+ *   its 3-field form): then owner, group, mode with its s-bits, type and
+ *   device number are the record's. The server writes the record when the
+ *   guest's view of a file differs from the host's (so a share the guest
+ *   only uses as the host shows it stays free of them) and removes it when
+ *   they agree again. Guest security.* and trusted.* attributes are kept as
+ *   user.nook.<name> and shown under their own names; the host's own
+ *   security.*, trusted.* and system.* attributes are not shown. The guest
+ *   can neither read nor change the record or user.nook.* directly
+ *   (hidden from LISTXATTR, ENODATA to read, EPERM to change). A setuid
+ *   binary the host owns keeps working in the guest (it has no record).
+ * - Objects that cannot hold a user.* xattr (symlinks, and FIFOs, sockets
+ *   and device nodes the host made) show the host's owner: a guest chown
+ *   of one is accepted and not kept, as with fuse-overlayfs; s-bits on one
+ *   are dropped. A host file system without user xattrs shows the guest
+ *   the host's owners and modes.
+ * - HANDLE_KILLPRIV_V2 is honoured in the guest's view: a write, truncate,
+ *   O_TRUNC open or chown the client flags drops setuid, setgid (when
+ *   group-executable) and security.capability.
  * On its first request a thread's fs attributes are unshared (CLONE_FS) and
  * its umask set to 0, since the client already applied its umask.
- * The server holds one O_PATH descriptor per inode the client knows; raise
- * RLIMIT_NOFILE accordingly.
+ *
+ * The server holds one O_PATH descriptor per inode the client knows and
+ * one per open file, within a budget (max_fds below), so that a client
+ * that never forgets runs out of its own descriptors, not the process's.
+ *
+ * No request waits on something the guest controls: FIFOs and device nodes
+ * are never opened (CREATE of a name that holds one fails), and every open
+ * is O_NONBLOCK (the client's blocking mode is restored on the descriptor),
+ * so a host lease cannot hold a worker either.
  *
  * Not implemented (ENOSYS): POSIX/BSD locks (not negotiated, so the client
  * kernel keeps locks local), DAX mappings (SETUPMAPPING/REMOVEMAPPING),
  * IOCTL, POLL, BMAP; FLUSH (nothing is buffered: the client then stops
- * sending it). Device nodes other than the overlayfs whiteout (char
- * 0/0) cannot be created (EPERM), so a client cannot plant e.g. a /dev/mem
- * node in a host directory.
+ * sending it).
  */
 #ifndef NOOK_BACKENDS_FS_SERVER_H
 #define NOOK_BACKENDS_FS_SERVER_H
@@ -53,6 +93,19 @@ struct fs_server_options {
 	/* Transport limit on the WRITE payload (negotiated max_write, clamped
 	 * to 4 KiB..1 MiB; 0: 1 MiB). */
 	uint32_t max_write;
+	/* The budget of host descriptors the client can make the server hold:
+	 * one per node (an inode the client looked up and has not forgotten;
+	 * export roots aside) and one per open file or directory. Once it is
+	 * spent, LOOKUP (and every request that makes a node or a handle)
+	 * gets ENFILE while everything else keeps working, and FORGET and
+	 * RELEASE give back. Whatever the budgets, the top eighth of
+	 * RLIMIT_NOFILE's soft limit (at creation) stays for the rest of the
+	 * process: a descriptor numbered that high is not kept (ENFILE), so
+	 * however many servers a process has, its own descriptors (eventfds,
+	 * disks, sockets) never run out because of them. 0: half that limit,
+	 * at least 64, so that one server cannot take all that its siblings
+	 * (an overlay root has one per layer, a VM one per share) may use. */
+	uint32_t max_fds;
 };
 
 int fs_server_create(const struct fs_server_options *opt, struct fs_server **out,

@@ -20,11 +20,11 @@ def is_mounted(mnt):
 
 
 class FsdMount:
-    """nook-fsd SRC MNT [--readonly] as a context manager: mounted inside,
-    unmounted (also on failure) after."""
+    """nook-fsd SRC MNT [--readonly] [OPTIONS] as a context manager:
+    mounted inside, unmounted (also on failure) after."""
 
-    def __init__(self, fsd, src, mnt, readonly=False):
-        self.args = [fsd, src, mnt] + (['--readonly'] if readonly else [])
+    def __init__(self, fsd, src, mnt, readonly=False, options=()):
+        self.args = [fsd, src, mnt] + (['--readonly'] if readonly else []) + list(options)
         self.mnt = mnt
         self.proc = None
         self.status = None

@@ -72,6 +72,18 @@ def renameat2(old, new, flags):
         raise OSError(e, os.strerror(e))
 
 
+# vfs_cap_data revision 2: CAP_SETUID, effective.
+CAP_SETUID = bytes.fromhex('01000002' '80000000' '00000000' '00000000' '00000000')
+
+
+def record(path):
+    """The host file's user.containers.override_stat, or None."""
+    try:
+        return os.getxattr(path, 'user.containers.override_stat')
+    except OSError:
+        return None
+
+
 def read(path):
     with open(path, 'rb') as f:
         return f.read()
@@ -101,6 +113,7 @@ def main():
         ok(m.status == 0 and not is_mounted(mnt), 'SIGTERM: nook-fsd unmounts and exits 0',
            'status %s' % m.status)
         ro_checks(src, mnt)
+        budget_checks(src, mnt)
     finally:
         if is_mounted(mnt):
             subprocess.run(['umount', '-l', mnt], check=False)
@@ -125,23 +138,62 @@ def rw_checks(src, mnt):
     M = lambda *p: os.path.join(mnt, *p)  # noqa: E731
     S = lambda *p: os.path.join(src, *p)  # noqa: E731
 
-    # Owner and mode come from the caller.
+    # Owner and mode come from the caller, in the mount's view; on the host
+    # every file is nook-fsd's, with the caller's view in a record.
     fd = os.open(M('owned'), os.O_CREAT | os.O_WRONLY, 0o640)
     os.close(fd)
     st = os.stat(S('owned'))
-    ok(st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o640, 'create: root owner, mode 0640')
-    ok(as_user(1000, lambda: write(M('by1000'), b'x')) == 0 and os.stat(S('by1000')).st_uid == 1000
-       and os.stat(S('by1000')).st_gid == 1000, 'create by uid 1000: host owner 1000:1000')
+    ok(st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o640 and not record(S('owned')),
+       'create by root: root owner, mode 0640, no record')
+    ok(as_user(1000, lambda: write(M('by1000'), b'x')) == 0, 'create by uid 1000')
+    st, hst = os.stat(M('by1000')), os.stat(S('by1000'))
+    ok((st.st_uid, st.st_gid) == (1000, 1000) and (hst.st_uid, hst.st_gid) == (0, 0) and
+       record(S('by1000')) == b'1000:1000:0644:file',
+       'create by uid 1000: 1000:1000 on the mount, root on the host', (st, hst))
     ok(as_user(1000, lambda: os.mkdir(M('owned_dir_denied'))) == 0, 'uid 1000 mkdir in 0777 dir')
     os.chmod(S(), 0o755)
     ok(as_user(1000, lambda: write(M('denied'), b'x')) == errno.EACCES,
        'uid 1000 cannot create in a 0755 root dir')
     os.chmod(S(), 0o777)
     os.chown(M('owned'), 1234, 5678)
-    st = os.stat(S('owned'))
-    ok((st.st_uid, st.st_gid) == (1234, 5678), 'chown reaches the host')
+    st, hst = os.stat(M('owned')), os.stat(S('owned'))
+    ok((st.st_uid, st.st_gid) == (1234, 5678) and (hst.st_uid, hst.st_gid) == (0, 0),
+       'chown: seen on the mount, not on the host')
     ok(as_user(1000, lambda: os.chmod(M('owned'), 0o777)) == errno.EPERM,
        'chmod by a non-owner: EPERM')
+    ok(as_user(1234, lambda: os.chmod(M('owned'), 0o600)) == 0, 'chmod by the new owner')
+
+    # The guest of a share is not host root: setuid root, capabilities and
+    # trusted.* stay in the mount's view.
+    shutil.copy('/bin/true', M('suidroot'))
+    os.chown(M('suidroot'), 0, 0)
+    os.chmod(M('suidroot'), 0o4755)
+    os.setxattr(M('suidroot'), 'security.capability', CAP_SETUID)
+    os.setxattr(M('suidroot'), 'trusted.foo', b'bar')
+    st, hst = os.stat(M('suidroot')), os.stat(S('suidroot'))
+    ok(stat.S_IMODE(st.st_mode) == 0o4755 and stat.S_IMODE(hst.st_mode) == 0o755,
+       'chmod 4755: setuid on the mount only', (oct(st.st_mode), oct(hst.st_mode)))
+    ok(os.getxattr(M('suidroot'), 'security.capability') == CAP_SETUID and
+       os.getxattr(M('suidroot'), 'trusted.foo') == b'bar', 'security.* and trusted.* on the mount')
+    ok(err_of(os.getxattr, S('suidroot'), 'security.capability') == errno.ENODATA and
+       err_of(os.getxattr, S('suidroot'), 'trusted.foo') == errno.ENODATA and
+       os.getxattr(S('suidroot'), 'user.nook.security.capability') == CAP_SETUID,
+       'the host file has no capability, no trusted.*: they are user.nook.*')
+    names = os.listxattr(M('suidroot'))
+    ok('security.capability' in names and 'trusted.foo' in names and
+       not any(n.startswith(('user.nook.', 'user.containers.')) for n in names),
+       'listxattr on the mount shows the guest names only', names)
+    ok(err_of(os.getxattr, M('suidroot'), 'user.containers.override_stat') == errno.ENODATA and
+       err_of(os.setxattr, M('suidroot'), 'user.containers.override_stat', b'0:0:4755') ==
+       errno.EPERM and
+       err_of(os.setxattr, M('suidroot'), 'user.nook.security.capability', b'x') == errno.EPERM,
+       'the records are out of reach through the mount')
+    os.chown(M('suidroot'), 4321, 4321)
+    st = os.stat(M('suidroot'))
+    ok(st.st_uid == 4321 and stat.S_IMODE(st.st_mode) == 0o755 and
+       err_of(os.getxattr, M('suidroot'), 'security.capability') == errno.ENODATA,
+       'chown drops setuid and the capability', oct(st.st_mode))
+    ok(os.stat(S('suidroot')).st_uid == 0, 'chown leaves the host owner')
 
     # The exec bit: a binary copied onto the mount runs.
     shutil.copy('/bin/echo', M('echo'))
@@ -154,15 +206,16 @@ def rw_checks(src, mnt):
     # setuid/setgid cleared on write by a non-owner.
     write(M('suid'), b'data')
     os.chmod(M('suid'), 0o6777)
-    ok(stat.S_IMODE(os.stat(S('suid')).st_mode) == 0o6777, 'setuid/setgid set')
+    ok(stat.S_IMODE(os.stat(M('suid')).st_mode) == 0o6777 and
+       stat.S_IMODE(os.stat(S('suid')).st_mode) == 0o777, 'setuid/setgid set (on the mount)')
     ok(as_user(1000, lambda: write(M('suid'), b'more', 'ab')) == 0, 'non-owner appends')
-    mode = stat.S_IMODE(os.stat(S('suid')).st_mode)
+    mode = stat.S_IMODE(os.stat(M('suid')).st_mode)
     ok(mode == 0o777, 'setuid/setgid cleared on write by a non-owner', oct(mode))
     os.chmod(M('suid'), 0o6777)
     write(M('suid'), b'root', 'ab')
-    ok(stat.S_IMODE(os.stat(S('suid')).st_mode) == 0o6777, 'kept on write by root')
+    ok(stat.S_IMODE(os.stat(M('suid')).st_mode) == 0o6777, 'kept on write by root')
     ok(as_user(1000, lambda: os.truncate(M('suid'), 1)) == 0 and
-       stat.S_IMODE(os.stat(S('suid')).st_mode) == 0o777, 'cleared on truncate by a non-owner')
+       stat.S_IMODE(os.stat(M('suid')).st_mode) == 0o777, 'cleared on truncate by a non-owner')
 
     # Sticky directory with two users.
     os.mkdir(M('sticky'))
@@ -173,6 +226,7 @@ def rw_checks(src, mnt):
     ok(as_user(1001, lambda: os.rename(M('sticky', 'mine'), M('sticky', 'x'))) == errno.EPERM,
        'sticky: uid 1001 cannot rename it')
     ok(os.path.exists(S('sticky', 'mine')), 'sticky: the file is still there')
+    ok(stat.S_IMODE(os.stat(S('sticky')).st_mode) == 0o777, 'sticky: on the mount only')
     ok(as_user(1000, lambda: os.unlink(M('sticky', 'mine'))) == 0, 'sticky: the owner unlinks')
 
     # Timestamps.
@@ -272,9 +326,12 @@ def rw_checks(src, mnt):
     # xattrs.
     os.setxattr(M('r2'), 'user.nook', b'value')
     ok(os.getxattr(S('r2'), 'user.nook') == b'value', 'setxattr reaches the host')
-    os.setxattr(S('r2'), 'trusted.overlay.opaque', b'y')
+    os.setxattr(M('r2'), 'trusted.overlay.opaque', b'y')
     ok(os.getxattr(M('r2'), 'trusted.overlay.opaque') == b'y', 'trusted.* xattr (root)')
-    ok(set(os.listxattr(M('r2'))) >= {'user.nook', 'trusted.overlay.opaque'}, 'listxattr')
+    os.setxattr(S('r2'), 'trusted.host', b'h')
+    ok(err_of(os.getxattr, M('r2'), 'trusted.host') == errno.ENODATA,
+       "the host's own trusted.* attributes are not the mount's")
+    ok(set(os.listxattr(M('r2'))) == {'user.nook', 'trusted.overlay.opaque'}, 'listxattr')
     os.removexattr(M('r2'), 'user.nook')
     ok(err_of(os.getxattr, S('r2'), 'user.nook') == errno.ENODATA, 'removexattr')
     ok(err_of(os.getxattr, M('r2'), 'user.none') == errno.ENODATA, 'missing xattr: ENODATA')
@@ -294,9 +351,16 @@ def rw_checks(src, mnt):
     ok(os.readlink(S('sl')) == '../outside/target' and os.readlink(M('sl')) == '../outside/target',
        'symlink and readlink')
     os.mkfifo(M('fifo'))
-    ok(stat.S_ISFIFO(os.stat(S('fifo')).st_mode), 'mkfifo')
-    ok(err_of(os.mknod, M('mem'), stat.S_IFCHR | 0o600, os.makedev(1, 1)) == errno.EPERM,
-       'device nodes cannot be created on the host')
+    ok(stat.S_ISFIFO(os.stat(M('fifo')).st_mode) and stat.S_ISREG(os.stat(S('fifo')).st_mode),
+       'mkfifo: a FIFO on the mount, a plain file on the host')
+    os.mknod(M('mem'), stat.S_IFCHR | 0o600, os.makedev(1, 1))
+    st = os.stat(M('mem'))
+    ok(stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 1) and
+       stat.S_ISREG(os.stat(S('mem')).st_mode),
+       'mknod c 1 1: a device on the mount, a plain file on the host')
+    ok(sorted(e.name for e in os.scandir(mnt) if e.name in ('fifo', 'mem') and
+              not e.is_file(follow_symlinks=False)) == ['fifo', 'mem'],
+       'readdir types: not regular files')
 
     # fallocate, copy_file_range, statfs, big directories.
     with open(M('falloc'), 'wb') as f:
@@ -362,7 +426,8 @@ def overlay_checks(top, src, mnt):
     U = lambda *p: os.path.join(src, 'upper', *p)  # noqa: E731
     st = os.lstat(U('a'))
     ok(stat.S_ISCHR(st.st_mode) and st.st_rdev == 0, 'overlay: whiteout in the upper dir')
-    ok(os.getxattr(U('d'), 'trusted.overlay.opaque') == b'y', 'overlay: opaque dir xattr')
+    ok(os.getxattr(U('d'), 'user.nook.trusted.overlay.opaque') == b'y',
+       'overlay: opaque dir xattr, as user.nook.trusted.*')
     ok(read(U('b')) == b'lowup' and read(os.path.join(lower, 'a')) == b'low' and
        os.listdir(os.path.join(lower, 'd')) == ['f'], 'overlay: lower dir unchanged')
 
@@ -390,6 +455,32 @@ def ro_checks(src, mnt):
        'read-only: host files unchanged')
     ok(not any(os.path.exists(os.path.join(src, x)) for x in ['new', 'newdir', 'k2', 'k3', 'k4']),
        'read-only: nothing created on the host')
+
+
+def budget_checks(src, mnt):
+    """The host kernel keeps every inode it looked up until memory runs
+    short: with a small descriptor budget, lookups get ENFILE while open
+    files keep working, and once the kernel forgets (drop_caches), lookups
+    work again."""
+    d = os.path.join(src, 'budget')
+    os.mkdir(d)
+    for i in range(100):
+        write(os.path.join(d, 'f%03d' % i), b'%d' % i)
+    with FsdMount(FSD, src, mnt, options=['--max-fds', '40']):
+        M = lambda *p: os.path.join(mnt, 'budget', *p)  # noqa: E731
+        with open(M('f000'), 'rb') as held:
+            errs = [err_of(os.stat, M('f%03d' % i)) for i in range(100)]
+            ok(errs[0] == 0 and errno.ENFILE in errs and set(errs) <= {0, errno.ENFILE},
+               'budget: lookups past --max-fds get ENFILE', errs)
+            ok(held.read() == b'0', 'budget: an open file keeps working')
+            time.sleep(1.1)  # past the attribute cache: GETATTR reaches the server
+            ok(err_of(os.stat, M('f001')) == 0, 'budget: a known file is still served')
+        deadline = time.monotonic() + 10
+        while err_of(os.stat, M('f099')) and time.monotonic() < deadline:
+            with open('/proc/sys/vm/drop_caches', 'w') as f:
+                f.write('2\n')
+            time.sleep(0.1)
+        ok(err_of(os.stat, M('f099')) == 0, 'budget: after the kernel forgets, lookups work')
 
 
 if __name__ == '__main__':
