@@ -15,11 +15,10 @@
 
 #include <endian.h>
 #include <errno.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #define QCOW2_MAGIC 0x514649fbu
@@ -83,6 +82,7 @@ struct qcow2 {
 	bool rt_staging; /* growing the table: entries not written one by one */
 	uint64_t alloc_next; /* where the next new cluster goes */
 	struct disk *backing;
+	struct disk_chain link; /* this image in its backing chain */
 	struct table_cache l2_cache, rb_cache;
 	/* The last compressed cluster read, decompressed. */
 	uint64_t zcluster_entry;
@@ -926,42 +926,57 @@ static int parse_header(struct qcow2 *q, const uint8_t *h, size_t hlen, char *ba
 	return 0;
 }
 
-static int open_backing(struct qcow2 *q, const struct disk_options *opt, const char *name,
-			const char *format, nook_error **err)
+/* The backing file, beneath the image's directory, in the format the image
+ * records. */
+static int open_backing(struct qcow2 *q, const struct disk_path *p, const struct disk_options *opt,
+			const char *name, const char *format, nook_error **err)
 {
-	char full[PATH_MAX + 1024];
-	if (name[0] == '/') {
-		snprintf(full, sizeof(full), "%s", name);
-	} else {
-		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s", q->path);
-		snprintf(full, sizeof(full), "%s/%s", dirname(dir), name);
-	}
-	struct disk_options bo = {.read_only = true, .direct = opt->direct,
-				  .chain_depth = opt->chain_depth + 1};
-	if (!format[0])
-		bo.format = DISK_FORMAT_AUTO;
-	else if (strcmp(format, "raw") == 0)
+	struct disk_ref ref;
+	int r = disk_ref_resolve(&ref, p, name, "backing file", opt->allow_backing, err);
+	struct disk_options bo = {.read_only = true, .direct = opt->direct, .allow_backing = true,
+				  .above = &q->link};
+	if (r == 0 && !format[0])
+		r = error_set(err, EINVAL, "disk %s: backing file \"%s\": its format is not "
+					     "recorded in the image, and it is never guessed; record it "
+					     "with qemu-img rebase -u -b NAME -F FORMAT",
+				   q->path, name);
+	else if (r == 0 && strcmp(format, "raw") == 0)
 		bo.format = DISK_FORMAT_RAW;
-	else if (strcmp(format, "qcow2") == 0)
+	else if (r == 0 && strcmp(format, "qcow2") == 0)
 		bo.format = DISK_FORMAT_QCOW2;
-	else if (strcmp(format, "vmdk") == 0)
+	else if (r == 0 && strcmp(format, "vmdk") == 0)
 		bo.format = DISK_FORMAT_VMDK;
-	else
-		return error_set(err, ENOTSUP, "disk %s: backing file format \"%s\" is not "
-						    "supported", q->path, format);
-	int r = disk_open(full, &bo, &q->backing, err);
-	if (r < 0)
+	else if (r == 0)
+		r = error_set(err, ENOTSUP, "disk %s: backing file format \"%s\" is not supported",
+				   q->path, format);
+	if (r == 0 && (r = disk_open_path(&ref.path, &bo, &q->backing, err)) < 0)
 		error_prefix(err, "disk %s: backing file", q->path);
+	disk_ref_close(&ref);
 	return r;
 }
 
-int qcow2_open(const char *path, const struct disk_options *opt, struct disk **out,
+/* Where this image is in its backing chain: a loop or too long a chain is
+ * refused. */
+static int join_chain(struct qcow2 *q, const struct disk_options *opt, nook_error **err)
+{
+	struct stat st;
+	if (fstat(q->file.fd, &st) < 0)
+		return error_set(err, errno, "disk %s: %s", q->path, strerror(errno));
+	q->link = (struct disk_chain){.dev = st.st_dev, .ino = st.st_ino, .above = opt->above};
+	unsigned depth = 0;
+	for (const struct disk_chain *c = opt->above; c; c = c->above, depth++)
+		if (c->dev == st.st_dev && c->ino == st.st_ino)
+			return error_set(err, ELOOP, "disk %s: backing file loop", q->path);
+	if (depth > MAX_CHAIN)
+		return error_set(err, ELOOP, "disk %s: backing chain longer than %d files", q->path,
+				      MAX_CHAIN);
+	return 0;
+}
+
+int qcow2_open(const struct disk_path *p, const struct disk_options *opt, struct disk **out,
 	       nook_error **err)
 {
-	if (opt->chain_depth > MAX_CHAIN)
-		return error_set(err, ELOOP, "disk %s: backing chain longer than %d files", path,
-				      MAX_CHAIN);
+	const char *path = p->shown;
 	struct qcow2 *q = calloc(1, sizeof(*q));
 	if (!q || !(q->path = strdup(path))) {
 		free(q);
@@ -969,7 +984,9 @@ int qcow2_open(const char *path, const struct disk_options *opt, struct disk **o
 	}
 	q->disk = (struct disk){.ops = &qcow2_ops, .read_only = opt->read_only};
 	q->file.fd = -1;
-	int r = disk_file_open(&q->file, path, opt->read_only, opt->direct, err);
+	int r = disk_file_open(&q->file, p, opt->read_only, opt->direct, err);
+	if (r == 0)
+		r = join_chain(q, opt, err);
 	uint64_t file_size = 0;
 	/* The header and its extensions live in the first cluster (at most
 	 * 2 MiB); read 64 KiB of it, enough for any real image. */
@@ -1008,7 +1025,7 @@ int qcow2_open(const char *path, const struct disk_options *opt, struct disk **o
 		       !(q->tail = aligned_alloc(4096, q->cluster_size < 4096 ? 4096 : q->cluster_size))))
 		FAIL(ENOMEM, "disk %s: out of memory", path);
 	if (r == 0 && backing[0])
-		r = open_backing(q, opt, backing, backing_format, err);
+		r = open_backing(q, p, opt, backing, backing_format, err);
 	if (r < 0) {
 		qcow2_close(&q->disk);
 		return r;

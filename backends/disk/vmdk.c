@@ -6,8 +6,6 @@
 
 #include <endian.h>
 #include <errno.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,12 +263,10 @@ static const struct disk_ops vmdk_ops = {
 };
 
 /* Parses a text descriptor's extent lines, opening their files. */
-static int parse_descriptor(struct vmdk *v, const char *path, char *text, bool direct,
-			    nook_error **err)
+static int parse_descriptor(struct vmdk *v, const struct disk_path *p, char *text,
+			    const struct disk_options *opt, nook_error **err)
 {
-	char copy[PATH_MAX];
-	snprintf(copy, sizeof(copy), "%s", path);
-	const char *dir = dirname(copy);
+	const char *path = p->shown;
 	uint64_t start = 0;
 	char *save = NULL;
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -292,29 +288,26 @@ static int parse_descriptor(struct vmdk *v, const char *path, char *text, bool d
 		if (strcmp(type, "ZERO") == 0) {
 			x->kind = EXTENT_ZERO;
 		} else if (fields >= 4 && (strcmp(type, "FLAT") == 0 || strcmp(type, "SPARSE") == 0)) {
-			char full[PATH_MAX + 1100];
-			if (file[0] == '/')
-				snprintf(full, sizeof(full), "%s", file);
-			else
-				snprintf(full, sizeof(full), "%s/%s", dir, file);
-			int r = disk_file_open(&x->file, full, true, direct, err);
-			if (r < 0)
-				return r;
-			if (strcmp(type, "FLAT") == 0) {
+			struct disk_ref ref;
+			int r = disk_ref_resolve(&ref, p, file, "extent", opt->allow_backing, err);
+			if (r == 0)
+				r = disk_file_open(&x->file, &ref.path, true, opt->direct, err);
+			if (r == 0 && strcmp(type, "FLAT") == 0) {
 				x->kind = EXTENT_FLAT;
 				if (offset > DISK_MAX_SIZE / SECTOR)
-					return FAIL(EINVAL, "disk %s: bad vmdk extent offset", path);
+					r = FAIL(EINVAL, "disk %s: bad vmdk extent offset", path);
 				x->flat_offset = offset * SECTOR;
-			} else {
+			} else if (r == 0) {
 				x->kind = EXTENT_SPARSE;
 				uint64_t want = x->sectors;
-				if ((r = sparse_open(x, full, err)) < 0)
-					return r;
-				if (x->sectors < want)
-					return FAIL(EINVAL, "disk %s: vmdk extent %s is smaller than the "
-							    "descriptor says", path, file);
+				if ((r = sparse_open(x, ref.shown, err)) == 0 && x->sectors < want)
+					r = FAIL(EINVAL, "disk %s: vmdk extent %s is smaller than the "
+							 "descriptor says", path, file);
 				x->sectors = want;
 			}
+			disk_ref_close(&ref);
+			if (r < 0)
+				return r;
 		} else {
 			return FAIL(ENOTSUP, "disk %s: vmdk extent type %s is not supported", path,
 				    type);
@@ -327,9 +320,10 @@ static int parse_descriptor(struct vmdk *v, const char *path, char *text, bool d
 	return 0;
 }
 
-int vmdk_open(const char *path, const struct disk_options *opt, struct disk **out,
+int vmdk_open(const struct disk_path *p, const struct disk_options *opt, struct disk **out,
 	      nook_error **err)
 {
+	const char *path = p->shown;
 	struct vmdk *v = calloc(1, sizeof(*v));
 	if (!v)
 		return FAIL(ENOMEM, "disk %s: out of memory", path);
@@ -337,7 +331,7 @@ int vmdk_open(const char *path, const struct disk_options *opt, struct disk **ou
 		v->ext[i].file.fd = -1;
 	v->disk = (struct disk){.ops = &vmdk_ops, .read_only = true};
 	struct extent *x = &v->ext[0];
-	int r = disk_file_open(&x->file, path, true, opt->direct, err);
+	int r = disk_file_open(&x->file, p, true, opt->direct, err);
 	char *text = NULL;
 	if (r == 0) {
 		uint8_t magic[4] = {0};
@@ -356,7 +350,7 @@ int vmdk_open(const char *path, const struct disk_options *opt, struct disk **ou
 			if (n < 0 || memcmp(text, "# Disk DescriptorFile", 21) != 0)
 				r = FAIL(EINVAL, "disk %s: not a vmdk image (bad magic)", path);
 			else
-				r = parse_descriptor(v, path, text, opt->direct, err);
+				r = parse_descriptor(v, p, text, opt, err);
 		}
 	}
 	free(text);

@@ -373,6 +373,7 @@ if [ -e ref/blk ]; then
 fi
 # A qcow2 whose backing file is such a descriptor: the chain allows extents
 # only beneath the descriptor's directory too.
+vmdk_desc ref/bad.vmdk 'RW 8 FLAT "/etc/passwd" 0'
 qemu-img create -q -f qcow2 -u -b bad.vmdk -F vmdk ref/vtop.qcow2 1M
 fails_with "qcow2 over a vmdk descriptor naming /etc/passwd: refused" "absolute path" \
 	"$D" --backing open qcow2 ref/vtop.qcow2
