@@ -350,6 +350,19 @@ static uint64_t compressed_length(const struct qcow2 *q, uint64_t entry)
 	return sectors * 512 - (compressed_offset(q, entry) & 511);
 }
 
+/* Whether a compressed cluster's bytes lie in clusters that may hold data. */
+static bool valid_compressed(const struct qcow2 *q, uint64_t entry)
+{
+	uint64_t cs = q->cluster_size;
+	uint64_t off = compressed_offset(q, entry), end = off + compressed_length(q, entry);
+	if (end > q->alloc_next)
+		return false;
+	for (uint64_t c = off & ~(cs - 1); c < end; c += cs)
+		if (!valid_cluster(q, c))
+			return false;
+	return true;
+}
+
 static enum cluster_kind classify(const struct qcow2 *q, uint64_t entry)
 {
 	if (entry & OFLAG_COMPRESSED)
@@ -429,6 +442,8 @@ static int lookup(struct qcow2 *q, uint64_t guest, uint64_t max, bool alloc_l2, 
 			return -EIO;
 		e->host = off + in_cluster;
 	}
+	if (e->kind == KIND_COMPRESSED && !valid_compressed(q, e->entry))
+		return -EIO;
 	if ((e->entry & OFLAG_ZERO) && !(e->entry & OFLAG_COMPRESSED) && q->version < 3)
 		return -EIO;
 	uint64_t len = cs - in_cluster;
@@ -456,8 +471,6 @@ static int decompress_cluster(struct qcow2 *q, uint64_t entry)
 	if (entry == q->zcluster_entry)
 		return 0;
 	uint64_t off = compressed_offset(q, entry), len = compressed_length(q, entry);
-	if (off < q->cluster_size || off >= q->alloc_next)
-		return -EIO;
 	int64_t got = disk_file_pread_upto(&q->file, q->zbuf, len, off);
 	if (got < 0)
 		return (int)got;
