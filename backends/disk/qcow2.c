@@ -8,9 +8,13 @@
  * points at them; clusters are freed only after nothing points at them.
  * Clusters freed are never reused (their space is punched out of the file).
  *
- * Every offset read from the image is checked against the file (clusters
- * must be aligned, past the header and before the allocation point, and
- * must not overlap the L1 or refcount table) before it is used. */
+ * Every offset read from the image is checked against the file before it
+ * is used: clusters must be aligned, past the header and before the
+ * allocation point, and must not overlap the L1 or refcount table; the L2
+ * tables and refcount blocks are checked when the image is opened and no
+ * two of them may share a cluster; a data cluster (compressed ones
+ * included) may not be one of them. So no write or discard of guest data
+ * ever lands on the image's metadata. */
 #include "backends/disk/disk.h"
 
 #include <endian.h>
@@ -73,14 +77,18 @@ struct qcow2 {
 	unsigned cluster_bits, l2_bits, rb_bits;
 	uint64_t cluster_size;
 	uint64_t l1_offset;
-	uint32_t l1_size;
-	uint64_t *l1; /* host byte order */
+	uint64_t l1_disk_len; /* bytes of the table in the file */
+	uint32_t l1_size;     /* entries in l1: those the virtual size needs */
+	uint64_t *l1;         /* host byte order */
 	uint64_t rt_offset;
 	uint64_t rt_entries;
 	uint64_t *rt;    /* host byte order */
 	uint64_t rt_disk_len; /* bytes of the table in the file */
 	bool rt_staging; /* growing the table: entries not written one by one */
 	uint64_t alloc_next; /* where the next new cluster goes */
+	/* Where the L2 tables and refcount blocks are, sorted. */
+	uint64_t *tables;
+	size_t ntables, tables_cap;
 	struct disk *backing;
 	struct disk_chain link; /* this image in its backing chain */
 	struct table_cache l2_cache, rb_cache;
@@ -119,8 +127,52 @@ static bool valid_cluster(const struct qcow2 *q, uint64_t off)
 {
 	uint64_t cs = q->cluster_size;
 	return off % cs == 0 && off >= cs && off < q->alloc_next && q->alloc_next - off >= cs &&
-	       !overlaps(off, cs, q->l1_offset, (uint64_t)q->l1_size * 8) &&
+	       !overlaps(off, cs, q->l1_offset, q->l1_disk_len) &&
 	       !overlaps(off, cs, q->rt_offset, q->rt_disk_len);
+}
+
+/* Index of the first table at or after `off`. */
+static size_t table_index(const struct qcow2 *q, uint64_t off)
+{
+	size_t lo = 0, hi = q->ntables;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (q->tables[mid] < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool is_table(const struct qcow2 *q, uint64_t off)
+{
+	size_t i = table_index(q, off);
+	return i < q->ntables && q->tables[i] == off;
+}
+
+/* Records a new L2 table or refcount block. */
+static int add_table(struct qcow2 *q, uint64_t off)
+{
+	if (q->ntables == q->tables_cap) {
+		size_t cap = q->tables_cap ? q->tables_cap * 2 : 64;
+		uint64_t *t = realloc(q->tables, cap * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		q->tables = t;
+		q->tables_cap = cap;
+	}
+	size_t i = table_index(q, off);
+	memmove(q->tables + i + 1, q->tables + i, (q->ntables - i) * sizeof(*q->tables));
+	q->tables[i] = off;
+	q->ntables++;
+	return 0;
+}
+
+/* Whether the cluster at `off` may hold guest data. */
+static bool data_cluster(const struct qcow2 *q, uint64_t off)
+{
+	return valid_cluster(q, off) && !is_table(q, off);
 }
 
 /* The cached copy of the table at `off`; loaded from the file, or zeroed
@@ -197,6 +249,8 @@ static int alloc_refcount_block(struct qcow2 *q, uint64_t rt_i, unsigned depth)
 	uint64_t off;
 	int r = reserve_clusters(q, 1, &off);
 	if (r < 0)
+		return r;
+	if ((r = add_table(q, off)) < 0)
 		return r;
 	uint64_t self = off >> q->cluster_bits;
 	bool self_covered = (self >> q->rb_bits) == rt_i;
@@ -350,7 +404,7 @@ static uint64_t compressed_length(const struct qcow2 *q, uint64_t entry)
 	return sectors * 512 - (compressed_offset(q, entry) & 511);
 }
 
-/* Whether a compressed cluster's bytes lie in clusters that may hold data. */
+/* Whether a compressed cluster's bytes lie in data clusters of the file. */
 static bool valid_compressed(const struct qcow2 *q, uint64_t entry)
 {
 	uint64_t cs = q->cluster_size;
@@ -358,7 +412,7 @@ static bool valid_compressed(const struct qcow2 *q, uint64_t entry)
 	if (end > q->alloc_next)
 		return false;
 	for (uint64_t c = off & ~(cs - 1); c < end; c += cs)
-		if (!valid_cluster(q, c))
+		if (!data_cluster(q, c))
 			return false;
 	return true;
 }
@@ -379,13 +433,13 @@ static int get_l2(struct qcow2 *q, uint64_t l1_i, bool alloc, uint8_t **table)
 {
 	uint64_t off = q->l1[l1_i] & L1E_OFFSET_MASK;
 	*table = NULL;
-	if (q->l1[l1_i] & ~(L1E_OFFSET_MASK | OFLAG_COPIED))
-		return -EIO;
 	if (off)
 		return cache_get(q, &q->l2_cache, off, false, table);
 	if (!alloc)
 		return 0;
 	int r = alloc_clusters(q, 1, &off);
+	if (r == 0)
+		r = add_table(q, off);
 	if (r == 0)
 		r = cache_get(q, &q->l2_cache, off, true, table);
 	if (r == 0)
@@ -438,7 +492,7 @@ static int lookup(struct qcow2 *q, uint64_t guest, uint64_t max, bool alloc_l2, 
 	e->host = 0;
 	if (e->kind == KIND_NORMAL || e->kind == KIND_ZERO_ALLOC) {
 		uint64_t off = e->entry & L2E_OFFSET_MASK;
-		if (!valid_cluster(q, off) || (e->entry & 0x1fe))
+		if (!data_cluster(q, off) || (e->entry & 0x1fe))
 			return -EIO;
 		e->host = off + in_cluster;
 	}
@@ -455,7 +509,7 @@ static int lookup(struct qcow2 *q, uint64_t guest, uint64_t max, bool alloc_l2, 
 				break;
 			if (e->kind == KIND_NORMAL) {
 				uint64_t off = next & L2E_OFFSET_MASK;
-				if (off != expect || !valid_cluster(q, off) || (next & 0x1fe))
+				if (off != expect || !data_cluster(q, off) || (next & 0x1fe))
 					break;
 				expect += cs;
 			}
@@ -756,6 +810,7 @@ static void qcow2_close(struct disk *d)
 	free(q->tail);
 	free(q->l1);
 	free(q->rt);
+	free(q->tables);
 	free(q->path);
 	free(q);
 }
@@ -829,7 +884,7 @@ static int parse_header(struct qcow2 *q, const uint8_t *h, size_t hlen, char *ba
 			    (unsigned long long)q->disk.size);
 	if (get32(h + 32) != 0)
 		return FAIL(ENOTSUP, "disk %s: encrypted qcow2 images are not supported", path);
-	q->l1_size = get32(h + 36);
+	uint32_t l1_entries = get32(h + 36);
 	q->l1_offset = get64(h + 40);
 	q->rt_offset = get64(h + 48);
 	uint32_t rt_clusters = get32(h + 56);
@@ -908,16 +963,19 @@ static int parse_header(struct qcow2 *q, const uint8_t *h, size_t hlen, char *ba
 	/* Tables. */
 	uint64_t l2_span = q->cluster_size << q->l2_bits;
 	uint64_t need_l1 = (q->disk.size + l2_span - 1) / l2_span;
-	if ((uint64_t)q->l1_size * 8 > MAX_L1_BYTES || q->l1_size < need_l1)
-		return FAIL(EINVAL, "disk %s: bad L1 table size %u", path, q->l1_size);
-	if (q->l1_offset % q->cluster_size || (q->l1_size && q->l1_offset == 0))
+	if ((uint64_t)l1_entries * 8 > MAX_L1_BYTES || l1_entries < need_l1)
+		return FAIL(EINVAL, "disk %s: bad L1 table size %u", path, l1_entries);
+	if (q->l1_offset % q->cluster_size || (l1_entries && q->l1_offset == 0))
 		return FAIL(EINVAL, "disk %s: bad L1 table offset", path);
+	/* Entries past those the virtual size needs are never used. */
+	q->l1_size = (uint32_t)need_l1;
+	q->l1_disk_len = (uint64_t)l1_entries * 8;
 	if (q->rt_offset % q->cluster_size || q->rt_offset == 0 || rt_clusters == 0 ||
 	    (uint64_t)rt_clusters * q->cluster_size > MAX_RT_BYTES)
 		return FAIL(EINVAL, "disk %s: bad refcount table", path);
 	q->rt_entries = (uint64_t)rt_clusters * q->cluster_size / 8;
 	q->rt_disk_len = q->rt_entries * 8;
-	if (overlaps(q->l1_offset, (uint64_t)q->l1_size * 8, q->rt_offset, q->rt_entries * 8))
+	if (overlaps(q->l1_offset, q->l1_disk_len, q->rt_offset, q->rt_disk_len))
 		return FAIL(EINVAL, "disk %s: the L1 and refcount tables overlap", path);
 	/* Backing file. */
 	backing[0] = 0;
@@ -936,6 +994,49 @@ static int parse_header(struct qcow2 *q, const uint8_t *h, size_t hlen, char *ba
 		if ((r = disk_file_pwrite(&q->file, zero, 8, 88)) < 0)
 			return FAIL(-r, "disk %s: %s", path, strerror(-r));
 	}
+	return 0;
+}
+
+static int compare_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Checks where the L2 tables and refcount blocks are, and records it. */
+static int index_tables(struct qcow2 *q, nook_error **err)
+{
+	size_t n = 1;
+	for (uint32_t i = 0; i < q->l1_size; i++)
+		n += (q->l1[i] & L1E_OFFSET_MASK) != 0;
+	for (uint64_t i = 0; i < q->rt_entries; i++)
+		n += (q->rt[i] & RTE_OFFSET_MASK) != 0;
+	if (!(q->tables = malloc(n * sizeof(*q->tables))))
+		return error_set(err, ENOMEM, "disk %s: out of memory", q->path);
+	q->tables_cap = n;
+	for (uint32_t i = 0; i < q->l1_size; i++) {
+		uint64_t off = q->l1[i] & L1E_OFFSET_MASK;
+		if ((q->l1[i] & ~(L1E_OFFSET_MASK | OFLAG_COPIED)) || (off && !valid_cluster(q, off)))
+			return error_set(err, EINVAL, "disk %s: bad L2 table offset 0x%llx (L1 entry %u)",
+					      q->path, (unsigned long long)q->l1[i], i);
+		if (off)
+			q->tables[q->ntables++] = off;
+	}
+	for (uint64_t i = 0; i < q->rt_entries; i++) {
+		uint64_t off = q->rt[i] & RTE_OFFSET_MASK;
+		if ((q->rt[i] & ~RTE_OFFSET_MASK) || (off && !valid_cluster(q, off)))
+			return error_set(err, EINVAL, "disk %s: bad refcount block offset 0x%llx "
+						      "(refcount table entry %llu)",
+					      q->path, (unsigned long long)q->rt[i], (unsigned long long)i);
+		if (off)
+			q->tables[q->ntables++] = off;
+	}
+	qsort(q->tables, q->ntables, sizeof(*q->tables), compare_u64);
+	for (size_t i = 1; i < q->ntables; i++)
+		if (q->tables[i] == q->tables[i - 1])
+			return error_set(err, EINVAL, "disk %s: two qcow2 tables share the cluster at "
+						      "0x%llx",
+					      q->path, (unsigned long long)q->tables[i]);
 	return 0;
 }
 
@@ -1030,6 +1131,8 @@ int qcow2_open(const struct disk_path *p, const struct disk_options *opt, struct
 			FAIL(EIO, "disk %s: the L1 or refcount table lies past the end of the file",
 				 path);
 	}
+	if (r == 0)
+		r = index_tables(q, err);
 	if (r == 0 && (cache_init(&q->l2_cache, q->cluster_size) < 0 ||
 		       cache_init(&q->rb_cache, q->cluster_size) < 0 ||
 		       !(q->zcluster = malloc(q->cluster_size)) ||

@@ -128,7 +128,7 @@ cp h.qcow2 dirty.qcow2 && patch dirty.qcow2 79 01
 check "dirty image opens read-only" "$D" open qcow2 dirty.qcow2 ro
 head -c 50 h.qcow2 >trunc.qcow2
 fails_with "hostile: truncated header" "not a qcow2 image" "$D" open qcow2 trunc.qcow2
-head -c 200000 h.qcow2 >trunc2.qcow2
+head -c 400000 h.qcow2 >trunc2.qcow2
 fails_with "hostile: truncated data: an I/O error, no crash" "Input/output error" "$D" dump qcow2 trunc2.qcow2 x
 # L2 entries pointing into the header and past the end of the file.
 l2=$(python3 -c "import struct;f=open('h.qcow2','rb');f.seek(40);o,=struct.unpack('>Q',f.read(8));f.seek(o);print(struct.unpack('>Q',f.read(8))[0]&0xfffffffffe00)")
@@ -202,7 +202,7 @@ cp two.qcow2 tt.qcow2 && qcow2_set tt.qcow2 l1 1 "rb | 1<<63"
 fails_with "hostile: an L2 table on a refcount block" "share the cluster" "$D" open qcow2 tt.qcow2
 cp two.qcow2 tt.qcow2 && qcow2_set tt.qcow2 rt 1 "rb"
 fails_with "hostile: two refcount table entries share a block" "share the cluster" "$D" open qcow2 tt.qcow2
-for target in 0:header l1:L1-table rt:refcount-table "1<<40:past-the-end" "l2+512:unaligned-offset"; do
+for target in l1:L1-table rt:refcount-table "1<<40:past-the-end" "l2+512:unaligned-offset"; do
 	cp two.qcow2 tt.qcow2 && qcow2_set tt.qcow2 l1 1 "${target%%:*} | 1<<63"
 	fails_with "hostile: an L2 table at the ${target#*:}" "bad L2 table offset" "$D" open qcow2 tt.qcow2
 	cp two.qcow2 tt.qcow2 && qcow2_set tt.qcow2 rt 1 "${target%%:*}"
