@@ -92,12 +92,13 @@ struct qcow2 {
 	struct disk *backing;
 	struct disk_chain link; /* this image in its backing chain */
 	struct table_cache l2_cache, rb_cache;
-	/* The last compressed cluster read, decompressed. */
+	/* The last compressed cluster read, decompressed (allocated at the
+	 * first one). */
 	uint64_t zcluster_entry;
 	uint8_t *zcluster, *zbuf;
 	z_stream zs;
 	bool zs_ready;
-	uint8_t *head, *tail; /* copy-on-write edges, a cluster each */
+	uint8_t *head, *tail; /* copy-on-write edges, a cluster each (read-write only) */
 };
 
 static int cache_init(struct table_cache *c, uint64_t cluster_size)
@@ -525,6 +526,12 @@ static int decompress_cluster(struct qcow2 *q, uint64_t entry)
 	if (entry == q->zcluster_entry)
 		return 0;
 	uint64_t off = compressed_offset(q, entry), len = compressed_length(q, entry);
+	if (!q->zbuf) {
+		if (!q->zcluster && !(q->zcluster = malloc(q->cluster_size)))
+			return -ENOMEM;
+		if (!(q->zbuf = malloc(2 * q->cluster_size)))
+			return -ENOMEM;
+	}
 	int64_t got = disk_file_pread_upto(&q->file, q->zbuf, len, off);
 	if (got < 0)
 		return (int)got;
@@ -846,8 +853,11 @@ static void feature_name(const uint8_t *table, uint32_t len, unsigned bit, char 
 			snprintf(name, size, "bit %u (%.46s)", bit, (const char *)table + i + 2);
 }
 
-static int load_table(struct qcow2 *q, uint64_t offset, uint64_t entries, uint64_t **table)
+static int load_table(struct qcow2 *q, uint64_t offset, uint64_t entries, uint64_t file_size,
+		      uint64_t **table)
 {
+	if (offset > file_size || entries * 8 > file_size - offset)
+		return -EIO;
 	*table = calloc(entries ? entries : 1, 8);
 	if (!*table)
 		return -ENOMEM;
@@ -1126,19 +1136,18 @@ int qcow2_open(const struct disk_path *p, const struct disk_options *opt, struct
 	free(h);
 	if (r == 0) {
 		q->alloc_next = (file_size + q->cluster_size - 1) & ~(q->cluster_size - 1);
-		if ((r = load_table(q, q->l1_offset, q->l1_size, &q->l1)) < 0 ||
-		    (r = load_table(q, q->rt_offset, q->rt_entries, &q->rt)) < 0)
+		if ((r = load_table(q, q->l1_offset, q->l1_size, file_size, &q->l1)) < 0 ||
+		    (r = load_table(q, q->rt_offset, q->rt_entries, file_size, &q->rt)) < 0)
 			FAIL(EIO, "disk %s: the L1 or refcount table lies past the end of the file",
 				 path);
 	}
 	if (r == 0)
 		r = index_tables(q, err);
+	size_t edge = q->cluster_size < 4096 ? 4096 : q->cluster_size;
 	if (r == 0 && (cache_init(&q->l2_cache, q->cluster_size) < 0 ||
 		       cache_init(&q->rb_cache, q->cluster_size) < 0 ||
-		       !(q->zcluster = malloc(q->cluster_size)) ||
-		       !(q->zbuf = malloc(2 * q->cluster_size)) ||
-		       !(q->head = aligned_alloc(4096, q->cluster_size < 4096 ? 4096 : q->cluster_size)) ||
-		       !(q->tail = aligned_alloc(4096, q->cluster_size < 4096 ? 4096 : q->cluster_size))))
+		       (!opt->read_only && (!(q->head = aligned_alloc(4096, edge)) ||
+					     !(q->tail = aligned_alloc(4096, edge))))))
 		FAIL(ENOMEM, "disk %s: out of memory", path);
 	if (r == 0 && backing[0])
 		r = open_backing(q, p, opt, backing, backing_format, err);

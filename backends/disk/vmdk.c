@@ -17,7 +17,7 @@
 #define FLAG_MARKERS (1u << 17)
 #define SECTOR 512
 #define MAX_EXTENTS 64
-#define MAX_GD_BYTES (16u << 20)
+#define MAX_GD_BYTES (16u << 20) /* all the grain directories of an image */
 #define MAX_DESCRIPTOR (64u << 10)
 
 enum extent_kind { EXTENT_FLAT, EXTENT_ZERO, EXTENT_SPARSE };
@@ -35,13 +35,14 @@ struct extent {
 	bool compressed;
 	uint32_t *gt;           /* the cached grain table */
 	uint64_t gt_index;      /* which one (UINT64_MAX: none) */
-	uint8_t *grain, *zbuf;  /* a decompressed grain; its compressed form */
+	uint8_t *grain, *zbuf;  /* compressed: a decompressed grain; its compressed form */
 	uint64_t grain_cached;  /* sector of the cached grain (0: none) */
 	uint64_t file_size;
 };
 
 struct vmdk {
 	struct disk disk;
+	uint64_t gd_bytes; /* of all the sparse extents so far */
 	unsigned nextents;
 	struct extent ext[MAX_EXTENTS];
 };
@@ -72,8 +73,9 @@ static bool pow2(uint64_t v)
 	return v && !(v & (v - 1));
 }
 
-/* Opens the sparse extent whose header is at the start of x->file. */
-static int sparse_open(struct extent *x, const char *path, nook_error **err)
+/* Opens the sparse extent whose header is at the start of x->file; its
+ * grain directory counts into *gd_bytes. */
+static int sparse_open(struct extent *x, const char *path, uint64_t *gd_bytes, nook_error **err)
 {
 	uint8_t h[512];
 	int r = disk_file_size(&x->file, &x->file_size);
@@ -108,18 +110,24 @@ static int sparse_open(struct extent *x, const char *path, nook_error **err)
 		return FAIL(EINVAL, "disk %s: vmdk capacity too large", path);
 	uint64_t per_gt = x->grain_sectors * x->gtes;
 	x->ngd = (x->sectors + per_gt - 1) / per_gt;
-	if (x->ngd * 4 > MAX_GD_BYTES || gd_offset > x->file_size / SECTOR)
+	if (x->ngd * 4 > MAX_GD_BYTES || gd_offset > x->file_size / SECTOR ||
+	    x->ngd * 4 > x->file_size - gd_offset * SECTOR)
 		return FAIL(EINVAL, "disk %s: bad vmdk grain directory", path);
+	*gd_bytes += x->ngd * 4;
+	if (*gd_bytes > MAX_GD_BYTES)
+		return FAIL(EINVAL, "disk %s: the vmdk grain directories are larger than %u MiB in "
+				    "total", path, MAX_GD_BYTES >> 20);
 	x->gd = malloc(x->ngd * 4 + 4);
 	x->gt = malloc((size_t)x->gtes * 4);
-	x->grain = malloc(x->grain_sectors * SECTOR);
-	/* A compressed grain may be a little larger than the grain. */
-	x->zbuf = malloc(x->grain_sectors * SECTOR * 2 + 4096);
-	if (!x->gd || !x->gt || !x->grain || !x->zbuf)
+	if (x->compressed) {
+		x->grain = malloc(x->grain_sectors * SECTOR);
+		/* A compressed grain may be a little larger than the grain. */
+		x->zbuf = malloc(x->grain_sectors * SECTOR * 2 + 4096);
+	}
+	if (!x->gd || !x->gt || (x->compressed && (!x->grain || !x->zbuf)))
 		return FAIL(ENOMEM, "disk %s: out of memory", path);
 	if (disk_file_pread(&x->file, x->gd, x->ngd * 4, gd_offset * SECTOR) < 0)
-		return FAIL(EINVAL, "disk %s: the vmdk grain directory lies past the end of the file",
-			    path);
+		return FAIL(EIO, "disk %s: cannot read the vmdk grain directory", path);
 	for (uint64_t i = 0; i < x->ngd; i++)
 		x->gd[i] = le32toh(x->gd[i]);
 	x->gt_index = UINT64_MAX;
@@ -300,7 +308,8 @@ static int parse_descriptor(struct vmdk *v, const struct disk_path *p, char *tex
 			} else if (r == 0) {
 				x->kind = EXTENT_SPARSE;
 				uint64_t want = x->sectors;
-				if ((r = sparse_open(x, ref.shown, err)) == 0 && x->sectors < want)
+				if ((r = sparse_open(x, ref.shown, &v->gd_bytes, err)) == 0 &&
+				    x->sectors < want)
 					r = FAIL(EINVAL, "disk %s: vmdk extent %s is smaller than the "
 							 "descriptor says", path, file);
 				x->sectors = want;
@@ -339,7 +348,7 @@ int vmdk_open(const struct disk_path *p, const struct disk_options *opt, struct 
 		if (le32(magic) == SPARSE_MAGIC) {
 			x->kind = EXTENT_SPARSE;
 			v->nextents = 1;
-			r = sparse_open(x, path, err);
+			r = sparse_open(x, path, &v->gd_bytes, err);
 			v->disk.size = x->sectors * SECTOR;
 		} else if (!(text = calloc(1, MAX_DESCRIPTOR + 1))) {
 			r = FAIL(ENOMEM, "disk %s: out of memory", path);
