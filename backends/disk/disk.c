@@ -95,8 +95,10 @@ int disk_discard(struct disk *d, uint64_t off, uint64_t len)
 	if (d->read_only)
 		return -EROFS;
 	int r = check_range(d, off, len);
-	if (r < 0 || !d->ops->discard)
-		return r; /* discarding is advisory */
+	/* Discarding is advisory; an empty range is nothing to do (and
+	 * fallocate would refuse it). */
+	if (r < 0 || !d->ops->discard || len == 0)
+		return r;
 	return d->ops->discard(d, off, len);
 }
 
@@ -105,7 +107,7 @@ int disk_write_zeroes(struct disk *d, uint64_t off, uint64_t len)
 	if (d->read_only)
 		return -EROFS;
 	int r = check_range(d, off, len);
-	if (r < 0)
+	if (r < 0 || len == 0)
 		return r;
 	return d->ops->write_zeroes(d, off, len);
 }
