@@ -14,7 +14,10 @@
  * tables and refcount blocks are checked when the image is opened and no
  * two of them may share a cluster; a data cluster (compressed ones
  * included) may not be one of them. So no write or discard of guest data
- * ever lands on the image's metadata. */
+ * ever lands on the image's metadata. An L2 table as found in the image may
+ * not point past the end of the file, where new clusters will go (checked
+ * when it is first used): a stale pointer there would later alias data or
+ * tables written by nook. */
 #include "backends/disk/disk.h"
 
 #include <endian.h>
@@ -86,6 +89,8 @@ struct qcow2 {
 	uint64_t rt_disk_len; /* bytes of the table in the file */
 	bool rt_staging; /* growing the table: entries not written one by one */
 	uint64_t alloc_next; /* where the next new cluster goes */
+	uint64_t file_end;   /* alloc_next at open: the clusters past it are nook's */
+	uint8_t *l2_checked; /* a bit per L1 entry: its L2 table passed check_l2 */
 	/* Where the L2 tables and refcount blocks are, sorted. */
 	uint64_t *tables;
 	size_t ntables, tables_cap;
@@ -410,7 +415,7 @@ static bool valid_compressed(const struct qcow2 *q, uint64_t entry)
 {
 	uint64_t cs = q->cluster_size;
 	uint64_t off = compressed_offset(q, entry), end = off + compressed_length(q, entry);
-	if (end > q->alloc_next)
+	if (end > q->file_end) /* nook writes no compressed clusters */
 		return false;
 	for (uint64_t c = off & ~(cs - 1); c < end; c += cs)
 		if (!data_cluster(q, c))
@@ -428,16 +433,46 @@ static enum cluster_kind classify(const struct qcow2 *q, uint64_t entry)
 	return off ? KIND_NORMAL : KIND_UNALLOC;
 }
 
+/* An L2 table as the image has it (not yet changed by nook) may not point
+ * past the end of the file. */
+static int check_l2(const struct qcow2 *q, const uint8_t *table)
+{
+	const uint64_t *entries = (const uint64_t *)table;
+	for (uint64_t i = 0; i < UINT64_C(1) << q->l2_bits; i++) {
+		uint64_t entry = be64toh(entries[i]);
+		if (!(entry & OFLAG_COMPRESSED) && (entry & L2E_OFFSET_MASK) >= q->file_end)
+			return -EIO;
+	}
+	return 0;
+}
+
+static bool l2_checked(const struct qcow2 *q, uint64_t l1_i)
+{
+	return q->l2_checked[l1_i / 8] & (1u << (l1_i % 8));
+}
+
+static void set_l2_checked(struct qcow2 *q, uint64_t l1_i)
+{
+	q->l2_checked[l1_i / 8] |= (uint8_t)(1u << (l1_i % 8));
+}
+
 /* The L2 table for L1 index l1_i: NULL in *table when there is none and
  * `alloc` is false. */
 static int get_l2(struct qcow2 *q, uint64_t l1_i, bool alloc, uint8_t **table)
 {
 	uint64_t off = q->l1[l1_i] & L1E_OFFSET_MASK;
 	*table = NULL;
-	if (off)
-		return cache_get(q, &q->l2_cache, off, false, table);
+	if (off) {
+		int r = cache_get(q, &q->l2_cache, off, false, table);
+		if (r == 0 && !l2_checked(q, l1_i) && (r = check_l2(q, *table)) == 0)
+			set_l2_checked(q, l1_i);
+		if (r < 0)
+			*table = NULL;
+		return r;
+	}
 	if (!alloc)
 		return 0;
+	set_l2_checked(q, l1_i);
 	int r = alloc_clusters(q, 1, &off);
 	if (r == 0)
 		r = add_table(q, off);
@@ -818,6 +853,7 @@ static void qcow2_close(struct disk *d)
 	free(q->l1);
 	free(q->rt);
 	free(q->tables);
+	free(q->l2_checked);
 	free(q->path);
 	free(q);
 }
@@ -1136,6 +1172,7 @@ int qcow2_open(const struct disk_path *p, const struct disk_options *opt, struct
 	free(h);
 	if (r == 0) {
 		q->alloc_next = (file_size + q->cluster_size - 1) & ~(q->cluster_size - 1);
+		q->file_end = q->alloc_next;
 		if ((r = load_table(q, q->l1_offset, q->l1_size, file_size, &q->l1)) < 0 ||
 		    (r = load_table(q, q->rt_offset, q->rt_entries, file_size, &q->rt)) < 0)
 			FAIL(EIO, "disk %s: the L1 or refcount table lies past the end of the file",
@@ -1144,7 +1181,8 @@ int qcow2_open(const struct disk_path *p, const struct disk_options *opt, struct
 	if (r == 0)
 		r = index_tables(q, err);
 	size_t edge = q->cluster_size < 4096 ? 4096 : q->cluster_size;
-	if (r == 0 && (cache_init(&q->l2_cache, q->cluster_size) < 0 ||
+	if (r == 0 && (!(q->l2_checked = calloc(q->l1_size / 8 + 1, 1)) ||
+		       cache_init(&q->l2_cache, q->cluster_size) < 0 ||
 		       cache_init(&q->rb_cache, q->cluster_size) < 0 ||
 		       (!opt->read_only && (!(q->head = aligned_alloc(4096, edge)) ||
 					     !(q->tail = aligned_alloc(4096, edge))))))

@@ -193,6 +193,15 @@ for target in rb:refcount-block l2:L2-table; do
 	unchanged_after "$name: write" "Input/output error" zd.qcow2 "$D" write qcow2 zd.qcow2 0 512
 	unchanged_after "$name: discard" "Input/output error" zd.qcow2 "$D" discard qcow2 zd.qcow2 0 65536
 done
+# Found by fuzz_qcow2: an L2 entry pointing past the end of the file, where
+# new clusters go; once nook allocated a cluster there (for other guest
+# data, or a table), two guest clusters shared it. Such a table is refused.
+for flags in "1<<63:data" "1:preallocated-zero"; do
+	cp h.qcow2 zf.qcow2
+	qcow2_set zf.qcow2 l2 40 "${flags%%:*} | (size + 65535) // 65536 * 65536"
+	unchanged_after "hostile: ${flags#*:} cluster where new clusters will go: write elsewhere" \
+		"Input/output error" zf.qcow2 "$D" write qcow2 zf.qcow2 $((32 * 65536)) 65536
+done
 # Tables on tables, checked when the image is opened.
 qemu-img create -q -f qcow2 two.qcow2 2G
 qemu_io -c 'write -P 1 0 64k' -c 'write -P 2 1G 64k' two.qcow2
