@@ -4,22 +4,25 @@
 #include "backends/disk/disk.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 /* Probing reads the first bytes; a raw image whose guest wrote a qcow2
- * header would be reopened as qcow2 (and could then name any host file as
- * its backing file), which is why probing happens only on request. */
-static int probe_format(const char *path, enum disk_format *format, nook_error **err)
+ * header would be reopened as qcow2 (and could then name any file beside
+ * it as its backing file), which is why probing happens only on request,
+ * for the user's own image; the format of a file that an image names is
+ * never probed. */
+static int probe_format(const struct disk_path *p, enum disk_format *format, nook_error **err)
 {
 	struct disk_file f;
-	int r = disk_file_open(&f, path, true, false, err);
+	int r = disk_file_open(&f, p, true, false, err);
 	if (r < 0)
 		return r;
 	uint8_t head[4] = {0};
 	int64_t n = disk_file_pread_upto(&f, head, sizeof(head), 0);
 	disk_file_close(&f);
 	if (n < 0)
-		return error_set(err, (int)-n, "disk %s: %s", path, strerror((int)-n));
+		return error_set(err, (int)-n, "disk %s: %s", p->shown, strerror((int)-n));
 	if (n == 4 && memcmp(head, "QFI\xfb", 4) == 0)
 		*format = DISK_FORMAT_QCOW2;
 	else if (n == 4 && (memcmp(head, "KDMV", 4) == 0 || memcmp(head, "# Di", 4) == 0))
@@ -32,26 +35,33 @@ static int probe_format(const char *path, enum disk_format *format, nook_error *
 int disk_open(const char *path, const struct disk_options *opt, struct disk **out,
 	      nook_error **err)
 {
+	struct disk_path p = {.dir = AT_FDCWD, .name = path, .shown = path};
+	return disk_open_path(&p, opt, out, err);
+}
+
+int disk_open_path(const struct disk_path *p, const struct disk_options *opt, struct disk **out,
+		   nook_error **err)
+{
 	struct disk_options o = *opt;
 	*out = NULL;
 	if (o.format == DISK_FORMAT_AUTO) {
-		int r = probe_format(path, &o.format, err);
+		int r = probe_format(p, &o.format, err);
 		if (r < 0)
 			return r;
 	}
 	switch (o.format) {
 	case DISK_FORMAT_RAW:
-		return raw_open(path, &o, out, err);
+		return raw_open(p, &o, out, err);
 	case DISK_FORMAT_QCOW2:
-		return qcow2_open(path, &o, out, err);
+		return qcow2_open(p, &o, out, err);
 	case DISK_FORMAT_VMDK:
 		if (!o.read_only)
 			return error_set(err, EINVAL,
 					      "disk %s: vmdk images are read-only: open it read-only",
-					      path);
-		return vmdk_open(path, &o, out, err);
+					      p->shown);
+		return vmdk_open(p, &o, out, err);
 	default:
-		return error_set(err, EINVAL, "disk %s: unknown format %d", path, (int)o.format);
+		return error_set(err, EINVAL, "disk %s: unknown format %d", p->shown, (int)o.format);
 	}
 }
 
@@ -85,8 +95,10 @@ int disk_discard(struct disk *d, uint64_t off, uint64_t len)
 	if (d->read_only)
 		return -EROFS;
 	int r = check_range(d, off, len);
-	if (r < 0 || !d->ops->discard)
-		return r; /* discarding is advisory */
+	/* Discarding is advisory; an empty range is nothing to do (and
+	 * fallocate would refuse it). */
+	if (r < 0 || !d->ops->discard || len == 0)
+		return r;
 	return d->ops->discard(d, off, len);
 }
 
@@ -95,7 +107,7 @@ int disk_write_zeroes(struct disk *d, uint64_t off, uint64_t len)
 	if (d->read_only)
 		return -EROFS;
 	int r = check_range(d, off, len);
-	if (r < 0)
+	if (r < 0 || len == 0)
 		return r;
 	return d->ops->write_zeroes(d, off, len);
 }

@@ -4,13 +4,18 @@
  *
  * Images are hostile input: every offset read from an image is checked
  * before use; a bad image fails at open with a message, or a request fails
- * with -EIO. Nothing is ever written outside the image file. A disk is used
- * by one thread at a time. */
+ * with -EIO. Nothing is ever written outside the image file. The files an
+ * image names (a qcow2 backing file, vmdk extents) are opened only when the
+ * user allows it, only beneath the naming image's own directory, only as
+ * regular files, and only in a format the image records. A disk is used by
+ * one thread at a time. */
 #ifndef NOOK_BACKENDS_DISK_DISK_H
 #define NOOK_BACKENDS_DISK_DISK_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include "util/iov.h"
@@ -26,7 +31,16 @@ struct disk_options {
 	/* Whether the image may name other files (a qcow2 backing file, vmdk
 	 * extents); even then only beneath its own directory. */
 	bool allow_backing;
-	unsigned chain_depth; /* backing files above this one; 0 for the caller */
+	/* The images above this one in a backing chain, nearest first; NULL
+	 * for the caller. */
+	const struct disk_chain *above;
+};
+
+/* One image of a backing chain: a loop or an overlong chain is refused. */
+struct disk_chain {
+	dev_t dev;
+	ino_t ino;
+	const struct disk_chain *above;
 };
 
 struct disk;
@@ -67,6 +81,34 @@ bool disk_can_discard(const struct disk *d);
 
 /* ---- for the format implementations ---- */
 
+/* An image file's name: the user's own (dir is AT_FDCWD), opened as given,
+ * a regular file or a block device; or a name that another image holds,
+ * resolved beneath `dir`, an O_PATH descriptor of that image's directory,
+ * and only a regular file. */
+struct disk_path {
+	int dir;
+	const char *name;
+	const char *shown; /* in messages */
+};
+
+/* A file that an image names, ready to open (disk_ref_resolve). */
+struct disk_ref {
+	struct disk_path path;
+	char shown[PATH_MAX];
+};
+
+/* Checks the name `name` that the image at `img` holds (`what` it is:
+ * "backing file", "extent"): refused unless `allowed`; it must be relative
+ * with no ".." component. Opens img's directory for ref->path; release it
+ * with disk_ref_close. */
+int disk_ref_resolve(struct disk_ref *ref, const struct disk_path *img, const char *name,
+		     const char *what, bool allowed, nook_error **err);
+void disk_ref_close(struct disk_ref *ref);
+
+/* disk_open for a name that is not necessarily the user's own. */
+int disk_open_path(const struct disk_path *p, const struct disk_options *opt, struct disk **out,
+		   nook_error **err);
+
 /* A host file; with `direct`, I/O that is not aligned to `align` goes
  * through an aligned bounce buffer. */
 struct disk_file {
@@ -75,7 +117,7 @@ struct disk_file {
 	size_t align;
 };
 
-int disk_file_open(struct disk_file *f, const char *path, bool read_only, bool direct,
+int disk_file_open(struct disk_file *f, const struct disk_path *p, bool read_only, bool direct,
 		   nook_error **err);
 void disk_file_close(struct disk_file *f);
 /* Whole transfers: a read past the end of the file fails with -EIO. */
@@ -92,11 +134,11 @@ int disk_file_punch(struct disk_file *f, uint64_t off, uint64_t len);
 int disk_file_zero(struct disk_file *f, uint64_t off, uint64_t len);
 
 /* Format openers, for disk.c. */
-int raw_open(const char *path, const struct disk_options *opt, struct disk **out,
+int raw_open(const struct disk_path *p, const struct disk_options *opt, struct disk **out,
 	     nook_error **err);
-int qcow2_open(const char *path, const struct disk_options *opt, struct disk **out,
+int qcow2_open(const struct disk_path *p, const struct disk_options *opt, struct disk **out,
 	       nook_error **err);
-int vmdk_open(const char *path, const struct disk_options *opt, struct disk **out,
+int vmdk_open(const struct disk_path *p, const struct disk_options *opt, struct disk **out,
 	      nook_error **err);
 
 /* Bounds on what an image may ask for. */

@@ -8,35 +8,116 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <linux/openat2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define DIRECT_ALIGN 4096
 #define BOUNCE_MAX (1u << 20)
 
-int disk_file_open(struct disk_file *f, const char *path, bool read_only, bool direct,
+/* `name` beneath the directory `dir`: no absolute path, no ".." above it,
+ * no symlink leading out, no /proc magic link. */
+static int open_beneath(int dir, const char *name, int flags)
+{
+	struct open_how how = {.flags = (uint64_t)flags,
+			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+	return (int)syscall(SYS_openat2, dir, name, &how, sizeof(how));
+}
+
+int disk_file_open(struct disk_file *f, const struct disk_path *p, bool read_only, bool direct,
 		   nook_error **err)
 {
-	int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (direct ? O_DIRECT : 0);
-	f->fd = open(path, flags);
+	bool named = p->dir != AT_FDCWD; /* by an image, not by the user */
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer (it is
+	 * refused below). */
+	int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+		    (direct ? O_DIRECT : 0);
+	f->fd = named ? open_beneath(p->dir, p->name, flags) : open(p->name, flags);
 	if (f->fd < 0 && direct && errno == EINVAL)
 		return error_set(err, EINVAL, "disk %s: the file system does not support direct "
-						   "I/O (O_DIRECT)", path);
+						   "I/O (O_DIRECT)", p->shown);
+	if (f->fd < 0 && named && errno == EXDEV)
+		return error_set(err, EXDEV, "disk %s: leads outside the directory of the image "
+						  "that names it", p->shown);
 	if (f->fd < 0)
-		return error_set(err, errno, "disk %s: %s", path, strerror(errno));
+		return error_set(err, errno, "disk %s: %s", p->shown, strerror(errno));
 	struct stat st;
-	if (fstat(f->fd, &st) < 0 || (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))) {
-		close(f->fd);
-		f->fd = -1;
-		return error_set(err, EINVAL, "disk %s: not a regular file or block device",
-				      path);
+	int fl;
+	if (fstat(f->fd, &st) < 0 || !(S_ISREG(st.st_mode) || (!named && S_ISBLK(st.st_mode)))) {
+		disk_file_close(f);
+		return error_set(err, EINVAL, named ? "disk %s: not a regular file (a backing "
+							"file or extent must be one)"
+						    : "disk %s: not a regular file or block device",
+				      p->shown);
+	}
+	if ((fl = fcntl(f->fd, F_GETFL)) < 0 || fcntl(f->fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		int e = errno;
+		disk_file_close(f);
+		return error_set(err, e, "disk %s: %s", p->shown, strerror(e));
 	}
 	f->direct = direct;
 	f->align = DIRECT_ALIGN;
 	return 0;
+}
+
+static bool has_dotdot(const char *name)
+{
+	for (const char *c = name; *c;) {
+		size_t n = strcspn(c, "/");
+		if (n == 2 && c[0] == '.' && c[1] == '.')
+			return true;
+		c += n;
+		c += strspn(c, "/");
+	}
+	return false;
+}
+
+int disk_ref_resolve(struct disk_ref *ref, const struct disk_path *img, const char *name,
+		     const char *what, bool allowed, nook_error **err)
+{
+	ref->path = (struct disk_path){.dir = -1, .name = name, .shown = ref->shown};
+	if (!allowed)
+		return error_set(err, EPERM, "disk %s: the image names the %s \"%s\", and the files "
+						  "an image names are off; allow them with --disk "
+						  "PATH,backing=on",
+				      img->shown, what, name);
+	if (name[0] == '/')
+		return error_set(err, EPERM, "disk %s: the %s \"%s\" is an absolute path; it must "
+						  "be a name beneath the image's directory",
+				      img->shown, what, name);
+	if (has_dotdot(name))
+		return error_set(err, EPERM, "disk %s: the %s \"%s\" has a \"..\" component; it "
+						  "must be a name beneath the image's directory",
+				      img->shown, what, name);
+	/* The image's directory: its name up to the last slash. */
+	char dir[PATH_MAX];
+	const char *slash = strrchr(img->name, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == img->name ? 1 : (int)(slash - img->name),
+			 img->name);
+	int flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+	ref->path.dir = img->dir == AT_FDCWD ? open(dir, flags) : open_beneath(img->dir, dir, flags);
+	if (ref->path.dir < 0)
+		return error_set(err, errno, "disk %s: its directory: %s", img->shown,
+				      strerror(errno));
+	slash = strrchr(img->shown, '/');
+	snprintf(ref->shown, sizeof(ref->shown), "%.*s%s",
+		 slash ? (int)(slash - img->shown + 1) : 0, img->shown, name);
+	return 0;
+}
+
+void disk_ref_close(struct disk_ref *ref)
+{
+	if (ref->path.dir >= 0)
+		close(ref->path.dir);
+	ref->path.dir = -1;
 }
 
 void disk_file_close(struct disk_file *f)

@@ -8,18 +8,24 @@
  * points at them; clusters are freed only after nothing points at them.
  * Clusters freed are never reused (their space is punched out of the file).
  *
- * Every offset read from the image is checked against the file (clusters
- * must be aligned, past the header and before the allocation point, and
- * must not overlap the L1 or refcount table) before it is used. */
+ * Every offset read from the image is checked against the file before it
+ * is used: clusters must be aligned, past the header and before the
+ * allocation point, and must not overlap the L1 or refcount table; the L2
+ * tables and refcount blocks are checked when the image is opened and no
+ * two of them may share a cluster; a data cluster (compressed ones
+ * included) may not be one of them. So no write or discard of guest data
+ * ever lands on the image's metadata. An L2 table as found in the image may
+ * not point past the end of the file, where new clusters will go (checked
+ * when it is first used): a stale pointer there would later alias data or
+ * tables written by nook. */
 #include "backends/disk/disk.h"
 
 #include <endian.h>
 #include <errno.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #define QCOW2_MAGIC 0x514649fbu
@@ -74,22 +80,30 @@ struct qcow2 {
 	unsigned cluster_bits, l2_bits, rb_bits;
 	uint64_t cluster_size;
 	uint64_t l1_offset;
-	uint32_t l1_size;
-	uint64_t *l1; /* host byte order */
+	uint64_t l1_disk_len; /* bytes of the table in the file */
+	uint32_t l1_size;     /* entries in l1: those the virtual size needs */
+	uint64_t *l1;         /* host byte order */
 	uint64_t rt_offset;
 	uint64_t rt_entries;
 	uint64_t *rt;    /* host byte order */
 	uint64_t rt_disk_len; /* bytes of the table in the file */
 	bool rt_staging; /* growing the table: entries not written one by one */
 	uint64_t alloc_next; /* where the next new cluster goes */
+	uint64_t file_end;   /* alloc_next at open: the clusters past it are nook's */
+	uint8_t *l2_checked; /* a bit per L1 entry: its L2 table passed check_l2 */
+	/* Where the L2 tables and refcount blocks are, sorted. */
+	uint64_t *tables;
+	size_t ntables, tables_cap;
 	struct disk *backing;
+	struct disk_chain link; /* this image in its backing chain */
 	struct table_cache l2_cache, rb_cache;
-	/* The last compressed cluster read, decompressed. */
+	/* The last compressed cluster read, decompressed (allocated at the
+	 * first one). */
 	uint64_t zcluster_entry;
 	uint8_t *zcluster, *zbuf;
 	z_stream zs;
 	bool zs_ready;
-	uint8_t *head, *tail; /* copy-on-write edges, a cluster each */
+	uint8_t *head, *tail; /* copy-on-write edges, a cluster each (read-write only) */
 };
 
 static int cache_init(struct table_cache *c, uint64_t cluster_size)
@@ -119,8 +133,52 @@ static bool valid_cluster(const struct qcow2 *q, uint64_t off)
 {
 	uint64_t cs = q->cluster_size;
 	return off % cs == 0 && off >= cs && off < q->alloc_next && q->alloc_next - off >= cs &&
-	       !overlaps(off, cs, q->l1_offset, (uint64_t)q->l1_size * 8) &&
+	       !overlaps(off, cs, q->l1_offset, q->l1_disk_len) &&
 	       !overlaps(off, cs, q->rt_offset, q->rt_disk_len);
+}
+
+/* Index of the first table at or after `off`. */
+static size_t table_index(const struct qcow2 *q, uint64_t off)
+{
+	size_t lo = 0, hi = q->ntables;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (q->tables[mid] < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool is_table(const struct qcow2 *q, uint64_t off)
+{
+	size_t i = table_index(q, off);
+	return i < q->ntables && q->tables[i] == off;
+}
+
+/* Records a new L2 table or refcount block. */
+static int add_table(struct qcow2 *q, uint64_t off)
+{
+	if (q->ntables == q->tables_cap) {
+		size_t cap = q->tables_cap ? q->tables_cap * 2 : 64;
+		uint64_t *t = realloc(q->tables, cap * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		q->tables = t;
+		q->tables_cap = cap;
+	}
+	size_t i = table_index(q, off);
+	memmove(q->tables + i + 1, q->tables + i, (q->ntables - i) * sizeof(*q->tables));
+	q->tables[i] = off;
+	q->ntables++;
+	return 0;
+}
+
+/* Whether the cluster at `off` may hold guest data. */
+static bool data_cluster(const struct qcow2 *q, uint64_t off)
+{
+	return valid_cluster(q, off) && !is_table(q, off);
 }
 
 /* The cached copy of the table at `off`; loaded from the file, or zeroed
@@ -197,6 +255,8 @@ static int alloc_refcount_block(struct qcow2 *q, uint64_t rt_i, unsigned depth)
 	uint64_t off;
 	int r = reserve_clusters(q, 1, &off);
 	if (r < 0)
+		return r;
+	if ((r = add_table(q, off)) < 0)
 		return r;
 	uint64_t self = off >> q->cluster_bits;
 	bool self_covered = (self >> q->rb_bits) == rt_i;
@@ -350,6 +410,19 @@ static uint64_t compressed_length(const struct qcow2 *q, uint64_t entry)
 	return sectors * 512 - (compressed_offset(q, entry) & 511);
 }
 
+/* Whether a compressed cluster's bytes lie in data clusters of the file. */
+static bool valid_compressed(const struct qcow2 *q, uint64_t entry)
+{
+	uint64_t cs = q->cluster_size;
+	uint64_t off = compressed_offset(q, entry), end = off + compressed_length(q, entry);
+	if (end > q->file_end) /* nook writes no compressed clusters */
+		return false;
+	for (uint64_t c = off & ~(cs - 1); c < end; c += cs)
+		if (!data_cluster(q, c))
+			return false;
+	return true;
+}
+
 static enum cluster_kind classify(const struct qcow2 *q, uint64_t entry)
 {
 	if (entry & OFLAG_COMPRESSED)
@@ -360,19 +433,49 @@ static enum cluster_kind classify(const struct qcow2 *q, uint64_t entry)
 	return off ? KIND_NORMAL : KIND_UNALLOC;
 }
 
+/* An L2 table as the image has it (not yet changed by nook) may not point
+ * past the end of the file. */
+static int check_l2(const struct qcow2 *q, const uint8_t *table)
+{
+	const uint64_t *entries = (const uint64_t *)table;
+	for (uint64_t i = 0; i < UINT64_C(1) << q->l2_bits; i++) {
+		uint64_t entry = be64toh(entries[i]);
+		if (!(entry & OFLAG_COMPRESSED) && (entry & L2E_OFFSET_MASK) >= q->file_end)
+			return -EIO;
+	}
+	return 0;
+}
+
+static bool l2_checked(const struct qcow2 *q, uint64_t l1_i)
+{
+	return q->l2_checked[l1_i / 8] & (1u << (l1_i % 8));
+}
+
+static void set_l2_checked(struct qcow2 *q, uint64_t l1_i)
+{
+	q->l2_checked[l1_i / 8] |= (uint8_t)(1u << (l1_i % 8));
+}
+
 /* The L2 table for L1 index l1_i: NULL in *table when there is none and
  * `alloc` is false. */
 static int get_l2(struct qcow2 *q, uint64_t l1_i, bool alloc, uint8_t **table)
 {
 	uint64_t off = q->l1[l1_i] & L1E_OFFSET_MASK;
 	*table = NULL;
-	if (q->l1[l1_i] & ~(L1E_OFFSET_MASK | OFLAG_COPIED))
-		return -EIO;
-	if (off)
-		return cache_get(q, &q->l2_cache, off, false, table);
+	if (off) {
+		int r = cache_get(q, &q->l2_cache, off, false, table);
+		if (r == 0 && !l2_checked(q, l1_i) && (r = check_l2(q, *table)) == 0)
+			set_l2_checked(q, l1_i);
+		if (r < 0)
+			*table = NULL;
+		return r;
+	}
 	if (!alloc)
 		return 0;
+	set_l2_checked(q, l1_i);
 	int r = alloc_clusters(q, 1, &off);
+	if (r == 0)
+		r = add_table(q, off);
 	if (r == 0)
 		r = cache_get(q, &q->l2_cache, off, true, table);
 	if (r == 0)
@@ -425,10 +528,12 @@ static int lookup(struct qcow2 *q, uint64_t guest, uint64_t max, bool alloc_l2, 
 	e->host = 0;
 	if (e->kind == KIND_NORMAL || e->kind == KIND_ZERO_ALLOC) {
 		uint64_t off = e->entry & L2E_OFFSET_MASK;
-		if (!valid_cluster(q, off) || (e->entry & 0x1fe))
+		if (!data_cluster(q, off) || (e->entry & 0x1fe))
 			return -EIO;
 		e->host = off + in_cluster;
 	}
+	if (e->kind == KIND_COMPRESSED && !valid_compressed(q, e->entry))
+		return -EIO;
 	if ((e->entry & OFLAG_ZERO) && !(e->entry & OFLAG_COMPRESSED) && q->version < 3)
 		return -EIO;
 	uint64_t len = cs - in_cluster;
@@ -440,7 +545,7 @@ static int lookup(struct qcow2 *q, uint64_t guest, uint64_t max, bool alloc_l2, 
 				break;
 			if (e->kind == KIND_NORMAL) {
 				uint64_t off = next & L2E_OFFSET_MASK;
-				if (off != expect || !valid_cluster(q, off) || (next & 0x1fe))
+				if (off != expect || !data_cluster(q, off) || (next & 0x1fe))
 					break;
 				expect += cs;
 			}
@@ -456,8 +561,12 @@ static int decompress_cluster(struct qcow2 *q, uint64_t entry)
 	if (entry == q->zcluster_entry)
 		return 0;
 	uint64_t off = compressed_offset(q, entry), len = compressed_length(q, entry);
-	if (off < q->cluster_size || off >= q->alloc_next)
-		return -EIO;
+	if (!q->zbuf) {
+		if (!q->zcluster && !(q->zcluster = malloc(q->cluster_size)))
+			return -ENOMEM;
+		if (!(q->zbuf = malloc(2 * q->cluster_size)))
+			return -ENOMEM;
+	}
 	int64_t got = disk_file_pread_upto(&q->file, q->zbuf, len, off);
 	if (got < 0)
 		return (int)got;
@@ -743,6 +852,8 @@ static void qcow2_close(struct disk *d)
 	free(q->tail);
 	free(q->l1);
 	free(q->rt);
+	free(q->tables);
+	free(q->l2_checked);
 	free(q->path);
 	free(q);
 }
@@ -778,8 +889,11 @@ static void feature_name(const uint8_t *table, uint32_t len, unsigned bit, char 
 			snprintf(name, size, "bit %u (%.46s)", bit, (const char *)table + i + 2);
 }
 
-static int load_table(struct qcow2 *q, uint64_t offset, uint64_t entries, uint64_t **table)
+static int load_table(struct qcow2 *q, uint64_t offset, uint64_t entries, uint64_t file_size,
+		      uint64_t **table)
 {
+	if (offset > file_size || entries * 8 > file_size - offset)
+		return -EIO;
 	*table = calloc(entries ? entries : 1, 8);
 	if (!*table)
 		return -ENOMEM;
@@ -816,7 +930,7 @@ static int parse_header(struct qcow2 *q, const uint8_t *h, size_t hlen, char *ba
 			    (unsigned long long)q->disk.size);
 	if (get32(h + 32) != 0)
 		return FAIL(ENOTSUP, "disk %s: encrypted qcow2 images are not supported", path);
-	q->l1_size = get32(h + 36);
+	uint32_t l1_entries = get32(h + 36);
 	q->l1_offset = get64(h + 40);
 	q->rt_offset = get64(h + 48);
 	uint32_t rt_clusters = get32(h + 56);
@@ -895,16 +1009,19 @@ static int parse_header(struct qcow2 *q, const uint8_t *h, size_t hlen, char *ba
 	/* Tables. */
 	uint64_t l2_span = q->cluster_size << q->l2_bits;
 	uint64_t need_l1 = (q->disk.size + l2_span - 1) / l2_span;
-	if ((uint64_t)q->l1_size * 8 > MAX_L1_BYTES || q->l1_size < need_l1)
-		return FAIL(EINVAL, "disk %s: bad L1 table size %u", path, q->l1_size);
-	if (q->l1_offset % q->cluster_size || (q->l1_size && q->l1_offset == 0))
+	if ((uint64_t)l1_entries * 8 > MAX_L1_BYTES || l1_entries < need_l1)
+		return FAIL(EINVAL, "disk %s: bad L1 table size %u", path, l1_entries);
+	if (q->l1_offset % q->cluster_size || (l1_entries && q->l1_offset == 0))
 		return FAIL(EINVAL, "disk %s: bad L1 table offset", path);
+	/* Entries past those the virtual size needs are never used. */
+	q->l1_size = (uint32_t)need_l1;
+	q->l1_disk_len = (uint64_t)l1_entries * 8;
 	if (q->rt_offset % q->cluster_size || q->rt_offset == 0 || rt_clusters == 0 ||
 	    (uint64_t)rt_clusters * q->cluster_size > MAX_RT_BYTES)
 		return FAIL(EINVAL, "disk %s: bad refcount table", path);
 	q->rt_entries = (uint64_t)rt_clusters * q->cluster_size / 8;
 	q->rt_disk_len = q->rt_entries * 8;
-	if (overlaps(q->l1_offset, (uint64_t)q->l1_size * 8, q->rt_offset, q->rt_entries * 8))
+	if (overlaps(q->l1_offset, q->l1_disk_len, q->rt_offset, q->rt_disk_len))
 		return FAIL(EINVAL, "disk %s: the L1 and refcount tables overlap", path);
 	/* Backing file. */
 	backing[0] = 0;
@@ -926,42 +1043,100 @@ static int parse_header(struct qcow2 *q, const uint8_t *h, size_t hlen, char *ba
 	return 0;
 }
 
-static int open_backing(struct qcow2 *q, const struct disk_options *opt, const char *name,
-			const char *format, nook_error **err)
+static int compare_u64(const void *a, const void *b)
 {
-	char full[PATH_MAX + 1024];
-	if (name[0] == '/') {
-		snprintf(full, sizeof(full), "%s", name);
-	} else {
-		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s", q->path);
-		snprintf(full, sizeof(full), "%s/%s", dirname(dir), name);
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Checks where the L2 tables and refcount blocks are, and records it. */
+static int index_tables(struct qcow2 *q, nook_error **err)
+{
+	size_t n = 1;
+	for (uint32_t i = 0; i < q->l1_size; i++)
+		n += (q->l1[i] & L1E_OFFSET_MASK) != 0;
+	for (uint64_t i = 0; i < q->rt_entries; i++)
+		n += (q->rt[i] & RTE_OFFSET_MASK) != 0;
+	if (!(q->tables = malloc(n * sizeof(*q->tables))))
+		return error_set(err, ENOMEM, "disk %s: out of memory", q->path);
+	q->tables_cap = n;
+	for (uint32_t i = 0; i < q->l1_size; i++) {
+		uint64_t off = q->l1[i] & L1E_OFFSET_MASK;
+		if ((q->l1[i] & ~(L1E_OFFSET_MASK | OFLAG_COPIED)) || (off && !valid_cluster(q, off)))
+			return error_set(err, EINVAL, "disk %s: bad L2 table offset 0x%llx (L1 entry %u)",
+					      q->path, (unsigned long long)q->l1[i], i);
+		if (off)
+			q->tables[q->ntables++] = off;
 	}
-	struct disk_options bo = {.read_only = true, .direct = opt->direct,
-				  .chain_depth = opt->chain_depth + 1};
-	if (!format[0])
-		bo.format = DISK_FORMAT_AUTO;
-	else if (strcmp(format, "raw") == 0)
+	for (uint64_t i = 0; i < q->rt_entries; i++) {
+		uint64_t off = q->rt[i] & RTE_OFFSET_MASK;
+		if ((q->rt[i] & ~RTE_OFFSET_MASK) || (off && !valid_cluster(q, off)))
+			return error_set(err, EINVAL, "disk %s: bad refcount block offset 0x%llx "
+						      "(refcount table entry %llu)",
+					      q->path, (unsigned long long)q->rt[i], (unsigned long long)i);
+		if (off)
+			q->tables[q->ntables++] = off;
+	}
+	qsort(q->tables, q->ntables, sizeof(*q->tables), compare_u64);
+	for (size_t i = 1; i < q->ntables; i++)
+		if (q->tables[i] == q->tables[i - 1])
+			return error_set(err, EINVAL, "disk %s: two qcow2 tables share the cluster at "
+						      "0x%llx",
+					      q->path, (unsigned long long)q->tables[i]);
+	return 0;
+}
+
+/* The backing file, beneath the image's directory, in the format the image
+ * records. */
+static int open_backing(struct qcow2 *q, const struct disk_path *p, const struct disk_options *opt,
+			const char *name, const char *format, nook_error **err)
+{
+	struct disk_ref ref;
+	int r = disk_ref_resolve(&ref, p, name, "backing file", opt->allow_backing, err);
+	struct disk_options bo = {.read_only = true, .direct = opt->direct, .allow_backing = true,
+				  .above = &q->link};
+	if (r == 0 && !format[0])
+		r = error_set(err, EINVAL, "disk %s: backing file \"%s\": its format is not "
+					     "recorded in the image, and it is never guessed; record it "
+					     "with qemu-img rebase -u -b NAME -F FORMAT",
+				   q->path, name);
+	else if (r == 0 && strcmp(format, "raw") == 0)
 		bo.format = DISK_FORMAT_RAW;
-	else if (strcmp(format, "qcow2") == 0)
+	else if (r == 0 && strcmp(format, "qcow2") == 0)
 		bo.format = DISK_FORMAT_QCOW2;
-	else if (strcmp(format, "vmdk") == 0)
+	else if (r == 0 && strcmp(format, "vmdk") == 0)
 		bo.format = DISK_FORMAT_VMDK;
-	else
-		return error_set(err, ENOTSUP, "disk %s: backing file format \"%s\" is not "
-						    "supported", q->path, format);
-	int r = disk_open(full, &bo, &q->backing, err);
-	if (r < 0)
+	else if (r == 0)
+		r = error_set(err, ENOTSUP, "disk %s: backing file format \"%s\" is not supported",
+				   q->path, format);
+	if (r == 0 && (r = disk_open_path(&ref.path, &bo, &q->backing, err)) < 0)
 		error_prefix(err, "disk %s: backing file", q->path);
+	disk_ref_close(&ref);
 	return r;
 }
 
-int qcow2_open(const char *path, const struct disk_options *opt, struct disk **out,
+/* Where this image is in its backing chain: a loop or too long a chain is
+ * refused. */
+static int join_chain(struct qcow2 *q, const struct disk_options *opt, nook_error **err)
+{
+	struct stat st;
+	if (fstat(q->file.fd, &st) < 0)
+		return error_set(err, errno, "disk %s: %s", q->path, strerror(errno));
+	q->link = (struct disk_chain){.dev = st.st_dev, .ino = st.st_ino, .above = opt->above};
+	unsigned depth = 0;
+	for (const struct disk_chain *c = opt->above; c; c = c->above, depth++)
+		if (c->dev == st.st_dev && c->ino == st.st_ino)
+			return error_set(err, ELOOP, "disk %s: backing file loop", q->path);
+	if (depth > MAX_CHAIN)
+		return error_set(err, ELOOP, "disk %s: backing chain longer than %d files", q->path,
+				      MAX_CHAIN);
+	return 0;
+}
+
+int qcow2_open(const struct disk_path *p, const struct disk_options *opt, struct disk **out,
 	       nook_error **err)
 {
-	if (opt->chain_depth > MAX_CHAIN)
-		return error_set(err, ELOOP, "disk %s: backing chain longer than %d files", path,
-				      MAX_CHAIN);
+	const char *path = p->shown;
 	struct qcow2 *q = calloc(1, sizeof(*q));
 	if (!q || !(q->path = strdup(path))) {
 		free(q);
@@ -969,7 +1144,9 @@ int qcow2_open(const char *path, const struct disk_options *opt, struct disk **o
 	}
 	q->disk = (struct disk){.ops = &qcow2_ops, .read_only = opt->read_only};
 	q->file.fd = -1;
-	int r = disk_file_open(&q->file, path, opt->read_only, opt->direct, err);
+	int r = disk_file_open(&q->file, p, opt->read_only, opt->direct, err);
+	if (r == 0)
+		r = join_chain(q, opt, err);
 	uint64_t file_size = 0;
 	/* The header and its extensions live in the first cluster (at most
 	 * 2 MiB); read 64 KiB of it, enough for any real image. */
@@ -995,20 +1172,23 @@ int qcow2_open(const char *path, const struct disk_options *opt, struct disk **o
 	free(h);
 	if (r == 0) {
 		q->alloc_next = (file_size + q->cluster_size - 1) & ~(q->cluster_size - 1);
-		if ((r = load_table(q, q->l1_offset, q->l1_size, &q->l1)) < 0 ||
-		    (r = load_table(q, q->rt_offset, q->rt_entries, &q->rt)) < 0)
+		q->file_end = q->alloc_next;
+		if ((r = load_table(q, q->l1_offset, q->l1_size, file_size, &q->l1)) < 0 ||
+		    (r = load_table(q, q->rt_offset, q->rt_entries, file_size, &q->rt)) < 0)
 			FAIL(EIO, "disk %s: the L1 or refcount table lies past the end of the file",
 				 path);
 	}
-	if (r == 0 && (cache_init(&q->l2_cache, q->cluster_size) < 0 ||
+	if (r == 0)
+		r = index_tables(q, err);
+	size_t edge = q->cluster_size < 4096 ? 4096 : q->cluster_size;
+	if (r == 0 && (!(q->l2_checked = calloc(q->l1_size / 8 + 1, 1)) ||
+		       cache_init(&q->l2_cache, q->cluster_size) < 0 ||
 		       cache_init(&q->rb_cache, q->cluster_size) < 0 ||
-		       !(q->zcluster = malloc(q->cluster_size)) ||
-		       !(q->zbuf = malloc(2 * q->cluster_size)) ||
-		       !(q->head = aligned_alloc(4096, q->cluster_size < 4096 ? 4096 : q->cluster_size)) ||
-		       !(q->tail = aligned_alloc(4096, q->cluster_size < 4096 ? 4096 : q->cluster_size))))
+		       (!opt->read_only && (!(q->head = aligned_alloc(4096, edge)) ||
+					     !(q->tail = aligned_alloc(4096, edge))))))
 		FAIL(ENOMEM, "disk %s: out of memory", path);
 	if (r == 0 && backing[0])
-		r = open_backing(q, opt, backing, backing_format, err);
+		r = open_backing(q, p, opt, backing, backing_format, err);
 	if (r < 0) {
 		qcow2_close(&q->disk);
 		return r;

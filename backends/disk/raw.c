@@ -58,13 +58,13 @@ static const struct disk_ops raw_ops = {
 	.close = raw_close,
 };
 
-int raw_open(const char *path, const struct disk_options *opt, struct disk **out,
+int raw_open(const struct disk_path *p, const struct disk_options *opt, struct disk **out,
 	     nook_error **err)
 {
 	struct raw_disk *raw = calloc(1, sizeof(*raw));
 	if (!raw)
-		return error_set(err, ENOMEM, "disk %s: out of memory", path);
-	int r = disk_file_open(&raw->file, path, opt->read_only, opt->direct, err);
+		return error_set(err, ENOMEM, "disk %s: out of memory", p->shown);
+	int r = disk_file_open(&raw->file, p, opt->read_only, opt->direct, err);
 	if (r < 0) {
 		free(raw);
 		return r;
@@ -74,7 +74,7 @@ int raw_open(const char *path, const struct disk_options *opt, struct disk **out
 	if (r < 0) {
 		disk_file_close(&raw->file);
 		free(raw);
-		return error_set(err, -r, "disk %s: size: %s", path, strerror(-r));
+		return error_set(err, -r, "disk %s: size: %s", p->shown, strerror(-r));
 	}
 	raw->disk = (struct disk){.ops = &raw_ops, .size = size, .read_only = opt->read_only};
 	*out = &raw->disk;

@@ -6,8 +6,6 @@
 
 #include <endian.h>
 #include <errno.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +17,7 @@
 #define FLAG_MARKERS (1u << 17)
 #define SECTOR 512
 #define MAX_EXTENTS 64
-#define MAX_GD_BYTES (16u << 20)
+#define MAX_GD_BYTES (16u << 20) /* all the grain directories of an image */
 #define MAX_DESCRIPTOR (64u << 10)
 
 enum extent_kind { EXTENT_FLAT, EXTENT_ZERO, EXTENT_SPARSE };
@@ -37,13 +35,14 @@ struct extent {
 	bool compressed;
 	uint32_t *gt;           /* the cached grain table */
 	uint64_t gt_index;      /* which one (UINT64_MAX: none) */
-	uint8_t *grain, *zbuf;  /* a decompressed grain; its compressed form */
+	uint8_t *grain, *zbuf;  /* compressed: a decompressed grain; its compressed form */
 	uint64_t grain_cached;  /* sector of the cached grain (0: none) */
 	uint64_t file_size;
 };
 
 struct vmdk {
 	struct disk disk;
+	uint64_t gd_bytes; /* of all the sparse extents so far */
 	unsigned nextents;
 	struct extent ext[MAX_EXTENTS];
 };
@@ -74,8 +73,9 @@ static bool pow2(uint64_t v)
 	return v && !(v & (v - 1));
 }
 
-/* Opens the sparse extent whose header is at the start of x->file. */
-static int sparse_open(struct extent *x, const char *path, nook_error **err)
+/* Opens the sparse extent whose header is at the start of x->file; its
+ * grain directory counts into *gd_bytes. */
+static int sparse_open(struct extent *x, const char *path, uint64_t *gd_bytes, nook_error **err)
 {
 	uint8_t h[512];
 	int r = disk_file_size(&x->file, &x->file_size);
@@ -110,18 +110,24 @@ static int sparse_open(struct extent *x, const char *path, nook_error **err)
 		return FAIL(EINVAL, "disk %s: vmdk capacity too large", path);
 	uint64_t per_gt = x->grain_sectors * x->gtes;
 	x->ngd = (x->sectors + per_gt - 1) / per_gt;
-	if (x->ngd * 4 > MAX_GD_BYTES || gd_offset > x->file_size / SECTOR)
+	if (x->ngd * 4 > MAX_GD_BYTES || gd_offset > x->file_size / SECTOR ||
+	    x->ngd * 4 > x->file_size - gd_offset * SECTOR)
 		return FAIL(EINVAL, "disk %s: bad vmdk grain directory", path);
+	*gd_bytes += x->ngd * 4;
+	if (*gd_bytes > MAX_GD_BYTES)
+		return FAIL(EINVAL, "disk %s: the vmdk grain directories are larger than %u MiB in "
+				    "total", path, MAX_GD_BYTES >> 20);
 	x->gd = malloc(x->ngd * 4 + 4);
 	x->gt = malloc((size_t)x->gtes * 4);
-	x->grain = malloc(x->grain_sectors * SECTOR);
-	/* A compressed grain may be a little larger than the grain. */
-	x->zbuf = malloc(x->grain_sectors * SECTOR * 2 + 4096);
-	if (!x->gd || !x->gt || !x->grain || !x->zbuf)
+	if (x->compressed) {
+		x->grain = malloc(x->grain_sectors * SECTOR);
+		/* A compressed grain may be a little larger than the grain. */
+		x->zbuf = malloc(x->grain_sectors * SECTOR * 2 + 4096);
+	}
+	if (!x->gd || !x->gt || (x->compressed && (!x->grain || !x->zbuf)))
 		return FAIL(ENOMEM, "disk %s: out of memory", path);
 	if (disk_file_pread(&x->file, x->gd, x->ngd * 4, gd_offset * SECTOR) < 0)
-		return FAIL(EINVAL, "disk %s: the vmdk grain directory lies past the end of the file",
-			    path);
+		return FAIL(EIO, "disk %s: cannot read the vmdk grain directory", path);
 	for (uint64_t i = 0; i < x->ngd; i++)
 		x->gd[i] = le32toh(x->gd[i]);
 	x->gt_index = UINT64_MAX;
@@ -265,12 +271,10 @@ static const struct disk_ops vmdk_ops = {
 };
 
 /* Parses a text descriptor's extent lines, opening their files. */
-static int parse_descriptor(struct vmdk *v, const char *path, char *text, bool direct,
-			    nook_error **err)
+static int parse_descriptor(struct vmdk *v, const struct disk_path *p, char *text,
+			    const struct disk_options *opt, nook_error **err)
 {
-	char copy[PATH_MAX];
-	snprintf(copy, sizeof(copy), "%s", path);
-	const char *dir = dirname(copy);
+	const char *path = p->shown;
 	uint64_t start = 0;
 	char *save = NULL;
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -292,29 +296,27 @@ static int parse_descriptor(struct vmdk *v, const char *path, char *text, bool d
 		if (strcmp(type, "ZERO") == 0) {
 			x->kind = EXTENT_ZERO;
 		} else if (fields >= 4 && (strcmp(type, "FLAT") == 0 || strcmp(type, "SPARSE") == 0)) {
-			char full[PATH_MAX + 1100];
-			if (file[0] == '/')
-				snprintf(full, sizeof(full), "%s", file);
-			else
-				snprintf(full, sizeof(full), "%s/%s", dir, file);
-			int r = disk_file_open(&x->file, full, true, direct, err);
-			if (r < 0)
-				return r;
-			if (strcmp(type, "FLAT") == 0) {
+			struct disk_ref ref;
+			int r = disk_ref_resolve(&ref, p, file, "extent", opt->allow_backing, err);
+			if (r == 0)
+				r = disk_file_open(&x->file, &ref.path, true, opt->direct, err);
+			if (r == 0 && strcmp(type, "FLAT") == 0) {
 				x->kind = EXTENT_FLAT;
 				if (offset > DISK_MAX_SIZE / SECTOR)
-					return FAIL(EINVAL, "disk %s: bad vmdk extent offset", path);
+					r = FAIL(EINVAL, "disk %s: bad vmdk extent offset", path);
 				x->flat_offset = offset * SECTOR;
-			} else {
+			} else if (r == 0) {
 				x->kind = EXTENT_SPARSE;
 				uint64_t want = x->sectors;
-				if ((r = sparse_open(x, full, err)) < 0)
-					return r;
-				if (x->sectors < want)
-					return FAIL(EINVAL, "disk %s: vmdk extent %s is smaller than the "
-							    "descriptor says", path, file);
+				if ((r = sparse_open(x, ref.shown, &v->gd_bytes, err)) == 0 &&
+				    x->sectors < want)
+					r = FAIL(EINVAL, "disk %s: vmdk extent %s is smaller than the "
+							 "descriptor says", path, file);
 				x->sectors = want;
 			}
+			disk_ref_close(&ref);
+			if (r < 0)
+				return r;
 		} else {
 			return FAIL(ENOTSUP, "disk %s: vmdk extent type %s is not supported", path,
 				    type);
@@ -327,9 +329,10 @@ static int parse_descriptor(struct vmdk *v, const char *path, char *text, bool d
 	return 0;
 }
 
-int vmdk_open(const char *path, const struct disk_options *opt, struct disk **out,
+int vmdk_open(const struct disk_path *p, const struct disk_options *opt, struct disk **out,
 	      nook_error **err)
 {
+	const char *path = p->shown;
 	struct vmdk *v = calloc(1, sizeof(*v));
 	if (!v)
 		return FAIL(ENOMEM, "disk %s: out of memory", path);
@@ -337,7 +340,7 @@ int vmdk_open(const char *path, const struct disk_options *opt, struct disk **ou
 		v->ext[i].file.fd = -1;
 	v->disk = (struct disk){.ops = &vmdk_ops, .read_only = true};
 	struct extent *x = &v->ext[0];
-	int r = disk_file_open(&x->file, path, true, opt->direct, err);
+	int r = disk_file_open(&x->file, p, true, opt->direct, err);
 	char *text = NULL;
 	if (r == 0) {
 		uint8_t magic[4] = {0};
@@ -345,7 +348,7 @@ int vmdk_open(const char *path, const struct disk_options *opt, struct disk **ou
 		if (le32(magic) == SPARSE_MAGIC) {
 			x->kind = EXTENT_SPARSE;
 			v->nextents = 1;
-			r = sparse_open(x, path, err);
+			r = sparse_open(x, path, &v->gd_bytes, err);
 			v->disk.size = x->sectors * SECTOR;
 		} else if (!(text = calloc(1, MAX_DESCRIPTOR + 1))) {
 			r = FAIL(ENOMEM, "disk %s: out of memory", path);
@@ -356,7 +359,7 @@ int vmdk_open(const char *path, const struct disk_options *opt, struct disk **ou
 			if (n < 0 || memcmp(text, "# Disk DescriptorFile", 21) != 0)
 				r = FAIL(EINVAL, "disk %s: not a vmdk image (bad magic)", path);
 			else
-				r = parse_descriptor(v, path, text, opt->direct, err);
+				r = parse_descriptor(v, p, text, opt, err);
 		}
 	}
 	free(text);

@@ -63,12 +63,8 @@ static uint8_t blk_range_request(struct virtio_blk *blk, const struct virtq_chai
 	return r < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
 }
 
-/* Serves one request; returns the bytes written into the guest's
- * in-buffers (the status byte included), or -1 when the chain has no room
- * for the status byte or no header: a broken driver. */
-static int64_t blk_handle_request(struct virtio_mmio_device *dev, const struct virtq_chain *c)
+int64_t virtio_blk_serve(struct virtio_blk *blk, const struct virtq_chain *c)
 {
-	struct virtio_blk *blk = dev->opaque;
 	struct blk_header h;
 	/* The status byte is the last byte the device writes. */
 	if (c->in_len < 1 ||
@@ -123,6 +119,11 @@ static int64_t blk_handle_request(struct virtio_mmio_device *dev, const struct v
 	return (int64_t)written + 1;
 }
 
+static int64_t blk_handle_request(struct virtio_mmio_device *dev, const struct virtq_chain *c)
+{
+	return virtio_blk_serve(dev->opaque, c);
+}
+
 static const struct virtio_device_ops blk_ops = {
 	.name = "blk",
 	.device_id = VIRTIO_ID_BLOCK,
@@ -133,9 +134,7 @@ static const struct virtio_device_ops blk_ops = {
 	.queue_notify = blk_queue_notify,
 };
 
-int virtio_blk_init(struct virtio_blk *blk, struct machine *m, struct event_loop *loop,
-		    const struct virtio_blk_params *p, uint64_t base, uint32_t irq,
-		    nook_error **err)
+int virtio_blk_open(struct virtio_blk *blk, const struct virtio_blk_params *p, nook_error **err)
 {
 	size_t id_len = strlen(p->id);
 	if (id_len == 0 || id_len > NOOK_DISK_ID_MAX)
@@ -148,7 +147,6 @@ int virtio_blk_init(struct virtio_blk *blk, struct machine *m, struct event_loop
 	int r = disk_open(p->path, &o, &blk->disk, err);
 	if (r < 0)
 		return r;
-	blk->loop = loop;
 	blk->flush_noop = p->cache == NOOK_DISK_CACHE_UNSAFE || p->sync == NOOK_DISK_SYNC_NONE;
 	blk->flush_data_only = p->sync == NOOK_DISK_SYNC_RELAXED;
 	/* The features differ per disk, so each has its own ops table. */
@@ -160,6 +158,17 @@ int virtio_blk_init(struct virtio_blk *blk, struct machine *m, struct event_loop
 	else
 		blk->ops.features |= UINT64_C(1) << VIRTIO_BLK_F_WRITE_ZEROES |
 				     (disk_can_discard(blk->disk) ? UINT64_C(1) << VIRTIO_BLK_F_DISCARD : 0);
+	return 0;
+}
+
+int virtio_blk_init(struct virtio_blk *blk, struct machine *m, struct event_loop *loop,
+		    const struct virtio_blk_params *p, uint64_t base, uint32_t irq,
+		    nook_error **err)
+{
+	int r = virtio_blk_open(blk, p, err);
+	if (r < 0)
+		return r;
+	blk->loop = loop;
 	r = virtio_mmio_init(&blk->mmio, m, loop, &blk->ops, blk, base, irq, err);
 	if (r == 0)
 		r = virtio_workers_start(&blk->workers, &blk->mmio, blk_handle_request, 1,

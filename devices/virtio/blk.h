@@ -45,6 +45,15 @@ struct virtio_blk {
 int virtio_blk_init(struct virtio_blk *blk, struct machine *m, struct event_loop *loop,
 		    const struct virtio_blk_params *p, uint64_t base, uint32_t irq,
 		    nook_error **err);
+/* Stops the device and closes its disk (after virtio_blk_open alone too). */
 void virtio_blk_destroy(struct virtio_blk *blk);
+
+/* The device without its transport, for tests and fuzzing: the disk and
+ * settings of virtio_blk_init (blk zeroed first), and the worker's
+ * handler of one request chain: it returns the bytes written into the
+ * in-buffers, the status byte included, or -1 when the chain has no header
+ * or no room for the status byte (a broken driver). */
+int virtio_blk_open(struct virtio_blk *blk, const struct virtio_blk_params *p, nook_error **err);
+int64_t virtio_blk_serve(struct virtio_blk *blk, const struct virtq_chain *c);
 
 #endif

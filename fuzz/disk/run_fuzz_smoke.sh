@@ -1,9 +1,8 @@
 #!/bin/bash
-# Runs a standalone fuzz target over a fresh qemu-img corpus and mutations
-# of it. Usage: run_fuzz_smoke.sh MAKE_CORPUS TARGET FORMAT
+# Runs a standalone fuzz target over its seed corpus and FUZZ_ROUNDS
+# deterministic mutations of each seed. Usage: run_fuzz_smoke.sh TARGET CORPUS_DIR
 set -eu
-dir=$(mktemp -d /tmp/nook-fuzz-XXXXXX)
-trap 'rm -rf "$dir"' EXIT
-"$1" "$dir"
-case $3 in qcow2) files=("$dir"/*.qcow2) ;; *) files=("$dir"/*.vmdk) ;; esac
-"$2" -r "${FUZZ_ROUNDS:-2000}" "${files[@]}"
+shopt -s nullglob
+seeds=("$2"/*)
+[ ${#seeds[@]} -gt 0 ] || { echo "no seeds in $2" >&2; exit 1; }
+exec "$1" -r "${FUZZ_ROUNDS:-500}" "${seeds[@]}"

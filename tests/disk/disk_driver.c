@@ -1,6 +1,11 @@
 /* A command-line driver of the disk backends for the tests (and the crash
  * test, which kills it with SIGKILL):
  *
+ *   disk_driver [--backing] COMMAND ...
+ *
+ * --backing lets images use the files they name (a qcow2 backing file, vmdk
+ * extents), as `--disk PATH,backing=on` does. Commands:
+ *
  *   disk_driver open   FMT IMG [ro|rw]           open, print the error if any
  *   disk_driver dump   FMT IMG OUT [direct]      read the whole disk into OUT
  *   disk_driver random FMT IMG REF SEED N [direct]
@@ -11,6 +16,8 @@
  *                      of every block (atomically replaced)
  *   disk_driver verify RAW STATE                 every block of RAW holds at
  *                      least the generation STATE says was flushed
+ *   disk_driver write  FMT IMG OFF LEN           write LEN bytes of 0x5a at OFF
+ *   disk_driver discard FMT IMG OFF LEN          discard [OFF, OFF+LEN)
  *   disk_driver bench  FMT IMG read|write BS COUNT STEP
  *                      COUNT transfers of BS bytes at offsets 0, STEP, 2*STEP,
  *                      ... modulo the disk size (as qemu-img bench does);
@@ -29,6 +36,8 @@
 
 #define BLOCK 4096
 
+static bool allow_backing;
+
 static int parse_format(const char *s, enum disk_format *f)
 {
 	static const char *names[] = {"raw", "qcow2", "vmdk", "auto"};
@@ -43,7 +52,7 @@ static int parse_format(const char *s, enum disk_format *f)
 
 static struct disk *open_disk(const char *fmt, const char *path, bool ro, bool direct)
 {
-	struct disk_options o = {.read_only = ro, .direct = direct};
+	struct disk_options o = {.read_only = ro, .direct = direct, .allow_backing = allow_backing};
 	if (parse_format(fmt, &o.format) < 0)
 		return NULL;
 	nook_error *err = NULL;
@@ -251,6 +260,16 @@ static int cmd_verify(const char *raw, const char *state)
 	return r < 0 || bad != 0;
 }
 
+static int cmd_write(struct disk *d, uint64_t off, size_t len)
+{
+	uint8_t *buf = malloc(len ? len : 1);
+	memset(buf, 0x5a, len);
+	struct iovec v = {buf, len};
+	int r = disk_pwritev(d, &v, 1, off);
+	free(buf);
+	return r < 0 ? fail("write", r) : 0;
+}
+
 static int cmd_bench(struct disk *d, bool write, size_t bs, uint64_t count, uint64_t step)
 {
 	uint8_t *buf = aligned_alloc(4096, bs);
@@ -275,6 +294,11 @@ static int cmd_bench(struct disk *d, bool write, size_t bs, uint64_t count, uint
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "--backing") == 0) {
+		allow_backing = true;
+		argv++;
+		argc--;
+	}
 	if (argc >= 4 && strcmp(argv[1], "verify") == 0)
 		return cmd_verify(argv[2], argv[3]);
 	if (argc < 4) {
@@ -303,6 +327,11 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "bench") == 0 && argc >= 8) {
 		rc = cmd_bench(d, strcmp(argv[4], "write") == 0, strtoull(argv[5], NULL, 0),
 			       strtoull(argv[6], NULL, 0), strtoull(argv[7], NULL, 0));
+	} else if (strcmp(cmd, "write") == 0 && argc >= 6) {
+		rc = cmd_write(d, strtoull(argv[4], NULL, 0), strtoull(argv[5], NULL, 0));
+	} else if (strcmp(cmd, "discard") == 0 && argc >= 6) {
+		int r = disk_discard(d, strtoull(argv[4], NULL, 0), strtoull(argv[5], NULL, 0));
+		rc = r < 0 ? fail("discard", r) : 0;
 	} else if (strcmp(cmd, "crash") == 0 && argc >= 6) {
 		rng_state = strtoull(argv[5], NULL, 0) | 1;
 		rc = cmd_crash(d, argv[4]);

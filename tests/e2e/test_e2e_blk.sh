@@ -1,10 +1,14 @@
 #!/bin/bash
 # virtio-blk end to end (TAP), one boot: the guest formats a qcow2 disk
 # with the host's mke2fs (brought in on a second, read-only raw disk, since
-# busybox has no mkfs.ext4), mounts it, writes and syncs files, and fails to
-# write the read-only disk. The host then checks the qcow2 image with
-# qemu-img check, e2fsck -n and debugfs, and that the read-only image is
-# unchanged. Usage: test_e2e_blk.sh NOOK
+# busybox has no mkfs.ext4), mounts it, writes and syncs files, fails to
+# write the read-only disk, and reads a third disk, a qcow2 image over a
+# backing file (backing=on). The host then checks the qcow2 image with
+# qemu-img check, e2fsck -n and debugfs, that the read-only image is
+# unchanged and that the guest read the chain as qemu-img does. Before the
+# boot: images that name other files are refused unless backing=on, and
+# even then when the name leads out of the image's directory.
+# Usage: test_e2e_blk.sh NOOK
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
 NOOK=$1
@@ -28,6 +32,19 @@ check "--disk raw file as qcow2: status 125" equals "$(status notqcow)" 125
 check "--disk raw file as qcow2: message" contains "$work/notqcow.err" "not a qcow2 image"
 run dupid run --disk "$work/empty.img,id=x" --disk "$work/empty.img,id=x,ro" -- /bin/true
 check "--disk duplicate id: status 125" equals "$(status dupid)" 125
+mkdir "$work/chain"
+head -c 1M /dev/urandom >"$work/chain/base.raw"
+qemu-img create -q -f qcow2 -b base.raw -F raw "$work/chain/top.qcow2"
+qemu-io -c 'write -P 0x42 64k 64k' "$work/chain/top.qcow2" >/dev/null
+qemu-img convert -O raw "$work/chain/top.qcow2" "$work/chain.raw"
+chain_md5=$(md5sum <"$work/chain.raw" | cut -d' ' -f1)
+run nobacking run --disk "$work/chain/top.qcow2,format=qcow2,ro" -- /bin/true
+check "--disk with a backing file, no backing=on: status 125" equals "$(status nobacking)" 125
+check "--disk with a backing file, no backing=on: message" contains "$work/nobacking.err" "backing=on"
+qemu-img create -q -f qcow2 -u -b /etc/passwd -F raw "$work/chain/abs.qcow2" 1M
+run absbacking run --disk "$work/chain/abs.qcow2,format=qcow2,ro,backing=on" -- /bin/true
+check "--disk backing=on, backing file /etc/passwd: status 125" equals "$(status absbacking)" 125
+check "--disk backing=on, backing file /etc/passwd: message" contains "$work/absbacking.err" "absolute path"
 
 # --- The tools disk: mke2fs and the libraries it needs, on ext4 ---
 mkdir "$work/tools"
@@ -67,10 +84,13 @@ umount /data && echo DATA_UNMOUNTED
 t ro
 dd if=/dev/zero of=/dev/disk/by-id/virtio-tools bs=4096 count=1 conv=fsync 2>/dev/null && echo RO_DEVICE_WRITTEN
 mount -o remount,rw /tools 2>/dev/null && touch /tools/x 2>/dev/null && echo RO_FS_WRITTEN
+t chain
+md5sum /dev/disk/by-id/virtio-chain >/tmp/sum; read -r sum _ </tmp/sum; echo "CHAIN_MD5=$sum"
 echo GUEST_DONE
 '
 run boot run --console-output "$work/console.log" --disk "$work/tools.img,ro,id=tools" \
-	--disk "$work/data.qcow2,format=qcow2,id=data,cache=writeback,sync=full" -- /bin/sh -c "$script"
+	--disk "$work/data.qcow2,format=qcow2,id=data,cache=writeback,sync=full" \
+	--disk "$work/chain/top.qcow2,format=qcow2,ro,backing=on,id=chain" -- /bin/sh -c "$script"
 out=$work/boot.out
 check "boot: status 0" equals "$(status boot)" 0
 [ "$(status boot)" = 0 ] || { sed 's/^/#   /' "$work/boot.err" | tail -20; sed 's/^/#   /' "$work/console.log" | tail -40; }
@@ -86,6 +106,7 @@ check "guest could not write the read-only device" bash -c "! grep -q RO_DEVICE_
 check "guest could not remount the read-only disk rw" bash -c "! grep -q RO_FS_WRITTEN '$out'"
 check "guest script ran to the end" contains "$out" GUEST_DONE
 check "read-only image unchanged" equals "$(md5sum <"$work/tools.img")" "$tools_sum"
+check "guest read the backing chain as qemu-img does" equals "$(sed -n 's/^CHAIN_MD5=//p' "$out")" "$chain_md5"
 
 # --- Host side: the image nook wrote ---
 check "qemu-img check: no errors" qemu-img check -q "$work/data.qcow2"
