@@ -3,6 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 int net_set_nonblocking(int fd)
@@ -11,6 +14,39 @@ int net_set_nonblocking(int fd)
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -errno;
 	return 0;
+}
+
+int net_unix_connect(const char *backend, const char *path, int type, nook_error **err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t len = strlen(path);
+	if (len >= sizeof(sa.sun_path))
+		return error_set(err, ENAMETOOLONG, "net %s \"%s\": path too long (at most %zu bytes)",
+				 backend, path, sizeof(sa.sun_path) - 1);
+	memcpy(sa.sun_path, path, len + 1);
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return error_set(err, errno, "net %s \"%s\": socket: %s", backend, path,
+				 strerror(errno));
+	const char *step = "connect";
+	int r = 0;
+	if (type == SOCK_DGRAM) {
+		/* Autobind: a datagram peer answers to the sender's address. */
+		sa_family_t autobind = AF_UNIX;
+		step = "bind";
+		r = bind(fd, (struct sockaddr *)&autobind, sizeof(autobind));
+	}
+	if (r == 0) {
+		step = "connect";
+		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	}
+	if (r < 0) {
+		int e = errno;
+		close(fd);
+		return error_set(err, e, "net %s \"%s\": %s: %s%s", backend, path, step, strerror(e),
+				 e == ECONNREFUSED || e == ENOENT ? " (nothing listens there)" : "");
+	}
+	return fd;
 }
 
 static struct net_fd_backend *fd_backend(struct net_backend *b)

@@ -87,6 +87,12 @@ struct net_fd_backend {
 };
 struct net_fd_backend *net_fd_backend_new(size_t size, const char *name, int fd, bool owns_fd);
 
+/* A unix socket of `type` (SOCK_STREAM or SOCK_DGRAM) connected to path,
+ * for the backend named `backend` (its errors name both): the fd, or a
+ * negative errno. A datagram socket is bound first to an address of the
+ * kernel's choosing, so that its peer has somewhere to send frames. */
+int net_unix_connect(const char *backend, const char *path, int type, nook_error **err);
+
 /* Makes fd non-blocking; 0 or a negative errno. */
 int net_set_nonblocking(int fd);
 

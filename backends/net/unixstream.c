@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "backends/net/backend.h"
@@ -100,30 +99,11 @@ static const struct net_backend_ops unixstream_ops = {
 	.destroy = unixstream_destroy,
 };
 
-static int connect_path(const char *path, nook_error **err)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return error_set(err, ENAMETOOLONG, "net unixstream \"%s\": path too long", path);
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return error_set(err, errno, "net unixstream \"%s\": socket: %s", path,
-				      strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-		close(fd);
-		return error_set(err, e, "net unixstream \"%s\": connect: %s%s", path, strerror(e),
-				      e == ECONNREFUSED || e == ENOENT ? " (nothing listens there)" : "");
-	}
-	return fd;
-}
-
 int net_unixstream_open(int fd, const char *path, struct net_backend **out, nook_error **err)
 {
 	*out = NULL;
 	bool owns = fd < 0;
-	if (owns && (fd = connect_path(path, err)) < 0)
+	if (owns && (fd = net_unix_connect("unixstream", path, SOCK_STREAM, err)) < 0)
 		return fd;
 	struct unixstream_backend *s = calloc(1, sizeof(*s));
 	if (!s) {

@@ -296,6 +296,46 @@ static void test_unixgram_vfkit(void **state)
 	rmdir(dir);
 }
 
+/* Both unix socket backends connect through one helper: the same errors,
+ * each naming the backend and the path. */
+static void test_unix_connect_errors(void **state)
+{
+	char longpath[200];
+	memset(longpath, 'x', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = 0;
+	struct net_backend *b;
+	nook_error *err = NULL;
+	assert_int_equal(net_unixstream_open(-1, longpath, &b, &err), -ENAMETOOLONG);
+	assert_non_null(strstr(nook_error_message(err), "net unixstream \"/xxx"));
+	assert_non_null(strstr(nook_error_message(err), "path too long"));
+	nook_error_free(err);
+	err = NULL;
+	assert_int_equal(net_unixgram_open(-1, longpath, false, &b, &err), -ENAMETOOLONG);
+	assert_non_null(strstr(nook_error_message(err), "net unixgram \"/xxx"));
+	nook_error_free(err);
+
+	/* A datagram backend pointed at a stream listener: the step that failed. */
+	char dir[] = "/tmp/nook-unix-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/stream.sock", dir);
+	int srv = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(srv, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(srv, 1), 0);
+	err = NULL;
+	assert_int_equal(net_unixgram_open(-1, sa.sun_path, false, &b, &err), -EPROTOTYPE);
+	char want[sizeof(sa.sun_path) + 32];
+	snprintf(want, sizeof(want), "net unixgram \"%s\": connect: ", sa.sun_path);
+	assert_non_null(strstr(nook_error_message(err), want));
+	nook_error_free(err);
+	assert_int_equal(net_unixstream_open(-1, sa.sun_path, &b, NULL), 0);
+	net_backend_destroy(b);
+	close(srv);
+	unlink(sa.sun_path);
+	rmdir(dir);
+}
+
 static void test_tap(void **state)
 {
 	struct net_backend *b;
@@ -333,6 +373,7 @@ int main(void)
 		cmocka_unit_test(test_passt_dhcp),
 		cmocka_unit_test(test_unixstream_framing),
 		cmocka_unit_test(test_unixgram_vfkit),
+		cmocka_unit_test(test_unix_connect_errors),
 		cmocka_unit_test(test_tap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
