@@ -111,12 +111,16 @@ int main(int argc, char **argv)
 	size_t len = udp_frame(frame, size, ntohs(sa.sin_port));
 	struct net_backend *b = NULL;
 	int fd = -1;
+	/* As `nook run --net user --allow-host-loopback` sets them up: the
+	 * sink is on the host's loopback, behind the gateway. */
 	struct net_filter filter = {.scope = NOOK_NETWORK_SCOPE_GROUP, .network = 0x0a000200,
-				    .netmask = 0xffffff00, .gateway = 0x0a000202, .dns = 0x0a000203};
+				    .netmask = 0xffffff00, .gateway = 0x0a000202, .dns = 0x0a000203,
+				    .guest = 0x0a00020f, .gateway_is_host_loopback = true,
+				    .allow_host_loopback = true};
 	if (nook) {
 		struct net_slirp_config cfg = {.network = 0x0a000200, .netmask = 0xffffff00,
 					       .gateway = 0x0a000202, .dns = 0x0a000203,
-					       .guest = 0x0a00020f};
+					       .guest = 0x0a00020f, .allow_host_loopback = true};
 		nook_error *err = NULL;
 		if (net_slirp_open(&cfg, &b, &err) < 0)
 			return fprintf(stderr, "%s\n", nook_error_message(err)), 1;

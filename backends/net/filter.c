@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "util/clock.h"
+
 #define ETH_HEADER 14
 #define ETHERTYPE_IPV4 0x0800
 #define ETHERTYPE_ARP 0x0806
@@ -91,42 +93,107 @@ static bool in_subnet(const struct net_filter *f, uint32_t addr)
 	return (addr & f->netmask) == f->network;
 }
 
-static bool ipv4_allows(const struct net_filter *f, const uint8_t *ip, size_t len)
+/* What the filter reads of an IPv4 packet. */
+struct ipv4_info {
+	uint32_t src, dst;
+	uint8_t proto;
+	bool has_ports; /* TCP or UDP with its ports (first fragment) */
+	uint16_t sport, dport;
+	bool opens; /* a TCP SYN without ACK */
+};
+
+static bool ipv4_parse(const uint8_t *ip, size_t len, struct ipv4_info *p)
 {
 	if (len < 20 || (ip[0] >> 4) != 4)
 		return false;
 	size_t ihl = (size_t)(ip[0] & 0xf) * 4;
 	if (ihl < 20 || ihl > len)
 		return false;
-	uint8_t proto = ip[9];
-	uint32_t dst = be32(ip + 16);
+	*p = (struct ipv4_info){.src = be32(ip + 12), .dst = be32(ip + 16), .proto = ip[9]};
 	/* Ports are in the first fragment only. */
 	bool first_fragment = (be16(ip + 6) & 0x1fff) == 0;
 	const uint8_t *l4 = ip + ihl;
 	size_t l4_len = len - ihl;
-	bool has_ports = first_fragment && (proto == PROTO_TCP || proto == PROTO_UDP) &&
-			 l4_len >= (proto == PROTO_TCP ? 20u : 8u);
-	uint16_t sport = has_ports ? be16(l4) : 0, dport = has_ports ? be16(l4 + 2) : 0;
-
-	if (has_ports && proto == PROTO_UDP && sport == DHCP_CLIENT_PORT &&
-	    dport == DHCP_SERVER_PORT && (dst == 0xffffffffu || (f->gateway && dst == f->gateway)))
-		return true;
-	if (has_ports && f->gateway && dst == f->gateway) {
-		enum nook_port_protocol p =
-			proto == PROTO_TCP ? NOOK_PORT_PROTOCOL_TCP : NOOK_PORT_PROTOCOL_UDP;
-		bool opens = proto == PROTO_TCP && (l4[13] & (TCP_SYN | TCP_ACK)) == TCP_SYN;
-		if (!opens && is_published_port(f, sport, p))
-			return true;
+	p->has_ports = first_fragment && (p->proto == PROTO_TCP || p->proto == PROTO_UDP) &&
+		       l4_len >= (p->proto == PROTO_TCP ? 20u : 8u);
+	if (p->has_ports) {
+		p->sport = be16(l4);
+		p->dport = be16(l4 + 2);
+		p->opens = p->proto == PROTO_TCP && (l4[13] & (TCP_SYN | TCP_ACK)) == TCP_SYN;
 	}
+	return true;
+}
+
+static struct net_filter_flow *flow_find(struct net_filter *f, uint32_t peer, uint16_t peer_port,
+					 uint16_t guest_port, uint64_t now)
+{
+	for (struct net_filter_flow *fl = f->flows; fl < f->flows + NET_FILTER_FLOWS; fl++)
+		if (fl->last_ns && now - fl->last_ns < NET_FILTER_FLOW_IDLE_S * 1000000000ULL &&
+		    fl->peer == peer && fl->peer_port == peer_port && fl->guest_port == guest_port)
+			return fl;
+	return NULL;
+}
+
+void net_filter_note_inbound(struct net_filter *f, const uint8_t *frame, size_t len)
+{
+	struct ipv4_info p;
+	if (!f->nports || len < ETH_HEADER || be16(frame + 12) != ETHERTYPE_IPV4 ||
+	    !ipv4_parse(frame + ETH_HEADER, len - ETH_HEADER, &p) || p.proto != PROTO_UDP ||
+	    !p.has_ports || (f->guest && p.dst != f->guest) ||
+	    !is_published_port(f, p.dport, NOOK_PORT_PROTOCOL_UDP))
+		return;
+	uint64_t now = monotonic_ns();
+	struct net_filter_flow *fl = flow_find(f, p.src, p.sport, p.dport, now);
+	if (!fl) {
+		/* A free or expired entry has the oldest time of all. */
+		fl = f->flows;
+		for (struct net_filter_flow *o = f->flows + 1; o < f->flows + NET_FILTER_FLOWS; o++)
+			if (o->last_ns < fl->last_ns)
+				fl = o;
+		*fl = (struct net_filter_flow){.peer = p.src, .peer_port = p.sport, .guest_port = p.dport};
+	}
+	fl->last_ns = now;
+}
+
+/* A reply from a published port: TCP that opens no connection, or UDP to
+ * a peer whose flow is live (and is kept so). */
+static bool published_reply(struct net_filter *f, const struct ipv4_info *p)
+{
+	if (!p->has_ports)
+		return false;
+	if (p->proto == PROTO_TCP)
+		return !p->opens && is_published_port(f, p->sport, NOOK_PORT_PROTOCOL_TCP);
+	if (!is_published_port(f, p->sport, NOOK_PORT_PROTOCOL_UDP))
+		return false;
+	uint64_t now = monotonic_ns();
+	struct net_filter_flow *fl = flow_find(f, p->dst, p->dport, p->sport, now);
+	if (fl)
+		fl->last_ns = now;
+	return fl != NULL;
+}
+
+static bool ipv4_allows(struct net_filter *f, const uint8_t *ip, size_t len)
+{
+	struct ipv4_info p;
+	if (!ipv4_parse(ip, len, &p))
+		return false;
+	if (p.has_ports && p.proto == PROTO_UDP && p.sport == DHCP_CLIENT_PORT &&
+	    p.dport == DHCP_SERVER_PORT &&
+	    (p.dst == 0xffffffffu || (f->gateway && p.dst == f->gateway)))
+		return true;
+	if (published_reply(f, &p))
+		return true;
+	if (f->gateway_is_host_loopback && p.dst == f->gateway)
+		return f->allow_host_loopback;
+	if (f->dns && p.dst == f->dns)
+		return f->scope != NOOK_NETWORK_SCOPE_NONE && p.has_ports && p.dport == DNS_PORT;
 	switch (f->scope) {
 	case NOOK_NETWORK_SCOPE_NONE:
 		return false;
 	case NOOK_NETWORK_SCOPE_GROUP:
-		return in_subnet(f, dst);
+		return in_subnet(f, p.dst);
 	case NOOK_NETWORK_SCOPE_PUBLIC:
-		if (has_ports && f->dns && dst == f->dns && dport == DNS_PORT)
-			return true;
-		return net_filter_ipv4_is_public(dst) && !(f->gateway && dst == f->gateway);
+		return net_filter_ipv4_is_public(p.dst) && !(f->gateway && p.dst == f->gateway);
 	case NOOK_NETWORK_SCOPE_ANY:
 		return true;
 	}
@@ -157,7 +224,7 @@ static bool arp_allows(const struct net_filter *f, const uint8_t *arp, size_t le
 	return in_subnet(f, be32(arp + 24));
 }
 
-bool net_filter_allows(const struct net_filter *f, const uint8_t *frame, size_t len)
+bool net_filter_allows(struct net_filter *f, const uint8_t *frame, size_t len)
 {
 	if (len < ETH_HEADER)
 		return false;

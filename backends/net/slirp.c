@@ -35,6 +35,12 @@ struct slirp_backend {
 	struct slirp_timer *timers;
 	struct pollfd *pfds;
 	size_t npfds, cap_pfds;
+	/* Host byte order; replies from published UDP ports to the gateway
+	 * are readdressed when the host loopback is closed. */
+	uint32_t guest, gateway;
+	bool host_loopback_closed;
+	uint16_t *udp_ports;
+	size_t nudp_ports;
 	uint8_t frame[NET_FRAME_MAX];
 };
 
@@ -163,6 +169,69 @@ static void run_timers(struct slirp_backend *s)
 	}
 }
 
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)get16(p) << 16 | get16(p + 2);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/* Updates the ones' complement checksum at `field` for a 32-bit word of
+ * what it covers changing from `from` to `to` (RFC 1624). */
+static void checksum_replace32(uint8_t *field, uint32_t from, uint32_t to)
+{
+	uint32_t sum = (uint16_t)~get16(field) + (uint16_t)~(from >> 16) + (uint16_t)~from +
+		       (to >> 16) + (to & 0xffff);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	put16(field, (uint16_t)~sum);
+}
+
+/* libslirp told to keep the guest off the host's loopback refuses every
+ * datagram to the gateway, also the replies of a published UDP port to
+ * its clients on the host's loopback (which appear as the gateway): it
+ * cannot tell them apart (podman#4586). The scope filter can
+ * (net_filter_note_inbound) and lets only those through, so here a
+ * datagram from a published UDP port to the gateway goes to 127.0.0.1,
+ * which libslirp leaves as it is. Unfragmented datagrams only: the
+ * filter passes no later fragment to the gateway. */
+static void readdress_published_reply(struct slirp_backend *s, uint8_t *f, size_t len)
+{
+	if (!s->host_loopback_closed || len < 14 + 20 + 8 || get16(f + 12) != 0x0800)
+		return;
+	uint8_t *ip = f + 14;
+	size_t ihl = (size_t)(ip[0] & 0xf) * 4;
+	if ((ip[0] >> 4) != 4 || ihl < 20 || len < 14 + ihl + 8 || ip[9] != 17 ||
+	    (get16(ip + 6) & 0x3fff) != 0 || get32(ip + 12) != s->guest ||
+	    get32(ip + 16) != s->gateway)
+		return;
+	uint8_t *udp = ip + ihl;
+	bool published = false;
+	for (size_t i = 0; i < s->nudp_ports; i++)
+		published |= s->udp_ports[i] == get16(udp);
+	if (!published)
+		return;
+	const uint32_t loopback = 0x7f000001;
+	checksum_replace32(ip + 10, s->gateway, loopback);
+	/* The pseudo-header holds the address too; 0 means "no checksum". */
+	if (get16(udp + 6)) {
+		checksum_replace32(udp + 6, s->gateway, loopback);
+		if (!get16(udp + 6))
+			put16(udp + 6, 0xffff);
+	}
+	put16(ip + 16, loopback >> 16);
+	put16(ip + 18, loopback & 0xffff);
+}
+
 static void *slirp_thread(void *opaque)
 {
 	struct slirp_backend *s = opaque;
@@ -185,8 +254,10 @@ static void *slirp_thread(void *opaque)
 			break;
 		if (s->pfds[0].revents & POLLIN) {
 			ssize_t n;
-			while ((n = recv(s->thread_fd, s->frame, sizeof(s->frame), MSG_DONTWAIT)) > 0)
+			while ((n = recv(s->thread_fd, s->frame, sizeof(s->frame), MSG_DONTWAIT)) > 0) {
+				readdress_published_reply(s, s->frame, (size_t)n);
 				slirp_input(s->slirp, s->frame, (int)n);
+			}
 		}
 		run_timers(s);
 		slirp_pollfds_poll(s->slirp, r < 0, slirp_get_revents, s);
@@ -207,6 +278,7 @@ static void slirp_backend_destroy(struct net_fd_backend *f)
 	while (s->timers)
 		slirp_timer_free(s->timers, s);
 	free(s->pfds);
+	free(s->udp_ports);
 	if (s->thread_fd >= 0)
 		close(s->thread_fd);
 	if (s->stop_fd >= 0)
@@ -238,6 +310,15 @@ int net_slirp_open(const struct net_slirp_config *cfg, struct net_backend **out,
 	int r = 0;
 	if (s->stop_fd < 0)
 		r = error_set(err, errno, "net user: eventfd: %s", strerror(errno));
+	s->guest = cfg->guest;
+	s->gateway = cfg->gateway;
+	s->host_loopback_closed = !cfg->allow_host_loopback;
+	s->udp_ports = calloc(cfg->nports + 1, sizeof(*s->udp_ports));
+	if (r == 0 && !s->udp_ports)
+		r = error_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; s->udp_ports && i < cfg->nports; i++)
+		if (cfg->ports[i].protocol == NOOK_PORT_PROTOCOL_UDP)
+			s->udp_ports[s->nudp_ports++] = cfg->ports[i].guest_port;
 	SlirpConfig sc = {
 		.version = 4,
 		.in_enabled = true,
@@ -247,6 +328,7 @@ int net_slirp_open(const struct net_slirp_config *cfg, struct net_backend **out,
 		.vdhcp_start = in(cfg->guest),
 		.vnameserver = in(cfg->dns),
 		.vhostname = "nook",
+		.disable_host_loopback = !cfg->allow_host_loopback,
 	};
 	if (r == 0 && !(s->slirp = slirp_new(&sc, &slirp_callbacks, s)))
 		r = error_set(err, EINVAL, "net user: libslirp refused the network configuration");

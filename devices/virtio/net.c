@@ -134,6 +134,7 @@ static void rx_deliver(struct virtio_net *n)
 				n->stats.rx_dropped++;
 				continue;
 			}
+			net_filter_note_inbound(&n->filter, n->rx_frame, (size_t)len);
 			n->rx_len = (size_t)len;
 			n->rx_pending = true;
 		}

@@ -11,69 +11,55 @@
 #include <string.h>
 
 #include "backends/net/filter.h"
+#include "tests/net/frames.h"
 
-#define SUBNET 0x0a000200u /* 10.0.2.0/24 */
-#define GATEWAY 0x0a000202u
-#define DNS 0x0a000203u
-#define GUEST 0x0a00020fu
+#define SUBNET FRAME_NETWORK
+#define GATEWAY FRAME_GATEWAY
+#define DNS FRAME_DNS
+#define GUEST FRAME_GUEST
 
 static const struct net_filter_port published[] = {
 	{8080, NOOK_PORT_PROTOCOL_TCP},
 	{5353, NOOK_PORT_PROTOCOL_UDP},
 };
 
+/* The first user-mode device's filter, as vm/net.c builds it. */
 static struct net_filter filter(enum nook_network_scope scope)
 {
 	return (struct net_filter){
-		.scope = scope, .network = SUBNET, .netmask = 0xffffff00u, .gateway = GATEWAY,
-		.dns = DNS, .ports = published, .nports = 2,
+		.scope = scope, .network = SUBNET, .netmask = FRAME_NETMASK, .gateway = GATEWAY,
+		.dns = DNS, .guest = GUEST, .ports = published, .nports = 2,
+		.gateway_is_host_loopback = true,
 	};
 }
 
 static void put16(uint8_t *p, uint16_t v)
 {
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
+	frame_put16(p, v);
 }
 
 static size_t eth(uint8_t *f, uint16_t type)
 {
-	memset(f, 0, 14);
-	memset(f, 0xff, 6);
-	f[6] = 0x02;
-	put16(f + 12, type);
-	return 14;
+	return frame_eth(f, frame_gateway_mac, frame_guest_mac, type);
 }
 
-/* An IPv4 frame carrying TCP (flags) or UDP from sport to dport. */
+/* An IPv4 frame from the guest carrying TCP (flags) or UDP from sport to
+ * dport. */
 static size_t ipv4(uint8_t *f, uint32_t dst, uint8_t proto, uint16_t sport, uint16_t dport,
 		   uint8_t tcp_flags)
 {
-	size_t n = eth(f, 0x0800);
-	uint8_t *ip = f + n;
-	memset(ip, 0, 40);
-	ip[0] = 0x45;
-	ip[8] = 64;
-	ip[9] = proto;
-	put32(ip + 12, GUEST);
-	put32(ip + 16, dst);
-	put16(ip + 20, sport);
-	put16(ip + 22, dport);
-	if (proto == 6) {
-		ip[20 + 12] = 0x50;
-		ip[20 + 13] = tcp_flags;
-		put16(ip + 2, 40);
-		return n + 40;
-	}
-	put16(ip + 24, 8);
-	put16(ip + 2, 28);
-	return n + 28;
+	return frame_ipv4(f, &(struct frame_ip){.proto = proto, .src = GUEST, .dst = dst,
+						.sport = sport, .dport = dport,
+						.tcp_flags = tcp_flags});
+}
+
+/* The same from the peer (src, sport) to the guest's dport. */
+static size_t ipv4_in(uint8_t *f, uint32_t src, uint8_t proto, uint16_t sport, uint16_t dport)
+{
+	size_t len = frame_ipv4(f, &(struct frame_ip){.proto = proto, .src = src, .dst = GUEST,
+						      .sport = sport, .dport = dport});
+	frame_eth(f, frame_guest_mac, frame_gateway_mac, 0x0800);
+	return len;
 }
 
 static size_t tcp_syn(uint8_t *f, uint32_t dst, uint16_t dport)
@@ -100,7 +86,7 @@ static const struct {
 	const char *dst;
 	bool expect[4];
 } ipv4_classes[] = {
-	{"10.0.2.2", {false, true, false, true}},    /* gateway (host loopback) */
+	{"10.0.2.2", {false, false, false, true}},   /* gateway (host loopback) */
 	{"10.0.2.99", {false, true, false, true}},   /* another sandbox in the group */
 	{"10.0.3.1", {false, false, false, true}},   /* private, outside the subnet */
 	{"172.16.5.4", {false, false, false, true}}, /* private */
@@ -147,18 +133,46 @@ static void test_dhcp_and_dns(void **state)
 	assert_true(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
 	len = ipv4(f, 0xffffffffu, 17, 68, 68, 0); /* not DHCP */
 	assert_false(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
-	/* DNS through the sandbox's server: not in none; in public only to port 53. */
+	/* DNS through the sandbox's server: not in none; else port 53 only
+	 * (libslirp forwards any port there to the host's resolver). */
 	len = ipv4(f, DNS, 17, 40000, 53, 0);
 	assert_false(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
 	assert_true(allows(NOOK_NETWORK_SCOPE_GROUP, f, len));
 	assert_true(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
-	len = ipv4(f, DNS, 17, 40000, 54, 0);
-	assert_false(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
 	len = ipv4(f, DNS, 6, 40000, 53, 0x02);
 	assert_true(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
+	assert_true(allows(NOOK_NETWORK_SCOPE_GROUP, f, len));
+	len = ipv4(f, DNS, 17, 40000, 54, 0);
+	assert_false(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
+	assert_false(allows(NOOK_NETWORK_SCOPE_GROUP, f, len));
+	assert_true(allows(NOOK_NETWORK_SCOPE_ANY, f, len));
+	len = ipv4(f, DNS, 6, 40000, 80, 0x02);
+	assert_false(allows(NOOK_NETWORK_SCOPE_GROUP, f, len));
 }
 
-static void test_published_port_replies(void **state)
+/* The host's loopback behind the user-mode gateway: closed in every scope
+ * but any unless granted, then open in every scope. On other backends the
+ * gateway is an address like any other in the subnet. */
+static void test_host_loopback(void **state)
+{
+	uint8_t f[2][128];
+	size_t lens[2] = {tcp_syn(f[0], GATEWAY, 22), ipv4(f[1], GATEWAY, 17, 40000, 631, 0)};
+	for (size_t i = 0; i < 2; i++)
+		for (int s = 0; s < 4; s++) {
+			struct net_filter flt = filter((enum nook_network_scope)s);
+			assert_int_equal(net_filter_allows(&flt, f[i], lens[i]),
+					 s == NOOK_NETWORK_SCOPE_ANY);
+			flt.allow_host_loopback = true;
+			assert_true(net_filter_allows(&flt, f[i], lens[i]));
+		}
+	struct net_filter tap = filter(NOOK_NETWORK_SCOPE_GROUP);
+	tap.gateway_is_host_loopback = false;
+	assert_true(net_filter_allows(&tap, f[0], lens[0]));
+	tap.scope = NOOK_NETWORK_SCOPE_PUBLIC;
+	assert_false(net_filter_allows(&tap, f[0], lens[0]));
+}
+
+static void test_published_tcp_replies(void **state)
 {
 	uint8_t f[128];
 	/* SYN-ACK and data from the guest's published server to the gateway. */
@@ -167,19 +181,63 @@ static void test_published_port_replies(void **state)
 		assert_true(allows((enum nook_network_scope)s, f, len));
 	len = ipv4(f, GATEWAY, 6, 8080, 50000, 0x18);
 	assert_true(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
+	/* ... and to a client elsewhere (a port published on 0.0.0.0). */
+	len = ipv4(f, addr("192.168.1.7"), 6, 8080, 50000, 0x12);
+	assert_true(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
 	/* ... but not a connection it opens from that port. */
 	len = ipv4(f, GATEWAY, 6, 8080, 50000, 0x02);
 	assert_false(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
 	assert_false(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
-	/* Nor replies to anything but the gateway, nor from another port or protocol. */
-	len = ipv4(f, addr("10.0.3.1"), 6, 8080, 50000, 0x12);
-	assert_false(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
+	assert_false(allows(NOOK_NETWORK_SCOPE_GROUP, f, len));
+	/* Nor from another port or protocol. */
 	len = ipv4(f, GATEWAY, 6, 8081, 50000, 0x12);
 	assert_false(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
 	len = ipv4(f, GATEWAY, 17, 8080, 50000, 0);
 	assert_false(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
-	len = ipv4(f, GATEWAY, 17, 5353, 50000, 0);
-	assert_true(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
+}
+
+/* A UDP datagram from a published port is a reply only to a peer that sent
+ * one to that port within NET_FILTER_FLOW_IDLE_S. */
+static void test_published_udp_flows(void **state)
+{
+	uint8_t f[128], in[128];
+	for (int s = 0; s < 3; s++) {
+		struct net_filter flt = filter((enum nook_network_scope)s);
+		size_t len = ipv4(f, GATEWAY, 17, 5353, 50000, 0);
+		assert_false(net_filter_allows(&flt, f, len));
+		/* Inbound to another port, another guest or over TCP: no flow. */
+		net_filter_note_inbound(&flt, in, ipv4_in(in, GATEWAY, 17, 50000, 5354));
+		net_filter_note_inbound(&flt, in, ipv4_in(in, GATEWAY, 6, 50000, 5353));
+		size_t other = ipv4_in(in, GATEWAY, 17, 50000, 5353);
+		frame_put32(in + 14 + 16, GUEST + 1);
+		net_filter_note_inbound(&flt, in, other);
+		assert_false(net_filter_allows(&flt, f, len));
+
+		net_filter_note_inbound(&flt, in, ipv4_in(in, GATEWAY, 17, 50000, 5353));
+		assert_true(net_filter_allows(&flt, f, len));
+		/* Only to that peer and port, only from the port it sent to. */
+		assert_false(net_filter_allows(&flt, f, ipv4(f, GATEWAY, 17, 5353, 50001, 0)));
+		assert_false(net_filter_allows(&flt, f, ipv4(f, addr("192.168.9.9"), 17, 5353, 50000, 0)));
+		/* A peer elsewhere (a port published on 0.0.0.0) the same way. */
+		net_filter_note_inbound(&flt, in, ipv4_in(in, addr("192.168.1.7"), 17, 40000, 5353));
+		assert_true(net_filter_allows(&flt, f, ipv4(f, addr("192.168.1.7"), 17, 5353, 40000, 0)));
+		/* An idle flow ends. */
+		for (int i = 0; i < NET_FILTER_FLOWS; i++)
+			if (flt.flows[i].last_ns)
+				flt.flows[i].last_ns -= (NET_FILTER_FLOW_IDLE_S + 1) * 1000000000ULL;
+		assert_false(net_filter_allows(&flt, f, ipv4(f, GATEWAY, 17, 5353, 50000, 0)));
+	}
+	/* A full table replaces its least recently used flow. */
+	struct net_filter flt = filter(NOOK_NETWORK_SCOPE_NONE);
+	for (uint16_t p = 0; p <= NET_FILTER_FLOWS; p++) {
+		net_filter_note_inbound(&flt, in, ipv4_in(in, GATEWAY, 17, (uint16_t)(1000 + p), 5353));
+		if (p == 0)
+			flt.flows[0].last_ns -= 1000000000ULL;
+	}
+	assert_false(net_filter_allows(&flt, f, ipv4(f, GATEWAY, 17, 5353, 1000, 0)));
+	assert_true(net_filter_allows(&flt, f, ipv4(f, GATEWAY, 17, 5353, 1001, 0)));
+	assert_true(net_filter_allows(&flt, f,
+				      ipv4(f, GATEWAY, 17, 5353, 1000 + NET_FILTER_FLOWS, 0)));
 }
 
 static size_t arp(uint8_t *f, uint32_t target)
@@ -192,8 +250,8 @@ static size_t arp(uint8_t *f, uint32_t target)
 	a[4] = 6;
 	a[5] = 4;
 	put16(a + 6, 1);
-	put32(a + 14, GUEST);
-	put32(a + 24, target);
+	frame_put32(a + 14, GUEST);
+	frame_put32(a + 24, target);
 	return n + 28;
 }
 
@@ -293,7 +351,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ipv4_classes),
 		cmocka_unit_test(test_dhcp_and_dns),
-		cmocka_unit_test(test_published_port_replies),
+		cmocka_unit_test(test_host_loopback),
+		cmocka_unit_test(test_published_tcp_replies),
+		cmocka_unit_test(test_published_udp_flows),
 		cmocka_unit_test(test_arp),
 		cmocka_unit_test(test_ipv6_classes),
 		cmocka_unit_test(test_malformed),

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "devices/virtio/net.h"
+#include "tests/net/frames.h"
 #include "x86/layout.h"
 #include "x86/machine.h"
 
@@ -101,9 +102,10 @@ static void start(enum nook_network_scope scope)
 	struct net_backend *b;
 	assert_int_equal(net_custom_open(&cb, &fx.peer, &b, NULL), 0);
 	b->checksums_valid = true;
-	static const struct net_filter_port ports[] = {{8080, NOOK_PORT_PROTOCOL_TCP}};
+	static const struct net_filter_port ports[] = {{8080, NOOK_PORT_PROTOCOL_TCP},
+						       {5353, NOOK_PORT_PROTOCOL_UDP}};
 	struct net_filter f = {.scope = scope, .network = 0x0a000200, .netmask = 0xffffff00,
-			       .gateway = 0x0a000202, .dns = 0x0a000203, .ports = ports, .nports = 1};
+			       .gateway = 0x0a000202, .dns = 0x0a000203, .ports = ports, .nports = 2};
 	static const uint8_t mac[6] = {0x02, 0, 0, 0, 0, 1};
 	assert_int_equal(virtio_net_init(&fx.net, &fx.m, &fx.loop, mac, b, &f,
 					 LAYOUT_VIRTIO_MMIO_BASE, LAYOUT_FIRST_DEVICE_IRQ, &err), 0);
@@ -265,6 +267,32 @@ static void test_rx_mergeable(void **state)
 	stop();
 }
 
+/* The device shows the filter every frame for the guest: a datagram to a
+ * published UDP port lets the guest answer its sender. */
+static void test_rx_opens_published_flow(void **state)
+{
+	start(NOOK_NETWORK_SCOPE_NONE);
+	uint8_t reply[HDR + 128] = {0};
+	size_t len = HDR + frame_ipv4(reply + HDR, &(struct frame_ip){.proto = 17, .src = FRAME_GUEST,
+								     .dst = FRAME_GATEWAY,
+								     .sport = 5353, .dport = 50000});
+	post(TXQ, reply, (uint32_t)len, false);
+	notify(TXQ);
+	assert_int_equal(fx.peer.nsent, 0);
+
+	fx.peer.pending_len = frame_ipv4(fx.peer.pending,
+					 &(struct frame_ip){.proto = 17, .src = FRAME_GATEWAY,
+							    .dst = FRAME_GUEST, .sport = 50000,
+							    .dport = 5353});
+	post(RXQ, NULL, 1500, true);
+	notify(RXQ);
+	assert_int_equal(fx.net.stats.rx_frames, 1);
+	post(TXQ, reply, (uint32_t)len, false);
+	notify(TXQ);
+	assert_int_equal(fx.peer.nsent, 1);
+	stop();
+}
+
 static void test_rx_hostile_chain(void **state)
 {
 	start(NOOK_NETWORK_SCOPE_ANY);
@@ -282,6 +310,7 @@ int main(void)
 		cmocka_unit_test(test_tx_scope),
 		cmocka_unit_test(test_tx_checksum_and_gso),
 		cmocka_unit_test(test_rx_mergeable),
+		cmocka_unit_test(test_rx_opens_published_flow),
 		cmocka_unit_test(test_rx_hostile_chain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
