@@ -115,8 +115,8 @@ int main(int argc, char **argv)
 	 * sink is on the host's loopback, behind the gateway. */
 	struct net_filter filter = {.scope = NOOK_NETWORK_SCOPE_GROUP, .network = 0x0a000200,
 				    .netmask = 0xffffff00, .gateway = 0x0a000202, .dns = 0x0a000203,
-				    .guest = 0x0a00020f, .gateway_is_host_loopback = true,
-				    .allow_host_loopback = true};
+				    .guest = 0x0a00020f, .mac = {0x02, 0x4e, 0x4f, 0x4f, 0x4b, 0x01},
+				    .gateway_is_host_loopback = true, .allow_host_loopback = true};
 	if (nook) {
 		struct net_slirp_config cfg = {.network = 0x0a000200, .netmask = 0xffffff00,
 					       .gateway = 0x0a000202, .dns = 0x0a000203,

@@ -169,6 +169,7 @@ int vm_net_create(struct vm_net_devices *d, const nook_vm_config *cfg, struct ma
 			.gateway_is_host_loopback = user,
 			.allow_host_loopback = allow_host_loopback(cfg),
 		};
+		memcpy(f.mac, mac, 6);
 		uint64_t base;
 		uint32_t irq;
 		r = slot(ctx, &d->devs[i].mmio, &base, &irq, err);

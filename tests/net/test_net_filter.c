@@ -28,8 +28,8 @@ static struct net_filter filter(enum nook_network_scope scope)
 {
 	return (struct net_filter){
 		.scope = scope, .network = SUBNET, .netmask = FRAME_NETMASK, .gateway = GATEWAY,
-		.dns = DNS, .guest = GUEST, .ports = published, .nports = 2,
-		.gateway_is_host_loopback = true,
+		.dns = DNS, .guest = GUEST, .mac = {0x02, 0x4e, 0x4f, 0x4f, 0x4b, 0x01},
+		.ports = published, .nports = 2, .gateway_is_host_loopback = true,
 	};
 }
 
@@ -242,17 +242,7 @@ static void test_published_udp_flows(void **state)
 
 static size_t arp(uint8_t *f, uint32_t target)
 {
-	size_t n = eth(f, 0x0806);
-	uint8_t *a = f + n;
-	memset(a, 0, 28);
-	put16(a, 1);
-	put16(a + 2, 0x0800);
-	a[4] = 6;
-	a[5] = 4;
-	put16(a + 6, 1);
-	frame_put32(a + 14, GUEST);
-	frame_put32(a + 24, target);
-	return n + 28;
+	return frame_arp(f, frame_guest_mac, 1, frame_guest_mac, GUEST, target);
 }
 
 static void test_arp(void **state)
@@ -265,6 +255,94 @@ static void test_arp(void **state)
 	assert_false(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
 	assert_true(allows(NOOK_NETWORK_SCOPE_ANY, f, len));
 	assert_false(allows(NOOK_NETWORK_SCOPE_GROUP, f, len - 1)); /* truncated */
+}
+
+static const uint8_t other_mac[6] = {0x02, 0x4e, 0x4f, 0x4f, 0x4b, 0x02};
+
+/* Every frame comes from the guest's MAC (but in scope any). */
+static void test_source_mac(void **state)
+{
+	uint8_t f[128];
+	size_t len = tcp_syn(f, addr("1.1.1.1"), 443);
+	assert_true(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
+	memcpy(f + 6, other_mac, 6);
+	assert_false(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
+	assert_true(allows(NOOK_NETWORK_SCOPE_ANY, f, len));
+	len = ipv4(f, 0xffffffffu, 17, 68, 67, 0); /* even DHCP */
+	memcpy(f + 6, other_mac, 6);
+	assert_false(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
+}
+
+/* ARP speaks for the guest only: a guest on a shared link cannot claim the
+ * gateway's or another sandbox's address, nor another MAC. */
+static void test_arp_sender(void **state)
+{
+	static const struct {
+		const char *what;
+		const uint8_t *eth_src, *sha;
+		uint16_t op;
+		const char *spa;
+		bool ok;
+	} cases[] = {
+		{"request", frame_guest_mac, frame_guest_mac, 1, "10.0.2.15", true},
+		{"reply", frame_guest_mac, frame_guest_mac, 2, "10.0.2.15", true},
+		{"probe", frame_guest_mac, frame_guest_mac, 1, "0.0.0.0", true},
+		{"reply from 0.0.0.0", frame_guest_mac, frame_guest_mac, 2, "0.0.0.0", false},
+		{"as the gateway", frame_guest_mac, frame_guest_mac, 2, "10.0.2.2", false},
+		{"as another sandbox", frame_guest_mac, frame_guest_mac, 1, "10.0.2.16", false},
+		{"another sender MAC", frame_guest_mac, other_mac, 1, "10.0.2.15", false},
+		{"another Ethernet source", other_mac, frame_guest_mac, 1, "10.0.2.15", false},
+		{"another operation", frame_guest_mac, frame_guest_mac, 3, "10.0.2.15", false},
+	};
+	uint8_t f[64];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = frame_arp(f, cases[i].eth_src, cases[i].op, cases[i].sha,
+				       addr(cases[i].spa), GATEWAY);
+		for (int s = 0; s < 3; s++)
+			if (allows((enum nook_network_scope)s, f, len) != cases[i].ok)
+				fail_msg("ARP %s in scope %s", cases[i].what,
+					 nook_network_scope_name((enum nook_network_scope)s));
+		assert_true(allows(NOOK_NETWORK_SCOPE_ANY, f, len));
+	}
+}
+
+/* A DHCPACK (or another DHCP message) from the server for `chaddr`. */
+static size_t dhcp_reply(uint8_t *f, const uint8_t chaddr[6], uint8_t type, uint32_t yiaddr)
+{
+	uint8_t b[244] = {2, 1, 6};
+	frame_put32(b + 16, yiaddr);
+	memcpy(b + 28, chaddr, 6);
+	memcpy(b + 236, (const uint8_t[]){99, 130, 83, 99}, 4);
+	memcpy(b + 240, (const uint8_t[]){53, 1, type, 255}, 4);
+	size_t len = frame_ipv4(f, &(struct frame_ip){.proto = 17, .src = addr("10.0.9.1"),
+						      .dst = 0xffffffffu, .sport = 67, .dport = 68,
+						      .data = b, .len = sizeof(b)});
+	frame_eth(f, frame_guest_mac, frame_gateway_mac, 0x0800);
+	return len;
+}
+
+/* A guest whose address comes from DHCP may claim the one it was given. */
+static void test_arp_dhcp_address(void **state)
+{
+	struct net_filter flt = filter(NOOK_NETWORK_SCOPE_GROUP);
+	flt.guest = 0;
+	uint8_t f[64], in[400];
+	size_t len = frame_arp(f, frame_guest_mac, 1, frame_guest_mac, addr("10.0.2.50"), GATEWAY);
+	size_t probe = frame_arp(in, frame_guest_mac, 1, frame_guest_mac, 0, addr("10.0.2.50"));
+	assert_true(net_filter_allows(&flt, in, probe));
+	assert_false(net_filter_allows(&flt, f, len));
+	net_filter_note_inbound(&flt, in, dhcp_reply(in, frame_guest_mac, 2, addr("10.0.2.50")));
+	net_filter_note_inbound(&flt, in, dhcp_reply(in, other_mac, 5, addr("10.0.2.50")));
+	assert_false(net_filter_allows(&flt, f, len)); /* an offer, an ACK for another MAC */
+	size_t ack = dhcp_reply(in, frame_guest_mac, 5, addr("10.0.2.50"));
+	net_filter_note_inbound(&flt, in, ack - 3); /* the options cut short */
+	assert_false(net_filter_allows(&flt, f, len));
+	net_filter_note_inbound(&flt, in, ack);
+	assert_true(net_filter_allows(&flt, f, len));
+	/* A configured address is not replaced. */
+	flt = filter(NOOK_NETWORK_SCOPE_GROUP);
+	net_filter_note_inbound(&flt, in, ack);
+	assert_false(net_filter_allows(&flt, f, len));
 }
 
 static size_t ipv6(uint8_t *f, const char *dst, uint8_t next, uint8_t icmp_type)
@@ -309,12 +387,149 @@ static void test_ipv6_classes(void **state)
 		assert_false(allows(NOOK_NETWORK_SCOPE_GROUP, f, len));
 		assert_true(allows(NOOK_NETWORK_SCOPE_ANY, f, len));
 	}
-	/* Neighbour solicitation to a solicited-node address: always. */
-	size_t len = ipv6(f, "ff02::1:ff00:1", 58, 135);
-	assert_true(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
-	/* Other ICMPv6 (echo request) to multicast: no. */
-	len = ipv6(f, "ff02::1", 58, 128);
+	/* ICMPv6 other than neighbour discovery (echo request) by destination. */
+	size_t len = ipv6(f, "ff02::1", 58, 128);
 	assert_false(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
+	len = ipv6(f, "2606:4700:4700::1111", 58, 128);
+	assert_true(allows(NOOK_NETWORK_SCOPE_PUBLIC, f, len));
+}
+
+/* The guest's link-local address: fe80:: and the EUI-64 of its MAC. */
+#define GUEST_LL "fe80::4e:4fff:fe4f:4b01"
+
+struct nd {
+	const char *src, *dst;
+	uint8_t type, hop_limit, flags; /* flags: of an advertisement */
+	const char *target;
+	const uint8_t *opts;
+	size_t opts_len;
+};
+
+static size_t nd(uint8_t *f, const struct nd *m)
+{
+	size_t n = eth(f, 0x86dd);
+	uint8_t *ip = f + n, *icmp = ip + 40;
+	size_t body = (m->type == 133 ? 8 : 24) + m->opts_len;
+	memset(ip, 0, 40 + body);
+	ip[0] = 0x60;
+	put16(ip + 4, (uint16_t)body);
+	ip[6] = 58;
+	ip[7] = m->hop_limit ? m->hop_limit : 255;
+	assert_int_equal(inet_pton(AF_INET6, m->src, ip + 8), 1);
+	assert_int_equal(inet_pton(AF_INET6, m->dst, ip + 24), 1);
+	icmp[0] = m->type;
+	icmp[4] = m->flags;
+	if (m->target)
+		assert_int_equal(inet_pton(AF_INET6, m->target, icmp + 8), 1);
+	memcpy(icmp + body - m->opts_len, m->opts, m->opts_len);
+	return n + 40 + body;
+}
+
+static const uint8_t sll[8] = {1, 1, 0x02, 0x4e, 0x4f, 0x4f, 0x4b, 0x01};
+static const uint8_t sll_other[8] = {1, 1, 0x02, 0x4e, 0x4f, 0x4f, 0x4b, 0x02};
+static const uint8_t tll[8] = {2, 1, 0x02, 0x4e, 0x4f, 0x4f, 0x4b, 0x01};
+static const uint8_t nonce[8] = {14, 1, 1, 2, 3, 4, 5, 6};
+static const uint8_t empty_opt[8] = {1, 0};
+static const uint8_t long_opt[8] = {1, 2, 0x02, 0x4e, 0x4f, 0x4f, 0x4b, 0x01};
+static const uint8_t prefix_opt[8] = {3, 1};
+
+/* Neighbour discovery: only well-formed RS/NS/NA about the guest itself. */
+static void test_neighbour_discovery(void **state)
+{
+	static const struct {
+		const char *what;
+		struct nd m;
+		bool ok;
+	} cases[] = {
+		{"RS from ::", {"::", "ff02::2", 133, .target = NULL}, true},
+		{"RS with its MAC", {GUEST_LL, "ff02::2", 133, .opts = sll, .opts_len = 8}, true},
+		{"RS, hop limit 64", {GUEST_LL, "ff02::2", 133, .hop_limit = 64}, false},
+		{"RS to all nodes", {GUEST_LL, "ff02::1", 133, .target = NULL}, false},
+		{"RS to a unicast", {GUEST_LL, "2001:db8::1", 133, .target = NULL}, false},
+		{"RS from :: with a MAC", {"::", "ff02::2", 133, .opts = sll, .opts_len = 8}, false},
+		{"RS with another MAC", {GUEST_LL, "ff02::2", 133, .opts = sll_other, .opts_len = 8},
+		 false},
+		{"RS from another node", {"fe80::1", "ff02::2", 133, .target = NULL}, false},
+		{"DAD NS", {"::", "ff02::1:ff4f:4b01", 135, .target = GUEST_LL}, true},
+		{"DAD NS with a nonce",
+		 {"::", "ff02::1:ff4f:4b01", 135, .target = GUEST_LL, .opts = nonce, .opts_len = 8},
+		 true},
+		{"NS", {GUEST_LL, "ff02::1:ff00:1", 135, .target = "fe80::1", .opts = sll, .opts_len = 8},
+		 true},
+		{"NS for a global target",
+		 {GUEST_LL, "ff02::1:ff00:1", 135, .target = "2001:db8::1", .opts = sll, .opts_len = 8},
+		 true},
+		{"NS reachability, unicast", {GUEST_LL, "fe80::1", 135, .target = "fe80::1"}, true},
+		{"NS to another node's group", {GUEST_LL, "ff02::1:ff00:2", 135, .target = "fe80::1"},
+		 false},
+		{"NS to a global unicast", {GUEST_LL, "2001:db8::1", 135, .target = "2001:db8::1"},
+		 false},
+		{"NS to all nodes", {GUEST_LL, "ff02::1", 135, .target = "fe80::1"}, false},
+		{"NS for a multicast target", {GUEST_LL, "ff02::1:ff00:1", 135, .target = "ff02::1"},
+		 false},
+		{"NS posing as the router",
+		 {"fe80::1", "ff02::1:ff00:2", 135, .target = "fe80::2", .opts = sll, .opts_len = 8},
+		 false},
+		{"NS with another MAC",
+		 {GUEST_LL, "ff02::1:ff00:1", 135, .target = "fe80::1", .opts = sll_other,
+		  .opts_len = 8},
+		 false},
+		{"NS with a nonce from its address",
+		 {GUEST_LL, "ff02::1:ff00:1", 135, .target = "fe80::1", .opts = nonce, .opts_len = 8},
+		 false},
+		{"NS, empty option",
+		 {GUEST_LL, "ff02::1:ff00:1", 135, .target = "fe80::1", .opts = empty_opt,
+		  .opts_len = 8},
+		 false},
+		{"NS, option past the end",
+		 {GUEST_LL, "ff02::1:ff00:1", 135, .target = "fe80::1", .opts = long_opt,
+		  .opts_len = 8},
+		 false},
+		{"NS, prefix option",
+		 {GUEST_LL, "ff02::1:ff00:1", 135, .target = "fe80::1", .opts = prefix_opt,
+		  .opts_len = 8},
+		 false},
+		{"NS, hop limit 1", {GUEST_LL, "ff02::1:ff00:1", 135, .hop_limit = 1, .target = "fe80::1"}, false},
+		{"NA unsolicited", {GUEST_LL, "ff02::1", 136, .flags = 0x20, .target = GUEST_LL,
+				    .opts = tll, .opts_len = 8}, true},
+		{"NA solicited, to the asker",
+		 {GUEST_LL, "fe80::1", 136, .flags = 0x60, .target = GUEST_LL, .opts = tll,
+		  .opts_len = 8},
+		 true},
+		{"NA solicited, to all nodes",
+		 {GUEST_LL, "ff02::1", 136, .flags = 0x60, .target = GUEST_LL}, false},
+		{"NA as a router", {GUEST_LL, "ff02::1", 136, .flags = 0xa0, .target = GUEST_LL}, false},
+		{"NA for the router's address",
+		 {GUEST_LL, "ff02::1", 136, .flags = 0x20, .target = "fe80::1", .opts = tll,
+		  .opts_len = 8},
+		 false},
+		{"NA from ::", {"::", "ff02::1", 136, .target = GUEST_LL}, false},
+		{"NA to a global unicast",
+		 {GUEST_LL, "2001:db8::1", 136, .flags = 0x40, .target = GUEST_LL}, false},
+		{"NA with a source MAC option",
+		 {GUEST_LL, "ff02::1", 136, .target = GUEST_LL, .opts = sll, .opts_len = 8}, false},
+		{"RA", {GUEST_LL, "ff02::1", 134, .target = NULL}, false},
+		{"redirect", {GUEST_LL, "fe80::1", 137, .target = "fe80::2"}, false},
+	};
+	uint8_t f[160];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = nd(f, &cases[i].m);
+		for (int s = 0; s < 3; s++)
+			if (allows((enum nook_network_scope)s, f, len) != cases[i].ok)
+				fail_msg("%s in scope %s", cases[i].what,
+					 nook_network_scope_name((enum nook_network_scope)s));
+		assert_true(allows(NOOK_NETWORK_SCOPE_ANY, f, len));
+	}
+	/* Cut short: the header promises more than the frame holds, or too
+	 * little for the message. */
+	size_t len = nd(f, &cases[10].m);
+	assert_true(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
+	assert_false(allows(NOOK_NETWORK_SCOPE_NONE, f, len - 1));
+	put16(f + 14 + 4, 20);
+	assert_false(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
+	len = nd(f, &cases[0].m);
+	put16(f + 14 + 4, 4);
+	assert_false(allows(NOOK_NETWORK_SCOPE_NONE, f, len));
 }
 
 static void test_malformed(void **state)
@@ -355,6 +570,10 @@ int main(void)
 		cmocka_unit_test(test_published_tcp_replies),
 		cmocka_unit_test(test_published_udp_flows),
 		cmocka_unit_test(test_arp),
+		cmocka_unit_test(test_source_mac),
+		cmocka_unit_test(test_arp_sender),
+		cmocka_unit_test(test_arp_dhcp_address),
+		cmocka_unit_test(test_neighbour_discovery),
 		cmocka_unit_test(test_ipv6_classes),
 		cmocka_unit_test(test_malformed),
 	};

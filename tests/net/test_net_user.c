@@ -88,6 +88,7 @@ static struct user_net *user_net_open(enum nook_network_scope scope, bool grant,
 		.ports = u->fports, .nports = nports, .gateway_is_host_loopback = true,
 		.allow_host_loopback = allow,
 	};
+	memcpy(u->filter.mac, frame_guest_mac, 6);
 	struct net_slirp_config cfg = {
 		.network = FRAME_NETWORK, .netmask = FRAME_NETMASK, .gateway = FRAME_GATEWAY,
 		.dns = FRAME_DNS, .guest = FRAME_GUEST, .ports = ports, .nports = nports,

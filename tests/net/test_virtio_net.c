@@ -106,8 +106,8 @@ static void start(enum nook_network_scope scope)
 						       {5353, NOOK_PORT_PROTOCOL_UDP}};
 	struct net_filter f = {.scope = scope, .network = 0x0a000200, .netmask = 0xffffff00,
 			       .gateway = 0x0a000202, .dns = 0x0a000203, .ports = ports, .nports = 2};
-	static const uint8_t mac[6] = {0x02, 0, 0, 0, 0, 1};
-	assert_int_equal(virtio_net_init(&fx.net, &fx.m, &fx.loop, mac, b, &f,
+	memcpy(f.mac, frame_guest_mac, 6);
+	assert_int_equal(virtio_net_init(&fx.net, &fx.m, &fx.loop, frame_guest_mac, b, &f,
 					 LAYOUT_VIRTIO_MMIO_BASE, LAYOUT_FIRST_DEVICE_IRQ, &err), 0);
 	/* What a driver does: features, queues, DRIVER_OK. */
 	struct virtio_mmio_device *d = &fx.net.mmio;
@@ -158,6 +158,7 @@ static size_t tcp_frame(uint8_t *buf, uint32_t dst, uint8_t flags)
 {
 	memset(buf, 0, HDR + 54);
 	uint8_t *f = buf + HDR, *ip = f + 14;
+	memcpy(f + 6, frame_guest_mac, 6);
 	f[12] = 0x08;
 	ip[0] = 0x45;
 	ip[3] = 40;
