@@ -54,14 +54,28 @@ static struct net_fd_backend *fd_backend(struct net_backend *b)
 	return (struct net_fd_backend *)b;
 }
 
-static int fd_send(struct net_backend *b, const void *frame, size_t len)
+static int fd_send(struct net_backend *b, const struct iovec *frames, unsigned n)
 {
-	ssize_t n;
-	do
-		n = write(fd_backend(b)->fd, frame, len);
-	while (n < 0 && errno == EINTR);
-	/* A full queue drops the frame, as a full NIC would. */
-	return n < 0 ? -errno : 0;
+	struct net_fd_backend *f = fd_backend(b);
+	struct mmsghdr msgs[NET_SEND_BATCH];
+	for (unsigned i = 0; f->datagram_socket && i < n; i++)
+		msgs[i] = (struct mmsghdr){
+			.msg_hdr = {.msg_iov = (struct iovec *)&frames[i], .msg_iovlen = 1}};
+	unsigned sent = 0;
+	while (sent < n) {
+		int r;
+		if (f->datagram_socket)
+			r = sendmmsg(f->fd, msgs + sent, n - sent, MSG_DONTWAIT);
+		else /* a TAP device: one frame per write() */
+			r = write(f->fd, frames[sent].iov_base, frames[sent].iov_len) < 0 ? -1 : 1;
+		if (r < 0 && errno == EINTR)
+			continue;
+		/* A full queue drops the rest, as a full NIC would. */
+		if (r < 0)
+			return sent ? (int)sent : -errno;
+		sent += (unsigned)r;
+	}
+	return (int)n;
 }
 
 static ssize_t fd_recv(struct net_backend *b, void *buf, size_t size)
@@ -91,7 +105,8 @@ static const struct net_backend_ops fd_ops = {
 	.destroy = fd_destroy,
 };
 
-struct net_fd_backend *net_fd_backend_new(size_t size, const char *name, int fd, bool owns_fd)
+struct net_fd_backend *net_fd_backend_new(size_t size, const char *name, int fd, bool owns_fd,
+					  bool datagram_socket)
 {
 	struct net_fd_backend *f = calloc(1, size);
 	if (!f)
@@ -99,5 +114,6 @@ struct net_fd_backend *net_fd_backend_new(size_t size, const char *name, int fd,
 	f->base = (struct net_backend){.ops = &fd_ops, .name = name, .poll_fd = fd};
 	f->fd = fd;
 	f->owns_fd = owns_fd;
+	f->datagram_socket = datagram_socket;
 	return f;
 }

@@ -1,8 +1,7 @@
 /* User-mode networking through libslirp. libslirp is not thread-safe, so
- * it lives on a thread of its own, which owns every call into it; the
- * device talks to that thread over a datagram socket pair (one frame per
- * datagram, a socket pair has no queue-length limit but its buffer size),
- * so to the device this is a frame-fd backend like TAP. */
+ * it lives on a thread of its own, which owns every call into it; frames
+ * cross between the device and that thread through two rings in memory
+ * (ring.h): a copy per frame, a wakeup only when a ring was empty. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
@@ -11,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "backends/net/backend.h"
+#include "backends/net/ring.h"
 #include "util/thread.h"
 
 struct slirp_timer {
@@ -25,10 +24,18 @@ struct slirp_timer {
 	struct slirp_timer *next;
 };
 
+/* Each way: room for a few milliseconds of libslirp's work in small
+ * frames, and for two of the largest. */
+#define RING_SIZE (256 * 1024)
+/* Frames the slirp thread takes from the device per round, so that a
+ * guest sending without pause does not starve libslirp's sockets and
+ * timers. */
+#define INPUT_PER_ROUND 128
+
 struct slirp_backend {
-	struct net_fd_backend fd; /* first: the device's end of the pair */
+	struct net_backend base;
+	struct net_ring to_slirp, to_device;
 	Slirp *slirp;
-	int thread_fd; /* the slirp thread's end */
 	int stop_fd;
 	pthread_t thread;
 	bool thread_started;
@@ -41,7 +48,6 @@ struct slirp_backend {
 	bool host_loopback_closed;
 	uint16_t *udp_ports;
 	size_t nudp_ports;
-	uint8_t frame[NET_FRAME_MAX];
 };
 
 static int64_t now_ms(void)
@@ -54,9 +60,8 @@ static int64_t now_ms(void)
 static ssize_t slirp_send_packet(const void *buf, size_t len, void *opaque)
 {
 	struct slirp_backend *s = opaque;
-	/* A full socket drops the frame, as a full NIC would. */
-	while (send(s->thread_fd, buf, len, MSG_DONTWAIT) < 0 && errno == EINTR)
-		;
+	/* A full ring drops the frame, as a full NIC would. */
+	net_ring_push(&s->to_device, &(struct iovec){(void *)buf, len}, 1);
 	return (ssize_t)len;
 }
 
@@ -232,14 +237,30 @@ static void readdress_published_reply(struct slirp_backend *s, uint8_t *f, size_
 	put16(ip + 18, loopback & 0xffff);
 }
 
+/* Hands libslirp what the device sent: whether frames are left. */
+static bool input_frames(struct slirp_backend *s)
+{
+	uint8_t *frame;
+	size_t len;
+	for (int i = 0; i < INPUT_PER_ROUND; i++) {
+		if (!(frame = net_ring_peek(&s->to_slirp, &len)))
+			return false;
+		readdress_published_reply(s, frame, len);
+		slirp_input(s->slirp, frame, (int)len);
+		net_ring_consume(&s->to_slirp);
+	}
+	return true;
+}
+
 static void *slirp_thread(void *opaque)
 {
 	struct slirp_backend *s = opaque;
+	bool more_input = false;
 	for (;;) {
 		s->npfds = 0;
-		slirp_add_poll(s->thread_fd, SLIRP_POLL_IN, s);
+		slirp_add_poll(s->to_slirp.event_fd, SLIRP_POLL_IN, s);
 		slirp_add_poll(s->stop_fd, SLIRP_POLL_IN, s);
-		uint32_t timeout = UINT32_MAX;
+		uint32_t timeout = more_input ? 0 : UINT32_MAX;
 		slirp_pollfds_fill(s->slirp, &timeout, slirp_add_poll, s);
 		int64_t now = now_ms();
 		for (struct slirp_timer *t = s->timers; t; t = t->next) {
@@ -252,22 +273,38 @@ static void *slirp_thread(void *opaque)
 			break;
 		if (s->pfds[1].revents)
 			break;
-		if (s->pfds[0].revents & POLLIN) {
-			ssize_t n;
-			while ((n = recv(s->thread_fd, s->frame, sizeof(s->frame), MSG_DONTWAIT)) > 0) {
-				readdress_published_reply(s, s->frame, (size_t)n);
-				slirp_input(s->slirp, s->frame, (int)n);
-			}
-		}
+		more_input = input_frames(s);
 		run_timers(s);
 		slirp_pollfds_poll(s->slirp, r < 0, slirp_get_revents, s);
 	}
 	return NULL;
 }
 
-static void slirp_backend_destroy(struct net_fd_backend *f)
+static int slirp_backend_send(struct net_backend *b, const struct iovec *frames, unsigned n)
 {
-	struct slirp_backend *s = (struct slirp_backend *)f;
+	struct slirp_backend *s = (struct slirp_backend *)b;
+	unsigned taken = net_ring_push(&s->to_slirp, frames, n);
+	return taken ? (int)taken : -EAGAIN;
+}
+
+static ssize_t slirp_backend_recv(struct net_backend *b, void *buf, size_t size)
+{
+	struct slirp_backend *s = (struct slirp_backend *)b;
+	size_t len;
+	const uint8_t *frame = net_ring_peek(&s->to_device, &len);
+	if (!frame)
+		return -EAGAIN;
+	/* libslirp's frames are at most its MTU: a shorter buffer truncates. */
+	if (len > size)
+		len = size;
+	memcpy(buf, frame, len);
+	net_ring_consume(&s->to_device);
+	return (ssize_t)len;
+}
+
+static void slirp_backend_destroy(struct net_backend *b)
+{
+	struct slirp_backend *s = (struct slirp_backend *)b;
 	if (s->thread_started) {
 		uint64_t one = 1;
 		if (write(s->stop_fd, &one, sizeof(one)) == sizeof(one))
@@ -279,11 +316,18 @@ static void slirp_backend_destroy(struct net_fd_backend *f)
 		slirp_timer_free(s->timers, s);
 	free(s->pfds);
 	free(s->udp_ports);
-	if (s->thread_fd >= 0)
-		close(s->thread_fd);
+	net_ring_destroy(&s->to_slirp);
+	net_ring_destroy(&s->to_device);
 	if (s->stop_fd >= 0)
 		close(s->stop_fd);
+	free(s);
 }
+
+static const struct net_backend_ops slirp_backend_ops = {
+	.send = slirp_backend_send,
+	.recv = slirp_backend_recv,
+	.destroy = slirp_backend_destroy,
+};
 
 static struct in_addr in(uint32_t host_order)
 {
@@ -293,22 +337,19 @@ static struct in_addr in(uint32_t host_order)
 int net_slirp_open(const struct net_slirp_config *cfg, struct net_backend **out, nook_error **err)
 {
 	*out = NULL;
-	int pair[2];
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0)
-		return error_set(err, errno, "net user: socketpair: %s", strerror(errno));
-	struct slirp_backend *s =
-		(struct slirp_backend *)net_fd_backend_new(sizeof(*s), "user", pair[0], true);
-	if (!s) {
-		close(pair[0]);
-		close(pair[1]);
+	struct slirp_backend *s = calloc(1, sizeof(*s));
+	if (!s)
 		return error_set(err, ENOMEM, "out of memory");
-	}
-	s->fd.destroy_extra = slirp_backend_destroy;
-	s->fd.base.checksums_valid = true;
-	s->thread_fd = pair[1];
+	s->to_slirp.event_fd = s->to_device.event_fd = -1;
+	int r = net_ring_init(&s->to_slirp, RING_SIZE);
+	if (r == 0)
+		r = net_ring_init(&s->to_device, RING_SIZE);
+	if (r < 0)
+		error_set(err, -r, "net user: %s", strerror(-r));
+	s->base = (struct net_backend){.ops = &slirp_backend_ops, .name = "user",
+				       .poll_fd = s->to_device.event_fd, .checksums_valid = true};
 	s->stop_fd = eventfd(0, EFD_CLOEXEC);
-	int r = 0;
-	if (s->stop_fd < 0)
+	if (r == 0 && s->stop_fd < 0)
 		r = error_set(err, errno, "net user: eventfd: %s", strerror(errno));
 	s->guest = cfg->guest;
 	s->gateway = cfg->gateway;
@@ -352,9 +393,9 @@ int net_slirp_open(const struct net_slirp_config *cfg, struct net_backend **out,
 		error_set(err, -r, "net user: cannot start its thread: %s", strerror(-r));
 	s->thread_started = r == 0;
 	if (r < 0) {
-		net_backend_destroy(&s->fd.base);
+		slirp_backend_destroy(&s->base);
 		return r;
 	}
-	*out = &s->fd.base;
+	*out = &s->base;
 	return 0;
 }

@@ -130,3 +130,9 @@ bool frame_parse(const uint8_t *f, size_t len, struct frame_ip *p)
 	p->len = l4_len - hdr;
 	return true;
 }
+
+int frame_send(struct net_backend *b, const void *frame, size_t len)
+{
+	struct iovec v = {(void *)frame, len};
+	return b->ops->send(b, &v, 1);
+}

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backends/net/backend.h"
+
 /* The user-mode network's layout (vm/net.c's defaults). */
 #define FRAME_NETWORK 0x0a000200u /* 10.0.2.0/24 */
 #define FRAME_NETMASK 0xffffff00u
@@ -61,5 +63,9 @@ size_t frame_arp(uint8_t *f, const uint8_t src[6], uint16_t op, const uint8_t sh
 /* Reads an IPv4 TCP/UDP frame (first fragment) into p, data pointing into
  * f: false for anything else. */
 bool frame_parse(const uint8_t *f, size_t len, struct frame_ip *p);
+
+/* Hands one frame to a backend as the device does: what send() returns
+ * (1 when the backend took it). */
+int frame_send(struct net_backend *b, const void *frame, size_t len);
 
 #endif
