@@ -246,16 +246,13 @@ static bool ipv4_allows(struct net_filter *f, const uint8_t *ip, size_t len)
 	if (f->dns && p.dst == f->dns)
 		return f->scope != NOOK_NETWORK_SCOPE_NONE && p.has_ports && p.dport == DNS_PORT;
 	switch (f->scope) {
-	case NOOK_NETWORK_SCOPE_NONE:
-		return false;
 	case NOOK_NETWORK_SCOPE_GROUP:
 		return in_subnet(f, p.dst);
 	case NOOK_NETWORK_SCOPE_PUBLIC:
 		return net_filter_ipv4_is_public(p.dst) && !(f->gateway && p.dst == f->gateway);
-	case NOOK_NETWORK_SCOPE_ANY:
-		return true;
+	default: /* none; any let everything through before */
+		return false;
 	}
-	return false;
 }
 
 static bool ipv6_is_unspecified(const uint8_t *a)
