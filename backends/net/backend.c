@@ -92,8 +92,6 @@ static ssize_t fd_recv(struct net_backend *b, void *buf, size_t size)
 static void fd_destroy(struct net_backend *b)
 {
 	struct net_fd_backend *f = fd_backend(b);
-	if (f->destroy_extra)
-		f->destroy_extra(f);
 	if (f->owns_fd && f->fd >= 0)
 		close(f->fd);
 	free(f);
@@ -105,10 +103,10 @@ static const struct net_backend_ops fd_ops = {
 	.destroy = fd_destroy,
 };
 
-struct net_fd_backend *net_fd_backend_new(size_t size, const char *name, int fd, bool owns_fd,
+struct net_fd_backend *net_fd_backend_new(const char *name, int fd, bool owns_fd,
 					  bool datagram_socket)
 {
-	struct net_fd_backend *f = calloc(1, size);
+	struct net_fd_backend *f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;
 	f->base = (struct net_backend){.ops = &fd_ops, .name = name, .poll_fd = fd};

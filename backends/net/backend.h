@@ -81,19 +81,16 @@ int net_unixgram_open(int fd, const char *path, bool vfkit_magic, struct net_bac
 int net_custom_open(const struct nook_net_backend *cb, void *opaque, struct net_backend **out,
 		    nook_error **err);
 
-/* A backend that moves one frame per read()/write() on a non-blocking fd
- * (TAP devices, datagram sockets): the shared part of tap, unixgram and
- * slirp. `size` >= sizeof(struct net_fd_backend) lets a backend embed it
- * first in a larger state; owns_fd closes fd on destroy; a datagram
- * socket sends a batch of frames with one sendmmsg(). */
+/* A backend that moves one frame per read()/write() on a non-blocking fd:
+ * the shared part of tap and unixgram. owns_fd closes fd on destroy; a
+ * datagram socket sends a batch of frames with one sendmmsg(). */
 struct net_fd_backend {
 	struct net_backend base;
 	int fd;
 	bool owns_fd;
 	bool datagram_socket;
-	void (*destroy_extra)(struct net_fd_backend *b);
 };
-struct net_fd_backend *net_fd_backend_new(size_t size, const char *name, int fd, bool owns_fd,
+struct net_fd_backend *net_fd_backend_new(const char *name, int fd, bool owns_fd,
 					  bool datagram_socket);
 
 /* A unix socket of `type` (SOCK_STREAM or SOCK_DGRAM) connected to path,

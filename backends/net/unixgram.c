@@ -33,7 +33,7 @@ int net_unixgram_open(int fd, const char *path, bool vfkit_magic, struct net_bac
 			close(fd);
 		return error_set(err, -r, "net unixgram fd %d: %s", fd, strerror(-r));
 	}
-	struct net_fd_backend *b = net_fd_backend_new(sizeof(*b), "unixgram", fd, owns, true);
+	struct net_fd_backend *b = net_fd_backend_new("unixgram", fd, owns, true);
 	if (!b) {
 		if (owns)
 			close(fd);

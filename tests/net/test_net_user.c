@@ -162,11 +162,6 @@ static size_t tcp(uint8_t *f, uint16_t sport, uint16_t dport, uint8_t flags, uin
 						.len = text ? strlen(text) : 0});
 }
 
-static const char *scope_name(enum nook_network_scope s)
-{
-	return nook_network_scope_name(s);
-}
-
 /* A UDP and a TCP service on 127.0.0.1: reached through the gateway
  * exactly when the host loopback is granted or the scope is any. */
 static void test_host_loopback_grant(void **state)
@@ -191,7 +186,7 @@ static void test_host_loopback_grant(void **state)
 		bool udp_got = readable_within(us, wait), tcp_got = readable_within(ts, wait);
 		if (udp_got != cases[i].reach || tcp_got != cases[i].reach)
 			fail_msg("scope %s, grant %d: UDP %s, TCP %s the loopback service",
-				 scope_name(cases[i].scope), cases[i].grant,
+				 nook_network_scope_name(cases[i].scope), cases[i].grant,
 				 udp_got ? "reached" : "did not reach",
 				 tcp_got ? "reached" : "did not reach");
 		user_net_close(u);
@@ -219,7 +214,7 @@ static void test_published_udp(void **state)
 		guest_send(u, f, udp(f, 5353, FRAME_GATEWAY, other_port, "not-a-reply"));
 		if (readable_within(other, SILENCE_MS))
 			fail_msg("scope %s: a published UDP port reached another loopback port",
-				 scope_name(checked_scopes[s]));
+				 nook_network_scope_name(checked_scopes[s]));
 
 		struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port.host_port),
 					 .sin_addr.s_addr = htonl(FRAME_LOOPBACK)};
@@ -231,7 +226,7 @@ static void test_published_udp(void **state)
 		assert_int_equal(in.sport, client_port);
 		assert_memory_equal(in.data, "ping", 4);
 		if (!guest_send(u, f, udp(f, 5353, FRAME_GATEWAY, in.sport, "pong")))
-			fail_msg("scope %s: the reply was filtered", scope_name(checked_scopes[s]));
+			fail_msg("scope %s: the reply was filtered", nook_network_scope_name(checked_scopes[s]));
 		char got[16] = {0};
 		assert_true(readable_within(client, ARRIVAL_MS));
 		assert_int_equal(recv(client, got, sizeof(got), 0), 4);
@@ -268,7 +263,7 @@ static void test_published_tcp(void **state)
 		uint32_t my_seq = 1000, peer_next = in.seq + 1;
 		uint8_t f[256];
 		if (!guest_send(u, f, tcp(f, 8080, peer, TCP_SYN | TCP_ACK, my_seq, peer_next, NULL)))
-			fail_msg("scope %s: SYN-ACK filtered", scope_name(checked_scopes[s]));
+			fail_msg("scope %s: SYN-ACK filtered", nook_network_scope_name(checked_scopes[s]));
 		my_seq++;
 		char data[32] = {0};
 		size_t have = 0;
@@ -282,7 +277,7 @@ static void test_published_tcp(void **state)
 		assert_string_equal(data, "from-host");
 		if (!guest_send(u, f, tcp(f, 8080, peer, TCP_PSH | TCP_ACK, my_seq, peer_next,
 					  "from-guest")))
-			fail_msg("scope %s: data filtered", scope_name(checked_scopes[s]));
+			fail_msg("scope %s: data filtered", nook_network_scope_name(checked_scopes[s]));
 		char got[16] = {0};
 		assert_true(readable_within(client, ARRIVAL_MS));
 		assert_int_equal(recv(client, got, sizeof(got), 0), 10);
