@@ -1,11 +1,14 @@
 /* Frame generator for bench/net: UDP frames from a would-be guest
  * (10.0.2.15) to the user-mode network's gateway (10.0.2.2, the host's
- * loopback), counted as datagrams arriving on a host UDP socket.
+ * loopback), counted as datagrams arriving on a host UDP socket. Frames go
+ * out NET_SEND_BATCH at a time, as the virtio-net device hands over what
+ * the guest queued.
  *   net_frames nook COUNT SIZE       nook's libslirp backend, in process, each
  *                                    frame through the scope filter first
  *   net_frames stream PATH COUNT SIZE  the same frames over a unix stream
  *                                    socket (4-byte big-endian lengths), e.g.
  *                                    to QEMU's -netdev user through a hub
+ * SIZE is the UDP payload, at most 1472 bytes (one Ethernet MTU).
  * Prints: delivered=N seconds=S cpu=C (this process's CPU seconds). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -98,6 +101,8 @@ int main(int argc, char **argv)
 	}
 	long count = atol(argv[nook ? 2 : 3]);
 	size_t size = (size_t)atol(argv[nook ? 3 : 4]);
+	if (size > 1472)
+		return fprintf(stderr, "net_frames: SIZE is at most 1472\n"), 2;
 	/* The sink: host loopback, a big buffer so it is not what drops. */
 	int sink = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 	int rcvbuf = 8 << 20;
@@ -107,16 +112,20 @@ int main(int argc, char **argv)
 	if (bind(sink, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    getsockname(sink, (struct sockaddr *)&sa, &sl) < 0)
 		return perror("sink"), 1;
-	uint8_t frame[2048], hdr[4];
+	static uint8_t frame[2048], stream[NET_SEND_BATCH * (4 + sizeof(frame))];
 	size_t len = udp_frame(frame, size, ntohs(sa.sin_port));
 	struct net_backend *b = NULL;
 	int fd = -1;
+	/* As `nook run --net user --allow-host-loopback` sets them up: the
+	 * sink is on the host's loopback, behind the gateway. */
 	struct net_filter filter = {.scope = NOOK_NETWORK_SCOPE_GROUP, .network = 0x0a000200,
-				    .netmask = 0xffffff00, .gateway = 0x0a000202, .dns = 0x0a000203};
+				    .netmask = 0xffffff00, .gateway = 0x0a000202, .dns = 0x0a000203,
+				    .guest = 0x0a00020f, .mac = {0x02, 0x4e, 0x4f, 0x4f, 0x4b, 0x01},
+				    .gateway_is_host_loopback = true, .allow_host_loopback = true};
 	if (nook) {
 		struct net_slirp_config cfg = {.network = 0x0a000200, .netmask = 0xffffff00,
 					       .gateway = 0x0a000202, .dns = 0x0a000203,
-					       .guest = 0x0a00020f};
+					       .guest = 0x0a00020f, .allow_host_loopback = true};
 		nook_error *err = NULL;
 		if (net_slirp_open(&cfg, &b, &err) < 0)
 			return fprintf(stderr, "%s\n", nook_error_message(err)), 1;
@@ -126,26 +135,43 @@ int main(int argc, char **argv)
 		fd = socket(AF_UNIX, SOCK_STREAM, 0);
 		if (connect(fd, (struct sockaddr *)&un, sizeof(un)) < 0)
 			return perror("connect"), 1;
-		hdr[0] = (uint8_t)(len >> 24), hdr[1] = (uint8_t)(len >> 16);
-		hdr[2] = (uint8_t)(len >> 8), hdr[3] = (uint8_t)len;
+		/* A batch of frames, each after its length, written at once. */
+		for (unsigned k = 0; k < NET_SEND_BATCH; k++) {
+			uint8_t *p = stream + k * (4 + len);
+			p[0] = (uint8_t)(len >> 24), p[1] = (uint8_t)(len >> 16);
+			p[2] = (uint8_t)(len >> 8), p[3] = (uint8_t)len;
+			memcpy(p + 4, frame, len);
+		}
 	}
 	long delivered = 0;
 	double t0 = now(), c0 = cpu_seconds(), last = t0;
-	for (long i = 0; i < count; i++) {
+	for (long i = 0; i < count;) {
+		unsigned n = count - i < NET_SEND_BATCH ? (unsigned)(count - i) : NET_SEND_BATCH;
 		if (nook) {
-			if (!net_filter_allows(&filter, frame, len))
-				return fprintf(stderr, "filtered\n"), 1;
-			while (b->ops->send(b, frame, len) == -EAGAIN) {
-				/* The socket pair is full: let the slirp thread drain it. */
-				struct pollfd p = {.fd = sink, .events = POLLIN};
-				poll(&p, 1, 1);
-				drain(sink, &delivered, &last);
+			/* As the device does with what the guest queued: each frame
+			 * through the filter, then all of them to the backend. */
+			struct iovec batch[NET_SEND_BATCH];
+			for (unsigned k = 0; k < n; k++) {
+				if (!net_filter_allows(&filter, frame, len))
+					return fprintf(stderr, "filtered\n"), 1;
+				batch[k] = (struct iovec){frame, len};
 			}
-		} else if (write_all(fd, hdr, 4) < 0 || write_all(fd, frame, len) < 0) {
+			int sent = b->ops->send(b, batch, n);
+			if (sent == -EAGAIN) {
+				/* The ring to the slirp thread is full (the device would
+				 * drop the frames): give the thread time to work, a
+				 * fraction of what the ring holds, without waking often. */
+				usleep(500);
+				continue;
+			}
+			if (sent < 0)
+				return fprintf(stderr, "send: %s\n", strerror(-sent)), 1;
+			n = (unsigned)sent;
+		} else if (write_all(fd, stream, n * (4 + len)) < 0) {
 			return perror("write"), 1;
 		}
-		if ((i & 63) == 0)
-			drain(sink, &delivered, &last);
+		i += n;
+		drain(sink, &delivered, &last);
 	}
 	/* Collect the stragglers until nothing arrives for 200 ms. */
 	for (;;) {

@@ -155,18 +155,23 @@ int vm_net_create(struct vm_net_devices *d, const nook_vm_config *cfg, struct ma
 		}
 		encode_record(mac, &p, &d->records[i]);
 		struct net_backend *b;
-		int r = open_backend(cfg, net, &p, net->kind == VM_NET_USER && first_user, &b, err);
+		bool user = net->kind == VM_NET_USER, published = user && first_user;
+		int r = open_backend(cfg, net, &p, published, &b, err);
 		if (r < 0)
 			return r;
-		first_user &= net->kind != VM_NET_USER;
+		first_user &= !user;
 		struct net_filter f = {
 			.scope = cfg->net_scope_set ? cfg->net_scope : NOOK_NETWORK_SCOPE_ANY,
 			.network = p.network, .netmask = p.netmask,
-			.gateway = net->kind == VM_NET_USER ? p.network + VM_NET_GATEWAY_HOST : p.gateway,
-			.dns = net->kind == VM_NET_USER ? p.network + VM_NET_DNS_HOST : p.dns,
-			.ports = d->ports, .nports = cfg->nnet_ports,
+			.gateway = user ? p.network + VM_NET_GATEWAY_HOST : p.gateway,
+			.dns = user ? p.network + VM_NET_DNS_HOST : p.dns,
+			.guest = p.mode == NOOK_NET_STATIC ? p.guest : 0,
+			/* Only the device whose backend publishes them has ports. */
+			.ports = published ? d->ports : NULL, .nports = published ? cfg->nnet_ports : 0,
+			.gateway_is_host_loopback = user,
 			.allow_host_loopback = allow_host_loopback(cfg),
 		};
+		memcpy(f.mac, mac, 6);
 		uint64_t base;
 		uint32_t irq;
 		r = slot(ctx, &d->devs[i].mmio, &base, &irq, err);

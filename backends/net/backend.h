@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <nook/types.h>
 #include <nook/devices.h>
@@ -19,13 +20,18 @@
 /* The largest Ethernet frame (without FCS) any backend passes: a 64 KiB IP
  * packet and its header, as passt's stream framing allows. */
 #define NET_FRAME_MAX (65535 + 14)
+/* The most frames handed to a backend at once: the device gathers what
+ * the guest queued, and a backend moves them with one system call where
+ * it can (sendmmsg). */
+#define NET_SEND_BATCH 32
 
 struct net_backend;
 
 struct net_backend_ops {
-	/* One frame from the guest: 0, or a negative errno (the frame is
-	 * dropped). */
-	int (*send)(struct net_backend *b, const void *frame, size_t len);
+	/* Frames from the guest, n <= NET_SEND_BATCH, in order: how many were
+	 * taken, from the first on (the others are dropped, as a full NIC
+	 * would drop them), or a negative errno when none was. */
+	int (*send)(struct net_backend *b, const struct iovec *frames, unsigned n);
 	/* One frame for the guest into buf (NET_FRAME_MAX bytes): its length,
 	 * -EAGAIN when none is waiting, another negative errno when the
 	 * backend has ended (its peer went away). */
@@ -75,17 +81,23 @@ int net_unixgram_open(int fd, const char *path, bool vfkit_magic, struct net_bac
 int net_custom_open(const struct nook_net_backend *cb, void *opaque, struct net_backend **out,
 		    nook_error **err);
 
-/* A backend that moves one frame per read()/write() on a non-blocking fd
- * (TAP devices, datagram sockets): the shared part of tap, unixgram and
- * slirp. `size` >= sizeof(struct net_fd_backend) lets a backend embed it
- * first in a larger state; owns_fd closes fd on destroy. */
+/* A backend that moves one frame per read()/write() on a non-blocking fd:
+ * the shared part of tap and unixgram. owns_fd closes fd on destroy; a
+ * datagram socket sends a batch of frames with one sendmmsg(). */
 struct net_fd_backend {
 	struct net_backend base;
 	int fd;
 	bool owns_fd;
-	void (*destroy_extra)(struct net_fd_backend *b);
+	bool datagram_socket;
 };
-struct net_fd_backend *net_fd_backend_new(size_t size, const char *name, int fd, bool owns_fd);
+struct net_fd_backend *net_fd_backend_new(const char *name, int fd, bool owns_fd,
+					  bool datagram_socket);
+
+/* A unix socket of `type` (SOCK_STREAM or SOCK_DGRAM) connected to path,
+ * for the backend named `backend` (its errors name both): the fd, or a
+ * negative errno. A datagram socket is bound first to an address of the
+ * kernel's choosing, so that its peer has somewhere to send frames. */
+int net_unix_connect(const char *backend, const char *path, int type, nook_error **err);
 
 /* Makes fd non-blocking; 0 or a negative errno. */
 int net_set_nonblocking(int fd);

@@ -10,10 +10,15 @@ struct custom_backend {
 	void *opaque;
 };
 
-static int custom_send(struct net_backend *b, const void *frame, size_t len)
+static int custom_send(struct net_backend *b, const struct iovec *frames, unsigned n)
 {
 	struct custom_backend *c = (struct custom_backend *)b;
-	return c->cb.send ? c->cb.send(c->opaque, frame, len) : 0;
+	for (unsigned i = 0; c->cb.send && i < n; i++) {
+		int r = c->cb.send(c->opaque, frames[i].iov_base, frames[i].iov_len);
+		if (r < 0)
+			return i ? (int)i : r;
+	}
+	return (int)n;
 }
 
 static ssize_t custom_recv(struct net_backend *b, void *buf, size_t size)

@@ -30,7 +30,7 @@ int net_tap_open(const char *ifname, struct net_backend **out, nook_error **err)
 		return error_set(err, e, "net tap \"%s\": cannot attach (%s; is it a TAP "
 				      "interface this user may use?)", ifname, strerror(e));
 	}
-	struct net_fd_backend *b = net_fd_backend_new(sizeof(*b), "tap", fd, true);
+	struct net_fd_backend *b = net_fd_backend_new("tap", fd, true, false);
 	if (!b) {
 		close(fd);
 		return error_set(err, ENOMEM, "out of memory");

@@ -2,39 +2,20 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "backends/net/backend.h"
 
-/* A socket connected to path, bound to an abstract address of the
- * kernel's choosing so the peer has somewhere to send its frames. */
+/* A socket connected to path that greets its peer with "VFKT" if asked. */
 static int connect_path(const char *path, bool vfkit_magic, nook_error **err)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return error_set(err, ENAMETOOLONG, "net unixgram \"%s\": path too long", path);
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return error_set(err, errno, "net unixgram \"%s\": socket: %s", path,
-				      strerror(errno));
-	sa_family_t autobind = AF_UNIX;
-	const char *step = "bind";
-	int r = bind(fd, (struct sockaddr *)&autobind, sizeof(autobind));
-	if (r == 0) {
-		step = "connect";
-		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	}
-	if (r == 0 && vfkit_magic) {
-		step = "sending VFKT";
-		r = send(fd, "VFKT", 4, 0) == 4 ? 0 : -1;
-	}
-	if (r < 0) {
+	int fd = net_unix_connect("unixgram", path, SOCK_DGRAM, err);
+	if (fd < 0 || !vfkit_magic)
+		return fd;
+	if (send(fd, "VFKT", 4, 0) != 4) {
 		int e = errno;
 		close(fd);
-		return error_set(err, e, "net unixgram \"%s\": %s: %s%s", path, step, strerror(e),
-				      e == ECONNREFUSED || e == ENOENT ? " (nothing listens there)" : "");
+		return error_set(err, e, "net unixgram \"%s\": sending VFKT: %s", path, strerror(e));
 	}
 	return fd;
 }
@@ -52,7 +33,7 @@ int net_unixgram_open(int fd, const char *path, bool vfkit_magic, struct net_bac
 			close(fd);
 		return error_set(err, -r, "net unixgram fd %d: %s", fd, strerror(-r));
 	}
-	struct net_fd_backend *b = net_fd_backend_new(sizeof(*b), "unixgram", fd, owns);
+	struct net_fd_backend *b = net_fd_backend_new("unixgram", fd, owns, true);
 	if (!b) {
 		if (owns)
 			close(fd);

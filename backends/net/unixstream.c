@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "backends/net/backend.h"
@@ -25,39 +24,60 @@ static uint32_t be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static int unixstream_send(struct net_backend *b, const void *frame, size_t len)
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static int unixstream_send(struct net_backend *b, const struct iovec *frames, unsigned n)
 {
 	struct unixstream_backend *s = (struct unixstream_backend *)b;
-	uint8_t hdr[LEN_SIZE] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
-				 (uint8_t)len};
-	struct iovec iov[2] = {{hdr, LEN_SIZE}, {(void *)frame, len}};
-	size_t total = LEN_SIZE + len, done = 0;
-	/* A frame is written whole or the stream loses its framing: wait for
-	 * room once it has started. */
+	/* Each frame after its length, all in one sendmsg() when there is room. */
+	uint8_t lens[NET_SEND_BATCH][LEN_SIZE];
+	struct iovec iov[2 * NET_SEND_BATCH];
+	size_t ends[NET_SEND_BATCH], total = 0; /* where each frame ends in the stream */
+	for (unsigned i = 0; i < n; i++) {
+		size_t len = frames[i].iov_len;
+		put_be32(lens[i], (uint32_t)len);
+		iov[2 * i] = (struct iovec){lens[i], LEN_SIZE};
+		iov[2 * i + 1] = frames[i];
+		total += LEN_SIZE + len;
+		ends[i] = total;
+	}
+	size_t done = 0;
+	unsigned first = 0, whole = 0; /* first iov not written out; frames written */
 	while (done < total) {
-		struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
-		size_t skip = done;
-		for (int i = 0; i < 2; i++) {
-			size_t take = skip < iov[i].iov_len ? skip : iov[i].iov_len;
-			iov[i].iov_base = (uint8_t *)iov[i].iov_base + take;
-			iov[i].iov_len -= take;
-			skip -= take;
-		}
-		ssize_t n = sendmsg(s->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
+		struct msghdr m = {.msg_iov = iov + first, .msg_iovlen = 2 * n - first};
+		ssize_t w = sendmsg(s->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno == EAGAIN) {
-			if (done == 0)
-				return -EAGAIN; /* nothing sent: drop it, as a full NIC would */
+		if (w < 0 && errno == EAGAIN) {
+			/* Between frames: drop the rest, as a full NIC would. In the
+			 * middle of one: finish it, or the stream loses its framing. */
+			if (done == (whole ? ends[whole - 1] : 0))
+				return whole ? (int)whole : -EAGAIN;
 			struct pollfd p = {.fd = s->fd, .events = POLLOUT};
 			poll(&p, 1, -1);
 			continue;
 		}
-		if (n < 0)
-			return -errno;
-		done += (size_t)n;
+		if (w < 0)
+			return whole ? (int)whole : -errno;
+		done += (size_t)w;
+		while (whole < n && ends[whole] <= done)
+			whole++;
+		for (size_t left = (size_t)w; left;) {
+			size_t take = left < iov[first].iov_len ? left : iov[first].iov_len;
+			iov[first].iov_base = (uint8_t *)iov[first].iov_base + take;
+			iov[first].iov_len -= take;
+			left -= take;
+			if (!iov[first].iov_len)
+				first++;
+		}
 	}
-	return 0;
+	return (int)n;
 }
 
 static ssize_t unixstream_recv(struct net_backend *b, void *buf, size_t size)
@@ -100,30 +120,11 @@ static const struct net_backend_ops unixstream_ops = {
 	.destroy = unixstream_destroy,
 };
 
-static int connect_path(const char *path, nook_error **err)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return error_set(err, ENAMETOOLONG, "net unixstream \"%s\": path too long", path);
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return error_set(err, errno, "net unixstream \"%s\": socket: %s", path,
-				      strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-		close(fd);
-		return error_set(err, e, "net unixstream \"%s\": connect: %s%s", path, strerror(e),
-				      e == ECONNREFUSED || e == ENOENT ? " (nothing listens there)" : "");
-	}
-	return fd;
-}
-
 int net_unixstream_open(int fd, const char *path, struct net_backend **out, nook_error **err)
 {
 	*out = NULL;
 	bool owns = fd < 0;
-	if (owns && (fd = connect_path(path, err)) < 0)
+	if (owns && (fd = net_unix_connect("unixstream", path, SOCK_STREAM, err)) < 0)
 		return fd;
 	struct unixstream_backend *s = calloc(1, sizeof(*s));
 	if (!s) {

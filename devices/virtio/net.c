@@ -134,6 +134,7 @@ static void rx_deliver(struct virtio_net *n)
 				n->stats.rx_dropped++;
 				continue;
 			}
+			net_filter_note_inbound(&n->filter, n->rx_frame, (size_t)len);
 			n->rx_len = (size_t)len;
 			n->rx_pending = true;
 		}
@@ -160,6 +161,21 @@ static void rx_deliver(struct virtio_net *n)
 	watch_backend(n, !n->rx_pending && !n->backend_ended);
 }
 
+/* Hands the gathered frames to the backend. */
+static void tx_flush(struct virtio_net *n)
+{
+	if (!n->ntx)
+		return;
+	int r = n->backend->ops->send(n->backend, n->tx_frames, n->ntx);
+	unsigned sent = r < 0 ? 0 : (unsigned)r;
+	n->stats.tx_frames += sent;
+	n->stats.tx_dropped += n->ntx - sent;
+	n->ntx = 0;
+	n->tx_used = 0;
+}
+
+/* Reads the frame of the chain just taken; keeps it for the backend if it
+ * is well-formed and passes the filter. */
 static void tx_frame(struct virtio_net *n)
 {
 	const struct virtq_chain *c = &n->chain;
@@ -169,24 +185,26 @@ static void tx_frame(struct virtio_net *n)
 		n->stats.tx_dropped++;
 		return;
 	}
-	size_t len = virtq_chain_read(c, HDR_SIZE, n->tx_frame, c->out_len - HDR_SIZE);
+	size_t want = c->out_len - HDR_SIZE;
+	if (n->ntx == NET_SEND_BATCH || want > VIRTIO_NET_TX_BUF - n->tx_used)
+		tx_flush(n);
+	uint8_t *frame = n->tx_buf + n->tx_used;
+	size_t len = virtq_chain_read(c, HDR_SIZE, frame, want);
 	const struct virtio_net_hdr *h = (const struct virtio_net_hdr *)hdr;
 	/* No segmentation offload is offered, so a GSO frame is the guest's
 	 * mistake. */
 	if (h->gso_type != VIRTIO_NET_HDR_GSO_NONE ||
 	    ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
-	     !virtio_net_complete_checksum(n->tx_frame, len, le16(hdr + 6), le16(hdr + 8)))) {
+	     !virtio_net_complete_checksum(frame, len, le16(hdr + 6), le16(hdr + 8)))) {
 		n->stats.tx_dropped++;
 		return;
 	}
-	if (!net_filter_allows(&n->filter, n->tx_frame, len)) {
+	if (!net_filter_allows(&n->filter, frame, len)) {
 		n->stats.tx_filtered++;
 		return;
 	}
-	if (n->backend->ops->send(n->backend, n->tx_frame, len) < 0)
-		n->stats.tx_dropped++;
-	else
-		n->stats.tx_frames++;
+	n->tx_frames[n->ntx++] = (struct iovec){frame, len};
+	n->tx_used += len;
 }
 
 static void tx_process(struct virtio_net *n)
@@ -196,9 +214,11 @@ static void tx_process(struct virtio_net *n)
 	int r;
 	while ((r = virtq_pop(q, &n->chain)) > 0) {
 		tx_frame(n);
+		/* The frame is copied: the guest may have its buffer back. */
 		virtq_push(q, n->chain.head, 0);
 		pushed = true;
 	}
+	tx_flush(n);
 	if (r < 0)
 		virtio_mmio_fail(&n->mmio);
 	if (pushed)
@@ -265,8 +285,8 @@ int virtio_net_init(struct virtio_net *n, struct machine *m, struct event_loop *
 	n->filter = *filter;
 	memcpy(n->mac, mac, 6);
 	n->rx_frame = malloc(NET_FRAME_MAX);
-	n->tx_frame = malloc(NET_FRAME_MAX);
-	if (!n->rx_frame || !n->tx_frame)
+	n->tx_buf = malloc(VIRTIO_NET_TX_BUF);
+	if (!n->rx_frame || !n->tx_buf)
 		return error_set(err, ENOMEM, "out of memory");
 	int r = virtio_mmio_init(&n->mmio, m, loop, &net_ops, n, base, irq, err);
 	if (r < 0)
@@ -289,6 +309,6 @@ void virtio_net_destroy(struct virtio_net *n)
 	net_backend_destroy(n->backend);
 	n->backend = NULL;
 	free(n->rx_frame);
-	free(n->tx_frame);
-	n->rx_frame = n->tx_frame = NULL;
+	free(n->tx_buf);
+	n->rx_frame = n->tx_buf = NULL;
 }

@@ -11,6 +11,9 @@
 #include "backends/net/filter.h"
 #include "devices/virtio/mmio.h"
 
+/* Room for a batch of full-size Ethernet frames and for one of the largest. */
+#define VIRTIO_NET_TX_BUF (2 * NET_FRAME_MAX)
+
 /* A receive buffer taken from the guest for the frame being delivered. */
 struct virtio_net_rx_buf {
 	uint16_t head;
@@ -37,7 +40,12 @@ struct virtio_net {
 	unsigned nrx_bufs, nrx_iov;
 	size_t rx_bufs_len;
 	struct iovec rx_iov[VIRTQ_MAX_SIZE];
-	uint8_t *tx_frame;
+	/* Frames from the guest that passed the filter, handed to the backend
+	 * together: tx_used bytes of tx_buf (VIRTIO_NET_TX_BUF) in ntx frames. */
+	uint8_t *tx_buf;
+	size_t tx_used;
+	struct iovec tx_frames[NET_SEND_BATCH];
+	unsigned ntx;
 	struct virtq_chain chain; /* scratch, used under the device lock */
 	struct virtio_net_stats stats;
 };

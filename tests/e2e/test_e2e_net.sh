@@ -1,8 +1,12 @@
 #!/bin/bash
-# Networking through the nook binary: bad input first (no guest), then one
-# boot on user-mode networking (a page from a host server allowed by scope,
-# the same server refused by scope, a published port reaching a guest
-# server) and one boot on passt (the guest gets its address by DHCP).
+# Networking through the nook binary: bad input first (no guest), then
+# two boots on user-mode networking and one on passt:
+#   - default scope group: a service on the host's loopback is out of reach
+#     through the gateway, the host's own address is refused by scope, a
+#     published port carries a host client's data to a guest server and
+#     back;
+#   - --allow-host-loopback: the same loopback service answers;
+#   - passt: the guest gets its address by DHCP.
 # Output is TAP. Usage: test_e2e_net.sh NOOK
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
@@ -44,13 +48,17 @@ sleep 0.5
 bad port_in_use "published port 127.0.0.1:$busy/tcp: cannot listen" --net user -p "$busy:80"
 
 # --- One boot, user-mode networking, scope group ---
-# The host's web server listens on all addresses. Through the gateway
-# (10.0.2.2, the host's loopback, inside the sandbox subnet) the guest may
-# reach it; through the host's own address, outside the subnet, it may not.
+# A web server on the host's loopback only (10.0.2.2 in the guest, but the
+# host loopback is not granted) and one on all addresses, fetched through
+# the host's own address, outside the subnet: both refused. The refused
+# fetches are cut short by timeout: the filter drops their SYNs silently.
 mkdir -p "$work/www"
 echo "page-from-host" >"$work/www/index.html"
 http=$(free_port)
 python3 -m http.server "$http" --bind 0.0.0.0 --directory "$work/www" >/dev/null 2>"$work/http.log" &
+pids+=($!)
+lo_http=$(free_port)
+python3 -m http.server "$lo_http" --bind 127.0.0.1 --directory "$work/www" >/dev/null 2>"$work/lo_http.log" &
 pids+=($!)
 host_ip=$(ip -4 -o addr show scope global | awk '{sub(/\/.*/, "", $4); print $4; exit}')
 [ -n "$host_ip" ] || host_ip=203.0.113.1 # no global address: the filter still refuses it
@@ -62,7 +70,7 @@ published=$(free_port)
 	mkfifo /tmp/to-host /tmp/tick; exec 3<>/tmp/to-host 4<>/tmp/tick; echo from-guest >&3
 	nc -l -p 8080 <&3 3<&- 4<&- >/tmp/got & nc=\$!
 	i=0; until [ -S /proc/\$nc/fd/3 ] || [ \$i -ge 60 ]; do read -t 1 x <&4; i=\$((i + 1)); done
-	wget -q -O- http://10.0.2.2:$http/index.html; echo allowed-status=\$?
+	timeout 5 wget -q -O- http://10.0.2.2:$lo_http/index.html; echo loopback-status=\$?
 	timeout 5 wget -q -O- http://$host_ip:$http/index.html; echo refused-status=\$?
 	echo READY
 	i=0; while [ ! -s /tmp/got ] && [ \$i -lt 60 ]; do sleep 1; i=\$((i + 1)); done
@@ -98,12 +106,21 @@ PY
 wait "$nook_pid"
 echo $? >"$work/user.status"
 check "user: status 0" [ "$(status user)" = 0 ]
-check "user: page fetched through the gateway (scope group)" contains "$work/user.out" "page-from-host"
-check "user: fetch allowed" contains "$work/user.out" "allowed-status=0"
-check "user: host address $host_ip outside the subnet refused" lacks "$work/user.out" "refused-status=0"
-check "user: the refused fetch never reached the server" [ "$(grep -c 'GET /index.html' "$work/http.log")" = 1 ]
+check "user: host loopback service refused through the gateway" grep -q "loopback-status=[1-9]" "$work/user.out"
+check "user: ... its page not fetched" lacks "$work/user.out" "page-from-host"
+check "user: ... the request never reached it" [ "$(grep -c 'GET /index.html' "$work/lo_http.log")" = 0 ]
+check "user: host address $host_ip outside the subnet refused" grep -q "refused-status=[1-9]" "$work/user.out"
+check "user: ... never reached the server" [ "$(grep -c 'GET /index.html' "$work/http.log")" = 0 ]
 check "user: published port: host client got the guest's reply" contains "$work/client.out" "from-guest"
 check "user: published port: guest server got the host's message" contains "$work/user.out" "got=from-host"
+
+# --- One boot with the host loopback granted: the same service answers ---
+run grant run --net user --allow-host-loopback -- \
+	sh -c "wget -q -O- http://10.0.2.2:$lo_http/index.html; echo loopback-status=\$?"
+check "grant: status 0" [ "$(status grant)" = 0 ]
+check "grant: host loopback service reached through the gateway" contains "$work/grant.out" "page-from-host"
+check "grant: fetch succeeded" contains "$work/grant.out" "loopback-status=0"
+check "grant: the request reached the loopback server" [ "$(grep -c 'GET /index.html' "$work/lo_http.log")" = 1 ]
 
 # --- One boot on passt: the guest's address comes from passt's DHCP ---
 passt_ip=$(ip -4 -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "backends/net/backend.h"
+#include "tests/net/frames.h"
 
 static const uint8_t guest_mac[6] = {0x02, 0x4e, 0x4f, 0x4f, 0x4b, 0x01};
 
@@ -121,7 +123,7 @@ static void test_slirp_dhcp_and_arp(void **state)
 	assert_true(b->checksums_valid);
 	uint8_t *buf = malloc(NET_FRAME_MAX);
 	size_t len = dhcp_discover(buf);
-	assert_int_equal(b->ops->send(b, buf, len), 0);
+	assert_int_equal(frame_send(b, buf, len), 1);
 	assert_true(wait_frame(b, buf, is_dhcp_offer) > 0);
 	assert_int_equal(offered_address(buf), 0x0a00020f);
 
@@ -138,7 +140,7 @@ static void test_slirp_dhcp_and_arp(void **state)
 	memcpy(arp + 8, guest_mac, 6);
 	memcpy(arp + 14, (const uint8_t[]){10, 0, 2, 15}, 4);
 	memcpy(arp + 24, (const uint8_t[]){10, 0, 2, 2}, 4);
-	assert_int_equal(b->ops->send(b, buf, 42), 0);
+	assert_int_equal(frame_send(b, buf, 42), 1);
 	assert_true(wait_frame(b, buf, is_arp_reply) > 0);
 	assert_int_equal(get32(buf + 14 + 14), 0x0a000202);
 	free(buf);
@@ -198,7 +200,7 @@ static void test_passt_dhcp(void **state)
 		fail_msg("%s", nook_error_message(err));
 	uint8_t *buf = malloc(NET_FRAME_MAX);
 	size_t len = dhcp_discover(buf);
-	assert_int_equal(b->ops->send(b, buf, len), 0);
+	assert_int_equal(frame_send(b, buf, len), 1);
 	ssize_t n = wait_frame(b, buf, is_dhcp_offer);
 	assert_true(n > 0);
 	assert_int_not_equal(offered_address(buf), 0);
@@ -218,10 +220,21 @@ static void test_unixstream_framing(void **state)
 	assert_int_equal(net_unixstream_open(sv[0], NULL, &b, NULL), 0);
 	uint8_t frame[60], buf[256];
 	memset(frame, 0xab, sizeof(frame));
-	assert_int_equal(b->ops->send(b, frame, sizeof(frame)), 0);
+	assert_int_equal(frame_send(b, frame, sizeof(frame)), 1);
 	assert_int_equal(read(sv[1], buf, sizeof(buf)), 64);
 	assert_int_equal(get32(buf), 60);
 	assert_memory_equal(buf + 4, frame, 60);
+	/* A batch: every frame after its own length, in order. */
+	uint8_t f2[20], f3[14];
+	memset(f2, 2, sizeof(f2));
+	memset(f3, 3, sizeof(f3));
+	struct iovec batch[3] = {{frame, 60}, {f2, 20}, {f3, 14}};
+	assert_int_equal(b->ops->send(b, batch, 3), 3);
+	assert_int_equal(read(sv[1], buf, sizeof(buf)), 64 + 24 + 18);
+	assert_int_equal(get32(buf + 64), 20);
+	assert_int_equal(buf[64 + 4 + 19], 2);
+	assert_int_equal(get32(buf + 88), 14);
+	assert_int_equal(buf[88 + 4 + 13], 3);
 
 	/* Two whole frames and the start of a third in one write. */
 	uint8_t *big = calloc(1, NET_FRAME_MAX);
@@ -251,7 +264,7 @@ static void test_unixstream_framing(void **state)
 	assert_int_equal(net_unixstream_open(sv[0], NULL, &b, NULL), 0);
 	close(sv[1]);
 	assert_int_equal(b->ops->recv(b, big, NET_FRAME_MAX), -EPIPE);
-	assert_true(b->ops->send(b, frame, sizeof(frame)) < 0);
+	assert_true(frame_send(b, frame, sizeof(frame)) < 0);
 	net_backend_destroy(b);
 	close(sv[0]);
 	free(big);
@@ -260,6 +273,72 @@ static void test_unixstream_framing(void **state)
 	assert_int_equal(net_unixstream_open(-1, "/nonexistent/passt.sock", &b, &err), -ENOENT);
 	assert_non_null(strstr(nook_error_message(err), "nothing listens there"));
 	nook_error_free(err);
+}
+
+struct stream_reader {
+	int fd;
+	unsigned frames;
+	bool intact;
+};
+
+/* Starts reading late, then parses the stream to its end. */
+static void *read_stream(void *opaque)
+{
+	struct stream_reader *r = opaque;
+	usleep(200000);
+	static uint8_t buf[1 << 16];
+	size_t have = 0;
+	ssize_t n;
+	r->intact = true;
+	while ((n = read(r->fd, buf + have, sizeof(buf) - have)) > 0) {
+		have += (size_t)n;
+		size_t at = 0;
+		while (have - at >= 4 && have - at >= 4 + get32(buf + at)) {
+			uint32_t len = get32(buf + at);
+			r->intact &= len == 1000 && buf[at + 4] == buf[at + 4 + len - 1];
+			r->frames++;
+			at += 4 + len;
+		}
+		memmove(buf, buf + at, have - at);
+		have -= at;
+	}
+	r->intact &= have == 0;
+	return NULL;
+}
+
+/* A full stream: whole frames are taken or dropped, never half of one. */
+static void test_unixstream_full(void **state)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	int small = 4096;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	struct net_backend *b;
+	assert_int_equal(net_unixstream_open(sv[0], NULL, &b, NULL), 0);
+	struct stream_reader r = {.fd = sv[1]};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, read_stream, &r), 0);
+	static uint8_t frames[NET_SEND_BATCH][1000];
+	struct iovec batch[NET_SEND_BATCH];
+	unsigned taken = 0, short_batches = 0;
+	for (int round = 0; round < 200; round++) {
+		for (unsigned i = 0; i < NET_SEND_BATCH; i++) {
+			memset(frames[i], (int)(round + i), sizeof(frames[i]));
+			batch[i] = (struct iovec){frames[i], sizeof(frames[i])};
+		}
+		int sent = b->ops->send(b, batch, NET_SEND_BATCH);
+		assert_true(sent == -EAGAIN || (sent > 0 && sent <= NET_SEND_BATCH));
+		taken += sent > 0 ? (unsigned)sent : 0;
+		short_batches += sent != NET_SEND_BATCH;
+	}
+	shutdown(sv[0], SHUT_WR);
+	pthread_join(t, NULL);
+	assert_true(short_batches > 0);
+	assert_true(r.intact);
+	assert_int_equal(r.frames, taken);
+	net_backend_destroy(b);
+	close(sv[0]);
+	close(sv[1]);
 }
 
 static void test_unixgram_vfkit(void **state)
@@ -278,8 +357,14 @@ static void test_unixgram_vfkit(void **state)
 	assert_int_equal(recvfrom(srv, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl), 4);
 	assert_memory_equal(buf, "VFKT", 4);
 	memset(frame, 0x5a, sizeof(frame));
-	assert_int_equal(b->ops->send(b, frame, sizeof(frame)), 0);
+	assert_int_equal(frame_send(b, frame, sizeof(frame)), 1);
 	assert_int_equal(recv(srv, buf, sizeof(buf), 0), 60);
+	/* A batch: one datagram per frame. */
+	struct iovec batch[3] = {{frame, 60}, {frame, 30}, {frame, 14}};
+	assert_int_equal(b->ops->send(b, batch, 3), 3);
+	assert_int_equal(recv(srv, buf, sizeof(buf), 0), 60);
+	assert_int_equal(recv(srv, buf, sizeof(buf), 0), 30);
+	assert_int_equal(recv(srv, buf, sizeof(buf), 0), 14);
 	/* The peer answers to the address the backend sent from. */
 	assert_int_equal(sendto(srv, frame, 42, 0, (struct sockaddr *)&from, fl), 42);
 	struct pollfd p = {.fd = b->poll_fd, .events = POLLIN};
@@ -292,6 +377,46 @@ static void test_unixgram_vfkit(void **state)
 	assert_true(net_unixgram_open(-1, sa.sun_path, false, &b, &err) < 0);
 	assert_non_null(strstr(nook_error_message(err), "nothing listens there"));
 	nook_error_free(err);
+	unlink(sa.sun_path);
+	rmdir(dir);
+}
+
+/* Both unix socket backends connect through one helper: the same errors,
+ * each naming the backend and the path. */
+static void test_unix_connect_errors(void **state)
+{
+	char longpath[200];
+	memset(longpath, 'x', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = 0;
+	struct net_backend *b;
+	nook_error *err = NULL;
+	assert_int_equal(net_unixstream_open(-1, longpath, &b, &err), -ENAMETOOLONG);
+	assert_non_null(strstr(nook_error_message(err), "net unixstream \"/xxx"));
+	assert_non_null(strstr(nook_error_message(err), "path too long"));
+	nook_error_free(err);
+	err = NULL;
+	assert_int_equal(net_unixgram_open(-1, longpath, false, &b, &err), -ENAMETOOLONG);
+	assert_non_null(strstr(nook_error_message(err), "net unixgram \"/xxx"));
+	nook_error_free(err);
+
+	/* A datagram backend pointed at a stream listener: the step that failed. */
+	char dir[] = "/tmp/nook-unix-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/stream.sock", dir);
+	int srv = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(srv, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(srv, 1), 0);
+	err = NULL;
+	assert_int_equal(net_unixgram_open(-1, sa.sun_path, false, &b, &err), -EPROTOTYPE);
+	char want[sizeof(sa.sun_path) + 32];
+	snprintf(want, sizeof(want), "net unixgram \"%s\": connect: ", sa.sun_path);
+	assert_non_null(strstr(nook_error_message(err), want));
+	nook_error_free(err);
+	assert_int_equal(net_unixstream_open(-1, sa.sun_path, &b, NULL), 0);
+	net_backend_destroy(b);
+	close(srv);
 	unlink(sa.sun_path);
 	rmdir(dir);
 }
@@ -313,7 +438,7 @@ static void test_tap(void **state)
 		memset(frame, 0xff, 6);
 		memcpy(frame + 6, guest_mac, 6);
 		frame[12] = 0x08, frame[13] = 0x06;
-		assert_int_equal(b->ops->send(b, frame, sizeof(frame)), 0);
+		assert_int_equal(frame_send(b, frame, sizeof(frame)), 1);
 		/* The host may already be sending (IPv6 router solicitations). */
 		ssize_t n = b->ops->recv(b, frame, sizeof(frame));
 		assert_true(n == -EAGAIN || n > 0);
@@ -332,7 +457,9 @@ int main(void)
 		cmocka_unit_test(test_slirp_port_in_use),
 		cmocka_unit_test(test_passt_dhcp),
 		cmocka_unit_test(test_unixstream_framing),
+		cmocka_unit_test(test_unixstream_full),
 		cmocka_unit_test(test_unixgram_vfkit),
+		cmocka_unit_test(test_unix_connect_errors),
 		cmocka_unit_test(test_tap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "devices/virtio/net.h"
+#include "tests/net/frames.h"
 #include "x86/layout.h"
 #include "x86/machine.h"
 
@@ -31,9 +32,10 @@
 /* The backend: records what it is sent, hands out queued frames. */
 struct peer {
 	int fd;
-	unsigned nsent;
-	uint8_t sent[8][2048];
-	size_t sent_len[8];
+	unsigned nsent, capacity; /* frames it takes before it is full; 0: no limit */
+	uint8_t sent[8][2048];    /* the first frames */
+	size_t sent_len[64];
+	uint8_t last_byte[64];
 	uint8_t pending[8192];
 	size_t pending_len;
 };
@@ -41,9 +43,13 @@ struct peer {
 static int peer_send(void *opaque, const void *frame, size_t len)
 {
 	struct peer *p = opaque;
-	if (p->nsent < 8 && len <= sizeof(p->sent[0])) {
+	if (p->capacity && p->nsent == p->capacity)
+		return -EAGAIN;
+	if (p->nsent < 8 && len <= sizeof(p->sent[0]))
 		memcpy(p->sent[p->nsent], frame, len);
+	if (p->nsent < 64) {
 		p->sent_len[p->nsent] = len;
+		p->last_byte[p->nsent] = ((const uint8_t *)frame)[len - 1];
 	}
 	p->nsent++;
 	return 0;
@@ -101,11 +107,12 @@ static void start(enum nook_network_scope scope)
 	struct net_backend *b;
 	assert_int_equal(net_custom_open(&cb, &fx.peer, &b, NULL), 0);
 	b->checksums_valid = true;
-	static const struct net_filter_port ports[] = {{8080, NOOK_PORT_PROTOCOL_TCP}};
+	static const struct net_filter_port ports[] = {{8080, NOOK_PORT_PROTOCOL_TCP},
+						       {5353, NOOK_PORT_PROTOCOL_UDP}};
 	struct net_filter f = {.scope = scope, .network = 0x0a000200, .netmask = 0xffffff00,
-			       .gateway = 0x0a000202, .dns = 0x0a000203, .ports = ports, .nports = 1};
-	static const uint8_t mac[6] = {0x02, 0, 0, 0, 0, 1};
-	assert_int_equal(virtio_net_init(&fx.net, &fx.m, &fx.loop, mac, b, &f,
+			       .gateway = 0x0a000202, .dns = 0x0a000203, .ports = ports, .nports = 2};
+	memcpy(f.mac, frame_guest_mac, 6);
+	assert_int_equal(virtio_net_init(&fx.net, &fx.m, &fx.loop, frame_guest_mac, b, &f,
 					 LAYOUT_VIRTIO_MMIO_BASE, LAYOUT_FIRST_DEVICE_IRQ, &err), 0);
 	/* What a driver does: features, queues, DRIVER_OK. */
 	struct virtio_mmio_device *d = &fx.net.mmio;
@@ -137,11 +144,10 @@ static void notify(int q)
 	pthread_mutex_unlock(&fx.net.mmio.lock);
 }
 
-/* Makes a one-descriptor chain available on queue q. */
-static void post(int q, const void *data, uint32_t len, bool writable)
+/* Makes a one-descriptor chain of len bytes at addr available on queue q. */
+static void post_at(int q, uint64_t addr, const void *data, uint32_t len, bool writable)
 {
 	uint16_t i = fx.next_desc[q]++ % QS;
-	uint64_t addr = BUFS + (uint64_t)q * 0x40000 + (uint64_t)i * 0x2000;
 	if (data)
 		memcpy(gpa(addr, len), data, len);
 	desc(q)[i] = (struct vring_desc){.addr = addr, .len = len,
@@ -151,11 +157,19 @@ static void post(int q, const void *data, uint32_t len, bool writable)
 	__atomic_store_n(&avail(q)->idx, fx.avail_idx[q], __ATOMIC_RELEASE);
 }
 
+/* The same in the descriptor's own 8 KiB slot. */
+static void post(int q, const void *data, uint32_t len, bool writable)
+{
+	uint64_t addr = BUFS + (uint64_t)q * 0x40000 + (uint64_t)(fx.next_desc[q] % QS) * 0x2000;
+	post_at(q, addr, data, len, writable);
+}
+
 /* A virtio-net header then an IPv4/TCP frame to dst. */
 static size_t tcp_frame(uint8_t *buf, uint32_t dst, uint8_t flags)
 {
 	memset(buf, 0, HDR + 54);
 	uint8_t *f = buf + HDR, *ip = f + 14;
+	memcpy(f + 6, frame_guest_mac, 6);
 	f[12] = 0x08;
 	ip[0] = 0x45;
 	ip[3] = 40;
@@ -230,6 +244,48 @@ static void test_tx_checksum_and_gso(void **state)
 	stop();
 }
 
+/* What the guest queued goes to the backend in order, gathered; frames
+ * the backend has no room for are dropped and counted. */
+static void test_tx_batches(void **state)
+{
+	start(NOOK_NETWORK_SCOPE_ANY);
+	uint8_t buf[128];
+	for (uint8_t i = 0; i < QS; i++) {
+		size_t len = tcp_frame(buf, 0x01010101, 0x02);
+		buf[len - 1] = i;
+		post(TXQ, buf, (uint32_t)len, false);
+	}
+	notify(TXQ);
+	assert_int_equal(fx.peer.nsent, QS);
+	for (uint8_t i = 0; i < QS; i++)
+		assert_int_equal(fx.peer.last_byte[i], i);
+	assert_int_equal(fx.net.stats.tx_frames, QS);
+
+	/* Frames too large to gather many: three of 60000 bytes. */
+	static uint8_t big[HDR + 60000];
+	memcpy(big, buf, 54 + HDR);
+	for (uint8_t i = 0; i < 3; i++) {
+		big[sizeof(big) - 1] = (uint8_t)(100 + i);
+		post_at(TXQ, 0x200000 + (uint64_t)i * 0x10000, big, sizeof(big), false);
+	}
+	notify(TXQ);
+	assert_int_equal(fx.peer.nsent, QS + 3);
+	for (uint8_t i = 0; i < 3; i++) {
+		assert_int_equal(fx.peer.sent_len[QS + i], 60000);
+		assert_int_equal(fx.peer.last_byte[QS + i], 100 + i);
+	}
+
+	fx.peer.capacity = fx.peer.nsent + 3;
+	for (int i = 0; i < 5; i++)
+		post(TXQ, buf, (uint32_t)tcp_frame(buf, 0x01010101, 0x02), false);
+	notify(TXQ);
+	assert_int_equal(fx.peer.nsent, QS + 6);
+	assert_int_equal(fx.net.stats.tx_frames, QS + 6);
+	assert_int_equal(fx.net.stats.tx_dropped, 2);
+	assert_int_equal(used(TXQ)->idx, QS + 8);
+	stop();
+}
+
 static void test_rx_mergeable(void **state)
 {
 	start(NOOK_NETWORK_SCOPE_ANY);
@@ -265,6 +321,32 @@ static void test_rx_mergeable(void **state)
 	stop();
 }
 
+/* The device shows the filter every frame for the guest: a datagram to a
+ * published UDP port lets the guest answer its sender. */
+static void test_rx_opens_published_flow(void **state)
+{
+	start(NOOK_NETWORK_SCOPE_NONE);
+	uint8_t reply[HDR + 128] = {0};
+	size_t len = HDR + frame_ipv4(reply + HDR, &(struct frame_ip){.proto = 17, .src = FRAME_GUEST,
+								     .dst = FRAME_GATEWAY,
+								     .sport = 5353, .dport = 50000});
+	post(TXQ, reply, (uint32_t)len, false);
+	notify(TXQ);
+	assert_int_equal(fx.peer.nsent, 0);
+
+	fx.peer.pending_len = frame_ipv4(fx.peer.pending,
+					 &(struct frame_ip){.proto = 17, .src = FRAME_GATEWAY,
+							    .dst = FRAME_GUEST, .sport = 50000,
+							    .dport = 5353});
+	post(RXQ, NULL, 1500, true);
+	notify(RXQ);
+	assert_int_equal(fx.net.stats.rx_frames, 1);
+	post(TXQ, reply, (uint32_t)len, false);
+	notify(TXQ);
+	assert_int_equal(fx.peer.nsent, 1);
+	stop();
+}
+
 static void test_rx_hostile_chain(void **state)
 {
 	start(NOOK_NETWORK_SCOPE_ANY);
@@ -281,7 +363,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tx_scope),
 		cmocka_unit_test(test_tx_checksum_and_gso),
+		cmocka_unit_test(test_tx_batches),
 		cmocka_unit_test(test_rx_mergeable),
+		cmocka_unit_test(test_rx_opens_published_flow),
 		cmocka_unit_test(test_rx_hostile_chain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
