@@ -492,12 +492,22 @@ int jail_enter(const struct confine_plan *p, uid_t uid, gid_t gid, const struct 
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGCHLD);
-	if (unshare(CLONE_NEWPID) < 0)
-		return error_set(err, errno, "jail: pid namespace: %s", strerror(errno));
+	/* The child starts a new pid namespace; the parent's own later
+	 * children (a sanitizer's tracer) must stay in this one. */
+	int own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	if (own_pid_ns < 0 || unshare(CLONE_NEWPID) < 0) {
+		int e = errno;
+		if (own_pid_ns >= 0)
+			close(own_pid_ns);
+		return error_set(err, e, "jail: pid namespace: %s", strerror(e));
+	}
 	pid_t parent = getpid();
 	fflush(NULL);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	pid_t child = fork();
+	if (child != 0)
+		setns(own_pid_ns, CLONE_NEWPID);
+	close(own_pid_ns);
 	if (child < 0) {
 		int e = errno;
 		sigprocmask(SIG_SETMASK, &old, NULL);

@@ -90,12 +90,11 @@ static const struct rule every_thread[] = {
 	END,
 };
 
-/* The event loop (util/event_loop.c) and what it dispatches to: the
- * virtio queues' eventfds, console stdio, network frames, the stop timer,
- * virtio-rng. */
-static const struct rule io_thread[] = {
-	ALLOW(epoll_wait),
-	ALLOW(epoll_ctl),     /* a source paused until its peer drains */
+/* Device code, which runs on the I/O thread (its event sources) and on a
+ * vCPU thread (an MMIO or port write: a queue made ready, a device
+ * reset): the virtio queues' eventfds, console stdio, network frames, the
+ * stop timer, virtio-rng. */
+static const struct rule device_io[] = {
 	ALLOW(read),          /* eventfds, the timer, stdin, TAP frames */
 	ALLOW(readv),         /* stdin into the guest's buffers */
 	ALLOW(writev),        /* the guest's stdout and stderr */
@@ -103,14 +102,20 @@ static const struct rule io_thread[] = {
 	ALLOW(sendto),        /* frames to them */
 	ALLOW(sendmsg),       /* passt: length and frame in one message */
 	ALLOW(poll),          /* waiting for a slow stdout or a socket to drain */
+	ALLOW(epoll_ctl),     /* a source paused until its peer drains */
 	ALLOW(getrandom),     /* virtio-rng */
 	ALLOW(close),         /* a console input at end of file */
+	END,
+};
+
+/* The event loop (util/event_loop.c). */
+static const struct rule io_thread[] = {
+	ALLOW(epoll_wait),
 	FAIL(openat, EACCES), /* glibc's CPU count (every_thread) copes */
 	END,
 };
 
-/* The vCPU loop (kvm/vcpu.c) and the devices its exits reach: port and
- * MMIO handlers, which signal eventfds and write the serial console. */
+/* The vCPU loop (kvm/vcpu.c); its exits run device code (device_io). */
 static const struct rule vcpu_thread[] = {
 	ALLOW_IOCTL(KVM_RUN),
 	/* the report of an emulation failure (x86/diagnose.c) reads the
@@ -121,8 +126,6 @@ static const struct rule vcpu_thread[] = {
 	ALLOW(newfstatat),
 	ALLOW(fstat),
 	ALLOW(lseek),
-	ALLOW(read),          /* that file, and eventfds */
-	ALLOW(close),
 	END,
 };
 
@@ -160,6 +163,7 @@ static const struct rule fs_worker[] = {
 	ALLOW(unlinkat),
 	ALLOW(renameat2),     /* RENAME2: exchange, no-replace, whiteout */
 	ALLOW(fchmod),        /* SETATTR */
+	ALLOW(chmod),         /* on /proc/self/fd/N */
 	ALLOW(fchmodat),
 	ALLOW(fchownat),
 	ALLOW(truncate),
@@ -281,6 +285,7 @@ static const struct rule builder_thread[] = {
 	ALLOW(readlink),
 	ALLOW(getdents64),
 	ALLOW_MASKED(ioctl, 1, 0xff00u, KVMIO << 8), /* creating the VM */
+	ALLOW_IOCTL(SIOCGIFINDEX), /* a TAP device: does it exist? */
 	ALLOW_IOCTL(TUNSETIFF),
 	ALLOW_IOCTL(BLKGETSIZE64), /* a disk on a block device */
 	ALLOW(eventfd2),
@@ -304,51 +309,56 @@ static const struct rule builder_thread[] = {
 };
 
 #if defined(__SANITIZE_ADDRESS__)
-/* Sanitizer builds only: AddressSanitizer's runtime in every thread (its
- * allocator, alternate signal stacks, reading its own maps), and
- * LeakSanitizer at exit, which stops the world with a tracer process. */
-static const struct rule sanitizer_runtime[] = {
+/* Sanitizer builds only. AddressSanitizer's runtime on every thread: its
+ * alternate signal stack, set up and torn down with the thread. */
+static const struct rule sanitizer_thread[] = {
 	ALLOW(sigaltstack),
-	ALLOW(open),
-	ALLOW(openat),
-	ALLOW(read),
-	ALLOW(close),
-	ALLOW(newfstatat),
-	ALLOW(fstat),
-	ALLOW(readlink),
-	ALLOW(getdents64),
-	ALLOW(sched_yield),
-	ALLOW(nanosleep),
-	ALLOW(clock_nanosleep),
-	ALLOW(prctl),
-	ALLOW(clone),
-	ALLOW(ptrace),
-	ALLOW(wait4),
-	ALLOW(kill),
-	ALLOW(rt_sigaction),
-	ALLOW(getppid),
 	END,
 };
-#define SANITIZER_RULES sanitizer_runtime,
+/* LeakSanitizer at exit, on the caller's thread: it stops the world with
+ * a tracer process that shares its memory and filters (clone without
+ * CLONE_THREAD), which lists the threads in /proc (open, getdents) and
+ * attaches to them (ptrace, wait4). An ASan report made on a confined
+ * thread ends at its symbolizer (fork, exec): use --no-seccomp, or
+ * ASAN_OPTIONS=symbolize=0 and symbolize offline. */
+static const struct rule sanitizer_exit[] = {
+	ALLOW_MASKED(clone, 0, CLONE_THREAD, 0),
+	ALLOW(prctl),         /* PR_SET_PDEATHSIG, PR_*_DUMPABLE, PR_SET_PTRACER */
+	ALLOW(getppid),
+	ALLOW(sched_yield),
+	ALLOW(rt_sigaction),
+	ALLOW(open),
+	ALLOW(getdents),
+	ALLOW(lseek),
+	ALLOW(read),
+	ALLOW(close),
+	ALLOW(fcntl),
+	ALLOW(ptrace),
+	ALLOW(wait4),
+	END,
+};
+#define SANITIZER_THREAD sanitizer_thread,
+#define SANITIZER_EXIT sanitizer_thread, sanitizer_exit,
 #else
-#define SANITIZER_RULES
+#define SANITIZER_THREAD
+#define SANITIZER_EXIT
 #endif
 
 /* Each role's rules, and the roles started under its filter, whose lists
  * its own must hold (util/seccomp.h). */
 static const struct role_list {
-	const struct rule *groups[5];
+	const struct rule *groups[6];
 	enum thread_role under[4];
 	size_t nunder;
 } role_lists[THREAD_ROLES] = {
-	[THREAD_ROLE_IO] = {{every_thread, io_thread, SANITIZER_RULES}},
-	[THREAD_ROLE_VCPU] = {{every_thread, vcpu_thread, SANITIZER_RULES}},
-	[THREAD_ROLE_BLK_WORKER] = {{every_thread, blk_worker, SANITIZER_RULES}},
-	[THREAD_ROLE_FS_WORKER] = {{every_thread, fs_worker, SANITIZER_RULES}},
-	[THREAD_ROLE_NET_SLIRP] = {{every_thread, slirp_thread, SANITIZER_RULES}},
-	[THREAD_ROLE_CONTROLLER] = {{every_thread, starting_thread, controller_thread, SANITIZER_RULES},
+	[THREAD_ROLE_IO] = {{every_thread, device_io, io_thread, SANITIZER_THREAD}},
+	[THREAD_ROLE_VCPU] = {{every_thread, device_io, vcpu_thread, SANITIZER_THREAD}},
+	[THREAD_ROLE_BLK_WORKER] = {{every_thread, blk_worker, SANITIZER_THREAD}},
+	[THREAD_ROLE_FS_WORKER] = {{every_thread, fs_worker, SANITIZER_THREAD}},
+	[THREAD_ROLE_NET_SLIRP] = {{every_thread, slirp_thread, SANITIZER_THREAD}},
+	[THREAD_ROLE_CONTROLLER] = {{every_thread, starting_thread, controller_thread, SANITIZER_EXIT},
 				    {THREAD_ROLE_IO, THREAD_ROLE_VCPU}, 2},
-	[THREAD_ROLE_BUILDER] = {{every_thread, starting_thread, builder_thread, SANITIZER_RULES},
+	[THREAD_ROLE_BUILDER] = {{every_thread, starting_thread, builder_thread, SANITIZER_EXIT},
 				 {THREAD_ROLE_BLK_WORKER, THREAD_ROLE_FS_WORKER, THREAD_ROLE_NET_SLIRP,
 				  THREAD_ROLE_CONTROLLER}, 4},
 };

@@ -263,9 +263,11 @@ int main(void)
 				sorted[j] = t;
 			}
 	want[0] = '\0';
-	for (int i = 0; i < ntops; i++)
+	for (int i = 0; i < ntops; i++) {
 		snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s", i ? " " : "",
 			 sorted[i]);
+		free(sorted[i]);
+	}
 
 	static const char *const ns[5] = {"mnt", "pid", "net", "uts", "ipc"};
 	char links[5][64];
@@ -285,6 +287,8 @@ int main(void)
 	int r = nook_confine_enter(c, cfg, &status, &err);
 	if (r == NOOK_CONFINE_RUN) {
 		child_checks(c, host_ns, want, leaked, nofile.rlim_max);
+		nook_confine_free(c);
+		nook_vm_config_free(cfg);
 		exit(failed);
 	}
 	if (r < 0)
