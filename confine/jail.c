@@ -28,20 +28,25 @@
 /* What the jailed process may still do as its unprivileged identity, and
  * why. Held while it builds the VM; nook_confine_seal() drops them all,
  * except on the fs worker threads (util/thread.c), which keep the first
- * three for the whole run:
+ * five for the whole run:
  *   DAC_OVERRIDE, DAC_READ_SEARCH: the files root named (images, shares,
  *     sockets, the console output) keep their owners and modes, which
  *     need not let the jail's identity in; the FUSE server must reach
  *     every file of a share, as it did for root.
- *   FOWNER: in a share, the guest's chmod, utimes and xattrs on files the
- *     jail's identity does not own (all of them, in a share of root's).
+ *   FOWNER, CHOWN, FSETID: in a share, the guest's chmod, chown, utimes
+ *     and xattrs on files the jail's identity does not own (all of them,
+ *     in a share of root's): overlayfs in the guest copies a lower file
+ *     up with its owner and mode. The FUSE server keeps device nodes out;
+ *     keeping ownership changes away from the host takes it recording
+ *     them in an xattr instead (then these three can go).
  *   NET_ADMIN, only with a TAP device: attaching to an existing TAP
  *     interface (TUNSETIFF) that is not owned by the jail's identity.
  *   NET_BIND_SERVICE, only when a published host port is below 1024.
- * CHOWN, SETUID and SETGID are not kept: files the guest creates in a
- * share belong to the jail's identity, and a guest cannot give them to
- * anyone else. */
-static const cap_value_t build_caps[] = {CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER};
+ * SETUID and SETGID are not kept: the FUSE server acts for the guest's
+ * users only as root. New files in a share belong to the jail's
+ * identity. */
+static const cap_value_t build_caps[] = {CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
+					 CAP_CHOWN, CAP_FSETID};
 
 /* Open files: the FUSE server holds one descriptor per inode the guest
  * knows, so the process gets as many as the system allows a process. */
@@ -61,11 +66,14 @@ struct source {
 	struct stat st;
 };
 
+/* Shorter paths first, so that a directory is bound before what lies in
+ * it; equal paths next to each other. */
 static int by_path_length(const void *a, const void *b)
 {
-	size_t la = strlen(((const struct source *)a)->want->path);
-	size_t lb = strlen(((const struct source *)b)->want->path);
-	return la < lb ? -1 : la > lb;
+	const char *pa = ((const struct source *)a)->want->path;
+	const char *pb = ((const struct source *)b)->want->path;
+	size_t la = strlen(pa), lb = strlen(pb);
+	return la != lb ? (la < lb ? -1 : 1) : strcmp(pa, pb);
 }
 
 /* Whether `dir` is on the jail's own tmpfs rather than a bound host tree,
@@ -77,10 +85,10 @@ static bool on_jail_root(int dir, dev_t root_dev)
 }
 
 /* Opens `path` (absolute) beneath `root` without following symlinks,
- * creating what is missing on the jail's tmpfs: directories on the way
- * and, unless `type` is 0, the last component as an empty directory or
- * file. Returns an O_PATH descriptor or -errno. */
-static int make_path(int root, dev_t root_dev, const char *path, mode_t type)
+ * creating what is missing on the jail's tmpfs: directories on the way,
+ * and the last component as an empty directory (`dir`) or file. Returns an
+ * O_PATH descriptor or -errno. */
+static int make_path(int root, dev_t root_dev, const char *path, bool dir_last)
 {
 	char *copy = strdup(path);
 	if (!copy)
@@ -93,9 +101,9 @@ static int make_path(int root, dev_t root_dev, const char *path, mode_t type)
 		char *next = strtok_r(NULL, "/", &save);
 		bool last = !next;
 		int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY));
-		if (fd < 0 && errno == ENOENT && on_jail_root(dir, root_dev) && (!last || type)) {
-			int made = !last || S_ISDIR(type) ? mkdirat(dir, name, 0755)
-							  : mknodat(dir, name, S_IFREG | 0600, 0);
+		if (fd < 0 && errno == ENOENT && on_jail_root(dir, root_dev)) {
+			int made = !last || dir_last ? mkdirat(dir, name, 0755)
+						     : mknodat(dir, name, S_IFREG | 0600, 0);
 			fd = made < 0 ? -1 : openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		}
 		if (fd < 0)
@@ -108,18 +116,21 @@ static int make_path(int root, dev_t root_dev, const char *path, mode_t type)
 	return r < 0 ? r : dir;
 }
 
-/* Binds the source at its own path in the jail, with `attr`. */
+/* Binds the source at its own path in the jail: never suid or exec,
+ * read-only unless written, device nodes only where named. */
 static int place(int root, dev_t root_dev, const struct source *s, nook_error **err)
 {
 	bool dir = S_ISDIR(s->st.st_mode);
+	bool device = S_ISCHR(s->st.st_mode) || S_ISBLK(s->st.st_mode);
 	uint64_t attr = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
-	if (s->want->access == PLAN_READ)
+	/* Device nodes the configuration names (/dev/kvm, /dev/net/tun,
+	 * /dev/urandom, disks on block devices) work on a read-only mount,
+	 * which keeps their owner and mode out of reach. */
+	if (s->want->access == PLAN_READ || device)
 		attr |= MOUNT_ATTR_RDONLY;
-	/* Device nodes the configuration names: /dev/kvm, /dev/net/tun,
-	 * /dev/urandom, disks on block devices. */
-	if (!S_ISCHR(s->st.st_mode) && !S_ISBLK(s->st.st_mode))
+	if (!device)
 		attr |= MOUNT_ATTR_NODEV;
-	int target = make_path(root, root_dev, s->want->path, dir ? S_IFDIR : S_IFREG);
+	int target = make_path(root, root_dev, s->want->path, dir);
 	if (target < 0)
 		return error_set(err, -target, "jail: cannot make a place for %s: %s",
 				 s->want->path, strerror(-target));
@@ -160,7 +171,7 @@ static int new_mount(const char *fs, const char *const *options, size_t noptions
 /* Mounts `m` (detached) at `path` beneath root, consuming it. */
 static int attach(int root, dev_t root_dev, int m, const char *path)
 {
-	int target = make_path(root, root_dev, path, S_IFDIR);
+	int target = make_path(root, root_dev, path, true);
 	int r = target < 0 ? target
 		: move_mount(m, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0
 		? -errno
@@ -199,10 +210,10 @@ static int build_root(const struct confine_plan *p, struct source *src, size_t n
 		r = error_set(err, -m, "jail: /proc: %s", strerror(-m));
 	struct stat pvm;
 	if (r == 0 && stat("/sys/module/kvm_pvm", &pvm) == 0 &&
-	    (m = make_path(root, st.st_dev, "/sys/module/kvm_pvm", S_IFDIR)) >= 0)
+	    (m = make_path(root, st.st_dev, "/sys/module/kvm_pvm", true)) >= 0)
 		close(m);
 	bool cwd = false;
-	if (r == 0 && (m = make_path(root, st.st_dev, p->cwd, S_IFDIR)) >= 0) {
+	if (r == 0 && (m = make_path(root, st.st_dev, p->cwd, true)) >= 0) {
 		close(m);
 		cwd = true;
 	}

@@ -97,7 +97,6 @@ static const struct rule every_thread[] = {
 static const struct rule device_io[] = {
 	ALLOW(read),          /* eventfds, the timer, stdin, TAP frames */
 	ALLOW(readv),         /* stdin into the guest's buffers */
-	ALLOW(writev),        /* the guest's stdout and stderr */
 	ALLOW(recvfrom),      /* frames from sockets (slirp's pair, gvproxy, passt) */
 	ALLOW(sendto),        /* frames to them */
 	ALLOW(sendmsg),       /* passt: length and frame in one message */
@@ -124,8 +123,6 @@ static const struct rule vcpu_thread[] = {
 	ALLOW_IOCTL(KVM_GET_SREGS),
 	ALLOW_MASKED(openat, 2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY),
 	ALLOW(newfstatat),
-	ALLOW(fstat),
-	ALLOW(lseek),
 	END,
 };
 
@@ -150,9 +147,7 @@ static const struct rule fs_worker[] = {
 	ALLOW(openat),        /* reopening a node through /proc/self/fd */
 	ALLOW(close),
 	ALLOW(newfstatat),    /* GETATTR, and what each lookup finds */
-	ALLOW(fstat),
 	ALLOW(fstatfs),       /* STATFS */
-	ALLOW(statfs),
 	ALLOW(getdents64),    /* READDIR */
 	ALLOW(lseek),         /* LSEEK (SEEK_DATA, SEEK_HOLE), rewinding a directory */
 	ALLOW(readlinkat),    /* READLINK */
@@ -201,31 +196,22 @@ static const struct rule slirp_thread[] = {
 	ALLOW(poll),
 	ALLOW(recvfrom),
 	ALLOW(sendto),
-	ALLOW(recvmsg),
-	ALLOW(sendmsg),
 	ALLOW(read),
 	ALLOW(close),
 	/* new connections out, the guest's UDP and ICMP: IP sockets only */
 	ALLOW_EQ(socket, 0, AF_INET),
 	ALLOW_EQ(socket, 0, AF_INET6),
 	ALLOW(connect),
-	ALLOW(bind),
-	ALLOW(listen),
 	ALLOW(accept),        /* a connection to a published port */
-	ALLOW(accept4),
 	ALLOW(shutdown),
 	ALLOW(setsockopt),
 	ALLOW(getsockopt),    /* SO_ERROR of a connection in progress */
-	ALLOW(getsockname),
 	ALLOW(getpeername),
 	ALLOW(fcntl),         /* non-blocking sockets */
-	ALLOW_IOCTL(FIONBIO),
-	ALLOW_IOCTL(FIONREAD),
+	ALLOW_IOCTL(FIONREAD), /* the size of a waiting datagram */
 	/* it rereads /etc/resolv.conf when it changes */
 	ALLOW_MASKED(openat, 2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY),
 	ALLOW(newfstatat),
-	ALLOW(fstat),
-	ALLOW(getrandom),
 	END,
 };
 
@@ -260,30 +246,19 @@ static const struct rule controller_thread[] = {
 	ALLOW(timerfd_settime), /* the forced stop after a graceful one */
 	ALLOW(timerfd_gettime),
 	ALLOW(rt_sigtimedwait), /* sigwait() for SIGINT, SIGTERM, SIGHUP */
-	ALLOW(newfstatat),    /* stdio's first output */
-	ALLOW(fstat),
-	ALLOW_IOCTL(TCGETS),  /* the same: is it a terminal? */
 	END,
 };
 
 /* The caller's thread while it builds the VM (nook_vm_build): it opens
- * the kernel, images, shares and sockets, creates the VM and its
- * devices, and starts the workers. */
+ * the kernel, images, shares and sockets, creates the VM and its devices,
+ * and starts the workers (whose lists it holds as well). */
 static const struct rule builder_thread[] = {
 	ALLOW(openat),
-	ALLOW(access),
+	ALLOW(access),        /* where the built-in kernel and rootfs are */
 	ALLOW(newfstatat),
-	ALLOW(fstat),
-	ALLOW(fstatfs),
-	ALLOW(statfs),
-	ALLOW(lseek),
 	ALLOW(read),
-	ALLOW(pread64),
-	ALLOW(preadv),
-	ALLOW(pwrite64),      /* a new qcow2 image's first metadata */
+	ALLOW(pread64),       /* the kernel, image headers and tables */
 	ALLOW(mkdir),         /* an overlay root's work directory */
-	ALLOW(readlink),
-	ALLOW(getdents64),
 	ALLOW_MASKED(ioctl, 1, 0xff00u, KVMIO << 8), /* creating the VM */
 	ALLOW_IOCTL(SIOCGIFINDEX), /* a TAP device: does it exist? */
 	ALLOW_IOCTL(TUNSETIFF),
@@ -291,20 +266,19 @@ static const struct rule builder_thread[] = {
 	ALLOW(eventfd2),
 	ALLOW(epoll_create1),
 	ALLOW(timerfd_create),
-	ALLOW(pipe2),
+	ALLOW(pipe2),         /* the control port's */
 	ALLOW(fcntl),
-	ALLOW(dup),
-	/* unixstream/unixgram backends, slirp's socket pair and published ports */
+	/* unixstream/unixgram backends, slirp's socket pair and the published
+	 * ports it listens on (its IP sockets are in its own list) */
 	ALLOW_EQ(socket, 0, AF_UNIX),
 	ALLOW(socketpair),
+	ALLOW(bind),
+	ALLOW(listen),
+	ALLOW(getsockname),
+	ALLOW(getrandom),     /* MAC addresses */
 	ALLOW(sysinfo),       /* the host's memory, for the memory check */
 	ALLOW(prlimit64),
-	ALLOW(getuid),
 	ALLOW(geteuid),       /* the FUSE server: root takes the guest's ids */
-	ALLOW(getgid),
-	ALLOW(getegid),
-	ALLOW(uname),
-	ALLOW(sched_yield),
 	END,
 };
 

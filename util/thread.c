@@ -30,8 +30,9 @@ const char *thread_role_name(enum thread_role role)
  * modes and times of files it does not own (FOWNER, FSETID), create
  * overlayfs whiteouts (MKNOD on kernels before 5.8) and reach every file
  * of the share (DAC_OVERRIDE, DAC_READ_SEARCH). In the jail the process
- * holds only the last three and FOWNER (confine/jail.c says why). Every
- * other role needs none: they work on descriptors opened while building. */
+ * holds only the last two and CHOWN, FOWNER, FSETID (confine/jail.c says
+ * why). Every other role needs none: they work on descriptors opened
+ * while building. */
 static const cap_value_t fs_worker_caps[] = {
 	CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
 	CAP_FSETID, CAP_SETUID, CAP_SETGID, CAP_MKNOD,

@@ -38,18 +38,18 @@ for _ in $(seq "$BOOT_TIMEOUT"); do
 done
 child=$(pgrep -P "$nook_pid")
 check "jail: the guest runs, in a child of nook" test -n "$child" -a -d "/proc/${child:-none}/task"
-threads() { # one line per thread: comm Seccomp NoNewPrivs CapEff Uid
+threads() { # one line per thread: comm Uid CapEff NoNewPrivs Seccomp (status order)
 	for t in /proc/"$child"/task/*; do
 		printf '%s %s\n' "$(cat "$t/comm")" "$(awk '/^Seccomp:|^NoNewPrivs:|^CapEff:/ {printf "%s ", $2} /^Uid:/ {printf "%s ", $2}' "$t/status")"
 	done
 }
 threads >"$work/threads"
 sed 's/^/# /' "$work/threads"
-check "jail: every thread: seccomp filter" bash -c "! awk '\$3 != 2' '$work/threads' | grep -q ."
+check "jail: every thread: seccomp filter" bash -c "! awk '\$5 != 2' '$work/threads' | grep -q ."
 check "jail: every thread: no_new_privs" bash -c "! awk '\$4 != 1' '$work/threads' | grep -q ."
 check "jail: every thread runs as uid 4242" bash -c "! awk '\$2 != 4242' '$work/threads' | grep -q ."
-check "jail: no capabilities but on fs workers" bash -c "! awk '\$1 !~ /^fs-/ && \$5 != \"0000000000000000\"' '$work/threads' | grep -q ."
-check "jail: fs workers keep DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER only" bash -c "grep -q '^fs-' '$work/threads' && ! awk '\$1 ~ /^fs-/ && \$5 != \"000000000000000e\"' '$work/threads' | grep -q ."
+check "jail: no capabilities but on fs workers" bash -c "! awk '\$1 !~ /^fs-/ && \$3 != \"0000000000000000\"' '$work/threads' | grep -q ."
+check "jail: fs workers keep CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID only" bash -c "grep -q '^fs-' '$work/threads' && ! awk '\$1 ~ /^fs-/ && \$3 != \"000000000000001f\"' '$work/threads' | grep -q ."
 check "jail: vCPU, I/O and fs worker threads are there" bash -c "grep -q '^vcpu-0 ' '$work/threads' && grep -q '^nook-io ' '$work/threads'"
 # The root holds /dev (kvm only), /proc and the tops of the paths the VM
 # uses: the kernel, the build tree (rootfs, nook-init), the share and the
@@ -73,15 +73,17 @@ check "jail: the console output file belongs to 4242:4343" equals "$(stat -c %u:
 
 # --- Boot 2: a user that is not root, the README's first command ---
 # /dev/kvm is root's here: in a private mount namespace a node of the
-# user's own is bound over it; the kernel is copied where the user can
-# read it (NOOK_DATA_DIR), the rootfs and nook-init are the build's.
+# user's own is bound over it. The built-in kernel, rootfs and nook-init
+# are copied where the user can read them (NOOK_DATA_DIR), the rootfs
+# owned by the user, as it is when the user built nook.
 user=nobody group=$(id -gn nobody)
 mkdir -m 755 "$work/user" "$work/user/data"
 chmod 755 "$work"
-cp "$KERNEL_DIR/vmlinux" "$work/user/data/vmlinux"
-ln -s "$BUILD/guest/rootfs" "$work/user/data/rootfs"
-ln -s "$BUILD/guest/init/nook-init" "$work/user/data/nook-init"
-mknod -m 600 "$work/user/kvm" c "$(stat -c '%t %T' /dev/kvm | (read -r a b; echo "$((16#$a)) $((16#$b))"))"
+cp "$KERNEL_DIR/vmlinux" "$BUILD/guest/init/nook-init" "$work/user/data/"
+cp -a "$BUILD/guest/rootfs" "$work/user/data/rootfs"
+chown -R "$user:$group" "$work/user/data/rootfs"
+read -r major minor < <(stat -c '%t %T' /dev/kvm)
+mknod -m 600 "$work/user/kvm" c "$((16#$major))" "$((16#$minor))"
 chown "$user:$group" "$work/user/kvm"
 cd "$work/user" || exit 1
 timeout -k 10 "$BOOT_TIMEOUT" unshare -m --propagation private sh -c '

@@ -315,15 +315,21 @@ static void *fs_work(void *arg)
 	return ok ? NULL : (void *)1;
 }
 
+/* A datagram from a new socket, as for the guest's UDP, to a socket
+ * bound before the filters. */
+struct udp_peer {
+	int fd;
+	struct sockaddr_in addr;
+};
+
 static void *slirp_work(void *arg)
 {
+	struct udp_peer *peer = arg;
+	char x;
 	int s = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sa);
-	/* To itself, at the port bind() picked. */
-	int ok = s >= 0 && bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-		 getsockname(s, (struct sockaddr *)&sa, &len) == 0 &&
-		 sendto(s, "x", 1, MSG_DONTWAIT, (struct sockaddr *)&sa, sizeof(sa)) == 1;
+	int ok = s >= 0 &&
+		 sendto(s, "x", 1, 0, (struct sockaddr *)&peer->addr, sizeof(peer->addr)) == 1 &&
+		 recvfrom(peer->fd, &x, 1, 0, NULL, NULL) == 1;
 	if (s >= 0)
 		close(s);
 	return ok ? NULL : (void *)1;
@@ -362,10 +368,17 @@ static void test_filters_stack(void **state)
 	pid_t pid = fork();
 	if (pid == 0) {
 		int fd = eventfd(0, 0), ep = epoll_create1(0);
+		struct udp_peer peer = {.fd = socket(AF_INET, SOCK_DGRAM, 0),
+					.addr = {.sin_family = AF_INET,
+						 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)}};
+		socklen_t len = sizeof(peer.addr);
+		if (bind(peer.fd, (struct sockaddr *)&peer.addr, len) < 0 ||
+		    getsockname(peer.fd, (struct sockaddr *)&peer.addr, &len) < 0)
+			_exit(9);
 		if (seccomp_prepare() < 0 || seccomp_confine_thread(THREAD_ROLE_BUILDER, "main") < 0)
 			_exit(10);
 		if (run_role(THREAD_ROLE_FS_WORKER, fs_work, dir) ||
-		    run_role(THREAD_ROLE_NET_SLIRP, slirp_work, NULL))
+		    run_role(THREAD_ROLE_NET_SLIRP, slirp_work, &peer))
 			_exit(11);
 		if (seccomp_confine_thread(THREAD_ROLE_CONTROLLER, "main") < 0)
 			_exit(12);
