@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nook/confine.h>
 #include <nook/parse.h>
 #include <nook/vm.h>
 
@@ -100,6 +101,12 @@ static const char usage_run[] =
 	"                           --net user; HOST_IP defaults to 127.0.0.1)\n"
 	"  --allow-host-loopback    let the guest reach the host's loopback services through\n"
 	"                           the gateway (user mode; scope any allows it too)\n"
+	"  --no-jail                started as root, do not run the VM in a jail (new\n"
+	"                           namespaces, an empty root with only the VM's files, an\n"
+	"                           unprivileged user); for debugging\n"
+	"  --jail-uid UID[:GID]     the jail's user and group (default: SUDO_UID:SUDO_GID\n"
+	"                           under sudo, else the nook account, else 65533)\n"
+	"  --no-seccomp             no seccomp filters on nook's threads; for debugging\n"
 	"  -h, --help               show this help\n";
 
 static uint64_t monotonic_now_ns(void)
@@ -226,6 +233,9 @@ enum {
 	OPT_DISK,
 	OPT_ALLOW_HOST_LOOPBACK,
 	OPT_SNAPSHOT,
+	OPT_NO_JAIL,
+	OPT_JAIL_UID,
+	OPT_NO_SECCOMP,
 };
 
 static const struct option run_options[] = {
@@ -254,6 +264,9 @@ static const struct option run_options[] = {
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"allow-host-loopback", no_argument, NULL, OPT_ALLOW_HOST_LOOPBACK},
 	{"snapshot", required_argument, NULL, OPT_SNAPSHOT},
+	{"no-jail", no_argument, NULL, OPT_NO_JAIL},
+	{"jail-uid", required_argument, NULL, OPT_JAIL_UID},
+	{"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -264,6 +277,8 @@ struct run_state {
 	const char **overlay; /* --overlay layers, lowest first */
 	size_t noverlay;
 	bool net, scope; /* a --net device, a --scope */
+	bool no_jail;
+	const char *jail_ids; /* --jail-uid */
 };
 
 /* --net none|user|tap:NAME|unixstream:PATH|unixgram:PATH[,vfkit] */
@@ -470,6 +485,15 @@ static int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct ru
 		else
 			return fail("--snapshot \"%s\": expected auto, off or refresh%s", arg, "");
 		break;
+	case OPT_NO_JAIL:
+		st->no_jail = true;
+		break;
+	case OPT_JAIL_UID:
+		st->jail_ids = arg;
+		break;
+	case OPT_NO_SECCOMP:
+		nook_vm_config_set_seccomp(cfg, false);
+		break;
 	case OPT_MAC: {
 		uint8_t mac[6];
 		if (parse_mac(arg, mac) != 0)
@@ -577,6 +601,45 @@ static int run_vm(nook_vm *vm, struct signal_watch *w, nook_error **err)
 	return r;
 }
 
+/* --jail-uid UID[:GID]; without GID, (gid_t)-1: UID's primary group. */
+static bool parse_jail_ids(const char *text, uid_t *uid, gid_t *gid)
+{
+	char *end;
+	errno = 0;
+	unsigned long u = strtoul(text, &end, 10), g = (gid_t)-1;
+	if (*end == ':' && end[1])
+		g = strtoul(end + 1, &end, 10);
+	if (errno || *end || end == text || text[0] == '-' || u >= UINT32_MAX || g > UINT32_MAX)
+		return false;
+	*uid = (uid_t)u;
+	*gid = (gid_t)g;
+	return true;
+}
+
+/* The jail (as root) or Landlock, no_new_privs and seccomp
+ * (nook/confine.h). Returns false to build and run the VM in this process,
+ * true to exit with *status: the jailed child's, or 125. */
+static bool confine_process(const nook_vm_config *cfg, const struct run_state *st,
+			    nook_confine **out, int *status)
+{
+	nook_confine *c = *out = nook_confine_new();
+	*status = EXIT_NOOK_FAILED;
+	if (!c)
+		return fail("%s%s", "out of memory", "");
+	nook_confine_set_jail(c, !st->no_jail);
+	uid_t uid;
+	gid_t gid;
+	if (st->jail_ids && (!parse_jail_ids(st->jail_ids, &uid, &gid) ||
+			     nook_confine_set_jail_ids(c, uid, gid) < 0))
+		return fail("--jail-uid \"%s\": expected UID[:GID], numbers other than 0%s",
+			    st->jail_ids, "");
+	nook_error *err = NULL;
+	int r = nook_confine_enter(c, cfg, status, &err);
+	if (r < 0)
+		*status = fail_error(err);
+	return r != NOOK_CONFINE_RUN;
+}
+
 static int cmd_run(int argc, char **argv, uint64_t t_main)
 {
 	nook_vm_config *cfg = nook_vm_config_new();
@@ -629,10 +692,20 @@ static int cmd_run(int argc, char **argv, uint64_t t_main)
 	sigaddset(&watch.set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &watch.set, NULL);
 
+	/* After the mask: the jail's child inherits it. */
+	nook_confine *confine = NULL;
+	if (confine_process(cfg, &st, &confine, &status)) {
+		nook_confine_free(confine);
+		nook_vm_config_free(cfg);
+		return status;
+	}
 	nook_error *err = NULL;
 	nook_vm *vm = NULL;
 	r = nook_vm_build(cfg, &vm, &err);
 	nook_vm_config_free(cfg);
+	if (r == 0)
+		r = nook_confine_seal(confine, &err);
+	nook_confine_free(confine);
 	if (r == 0)
 		r = run_vm(vm, &watch, &err);
 	if (vm && st.boot_time)

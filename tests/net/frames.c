@@ -69,11 +69,13 @@ size_t frame_ipv4(uint8_t *f, const struct frame_ip *p)
 		l4[13] = p->tcp_flags;
 		frame_put16(l4 + 14, 65535);
 		sum_at = 16;
-		memcpy(l4 + 20, p->data, p->len);
+		if (p->len) /* data may be NULL for a bare segment */
+			memcpy(l4 + 20, p->data, p->len);
 	} else {
 		frame_put16(l4 + 4, (uint16_t)l4_len);
 		sum_at = 6;
-		memcpy(l4 + 8, p->data, p->len);
+		if (p->len)
+			memcpy(l4 + 8, p->data, p->len);
 	}
 	/* Pseudo-header: addresses, protocol, length. */
 	uint32_t sum = (p->src >> 16) + (p->src & 0xffff) + (p->dst >> 16) + (p->dst & 0xffff) +

@@ -1,0 +1,185 @@
+/* nook/confine.h: which confinement a process gets, and in what order. */
+#include "confine/confine.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <nook/confine.h>
+
+#include "util/error.h"
+#include "util/seccomp.h"
+#include "util/thread.h"
+
+struct nook_confine {
+	bool jail;
+	bool ids_set;
+	uid_t uid;
+	gid_t gid;
+	bool entered, sealed;
+	bool seccomp; /* the configuration's nook_vm_config_set_seccomp() */
+	char thread_name[16];
+};
+
+void confine_log(const struct confine_log *log, enum nook_log_level level, const char *fmt, ...)
+{
+	if (level > log->level || level == NOOK_LOG_OFF)
+		return;
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (log->fn)
+		log->fn(level, msg, log->userdata);
+	else
+		fprintf(stderr, "nook: %s\n", msg);
+}
+
+nook_confine *nook_confine_new(void)
+{
+	nook_confine *c = calloc(1, sizeof(*c));
+	if (c)
+		c->jail = true;
+	return c;
+}
+
+void nook_confine_free(nook_confine *c)
+{
+	free(c);
+}
+
+void nook_confine_set_jail(nook_confine *c, bool on)
+{
+	c->jail = on;
+}
+
+int nook_confine_set_jail_ids(nook_confine *c, uid_t uid, gid_t gid)
+{
+	if (gid == (gid_t)-1) {
+		struct passwd *pw = getpwuid(uid);
+		gid = pw ? pw->pw_gid : (gid_t)uid;
+	}
+	if (uid == 0 || gid == 0 || uid == (uid_t)-1)
+		return -EINVAL;
+	c->uid = uid;
+	c->gid = gid;
+	c->ids_set = true;
+	return 0;
+}
+
+static bool parse_id(const char *text, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = text ? strtoul(text, &end, 10) : 0;
+	if (!text || !*text || *end || errno || v == 0 || v >= (uid_t)-1)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+/* The jail's identity unless the caller chose one (nook/confine.h). */
+static void default_ids(nook_confine *c)
+{
+	unsigned uid, gid;
+	struct passwd *pw;
+	if (c->ids_set)
+		return;
+	if (parse_id(getenv("SUDO_UID"), &uid) && parse_id(getenv("SUDO_GID"), &gid)) {
+		c->uid = uid;
+		c->gid = gid;
+	} else if ((pw = getpwnam("nook")) && pw->pw_uid && pw->pw_gid) {
+		c->uid = pw->pw_uid;
+		c->gid = pw->pw_gid;
+	} else {
+		c->uid = c->gid = NOOK_JAIL_DEFAULT_ID;
+	}
+}
+
+/* The build creates the console output file; made now, the jail and
+ * Landlock can grant it like any other file, and in the jail it belongs to
+ * the identity that writes it. Errors are the build's to report. */
+static void make_console_output(const struct confine_plan *p, bool jail, const nook_confine *c)
+{
+	if (!p->console_output)
+		return;
+	int fd = open(p->console_output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	if (jail && fchown(fd, c->uid, c->gid) < 0) {
+		/* Still writable there with DAC_OVERRIDE. */
+	}
+	close(fd);
+}
+
+/* The calling thread's filter, named as /proc shows the thread. */
+static int confine_caller(nook_confine *c, enum thread_role role)
+{
+	if (!c->seccomp)
+		return 0;
+	int r = seccomp_prepare();
+	if (r == 0)
+		r = seccomp_confine_thread(role, c->thread_name);
+	if (r == 0)
+		seccomp_debug_violation(role, c->thread_name);
+	return r;
+}
+
+int nook_confine_enter(nook_confine *c, const nook_vm_config *cfg, int *status, nook_error **err)
+{
+	*status = 0;
+	if (c->entered)
+		return error_set(err, EALREADY, "confine: the process is confined already");
+	c->entered = true;
+	c->seccomp = cfg->confine;
+	prctl(PR_GET_NAME, c->thread_name, 0, 0, 0);
+	const struct confine_log log = {cfg->log_level, cfg->log_fn, cfg->log_userdata};
+	struct confine_plan p;
+	int r = confine_plan_make(cfg, &p, err);
+	if (r < 0)
+		return r;
+	bool jail = c->jail && geteuid() == 0;
+	if (jail)
+		default_ids(c);
+	make_console_output(&p, jail, c);
+	/* glibc loads libgcc_s to unwind a thread that pthread_cancel() or
+	 * pthread_exit() ends; neither the jail nor Landlock offers it later. */
+	dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NODELETE);
+	if (jail) {
+		confine_log(&log, NOOK_LOG_INFO, "jail: running as %u:%u", (unsigned)c->uid,
+			    (unsigned)c->gid);
+		r = jail_enter(&p, c->uid, c->gid, &log, status, err);
+	}
+	if (r == NOOK_CONFINE_RUN && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		r = error_set(err, errno, "confine: no_new_privs: %s", strerror(errno));
+	if (r == NOOK_CONFINE_RUN && !jail)
+		r = landlock_apply(&p, &log, err);
+	if (r == NOOK_CONFINE_RUN && (r = confine_caller(c, THREAD_ROLE_BUILDER)) < 0)
+		error_set(err, -r, "confine: seccomp: %s", strerror(-r));
+	confine_plan_free(&p);
+	return r;
+}
+
+int nook_confine_seal(nook_confine *c, nook_error **err)
+{
+	if (!c->entered || c->sealed)
+		return error_set(err, EINVAL, "confine: seal without enter, or twice");
+	c->sealed = true;
+	cap_t none = cap_init();
+	int r = none && cap_set_proc(none) == 0 ? 0 : -errno;
+	cap_free(none);
+	if (r < 0)
+		return error_set(err, -r, "confine: drop capabilities: %s", strerror(-r));
+	if ((r = confine_caller(c, THREAD_ROLE_CONTROLLER)) < 0)
+		error_set(err, -r, "confine: seccomp: %s", strerror(-r));
+	return r;
+}
