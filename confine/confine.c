@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nook/confine.h>
@@ -18,6 +19,7 @@
 #include "util/error.h"
 #include "util/seccomp.h"
 #include "util/thread.h"
+#include "vm/snapshot_cache.h"
 
 struct nook_confine {
 	bool jail;
@@ -121,6 +123,43 @@ static void make_console_output(const struct confine_plan *p, bool jail, const n
 	close(fd);
 }
 
+/* A jailed process gives up, after the build, the capabilities that let
+ * it write in root's cache: it keeps its snapshots in a directory of the
+ * jail's identity within the cache (vm/snapshot_cache.h), made here as
+ * root and granted instead of the whole cache. Returns its path, or NULL
+ * without a cache. */
+static int jail_cache(struct confine_plan *p, uid_t uid, gid_t gid, char **out, nook_error **err)
+{
+	*out = NULL;
+	if (!p->cache_dir)
+		return 0;
+	char *dir;
+	if (asprintf(&dir, "%s/" SNAPSHOT_JAIL_PREFIX "%u", p->cache_dir, (unsigned)uid) < 0)
+		return error_set(err, ENOMEM, "out of memory");
+	int fd = mkdir(dir, 0700) == 0 || errno == EEXIST
+			 ? open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+			 : -1;
+	if (fd < 0 || fchown(fd, uid, gid) < 0 || fchmod(fd, 0700) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		error_set(err, e, "jail: snapshot cache %s: %s", dir, strerror(e));
+		free(dir);
+		return -e;
+	}
+	close(fd);
+	for (size_t i = 0; i < p->npaths; i++)
+		if (!strcmp(p->paths[i].path, p->cache_dir)) {
+			free(p->paths[i].path);
+			if (!(p->paths[i].path = strdup(dir))) {
+				free(dir);
+				return error_set(err, ENOMEM, "out of memory");
+			}
+		}
+	*out = dir;
+	return 0;
+}
+
 /* The calling thread's filter, named as /proc shows the thread. */
 static int confine_caller(nook_confine *c, enum thread_role role)
 {
@@ -157,7 +196,14 @@ int nook_confine_enter(nook_confine *c, const nook_vm_config *cfg, int *status, 
 	if (jail) {
 		confine_log(&log, NOOK_LOG_INFO, "jail: running as %u:%u", (unsigned)c->uid,
 			    (unsigned)c->gid);
-		r = jail_enter(&p, c->uid, c->gid, &log, status, err);
+		char *cache = NULL;
+		r = jail_cache(&p, c->uid, c->gid, &cache, err);
+		if (r == 0)
+			r = jail_enter(&p, c->uid, c->gid, &log, status, err);
+		/* The child's own (nook_confine_enter() runs single-threaded). */
+		if (r == NOOK_CONFINE_RUN && cache && setenv("NOOK_CACHE_DIR", cache, 1) < 0)
+			r = error_set(err, errno, "jail: %s", strerror(errno));
+		free(cache);
 	}
 	if (r == NOOK_CONFINE_RUN && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		r = error_set(err, errno, "confine: no_new_privs: %s", strerror(errno));

@@ -8,6 +8,7 @@
 
 #include "devices/virtio/worker.h"
 #include "vm/shares.h"
+#include "vm/snapshot_cache.h"
 
 /* Threads beside the VM's own: the caller's, and one to watch signals. */
 #define CALLER_THREADS 2
@@ -31,16 +32,22 @@ static int add(struct confine_plan *p, const char *path, enum plan_access access
 
 /* `name` beside the file at `path`, as x86/boot.c looks for the kernel's
  * System.map and config. */
-static int add_beside(struct confine_plan *p, const char *path, const char *name)
+static int add_beside_as(struct confine_plan *p, const char *path, const char *name,
+			 enum plan_access access)
 {
 	const char *slash = strrchr(path, '/');
 	char *beside;
 	if (asprintf(&beside, "%.*s/%s", slash ? (int)(slash - path) : 1, slash ? path : ".",
 		     name) < 0)
 		return -ENOMEM;
-	int r = add(p, beside, PLAN_READ);
+	int r = add(p, beside, access);
 	free(beside);
 	return r;
+}
+
+static int add_beside(struct confine_plan *p, const char *path, const char *name)
+{
+	return add_beside_as(p, path, name, PLAN_READ);
 }
 
 /* The directory of a disk image, where its backing files must lie. */
@@ -145,6 +152,27 @@ static int add_net(struct confine_plan *p, const nook_vm_config *cfg)
 	return r;
 }
 
+/* Where vm/warm_start.c looks for a snapshot and saves one: a directory
+ * the configuration names (made beside it), else the cache. */
+static int add_snapshots(struct confine_plan *p, const nook_vm_config *cfg)
+{
+	if (cfg->snapshot_mode == NOOK_SNAPSHOT_OFF || cfg->initramfs_path || cfg->init_path)
+		return 0;
+	if (cfg->snapshot_dir)
+		return add_beside_as(p, cfg->snapshot_dir, ".", PLAN_WRITE);
+	char root[PATH_MAX];
+	nook_error *err = NULL;
+	/* Without a cache the build boots cold and says why. */
+	if (snapshot_cache_root(root, sizeof(root), &err) < 0) {
+		nook_error_free(err);
+		return 0;
+	}
+	int r = add(p, root, PLAN_WRITE);
+	if (r == 0 && !(p->cache_dir = strdup(p->paths[p->npaths - 1].path)))
+		r = -ENOMEM;
+	return r;
+}
+
 static int make(const nook_vm_config *cfg, struct confine_plan *p)
 {
 	int r = add(p, "/dev/kvm", PLAN_DEVICE);
@@ -172,6 +200,8 @@ static int make(const nook_vm_config *cfg, struct confine_plan *p)
 	}
 	if (r == 0)
 		r = add_net(p, cfg);
+	if (r == 0)
+		r = add_snapshots(p, cfg);
 	p->vcpus = cfg->vcpus;
 	p->memory_mib = cfg->memory_mib;
 	p->nthreads = CALLER_THREADS + 1 + cfg->vcpus + (cfg->nfs + 1 + cfg->ndisks) * VIRTIO_WORKERS_MAX +
@@ -199,5 +229,6 @@ void confine_plan_free(struct confine_plan *p)
 	free(p->paths);
 	free(p->fds);
 	free(p->tcp_ports);
+	free(p->cache_dir);
 	*p = (struct confine_plan){0};
 }

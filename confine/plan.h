@@ -31,6 +31,10 @@ struct confine_plan {
 	/* Whether the build creates the console output file (confine.c makes
 	 * it beforehand, so that it can be granted like the others). */
 	const char *console_output;
+	/* The snapshot cache (vm/snapshot_cache.h), when the VM may use it:
+	 * read for a warm start, written after a cold one. confine.c points a
+	 * jailed process at a directory of the jail's identity within it. */
+	char *cache_dir;
 	bool user_net;     /* libslirp: sockets to anywhere, the host's network */
 	bool tap;          /* a TAP device: the host's network, CAP_NET_ADMIN */
 	bool low_port;     /* a published host port below 1024 */

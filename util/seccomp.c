@@ -57,6 +57,10 @@ struct rule {
 	{.nr = SCMP_SYS(name), .nargs = 1,                                            \
 	 .args = {{.arg = (a), .op = SCMP_CMP_MASKED_EQ, .datum_a = (uint64_t)(mask), \
 		   .datum_b = (uint64_t)(value)}}}
+#define FAIL_MASKED(name, a, mask, value, e)                                          \
+	{.nr = SCMP_SYS(name), .errno_value = (e), .nargs = 1,                        \
+	 .args = {{.arg = (a), .op = SCMP_CMP_MASKED_EQ, .datum_a = (uint64_t)(mask), \
+		   .datum_b = (uint64_t)(value)}}}
 /* ioctl requests are 32 bits; the kernel ignores the rest. */
 #define ALLOW_IOCTL(request) ALLOW_MASKED(ioctl, 1, 0xffffffffu, request)
 #define END {.nr = -1}
@@ -107,10 +111,37 @@ static const struct rule device_io[] = {
 	END,
 };
 
-/* The event loop (util/event_loop.c). */
+/* The event loop (util/event_loop.c), and at a cold boot's ready point
+ * the snapshot it saves into the cache (vm/warm_start.c): the paused
+ * VM's state, and a staged directory of new files renamed into place. */
 static const struct rule io_thread[] = {
 	ALLOW(epoll_wait),
-	FAIL(openat, EACCES), /* glibc's CPU count (every_thread) copes */
+	/* new files only; reading fails (glibc's CPU count copes) */
+	ALLOW_MASKED(openat, 2, O_ACCMODE | O_CREAT | O_EXCL, O_WRONLY | O_CREAT | O_EXCL),
+	FAIL_MASKED(openat, 2, O_ACCMODE | O_CREAT, O_RDONLY, EACCES),
+	ALLOW(mkdir),         /* the staging directory */
+	ALLOW(ftruncate),     /* the memory file's size, its holes left sparse */
+	ALLOW(pwrite64),
+	ALLOW(fsync),
+	ALLOW(rename),        /* into place */
+	ALLOW(renameat2),     /* RENAME_EXCHANGE over a snapshot being replaced */
+	ALLOW(unlink),        /* the staging directory, when the save fails */
+	ALLOW(rmdir),
+	ALLOW_IOCTL(KVM_CHECK_EXTENSION),
+	ALLOW_IOCTL(KVM_GET_MSR_INDEX_LIST),
+	ALLOW_IOCTL(KVM_GET_REGS),
+	ALLOW_IOCTL(KVM_GET_SREGS),
+	ALLOW_IOCTL(KVM_GET_FPU),
+	ALLOW_IOCTL(KVM_GET_XSAVE),
+	ALLOW_IOCTL(KVM_GET_XCRS),
+	ALLOW_IOCTL(KVM_GET_MSRS),
+	ALLOW_IOCTL(KVM_GET_LAPIC),
+	ALLOW_IOCTL(KVM_GET_VCPU_EVENTS),
+	ALLOW_IOCTL(KVM_GET_MP_STATE),
+	ALLOW_IOCTL(KVM_GET_DEBUGREGS),
+	ALLOW_IOCTL(KVM_GET_IRQCHIP),
+	ALLOW_IOCTL(KVM_GET_PIT2),
+	ALLOW_IOCTL(KVM_GET_CLOCK),
 	END,
 };
 
@@ -187,6 +218,7 @@ static const struct rule fs_worker[] = {
 	ALLOW(getgroups),
 	ALLOW(setgroups),
 	ALLOW(read),          /* the device's eventfds */
+	ALLOW(fcntl),         /* O_NONBLOCK off a directory opened with it */
 	END,
 };
 
@@ -246,6 +278,7 @@ static const struct rule controller_thread[] = {
 	ALLOW(timerfd_settime), /* the forced stop after a graceful one */
 	ALLOW(timerfd_gettime),
 	ALLOW(rt_sigtimedwait), /* sigwait() for SIGINT, SIGTERM, SIGHUP */
+	ALLOW_IOCTL(TCGETS),  /* isatty(): the first cold boot's progress line */
 	END,
 };
 
@@ -258,7 +291,10 @@ static const struct rule builder_thread[] = {
 	ALLOW(newfstatat),
 	ALLOW(read),
 	ALLOW(pread64),       /* the kernel, image headers and tables */
-	ALLOW(mkdir),         /* an overlay root's work directory */
+	ALLOW(mkdir),         /* an overlay root's work directory, the cache's */
+	/* the snapshot cache's record of a file's hash (vm/snapshot_cache.c) */
+	ALLOW(rename),
+	ALLOW(unlink),
 	ALLOW_MASKED(ioctl, 1, 0xff00u, KVMIO << 8), /* creating the VM */
 	ALLOW_IOCTL(SIOCGIFINDEX), /* a TAP device: does it exist? */
 	ALLOW_IOCTL(TUNSETIFF),

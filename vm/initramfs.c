@@ -87,7 +87,7 @@ int initramfs_build(struct bytes *out, const void *init, size_t init_len)
 
 	/* The names in the archive are relative to the root. */
 	if ((r = cpio_add_dir(&cpio, "nook", 0755)) < 0 ||
-	    (r = cpio_add_file(&cpio, NOOK_INIT_PATH + 1, 0755, init, init_len)) < 0 ||
+	    (r = cpio_add_file(&cpio, &NOOK_INIT_PATH[1], 0755, init, init_len)) < 0 ||
 	    (r = cpio_finish(&cpio)) < 0) {
 		bytes_free(&cpio.buf);
 		return r;

@@ -104,12 +104,15 @@ static int hash_file(const char *root, const char *path, uint8_t out[SHA256_SIZE
 		mkdir(dir, 0700);
 		snprintf(tmp, sizeof(tmp), "%s.%d", record, (int)getpid());
 		hex_encode(out, SHA256_SIZE, hex);
-		f = fopen(tmp, "we");
-		if (f && fprintf(f, "%s %s\n", hex, identity) > 0 && fclose(f) == 0)
-			rename(tmp, record);
-		else if (f)
-			fclose(f);
-		unlink(tmp);
+		int tfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		f = tfd >= 0 ? fdopen(tfd, "w") : NULL;
+		if (tfd >= 0 && !f)
+			close(tfd);
+		bool done = f && fprintf(f, "%s %s\n", hex, identity) > 0;
+		if (f && fclose(f) != 0)
+			done = false;
+		if (!done || rename(tmp, record) < 0)
+			unlink(tmp);
 	}
 	close(fd);
 	return 0;
@@ -274,12 +277,41 @@ static void list_one(const char *dir, const char *name, void *arg)
 	nook_error_free(why);
 }
 
+/* Calls fn for the cache at `root` and for each jailed VMM's within it. */
+static int each_cache(const char *root, int (*fn)(const char *root, void *arg), void *arg,
+		      nook_error **err)
+{
+	int r = fn(root, arg);
+	DIR *d = opendir(root);
+	if (!d)
+		return error_set(err, errno, "snapshot cache %s: %s", root, strerror(errno));
+	struct dirent *e;
+	while (r == 0 && (e = readdir(d))) {
+		char sub[PATH_MAX + NAME_MAX + 2];
+		if (strncmp(e->d_name, SNAPSHOT_JAIL_PREFIX, strlen(SNAPSHOT_JAIL_PREFIX)) ||
+		    e->d_type != DT_DIR)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", root, e->d_name);
+		r = fn(sub, arg);
+	}
+	closedir(d);
+	return r < 0 ? error_set(err, -r, "snapshot cache %s: %s", root, strerror(-r)) : 0;
+}
+
+static int list_cache(const char *root, void *arg)
+{
+	nook_error *err = NULL;
+	int r = each_entry(root, "snapshots", list_one, arg, &err);
+	nook_error_free(err);
+	return r;
+}
+
 int nook_snapshot_list(nook_snapshot_fn fn, void *userdata, nook_error **err)
 {
 	char root[PATH_MAX];
 	int r = snapshot_cache_root(root, sizeof(root), err);
 	struct list_ctx c = {fn, userdata};
-	return r < 0 ? r : each_entry(root, "snapshots", list_one, &c, err);
+	return r < 0 ? r : each_cache(root, list_cache, &c, err);
 }
 
 static void remove_one(const char *dir, const char *name, void *arg)
@@ -297,14 +329,20 @@ static void remove_hash(const char *dir, const char *name, void *arg)
 	unlink(path);
 }
 
+static int prune_cache(const char *root, void *removed)
+{
+	nook_error *err = NULL;
+	int r = each_entry(root, "snapshots", remove_one, removed, &err);
+	if (r == 0)
+		r = each_entry(root, "hashes", remove_hash, NULL, &err);
+	nook_error_free(err);
+	return r;
+}
+
 int nook_snapshot_prune(unsigned *removed, nook_error **err)
 {
 	char root[PATH_MAX];
 	*removed = 0;
 	int r = snapshot_cache_root(root, sizeof(root), err);
-	if (r == 0)
-		r = each_entry(root, "snapshots", remove_one, removed, err);
-	if (r == 0)
-		r = each_entry(root, "hashes", remove_hash, NULL, err);
-	return r;
+	return r < 0 ? r : each_cache(root, prune_cache, removed, err);
 }

@@ -31,6 +31,9 @@ struct snapshot_shape {
 
 /* The cache's root directory, made if missing. */
 int snapshot_cache_root(char *buf, size_t len, nook_error **err);
+/* <root>/jail-<uid>: the cache of a VMM jailed as uid (confine/confine.c),
+ * itself laid out as a root; listed and pruned with the root. */
+#define SNAPSHOT_JAIL_PREFIX "jail-"
 int snapshot_key(const struct snapshot_shape *shape, struct machine *m,
 		 uint8_t key[SNAPSHOT_KEY_SIZE], nook_error **err);
 /* <root>/snapshots/<hex key> (it may not exist). */
