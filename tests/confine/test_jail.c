@@ -25,7 +25,7 @@
 /* CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID */
 #define BUILD_CAPS "000000000000001f"
 /* The TAP lines child_checks() prints. */
-#define CHILD_CHECKS 24
+#define CHILD_CHECKS 25
 
 static int n, failed;
 static char dir[64];
@@ -192,6 +192,13 @@ static void child_checks(nook_confine *c, const char *host_ns[5], const char *ex
 		ok(true, "/dev/kvm # SKIP the host has none");
 	}
 	ok(fails_with(mkdir("/new", 0755), EROFS), "the root is read-only");
+	char cache[PATH_MAX];
+	snprintf(cache, sizeof(cache), "%s/jail-%d", path("cache"), JAIL_UID);
+	const char *env = getenv("NOOK_CACHE_DIR");
+	ok(env && !strcmp(env, cache) && stat(cache, &st) == 0 && st.st_uid == JAIL_UID &&
+		   (st.st_mode & 07777) == 0700 && !has_flags(cache, ST_RDONLY) &&
+		   fails_with(open(path("cache/other"), O_WRONLY | O_CREAT, 0600), EROFS),
+	   "the snapshot cache: a directory of the jail's own, not the rest of the cache");
 	int d = open(path("rw"), O_PATH);
 	char self[64];
 	snprintf(self, sizeof(self), "/proc/self/fd/%d/host", d);
@@ -230,6 +237,8 @@ int main(void)
 	write_file(path("outside"), "secret");
 	truncate(path("disk.img"), 1 << 20);
 
+	/* The jail grants a directory within it (jail-UID), not all of it. */
+	setenv("NOOK_CACHE_DIR", path("cache"), 1);
 	nook_vm_config *cfg = nook_vm_config_new();
 	nook_vm_config_set_kernel_path(cfg, path("kernel"));
 	nook_vm_config_add_fs_volume(cfg, path("rw"), "/data", false);
