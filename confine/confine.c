@@ -17,6 +17,7 @@
 #include <nook/confine.h>
 
 #include "util/error.h"
+#include "util/log.h"
 #include "util/seccomp.h"
 #include "util/thread.h"
 #include "vm/snapshot_cache.h"
@@ -33,17 +34,10 @@ struct nook_confine {
 
 void confine_log(const struct confine_log *log, enum nook_log_level level, const char *fmt, ...)
 {
-	if (level > log->level || level == NOOK_LOG_OFF)
-		return;
-	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_vmessage(log->level, log->fn, log->userdata, level, fmt, ap);
 	va_end(ap);
-	if (log->fn)
-		log->fn(level, msg, log->userdata);
-	else
-		fprintf(stderr, "nook: %s\n", msg);
 }
 
 nook_confine *nook_confine_new(void)

@@ -139,7 +139,16 @@ int machine_start_vcpus(struct machine *m, nook_error **err)
 			machine_request_stop(m, MACHINE_STOP_ERROR, 0, "cannot start vCPU thread");
 			return error_set(err, -r, "vCPU %d: thread: %s", i, strerror(-r));
 		}
+		/* A stop that came while the thread started (and perhaps already
+		 * blocked in KVM_RUN, as an AP waiting for its SIPI does) did not
+		 * signal it: kick it here. The stop sets its reason under the
+		 * lock before it kicks, so one of the two sees the other. */
+		pthread_mutex_lock(&m->stop_lock);
 		v->thread_started = true;
+		bool stopping = machine_stopping(m);
+		pthread_mutex_unlock(&m->stop_lock);
+		if (stopping)
+			pthread_kill(v->thread, kick_signal());
 	}
 	return 0;
 }

@@ -37,7 +37,7 @@ struct vcpu {
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
-	bool thread_started;
+	_Atomic bool thread_started; /* read by kick_vcpus() on other threads */
 };
 
 struct machine {

@@ -94,8 +94,11 @@ void vcpu_park(struct vcpu *v)
 		pthread_cond_wait(&m->pause_cond, &m->pause_lock);
 	m->paused--;
 	pthread_mutex_unlock(&m->pause_lock);
-	if (!machine_stopping(m))
-		__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	/* Cleared, then checked again: a stop between the two has set it
+	 * anew, one before the check is seen by it. */
+	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	if (machine_stopping(m))
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 }
 
 void *vcpu_thread_main(void *arg)

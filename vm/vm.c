@@ -12,22 +12,16 @@
 
 #include "guest/protocol.h"
 #include "vm/vm.h"
+#include "util/log.h"
 #include "x86/cpu.h"
 #include "x86/machine.h"
 
 void vm_log(struct nook_vm *vm, enum nook_log_level level, const char *fmt, ...)
 {
-	if (level > vm->log_level || level == NOOK_LOG_OFF)
-		return;
-	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_vmessage(vm->log_level, vm->log_fn, vm->log_userdata, level, fmt, ap);
 	va_end(ap);
-	if (vm->log_fn)
-		vm->log_fn(level, msg, vm->log_userdata);
-	else
-		fprintf(stderr, "nook: %s\n", msg);
 }
 
 /* Where the built-in kernel, rootfs and nook-init are: $NOOK_DATA_DIR if

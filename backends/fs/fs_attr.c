@@ -83,11 +83,9 @@ static int set_view(struct fs_node *nd, const struct fuse_setattr_in *in)
 	if (!(in->valid & (FATTR_MODE | FATTR_UID | FATTR_GID)))
 		return 0;
 	struct stat host, guest;
-	int e = fs_fd_stat(nd->fd, &host);
+	int e = fs_node_stat_views(nd, &host, &guest);
 	if (e < 0)
 		return e;
-	guest = host;
-	fs_node_guest_stat(nd, &guest);
 	if (in->valid & FATTR_MODE)
 		guest.st_mode = (guest.st_mode & S_IFMT) | (in->mode & 07777);
 	if (in->valid & FATTR_UID)

@@ -129,6 +129,8 @@ void fs_tables_free(struct fs_server *s);
 
 int fs_thread_enter(void);
 void fs_node_guest_stat(struct fs_node *nd, struct stat *st);
+/* The node's stat on the host, and the guest's view of it. */
+int fs_node_stat_views(struct fs_node *nd, struct stat *host, struct stat *guest);
 unsigned fs_guest_dtype(int dirfd, const char *name);
 int fs_guest_new(const struct fuse_in_header *h, const struct stat *parent, mode_t mode,
 		 dev_t rdev, struct stat *guest);

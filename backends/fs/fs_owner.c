@@ -317,6 +317,16 @@ int fs_node_set_view(struct fs_node *nd, struct stat *st, const struct stat *wan
 	return e;
 }
 
+int fs_node_stat_views(struct fs_node *nd, struct stat *host, struct stat *guest)
+{
+	int e = fs_fd_stat(nd->fd, host);
+	if (e == 0) {
+		*guest = *host;
+		fs_node_guest_stat(nd, guest);
+	}
+	return e;
+}
+
 /* Before the guest changes a file's data: a file the host made setuid or
  * setgid must not stay so on the host with the guest's content, so its
  * s-bits move into the guest's view (whether the guest's writer keeps them
@@ -327,12 +337,9 @@ int fs_node_disarm(struct fs_node *nd)
 	if (atomic_load(&nd->host_plain))
 		return 0;
 	struct stat host, guest;
-	int e = fs_fd_stat(nd->fd, &host);
-	if (e == 0 && (host.st_mode & (S_ISUID | S_ISGID))) {
-		guest = host;
-		fs_node_guest_stat(nd, &guest);
+	int e = fs_node_stat_views(nd, &host, &guest);
+	if (e == 0 && (host.st_mode & (S_ISUID | S_ISGID)))
 		e = fs_node_set_view(nd, &host, &guest, false);
-	}
 	if (e == 0)
 		atomic_store(&nd->host_plain, true);
 	return e;
@@ -346,11 +353,9 @@ int fs_node_kill_privs(struct fs_node *nd)
 	if (atomic_load(&nd->nosec) || nd->fd < 0)
 		return 0;
 	struct stat host, guest;
-	int e = fs_fd_stat(nd->fd, &host);
+	int e = fs_node_stat_views(nd, &host, &guest);
 	if (e < 0)
 		return e;
-	guest = host;
-	fs_node_guest_stat(nd, &guest);
 	mode_t kill = guest.st_mode & S_ISUID;
 	if ((guest.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
 		kill |= S_ISGID;

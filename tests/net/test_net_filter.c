@@ -421,7 +421,8 @@ static size_t nd(uint8_t *f, const struct nd *m)
 	icmp[4] = m->flags;
 	if (m->target)
 		assert_int_equal(inet_pton(AF_INET6, m->target, icmp + 8), 1);
-	memcpy(icmp + body - m->opts_len, m->opts, m->opts_len);
+	if (m->opts_len) /* opts may be NULL */
+		memcpy(icmp + body - m->opts_len, m->opts, m->opts_len);
 	return n + 40 + body;
 }
 
