@@ -265,15 +265,21 @@ int vm_try_restore(struct nook_vm *vm, const nook_vm_config *cfg, const struct v
 		.memory_mib = cfg->memory_mib, .vcpus = cfg->vcpus, .rng = cfg->rng,
 	};
 	char dir[PATH_MAX];
-	int r = snapshot_key(&shape, &vm->machine, vm->key, err);
+	nook_error *why = NULL;
+	int r = snapshot_key(&shape, &vm->machine, vm->key, &why);
 	if (r == 0 && cfg->snapshot_dir)
 		snprintf(dir, sizeof(dir), "%s", cfg->snapshot_dir);
 	else if (r == 0)
-		r = snapshot_cache_dir(vm->key, dir, sizeof(dir), err);
-	if (r < 0)
-		return r;
+		r = snapshot_cache_dir(vm->key, dir, sizeof(dir), &why);
+	if (r < 0) {
+		/* Without a cache (say, a home that is not writable) the run
+		 * only loses the warm start. */
+		vm_log(vm, NOOK_LOG_WARN, "%s; booting cold without a snapshot",
+		       nook_error_message(why));
+		nook_error_free(why);
+		return 0;
+	}
 	struct snapshot s;
-	nook_error *why = NULL;
 	bool usable = false;
 	if (allow_restore && cfg->snapshot_mode == NOOK_SNAPSHOT_AUTO) {
 		r = snapshot_open(dir, &s, &why);

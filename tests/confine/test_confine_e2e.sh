@@ -96,6 +96,8 @@ cd - >/dev/null || exit 1
 check "user $user: status 0" equals "$(status user)" 0
 check "user $user: the README's greeting" contains "$work/user.out" "hello from Linux"
 check "user $user: Landlock limited its files" contains "$work/user.err" "Landlock ABI"
+# NOOK_CACHE_DIR is root's test cache, out of this user's reach.
+check "user $user: a cache it cannot use costs only the warm start" contains "$work/user.err" "booting cold without a snapshot"
 
 # --- Boots 3 and 4: --no-jail, --no-seccomp ---
 run nojail run --no-jail --log-level info -- sh -c 'echo no-jail-ok'
