@@ -93,18 +93,24 @@ check "corrupted: a warning names the problem" contains "$work/corrupt.err" "che
 check "corrupted: a cold boot" contains "$work/corrupt.err" "boot=cold+snapshot"
 run after run --boot-time -- /bin/true
 check "after the cold boot: restored again" contains "$work/after.err" "boot=restored"
-check "the snapshot kept its key" test -f "$NOOK_CACHE_DIR/snapshots/$key/state"
+check "the snapshot kept its key" test -f "$snapdir/state"
 
-# --- list and prune, on a cache of their own ---
+# --- list and prune, on a cache of their own, laid out as the shared one
+# (as root: within the jail's own directory, jail-UID/snapshots) ---
 own="$work/cache"
-mkdir -p "$own/snapshots"
-cp -r "$NOOK_CACHE_DIR/snapshots/$key" "$own/snapshots/"
+rel=${snapdir#"$NOOK_CACHE_DIR"/}
+mkdir -p "$own/$(dirname "$rel")"
+cp -r "$snapdir" "$own/$rel"
+if [ "$(id -u)" = 0 ]; then
+	check "as root: the jailed VMM's snapshot lies in its own directory" \
+		bash -c "case '$rel' in jail-*/snapshots/*) exit 0;; esac; exit 1"
+fi
 NOOK_CACHE_DIR=$own "$NOOK" snapshot list >"$work/list.out" 2>&1
 check "snapshot list: shows it" contains "$work/list.out" "${key:0:12}"
 check "snapshot list: valid" lacks "$work/list.out" "NOT VALID"
 NOOK_CACHE_DIR=$own "$NOOK" snapshot prune >"$work/prune.out" 2>&1
 check "snapshot prune: says what it removed" contains "$work/prune.out" "removed 1 snapshot"
-check "snapshot prune: gone" test ! -e "$own/snapshots/$key"
+check "snapshot prune: gone" test ! -e "$own/$rel"
 "$NOOK" snapshot frobnicate >/dev/null 2>&1
 check "snapshot: an unknown command gives 125" equals "$?" 125
 
