@@ -118,14 +118,16 @@ static const struct rule io_thread[] = {
 	ALLOW(epoll_wait),
 	/* new files only; reading fails (glibc's CPU count copes) */
 	ALLOW_MASKED(openat, 2, O_ACCMODE | O_CREAT | O_EXCL, O_WRONLY | O_CREAT | O_EXCL),
-	FAIL_MASKED(openat, 2, O_ACCMODE | O_CREAT, O_RDONLY, EACCES),
+	/* a staging directory to remove, never through a symlink */
+	ALLOW_MASKED(openat, 2, O_ACCMODE | O_CREAT | O_PATH, O_PATH),
+	FAIL_MASKED(openat, 2, O_ACCMODE | O_CREAT | O_PATH, O_RDONLY, EACCES),
 	ALLOW(mkdir),         /* the staging directory */
 	ALLOW(ftruncate),     /* the memory file's size, its holes left sparse */
 	ALLOW(pwrite64),
 	ALLOW(fsync),
 	ALLOW(rename),        /* into place */
 	ALLOW(renameat2),     /* RENAME_EXCHANGE over a snapshot being replaced */
-	ALLOW(unlink),        /* the staging directory, when the save fails */
+	ALLOW(unlinkat),      /* the staging directory, when the save fails */
 	ALLOW(rmdir),
 	ALLOW_IOCTL(KVM_CHECK_EXTENSION),
 	ALLOW_IOCTL(KVM_GET_MSR_INDEX_LIST),

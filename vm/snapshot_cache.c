@@ -192,11 +192,14 @@ int snapshot_stage_begin(const char *final_dir, char *stage, size_t len, nook_er
 
 void snapshot_remove_dir(const char *dir)
 {
-	char path[2 * PATH_MAX];
-	snprintf(path, sizeof(path), "%s/" SNAPSHOT_STATE_FILE, dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/" SNAPSHOT_MEMORY_FILE, dir);
-	unlink(path);
+	/* Never through a symlink: a cache entry may have been planted by a
+	 * jailed VMM's identity (jail-UID), and root prunes it. */
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	unlinkat(fd, SNAPSHOT_STATE_FILE, 0);
+	unlinkat(fd, SNAPSHOT_MEMORY_FILE, 0);
+	close(fd);
 	rmdir(dir);
 }
 
@@ -232,7 +235,8 @@ static int each_entry(const char *root, const char *sub,
 							strerror(errno));
 	struct dirent *e;
 	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
+		/* Entries are directories and files; symlinks are not followed. */
+		if (e->d_name[0] != '.' && e->d_type != DT_LNK)
 			fn(dir, e->d_name, arg);
 	closedir(d);
 	return 0;

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/kvm.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -37,6 +38,7 @@
 
 #include "util/seccomp.h"
 #include "util/thread.h"
+#include "vm/snapshot_cache.h"
 
 #define KILLED_BY_SECCOMP (128 + SIGSYS)
 
@@ -291,6 +293,37 @@ static void test_open_fails_with_eacces(void **state)
 			 0);
 }
 
+/* The I/O thread removes a snapshot staging directory it could not fill
+ * (vm/snapshot_cache.c), and never through a symlink. */
+static void *remove_stage(void *arg)
+{
+	snapshot_remove_dir(arg);
+	return NULL;
+}
+
+static void test_io_thread_removes_a_stage(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/nook-seccomp-stage-XXXXXX", link[PATH_MAX], path[PATH_MAX], err[512] = "";
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/" SNAPSHOT_STATE_FILE, dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(link, sizeof(link), "%s.link", dir);
+	assert_int_equal(symlink(dir, link), 0);
+	int st = in_child(THREAD_ROLE_IO, "io", remove_stage, link, err, sizeof(err));
+	bool kept = access(path, F_OK) == 0;
+	unlink(link);
+	if (st == 0 && kept)
+		st = in_child(THREAD_ROLE_IO, "io", remove_stage, dir, err, sizeof(err));
+	bool gone = access(dir, F_OK) != 0;
+	snapshot_remove_dir(dir);
+	if (st != 0 || !kept || !gone)
+		fail_msg("status %d, through the symlink %s, %s: %s", st,
+			 kept ? "kept" : "removed", gone ? "removed" : "kept", err);
+}
+
 /* ---- filters stack: builder, then controller ---- */
 
 /* What an fs worker does to a share. */
@@ -404,6 +437,7 @@ int main(void)
 		cmocka_unit_test(test_debug_hook),
 		cmocka_unit_test(test_argument_filters),
 		cmocka_unit_test(test_open_fails_with_eacces),
+		cmocka_unit_test(test_io_thread_removes_a_stage),
 		cmocka_unit_test(test_filters_stack),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -44,8 +44,9 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* A snapshot of 1 MiB of memory (a pattern in one page) and two sections. */
-static void write_sample(void)
+/* A snapshot of 1 MiB of memory (a pattern in one page) and two sections,
+ * into `where`. */
+static void write_sample_to(const char *where)
 {
 	static const uint8_t key[SNAPSHOT_KEY_SIZE] = {42};
 	struct guest_memory mem = {0};
@@ -55,9 +56,14 @@ static void write_sample(void)
 	assert_int_equal(state_put(&st, "serial", 1, "12345678", 8), 0);
 	assert_int_equal(state_put(&st, "legacy", 1, "x", 1), 0);
 	nook_error *err = NULL;
-	assert_int_equal(snapshot_write(dir, key, 1, "sample", &st, &mem, &err), 0);
+	assert_int_equal(snapshot_write(where, key, 1, "sample", &st, &mem, &err), 0);
 	bytes_free(&st);
 	guest_memory_destroy(&mem);
+}
+
+static void write_sample(void)
+{
+	write_sample_to(dir);
 }
 
 static void test_roundtrip(void **state)
@@ -281,6 +287,51 @@ static void test_key_changes_with_every_input(void **state)
 	machine_destroy(&m);
 }
 
+static void count_listed(const struct nook_snapshot_info *info, void *userdata)
+{
+	++*(int *)userdata;
+	assert_true(info->valid);
+}
+
+/* List and prune cover the jailed VMMs' caches (jail-UID) and follow no
+ * symlink a jail's identity may have planted there. */
+static void test_list_and_prune_within_jail_caches(void **state)
+{
+	char cache[128], path[256], victim[128];
+	snprintf(cache, sizeof(cache), "%s/cache", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	setenv("NOOK_CACHE_DIR", cache, 1);
+	mkdir(cache, 0700);
+	mkdir(victim, 0700);
+	snprintf(path, sizeof(path), "%s/" SNAPSHOT_STATE_FILE, victim);
+	write_file(path, "root's file, not a snapshot");
+	snprintf(path, sizeof(path), "%s/jail-4242", cache);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/jail-4242/snapshots", cache);
+	mkdir(path, 0700);
+	/* A real snapshot in the jail's cache, a planted link beside it. */
+	char real[256];
+	snprintf(real, sizeof(real), "%s/jail-4242/snapshots/key", cache);
+	mkdir(real, 0700);
+	write_sample_to(real);
+	snprintf(path, sizeof(path), "%s/jail-4242/snapshots/planted", cache);
+	assert_int_equal(symlink(victim, path), 0);
+
+	nook_error *err = NULL;
+	int listed = 0;
+	assert_int_equal(nook_snapshot_list(count_listed, &listed, &err), 0);
+	assert_int_equal(listed, 1);
+	unsigned removed;
+	assert_int_equal(nook_snapshot_prune(&removed, &err), 0);
+	assert_int_equal(removed, 1);
+	assert_int_equal(access(real, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/" SNAPSHOT_STATE_FILE, victim);
+	assert_int_equal(access(path, F_OK), 0);
+	char rm[1024];
+	snprintf(rm, sizeof(rm), "rm -rf -- %s %s", cache, victim);
+	assert_int_equal(system(rm), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -289,6 +340,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_malformed_sections_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_outside_memory_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_changes_with_every_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_and_prune_within_jail_caches, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

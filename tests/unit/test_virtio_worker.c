@@ -121,7 +121,10 @@ static void post_and_hold(void)
 	pthread_mutex_unlock(&fx.lock);
 }
 
-/* Lets the held request finish and waits until the worker is done with it. */
+/* Lets the held request finish and waits until the worker is done with it:
+ * it pushes (or drops) the reply under the device lock some time after the
+ * backend returns, so wait for the push for up to 200 ms; a dropped reply
+ * shows as no push within that time. */
 static void release_and_settle(int served_before)
 {
 	pthread_mutex_lock(&fx.lock);
@@ -130,9 +133,14 @@ static void release_and_settle(int served_before)
 	pthread_mutex_unlock(&fx.lock);
 	for (int i = 0; i < 1000 && __atomic_load_n(&fx.served, __ATOMIC_SEQ_CST) == served_before; i++)
 		nanosleep(&(struct timespec){0, 1000000}, NULL);
-	/* The worker pushes (or drops) under the device lock right after. */
-	pthread_mutex_lock(&fx.fs.mmio.lock);
-	pthread_mutex_unlock(&fx.fs.mmio.lock);
+	for (int i = 0; i < 200; i++) {
+		pthread_mutex_lock(&fx.fs.mmio.lock);
+		uint16_t idx = __atomic_load_n(&used_ring()->idx, __ATOMIC_ACQUIRE);
+		pthread_mutex_unlock(&fx.fs.mmio.lock);
+		if (idx != 0)
+			return;
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	}
 }
 
 static int setup(void **state)
