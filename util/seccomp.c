@@ -127,8 +127,7 @@ static const struct rule io_thread[] = {
 	ALLOW(fsync),
 	ALLOW(rename),        /* into place */
 	ALLOW(renameat2),     /* RENAME_EXCHANGE over a snapshot being replaced */
-	ALLOW(unlinkat),      /* the staging directory, when the save fails */
-	ALLOW(rmdir),
+	ALLOW(unlinkat),      /* the staging directory, its files and itself */
 	ALLOW_IOCTL(KVM_CHECK_EXTENSION),
 	ALLOW_IOCTL(KVM_GET_MSR_INDEX_LIST),
 	ALLOW_IOCTL(KVM_GET_REGS),

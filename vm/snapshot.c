@@ -91,7 +91,8 @@ static int read_all(int fd, void *p, size_t len)
 static int open_part(const char *dir, const char *name, char *path, size_t len, uint64_t *size)
 {
 	snprintf(path, len, "%s/%s", dir, name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* Not blocking on a FIFO someone put there. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		int e = errno;

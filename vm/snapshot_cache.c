@@ -190,17 +190,22 @@ int snapshot_stage_begin(const char *final_dir, char *stage, size_t len, nook_er
 	return 0;
 }
 
-void snapshot_remove_dir(const char *dir)
+void snapshot_remove_dir_at(int dfd, const char *name)
 {
-	/* Never through a symlink: a cache entry may have been planted by a
-	 * jailed VMM's identity (jail-UID), and root prunes it. */
-	int fd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/* Never through a symlink: a jailed VMM's identity owns its cache
+	 * (jail-UID) and may have planted one there for root's prune. */
+	int fd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	unlinkat(fd, SNAPSHOT_STATE_FILE, 0);
 	unlinkat(fd, SNAPSHOT_MEMORY_FILE, 0);
 	close(fd);
-	rmdir(dir);
+	unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+void snapshot_remove_dir(const char *dir)
+{
+	snapshot_remove_dir_at(AT_FDCWD, dir);
 }
 
 int snapshot_stage_commit(const char *stage, const char *final_dir, bool replace,
@@ -222,22 +227,33 @@ int snapshot_stage_commit(const char *stage, const char *final_dir, bool replace
 	return error_set(err, e, "snapshot %s: %s", final_dir, strerror(e));
 }
 
-/* Calls fn(dir, name) for each entry of <root>/<sub>. */
+/* Calls fn(dfd, dir, name) for each entry of <root>/<sub>, dfd being that
+ * directory: opened without following a symlink, as are the entries (a
+ * jailed VMM's identity owns its cache and may have planted links). */
 static int each_entry(const char *root, const char *sub,
-		      void (*fn)(const char *dir, const char *name, void *arg), void *arg,
+		      void (*fn)(int dfd, const char *dir, const char *name, void *arg), void *arg,
 		      nook_error **err)
 {
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s/%s", root, sub);
-	DIR *d = opendir(dir);
+	int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int dfd = rfd < 0 ? -1 : openat(rfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int e = errno;
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	if (!d && dfd >= 0) {
+		e = errno;
+		close(dfd);
+	}
+	if (rfd >= 0)
+		close(rfd);
 	if (!d)
-		return errno == ENOENT ? 0 : error_set(err, errno, "snapshot cache %s: %s", dir,
-							strerror(errno));
-	struct dirent *e;
-	while ((e = readdir(d)))
-		/* Entries are directories and files; symlinks are not followed. */
-		if (e->d_name[0] != '.' && e->d_type != DT_LNK)
-			fn(dir, e->d_name, arg);
+		return e == ENOENT ? 0 : error_set(err, e, "snapshot cache %s: %s", dir,
+						    e == ENOTDIR ? "not a directory (symlinks are not followed)"
+								 : strerror(e));
+	struct dirent *ent;
+	while ((ent = readdir(d)))
+		if (ent->d_name[0] != '.' && ent->d_type != DT_LNK)
+			fn(dirfd(d), dir, ent->d_name, arg);
 	closedir(d);
 	return 0;
 }
@@ -261,7 +277,7 @@ static uint64_t disk_usage(const char *dir)
 	return total;
 }
 
-static void list_one(const char *dir, const char *name, void *arg)
+static void list_one(int dfd, const char *dir, const char *name, void *arg)
 {
 	struct list_ctx *c = arg;
 	char path[PATH_MAX + NAME_MAX + 2];
@@ -281,33 +297,35 @@ static void list_one(const char *dir, const char *name, void *arg)
 	nook_error_free(why);
 }
 
-/* Calls fn for the cache at `root` and for each jailed VMM's within it. */
-static int each_cache(const char *root, int (*fn)(const char *root, void *arg), void *arg,
-		      nook_error **err)
+/* Calls fn for the cache at `root` and for each jailed VMM's within it;
+ * the first error is returned, after the other caches had their turn. */
+static int each_cache(const char *root, int (*fn)(const char *root, void *arg, nook_error **err),
+		      void *arg, nook_error **err)
 {
-	int r = fn(root, arg);
+	int r = fn(root, arg, err);
 	DIR *d = opendir(root);
 	if (!d)
-		return error_set(err, errno, "snapshot cache %s: %s", root, strerror(errno));
+		return r < 0 || errno == ENOENT
+			       ? r
+			       : error_set(err, errno, "snapshot cache %s: %s", root, strerror(errno));
 	struct dirent *e;
-	while (r == 0 && (e = readdir(d))) {
+	while ((e = readdir(d))) {
 		char sub[PATH_MAX + NAME_MAX + 2];
 		if (strncmp(e->d_name, SNAPSHOT_JAIL_PREFIX, strlen(SNAPSHOT_JAIL_PREFIX)) ||
 		    e->d_type != DT_DIR)
 			continue;
 		snprintf(sub, sizeof(sub), "%s/%s", root, e->d_name);
-		r = fn(sub, arg);
+		int sr = fn(sub, arg, err); /* error_set() keeps the first */
+		if (r == 0)
+			r = sr;
 	}
 	closedir(d);
-	return r < 0 ? error_set(err, -r, "snapshot cache %s: %s", root, strerror(-r)) : 0;
+	return r;
 }
 
-static int list_cache(const char *root, void *arg)
+static int list_cache(const char *root, void *arg, nook_error **err)
 {
-	nook_error *err = NULL;
-	int r = each_entry(root, "snapshots", list_one, arg, &err);
-	nook_error_free(err);
-	return r;
+	return each_entry(root, "snapshots", list_one, arg, err);
 }
 
 int nook_snapshot_list(nook_snapshot_fn fn, void *userdata, nook_error **err)
@@ -318,29 +336,21 @@ int nook_snapshot_list(nook_snapshot_fn fn, void *userdata, nook_error **err)
 	return r < 0 ? r : each_cache(root, list_cache, &c, err);
 }
 
-static void remove_one(const char *dir, const char *name, void *arg)
+static void remove_one(int dfd, const char *dir, const char *name, void *arg)
 {
-	char path[PATH_MAX + NAME_MAX + 2];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snapshot_remove_dir(path);
+	snapshot_remove_dir_at(dfd, name);
 	++*(unsigned *)arg;
 }
 
-static void remove_hash(const char *dir, const char *name, void *arg)
+static void remove_hash(int dfd, const char *dir, const char *name, void *arg)
 {
-	char path[PATH_MAX + NAME_MAX + 2];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	unlink(path);
+	unlinkat(dfd, name, 0);
 }
 
-static int prune_cache(const char *root, void *removed)
+static int prune_cache(const char *root, void *removed, nook_error **err)
 {
-	nook_error *err = NULL;
-	int r = each_entry(root, "snapshots", remove_one, removed, &err);
-	if (r == 0)
-		r = each_entry(root, "hashes", remove_hash, NULL, &err);
-	nook_error_free(err);
-	return r;
+	int r = each_entry(root, "snapshots", remove_one, removed, err);
+	return r < 0 ? r : each_entry(root, "hashes", remove_hash, NULL, err);
 }
 
 int nook_snapshot_prune(unsigned *removed, nook_error **err)

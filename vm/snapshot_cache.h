@@ -47,7 +47,9 @@ int snapshot_cache_dir(const uint8_t key[SNAPSHOT_KEY_SIZE], char *buf, size_t l
 int snapshot_stage_begin(const char *final_dir, char *stage, size_t len, nook_error **err);
 int snapshot_stage_commit(const char *stage, const char *final_dir, bool replace,
 			  nook_error **err);
-/* Removes a directory made by snapshot_stage_begin() (its two files). */
+/* Removes a snapshot's directory (its two files), never through a symlink;
+ * the _at form takes it relative to a directory fd. */
 void snapshot_remove_dir(const char *dir);
+void snapshot_remove_dir_at(int dfd, const char *name);
 
 #endif

@@ -25,20 +25,30 @@ if [ "${1:-}" = "--copy-to" ]; then
     cp "$out/vmlinux" "$out/System.map" "$2/"
     exit 0
 fi
-if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ] && [ -f "$out/System.map" ]; then
-    echo "$out"; exit 0
-fi
+built() { [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ] && [ -f "$out/System.map" ]; }
+if built; then echo "$out"; exit 0; fi
 if [ ! -f "$tarball" ]; then
     echo "build-kernel.sh: $tarball not found (apt-get install linux-source-6.1)" >&2
     exit 1
 fi
 
 mkdir -p "$cache"
+# One build at a time: a second one would replace the first's kernel with
+# other bytes (a kernel build is not reproducible), and with it every
+# snapshot key made from it.
+exec 9>"$cache/kernel.lock"
+if ! flock -n 9; then
+    echo "build-kernel.sh: waiting for another build of the guest kernel" >&2
+    flock 9
+fi
+if built; then echo "$out"; exit 0; fi
 work=$(mktemp -d "$cache/build-XXXXXX")
 trap 'rm -rf "$work"' EXIT
-echo "build-kernel.sh: building the guest kernel in $work (several minutes)" >&2
+step() { echo "build-kernel.sh: [$1/4] $2" >&2; }
+step 1 "unpacking linux-source-6.1 into $work"
 tar -xf "$tarball" -C "$work"
 src="$work/linux-source-6.1"
+step 2 "patching and configuring"
 for p in "$here"/patches/*.patch; do patch -s -p1 -d "$src" < "$p"; done
 jobs=$(nproc)
 make -s -C "$src" ARCH=x86_64 tinyconfig >&2
@@ -50,7 +60,17 @@ missing=$(grep '^CONFIG_' "$here/nook.config" | while read -r line; do
 if [ -n "$missing" ]; then
     echo "build-kernel.sh: options not taken by Kconfig:" >&2; echo "$missing" >&2; exit 1
 fi
-make -s -C "$src" ARCH=x86_64 -j"$jobs" vmlinux bzImage >&2
+# Kbuild names each file it makes on stdout: counted, as the progress (a
+# live count on a terminal, a line every 250 files in a log).
+step 3 "compiling with $jobs jobs (about 900 files, several minutes)"
+tty=0; [ -t 2 ] && tty=1
+{ make -C "$src" ARCH=x86_64 -j"$jobs" vmlinux bzImage; echo $? >"$work/make.rc"; } |
+    awk -v tty="$tty" '/^  [A-Z]/ { n++
+        if (tty) printf "\r  %d files", n > "/dev/stderr"
+        else if (n % 250 == 0) printf "  %d files\n", n > "/dev/stderr" }
+        END { if (tty) printf "\n" > "/dev/stderr" }'
+[ "$(cat "$work/make.rc")" = 0 ] || { echo "build-kernel.sh: the kernel build failed" >&2; exit 1; }
+step 4 "installing into $out"
 mkdir -p "$out.tmp"
 cp "$src/vmlinux" "$src/arch/x86/boot/bzImage" "$src/System.map" "$src/.config" "$out.tmp/"
 strip --strip-debug "$out.tmp/vmlinux" 2>/dev/null || true

@@ -290,7 +290,7 @@ static void test_key_changes_with_every_input(void **state)
 static void count_listed(const struct nook_snapshot_info *info, void *userdata)
 {
 	++*(int *)userdata;
-	assert_true(info->valid);
+	assert_true(info->valid == !strcmp(info->key, "key"));
 }
 
 /* List and prune cover the jailed VMMs' caches (jail-UID) and follow no
@@ -316,14 +316,28 @@ static void test_list_and_prune_within_jail_caches(void **state)
 	write_sample_to(real);
 	snprintf(path, sizeof(path), "%s/jail-4242/snapshots/planted", cache);
 	assert_int_equal(symlink(victim, path), 0);
+	snprintf(path, sizeof(path), "%s/jail-4242/snapshots/fifo", cache);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/jail-4242/snapshots/fifo/" SNAPSHOT_STATE_FILE, cache);
+	assert_int_equal(mkfifo(path, 0600), 0);
 
 	nook_error *err = NULL;
 	int listed = 0;
 	assert_int_equal(nook_snapshot_list(count_listed, &listed, &err), 0);
-	assert_int_equal(listed, 1);
+	assert_int_equal(listed, 2);
+	/* Another jail's cache whose tables are links: to a directory holding
+	 * the victim (as snapshots) and to the victim itself (as hashes). */
+	snprintf(path, sizeof(path), "%s/jail-4343", cache);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/jail-4343/snapshots", cache);
+	assert_int_equal(symlink(dir, path), 0);
+	snprintf(path, sizeof(path), "%s/jail-4343/hashes", cache);
+	assert_int_equal(symlink(victim, path), 0);
 	unsigned removed;
-	assert_int_equal(nook_snapshot_prune(&removed, &err), 0);
-	assert_int_equal(removed, 1);
+	assert_int_equal(nook_snapshot_prune(&removed, &err), -ENOTDIR);
+	assert_non_null(strstr(nook_error_message(err), "jail-4343/snapshots: not a directory"));
+	nook_error_free(err);
+	assert_int_equal(removed, 2);
 	assert_int_equal(access(real, F_OK), -1);
 	snprintf(path, sizeof(path), "%s/" SNAPSHOT_STATE_FILE, victim);
 	assert_int_equal(access(path, F_OK), 0);
