@@ -62,7 +62,7 @@ if [ -n "$missing" ]; then
 fi
 # Kbuild names each file it makes on stdout: counted, as the progress (a
 # live count on a terminal, a line every 250 files in a log).
-step 3 "compiling with $jobs jobs (about 900 files, several minutes)"
+step 3 "compiling with $jobs jobs (about 1,300 files, several minutes)"
 tty=0; [ -t 2 ] && tty=1
 { make -C "$src" ARCH=x86_64 -j"$jobs" vmlinux bzImage; echo $? >"$work/make.rc"; } |
     awk -v tty="$tty" '/^  [A-Z]/ { n++
