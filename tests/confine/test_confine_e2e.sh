@@ -24,7 +24,8 @@ top() { echo "$1" | cut -d/ -f2; }
 
 # --- Boot 1: the jail, looked at while the guest waits for the host ---
 mkdir "$work/share"
-"$NOOK" run --jail-uid 4242:4343 -v "$work/share:/data" --console-output "$work/console" -- sh -c '
+# Cold (--snapshot off), so that the kernel's boot log is there to check.
+"$NOOK" run --jail-uid 4242:4343 --snapshot off -v "$work/share:/data" --console-output "$work/console" -- sh -c '
 	echo ready
 	while [ ! -e /data/go ]; do sleep 1; done
 	echo made-in-guest >/data/from-guest' </dev/null >"$work/jail.out" 2>"$work/jail.err" &
