@@ -7,13 +7,15 @@
  *       serves SHARED_DIR at MOUNTPOINT through /dev/fuse with nook's FUSE
  *       server on two fs worker threads (as a virtio-fs device has) until
  *       SIGTERM; the caller unmounts.
- *   confine_ops blk FORMAT IMAGE read|write BS COUNT STEP [--confine]
+ *   confine_ops blk FORMAT IMAGE read|write BS COUNT STEP RUNS
  *       COUNT transfers of BS bytes, each STEP bytes after the last (modulo
- *       the disk size), on one blk worker thread; prints the seconds.
+ *       the disk size), on a confined and an unconfined blk worker thread
+ *       in turns, RUNS times; prints "CONFINED UNCONFINED" seconds a run.
  * Build: cc -I. -Iinclude bench/confine_ops.c build/libnook.a + pkg-config
  * flags of slirp, zlib, libseccomp, libcap (bench/confine does it). */
 #include <errno.h>
 #include <fcntl.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,77 +109,116 @@ static int cmd_fsd(const char *dir, const char *mnt)
 	return 0;
 }
 
-struct blk_run {
+/* One blk worker's runs: it waits for its turn, does the transfers, and
+ * hands the turn back. */
+struct blk_worker {
 	struct disk *disk;
 	bool write;
 	size_t bs;
 	uint64_t count, step;
+	sem_t go, done;
+	bool quit;
 	double seconds;
 	int error;
 };
 
 static void *blk_worker(void *arg)
 {
-	struct blk_run *b = arg;
+	struct blk_worker *b = arg;
 	uint8_t *buf = aligned_alloc(4096, b->bs);
-	if (!buf) {
+	if (!buf)
 		b->error = ENOMEM;
-		return NULL;
+	else
+		memset(buf, 0x5a, b->bs);
+	for (;;) {
+		sem_wait(&b->go);
+		if (b->quit)
+			break;
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		uint64_t off = 0;
+		for (uint64_t i = 0; i < b->count && !b->error; i++) {
+			struct iovec v = {buf, b->bs};
+			if (off + b->bs > b->disk->size)
+				off = 0;
+			int r = b->write ? disk_pwritev(b->disk, &v, 1, off)
+					 : disk_preadv(b->disk, &v, 1, off);
+			b->error = r < 0 ? -r : 0;
+			off = (off + b->step) % b->disk->size;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		b->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		sem_post(&b->done);
 	}
-	memset(buf, 0x5a, b->bs);
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	uint64_t off = 0;
-	for (uint64_t i = 0; i < b->count && !b->error; i++) {
-		struct iovec v = {buf, b->bs};
-		if (off + b->bs > b->disk->size)
-			off = 0;
-		int r = b->write ? disk_pwritev(b->disk, &v, 1, off) : disk_preadv(b->disk, &v, 1, off);
-		b->error = r < 0 ? -r : 0;
-		off = (off + b->step) % b->disk->size;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	b->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	free(buf);
 	return NULL;
 }
 
+static double blk_turn(struct blk_worker *b)
+{
+	sem_post(&b->go);
+	sem_wait(&b->done);
+	return b->seconds;
+}
+
+/* Both sides in one process, so that they share the image's page cache
+ * and the process's placement: the unconfined worker starts before the
+ * builder's filter (so it has none), the confined one after. */
 static int cmd_blk(const char *format, const char *image, char **args)
 {
-	struct blk_run b = {.write = !strcmp(args[0], "write"),
-			    .bs = strtoull(args[1], NULL, 0),
-			    .count = strtoull(args[2], NULL, 0),
-			    .step = strtoull(args[3], NULL, 0)};
+	struct blk_worker w[2];
+	struct disk *disk;
+	const bool write = !strcmp(args[0], "write");
 	const struct disk_options o = {
 		.format = !strcmp(format, "qcow2") ? DISK_FORMAT_QCOW2 : DISK_FORMAT_RAW,
-		.read_only = !b.write,
+		.read_only = !write,
 	};
 	nook_error *err = NULL;
-	if (disk_open(image, &o, &b.disk, &err) < 0) {
+	if (disk_open(image, &o, &disk, &err) < 0) {
 		fprintf(stderr, "confine_ops: %s\n", nook_error_message(err));
 		return 1;
 	}
-	int r = confine_builder();
-	pthread_t t;
-	if (r == 0)
-		r = thread_start(&t, THREAD_ROLE_BLK_WORKER, "blk", confine, blk_worker, &b);
+	const int runs = atoi(args[4]);
+	pthread_t t[2];
+	int r = 0;
+	for (int on = 0; on < 2 && r == 0; on++) {
+		w[on] = (struct blk_worker){.disk = disk, .write = write,
+					    .bs = strtoull(args[1], NULL, 0),
+					    .count = strtoull(args[2], NULL, 0),
+					    .step = strtoull(args[3], NULL, 0)};
+		sem_init(&w[on].go, 0, 0);
+		sem_init(&w[on].done, 0, 0);
+		confine = on;
+		r = confine_builder();
+		if (r == 0)
+			r = thread_start(&t[on], THREAD_ROLE_BLK_WORKER, "blk", on, blk_worker, &w[on]);
+	}
 	if (r < 0)
-		return fail("worker thread", -r);
-	pthread_join(t, NULL);
-	if (b.error)
-		return fail("I/O", b.error);
-	printf("%.6f\n", b.seconds);
+		return fail("worker threads", -r);
+	/* "confined unconfined" seconds per run, the side going first alternating. */
+	for (int i = 0; i < runs && !w[0].error && !w[1].error; i++) {
+		double s[2];
+		s[i % 2] = blk_turn(&w[i % 2]);
+		s[!(i % 2)] = blk_turn(&w[!(i % 2)]);
+		printf("%.6f %.6f\n", s[1], s[0]);
+	}
+	for (int on = 0; on < 2; on++) {
+		w[on].quit = true;
+		sem_post(&w[on].go);
+		pthread_join(t[on], NULL);
+	}
+	if (w[0].error || w[1].error)
+		return fail("I/O", w[0].error ? w[0].error : w[1].error);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	confine = !strcmp(argv[argc - 1], "--confine");
-	int n = argc - confine;
-	if (n == 4 && !strcmp(argv[1], "fsd"))
-		return cmd_fsd(argv[2], argv[3]);
-	if (n == 8 && !strcmp(argv[1], "blk"))
+	if (argc == 9 && !strcmp(argv[1], "blk"))
 		return cmd_blk(argv[2], argv[3], argv + 4);
+	confine = !strcmp(argv[argc - 1], "--confine");
+	if (argc - confine == 4 && !strcmp(argv[1], "fsd"))
+		return cmd_fsd(argv[2], argv[3]);
 	fprintf(stderr, "usage: see bench/confine_ops.c\n");
 	return 2;
 }
