@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -151,35 +150,7 @@ static int mount_share(const struct init_mount *m, size_t index, const char *roo
 	return 0;
 }
 
-/* The file systems nook-init mounted at boot (/dev with its pts and shm,
- * /proc, /sys, /tmp) go into the new root before the shares, so that a
- * share beneath one of them lands on it rather than under it. Moving is
- * also cheaper than mounting anew: one call instead of a superblock each
- * (≈ 70 ms a mount of emulated kernel code on PVM hosts). /dev and /proc
- * must come along; a root without room for /sys or /tmp only gets a note. */
-static int carry_boot_mounts(char *err, size_t errlen, char *note, size_t notelen)
-{
-	static const struct {
-		const char *path;
-		bool required;
-	} carried[] = {{"/dev", true}, {"/proc", true}, {"/sys", false}, {"/tmp", false}};
-
-	for (size_t i = 0; i < sizeof(carried) / sizeof(carried[0]); i++) {
-		char target[64];
-		snprintf(target, sizeof(target), NEW_ROOT "%s", carried[i].path);
-		if (mount(carried[i].path, target, NULL, MS_MOVE, NULL) == 0 ||
-		    (errno == ENOENT && mkdir(target, 0755) == 0 &&
-		     mount(carried[i].path, target, NULL, MS_MOVE, NULL) == 0))
-			continue;
-		if (carried[i].required)
-			return fail(errno, err, errlen, "%s in the new root", carried[i].path);
-		fail(errno, note, notelen, "no %s in the new root", carried[i].path);
-	}
-	return 0;
-}
-
-int init_mount_filesystems(const struct init_config *cfg, char *err, size_t errlen, char *note,
-			   size_t notelen)
+int init_mount_filesystems(const struct init_config *cfg, char *err, size_t errlen)
 {
 	int r = 0;
 	const char *root = "";
@@ -191,8 +162,6 @@ int init_mount_filesystems(const struct init_config *cfg, char *err, size_t errl
 		root = NEW_ROOT;
 		r = mount_overlay_root(cfg, err, errlen);
 	}
-	if (r == 0 && root[0])
-		r = carry_boot_mounts(err, errlen, note, notelen);
 	for (size_t i = 0; r == 0 && i < cfg->nmounts; i++)
 		r = mount_share(&cfg->mounts[i], i, root, err, errlen);
 	if (r < 0 || !root[0])

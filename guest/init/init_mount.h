@@ -7,12 +7,10 @@
 
 #include "guest/init/init_config.h"
 
-/* Mounts the config's root (if any), moves /dev, /proc, /sys and /tmp into
- * it and mounts the shares under it, then makes it the root of the file
- * system tree (as switch_root does). Without a root in the config the
- * shares are mounted in the initramfs. Returns 0, or -errno with a message
- * in `err`; `note` gets a message worth a warning (else it is left alone). */
-int init_mount_filesystems(const struct init_config *cfg, char *err, size_t errlen, char *note,
-			   size_t notelen);
+/* Mounts the config's root (if any) and its shares under it, then makes it
+ * the root of the file system tree (as switch_root does). Without a root in
+ * the config the shares are mounted in the initramfs. Returns 0, or -errno
+ * with a message in `err`. */
+int init_mount_filesystems(const struct init_config *cfg, char *err, size_t errlen);
 
 #endif

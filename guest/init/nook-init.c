@@ -275,17 +275,17 @@ static void *control_main(void *arg)
 /* What the run's configuration asks for before the program starts. */
 static void set_up(const struct init_config *cfg)
 {
-	char err[512], note[512] = "";
+	char err[512];
 	int r;
 
 	if ((r = init_set_clock(cfg, err, sizeof(err))) < 0 ||
 	    (r = init_add_entropy(cfg, err, sizeof(err))) < 0 ||
 	    (r = init_set_hostname(cfg, err, sizeof(err))) < 0 ||
 	    (r = init_bind_slots(cfg, err, sizeof(err))) < 0 ||
-	    (r = init_mount_filesystems(cfg, err, sizeof(err), note, sizeof(note))) < 0)
+	    (r = init_mount_filesystems(cfg, err, sizeof(err))) < 0)
 		fail(-r, "%s", err);
-	if (note[0])
-		warn("%s", note);
+	if (cfg->root || cfg->nroot_lowers)
+		mount_all(); /* again, in the new root */
 	init_disk_links();
 	if (init_net_configure(cfg, err, sizeof(err)) < 0)
 		warn("network: %s", err);
