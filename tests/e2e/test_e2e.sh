@@ -73,7 +73,8 @@ echo "nofile=$(ulimit -n):$(ulimit -Hn)"
 echo "memkb=$(sed -n "s/^MemTotal: *\([0-9]*\) kB/\1/p" /proc/meminfo)"
 for a in "$@"; do printf "arg=[%s]\n" "$a"; done
 exit 7'
-run boot1 run --memory 256 -e FOO=bar "${env_args[@]}" -w /tmp \
+# Cold (refresh), so that the kernel's boot log is there to check.
+run boot1 run --memory 256 --snapshot refresh -e FOO=bar "${env_args[@]}" -w /tmp \
 	--rlimit RLIMIT_NOFILE=1024:2048 --console-output "$work/boot1.console" \
 	-- /bin/sh -c "$script" sh "a b" "q\"u'ote" $'new\nline' ""
 check "boot 1: exit status 7" equals "$(status boot1)" 7
