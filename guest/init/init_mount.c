@@ -11,8 +11,7 @@
 
 #include "guest/protocol.h"
 
-/* Where the new root is assembled, in the initramfs. */
-#define NEW_ROOT "/nook/root"
+#define NEW_ROOT INIT_NEW_ROOT
 #define STAGING "/nook/mnt"
 
 __attribute__((format(printf, 4, 5)))
@@ -150,18 +149,24 @@ static int mount_share(const struct init_mount *m, size_t index, const char *roo
 	return 0;
 }
 
-int init_mount_filesystems(const struct init_config *cfg, char *err, size_t errlen)
+int init_mount_root(const struct init_config *cfg, char *err, size_t errlen)
 {
 	int r = 0;
-	const char *root = "";
 
-	if (cfg->root) {
-		root = NEW_ROOT;
+	if (cfg->root)
 		r = mount_virtiofs(cfg->root, NEW_ROOT, 0, err, errlen);
-	} else if (cfg->nroot_lowers) {
-		root = NEW_ROOT;
+	else if (cfg->nroot_lowers)
 		r = mount_overlay_root(cfg, err, errlen);
-	}
+	else
+		return 0;
+	return r < 0 ? r : 1;
+}
+
+int init_mount_shares(const struct init_config *cfg, char *err, size_t errlen)
+{
+	int r = 0;
+	const char *root = cfg->root || cfg->nroot_lowers ? NEW_ROOT : "";
+
 	for (size_t i = 0; r == 0 && i < cfg->nmounts; i++)
 		r = mount_share(&cfg->mounts[i], i, root, err, errlen);
 	if (r < 0 || !root[0])

@@ -98,7 +98,10 @@ static _Noreturn void fail(int err, const char *fmt, ...)
 	power_off();
 }
 
-static void mount_all(void)
+/* The system file systems, under `root` ("" for the initramfs). In a new
+ * root they come before the shares, so that a share beneath /tmp or /dev
+ * lies on top of them instead of being covered. */
+static void mount_all(const char *root)
 {
 	static const struct {
 		const char *target, *fstype, *options;
@@ -113,9 +116,12 @@ static void mount_all(void)
 		{ "/tmp", "tmpfs", "mode=1777", MS_NOSUID | MS_NODEV, false },
 	};
 
+	char path[256];
+
 	for (size_t i = 0; i < sizeof(mounts) / sizeof(mounts[0]); i++) {
-		mkdir(mounts[i].target, 0755); /* EEXIST is the common case */
-		if (mount(mounts[i].fstype, mounts[i].target, mounts[i].fstype, mounts[i].flags,
+		snprintf(path, sizeof(path), "%s%s", root, mounts[i].target);
+		mkdir(path, 0755); /* EEXIST is the common case */
+		if (mount(mounts[i].fstype, path, mounts[i].fstype, mounts[i].flags,
 			  mounts[i].options) == 0 || errno == EBUSY)
 			continue;
 		if (mounts[i].required)
@@ -130,8 +136,10 @@ static void mount_all(void)
 		{ "/proc/self/fd/1", "/dev/stdout" },
 		{ "/proc/self/fd/2", "/dev/stderr" },
 	};
-	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
-		symlink(links[i][0], links[i][1]); /* EEXIST: keep what devtmpfs made */
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", root, links[i][1]);
+		symlink(links[i][0], path); /* EEXIST: keep what devtmpfs made */
+	}
 }
 
 /* The kernel starts PID 1 with fds 0-2 on /dev/console only if the
@@ -282,10 +290,12 @@ static void set_up(const struct init_config *cfg)
 	    (r = init_add_entropy(cfg, err, sizeof(err))) < 0 ||
 	    (r = init_set_hostname(cfg, err, sizeof(err))) < 0 ||
 	    (r = init_bind_slots(cfg, err, sizeof(err))) < 0 ||
-	    (r = init_mount_filesystems(cfg, err, sizeof(err))) < 0)
+	    (r = init_mount_root(cfg, err, sizeof(err))) < 0)
 		fail(-r, "%s", err);
-	if (cfg->root || cfg->nroot_lowers)
-		mount_all(); /* again, in the new root */
+	if (r > 0)
+		mount_all(INIT_NEW_ROOT);
+	if ((r = init_mount_shares(cfg, err, sizeof(err))) < 0)
+		fail(-r, "%s", err);
 	init_disk_links();
 	if (init_net_configure(cfg, err, sizeof(err)) < 0)
 		warn("network: %s", err);
@@ -306,7 +316,7 @@ int main(void)
 	struct init_config cfg;
 	int ports[NPORTS] = { -1, -1, -1, -1 };
 
-	mount_all();
+	mount_all("");
 	open_std_fds();
 	if (!have_port)
 		warn("ioperm(0x%x): %s; the VMM will not see the exit status", NOOK_PORT,

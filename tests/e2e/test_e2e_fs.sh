@@ -74,12 +74,14 @@ l2_before=$(tree_sum "$work/l2")
 script='
 cat /etc/motd && echo "changed in guest" >/etc/motd && rm /etc/gone && echo new >/etc/added && echo ok-overlay
 if [ -e /.nook-overlay-work ]; then echo work-dir-visible; else echo work-dir-hidden; fi
+cat /tmp/under-tmp/from-host
 '
-run boot2 run --overlay "$work/l1" --overlay "$work/l2" --overlay "$work/top" -- sh -c "$script"
+run boot2 run --overlay "$work/l1" --overlay "$work/l2" --overlay "$work/top" -v "$work/rw:/tmp/under-tmp" -- sh -c "$script"
 check "boot 2: status 0" equals "$(status boot2)" 0
 check "boot 2: guest read the middle layer" contains "$work/boot2.out" "from layer 2"
 check "boot 2: guest writes worked" contains "$work/boot2.out" "ok-overlay"
 check "boot 2: the work dir is hidden from the guest" contains "$work/boot2.out" "work-dir-hidden"
+check "boot 2: a volume beneath /tmp is not covered by the guest's /tmp" contains "$work/boot2.out" "host data"
 check "top layer holds the changed file" equals "$(cat "$work/top/etc/motd" 2>&1)" "changed in guest"
 check "top layer holds the new file" equals "$(cat "$work/top/etc/added" 2>&1)" "new"
 check "top layer holds a whiteout for the deleted file" test -c "$work/top/etc/gone"
