@@ -53,6 +53,10 @@ static const char usage_run[] =
 	"Options:\n"
 	"  --cpus N                 virtual CPUs (default 1)\n"
 	"  --memory MIB             guest memory in MiB (default 512)\n"
+	"  --hyperthreading         present the vCPUs as cores of 2 threads (needs an\n"
+	"                           even --cpus; default: one thread per core)\n"
+	"  --nested-virt            offer VMX/SVM to the guest, if the host's KVM can\n"
+	"                           nest (PVM hosts cannot)\n"
 	"  --kernel PATH            kernel: vmlinux (ELF) or bzImage (default: built-in)\n"
 	"  --rootfs DIR             root filesystem: host directory DIR, read-write\n"
 	"  --overlay DIR            root filesystem layer (repeatable, lowest first); the\n"
@@ -85,6 +89,9 @@ static const char usage_run[] =
 	"                           make it (auto, the default), boot cold (off), or boot\n"
 	"                           cold and replace the snapshot (refresh)\n"
 	"  --boot-time              print the boot phases to stderr when the program exits\n"
+	"  --metrics on|off         count exits, device requests, FUSE and network\n"
+	"                           traffic (default on)\n"
+	"  --stats                  print those counters to stderr when the program exits\n"
 	"  --pvm auto|on|off        PVM host accommodations (default auto)\n"
 	"  --net none|user|tap:NAME|unixstream:PATH|unixgram:PATH[,vfkit]\n"
 	"                           a network device (repeatable): user-mode NAT with\n"
@@ -95,7 +102,8 @@ static const char usage_run[] =
 	"                           where the guest may send: nothing, its subnet only,\n"
 	"                           public addresses only, anywhere (default group)\n"
 	"  --ip A.B.C.D             the guest's address (default 10.0.2.15 with --net user)\n"
-	"  --subnet A.B.C.D/N       the guest's subnet (default 10.0.2.0/24)\n"
+	"  --subnet A.B.C.D/N       the guest's subnet (default 10.0.2.0/24, or the /24\n"
+	"                           around --ip on a tap, unixstream or unixgram network)\n"
 	"  -p, --publish [HOST_IP:]HOST_PORT:GUEST_PORT[/udp]\n"
 	"                           publish a guest port on the host (repeatable; needs\n"
 	"                           --net user; HOST_IP defaults to 127.0.0.1)\n"
@@ -129,6 +137,16 @@ static int fail_error(nook_error *err)
 	fprintf(stderr, "nook: %s\n", nook_error_message(err));
 	nook_error_free(err);
 	return EXIT_NOOK_FAILED;
+}
+
+static int parse_on_off(const char *flag, const char *arg, bool *on)
+{
+	if (strcmp(arg, "on") == 0 || strcmp(arg, "off") == 0) {
+		*on = arg[1] == 'n';
+		return 0;
+	}
+	fprintf(stderr, "nook: %s \"%s\": expected on or off\n", flag, arg);
+	return -EINVAL;
 }
 
 static int parse_count(const char *flag, const char *text, uint64_t max, uint64_t *out)
@@ -176,6 +194,51 @@ static void print_boot_times(const nook_vm *vm, uint64_t t_main)
 	fprintf(stderr, " first-kvm-run-ns=%" PRIu64 "\n", t.first_run_ns);
 }
 
+static void print_metrics(nook_vm *vm)
+{
+	static const char *const exit_kinds[] = {"io", "mmio", "intr", "other"};
+	struct nook_vm_metrics *m;
+	nook_error *err = NULL;
+	if (nook_vm_get_metrics(vm, &m, &err) < 0) {
+		fprintf(stderr, "nook: stats: %s\n", nook_error_message(err));
+		nook_error_free(err);
+		return;
+	}
+	for (size_t i = 0; i < m->nvcpus; i++) {
+		fprintf(stderr, "nook: stats: vcpu %zu cpu=%.3f s exits:", i,
+			(double)m->vcpus[i].cpu_ns / 1e9);
+		for (int k = 0; k < NOOK_EXIT_KINDS; k++)
+			fprintf(stderr, " %s=%" PRIu64, exit_kinds[k], m->vcpus[i].exits[k]);
+		fputc('\n', stderr);
+	}
+	for (size_t i = 0; i < m->ndevices; i++) {
+		const struct nook_device_metrics *d = &m->devices[i];
+		fprintf(stderr,
+			"nook: stats: %s requests=%" PRIu64 " bytes-from-guest=%" PRIu64
+			" bytes-to-guest=%" PRIu64,
+			d->name, d->requests, d->bytes_from_guest, d->bytes_to_guest);
+		if (strncmp(d->name, "net ", 4) == 0)
+			fprintf(stderr,
+				" frames-from-guest=%" PRIu64 " frames-to-guest=%" PRIu64
+				" filtered=%" PRIu64 " dropped=%" PRIu64,
+				d->frames_from_guest, d->frames_to_guest, d->frames_filtered,
+				d->frames_dropped);
+		fputc('\n', stderr);
+	}
+	fprintf(stderr, "nook: stats: fuse");
+	for (unsigned op = 0; op < NOOK_FUSE_OPCODE_SLOTS; op++) {
+		if (!m->fuse_ops[op])
+			continue;
+		const char *name = nook_fuse_opcode_name(op);
+		if (name)
+			fprintf(stderr, " %s=%" PRIu64, name, m->fuse_ops[op]);
+		else
+			fprintf(stderr, " op%u=%" PRIu64, op, m->fuse_ops[op]);
+	}
+	fputc('\n', stderr);
+	nook_vm_metrics_free(m);
+}
+
 /* On a terminal, the first run of a machine shape says what takes so long
  * until its snapshot is saved. */
 struct boot_progress {
@@ -214,6 +277,8 @@ static void *boot_progress_thread(void *arg)
 enum {
 	OPT_CPUS = 256,
 	OPT_MEMORY,
+	OPT_HYPERTHREADING,
+	OPT_NESTED_VIRT,
 	OPT_KERNEL,
 	OPT_INITRAMFS,
 	OPT_INIT,
@@ -222,6 +287,8 @@ enum {
 	OPT_CONSOLE_OUTPUT,
 	OPT_LOG_LEVEL,
 	OPT_BOOT_TIME,
+	OPT_METRICS,
+	OPT_STATS,
 	OPT_PVM,
 	OPT_ROOTFS,
 	OPT_OVERLAY,
@@ -241,6 +308,8 @@ enum {
 static const struct option run_options[] = {
 	{"cpus", required_argument, NULL, OPT_CPUS},
 	{"memory", required_argument, NULL, OPT_MEMORY},
+	{"hyperthreading", no_argument, NULL, OPT_HYPERTHREADING},
+	{"nested-virt", no_argument, NULL, OPT_NESTED_VIRT},
 	{"kernel", required_argument, NULL, OPT_KERNEL},
 	{"initramfs", required_argument, NULL, OPT_INITRAMFS},
 	{"init", required_argument, NULL, OPT_INIT},
@@ -251,6 +320,8 @@ static const struct option run_options[] = {
 	{"console-output", required_argument, NULL, OPT_CONSOLE_OUTPUT},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"boot-time", no_argument, NULL, OPT_BOOT_TIME},
+	{"metrics", required_argument, NULL, OPT_METRICS},
+	{"stats", no_argument, NULL, OPT_STATS},
 	{"pvm", required_argument, NULL, OPT_PVM},
 	{"rootfs", required_argument, NULL, OPT_ROOTFS},
 	{"overlay", required_argument, NULL, OPT_OVERLAY},
@@ -274,6 +345,7 @@ static const struct option run_options[] = {
 /* What the options gather before they go into the config. */
 struct run_state {
 	bool boot_time;
+	bool stats;
 	const char **overlay; /* --overlay layers, lowest first */
 	size_t noverlay;
 	bool net, scope; /* a --net device, a --scope */
@@ -406,6 +478,12 @@ static int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct ru
 			return EXIT_NOOK_FAILED;
 		nook_vm_config_set_memory_mib(cfg, n);
 		break;
+	case OPT_HYPERTHREADING:
+		nook_vm_config_set_hyperthreading(cfg, true);
+		break;
+	case OPT_NESTED_VIRT:
+		nook_vm_config_set_nested_virt(cfg, true);
+		break;
 	case OPT_KERNEL:
 		r = nook_vm_config_set_kernel_path(cfg, arg);
 		break;
@@ -448,6 +526,16 @@ static int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct ru
 	}
 	case OPT_BOOT_TIME:
 		st->boot_time = true;
+		break;
+	case OPT_METRICS: {
+		bool on;
+		if (parse_on_off("--metrics", arg, &on) < 0)
+			return EXIT_NOOK_FAILED;
+		nook_vm_config_set_metrics(cfg, on);
+		break;
+	}
+	case OPT_STATS:
+		st->stats = true;
 		break;
 	case OPT_ROOTFS:
 		r = nook_vm_config_add_fs_root(cfg, arg);
@@ -710,6 +798,8 @@ static int cmd_run(int argc, char **argv, uint64_t t_main)
 		r = run_vm(vm, &watch, &err);
 	if (vm && st.boot_time)
 		print_boot_times(vm, t_main);
+	if (vm && st.stats)
+		print_metrics(vm);
 	nook_vm_free(vm);
 	return r < 0 ? fail_error(err) : r;
 }

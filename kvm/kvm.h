@@ -31,6 +31,10 @@ enum machine_stop_reason {
 
 struct machine;
 
+/* The exits that reach user space, by kind (the order of nook/vm.h's
+ * enum nook_exit_kind). */
+enum vcpu_exit_kind { VCPU_EXIT_IO, VCPU_EXIT_MMIO, VCPU_EXIT_INTR, VCPU_EXIT_OTHER, VCPU_EXIT_KINDS };
+
 struct vcpu {
 	struct machine *machine;
 	int id;
@@ -38,6 +42,10 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	_Atomic bool thread_started; /* read by kick_vcpus() on other threads */
+	/* Metrics: written by the vCPU thread only, read by anyone. */
+	atomic_uint_least64_t exits[VCPU_EXIT_KINDS];
+	atomic_uint_least64_t cpu_ns_at_end; /* its CPU time once it has ended */
+	atomic_bool ended;
 };
 
 struct machine {
@@ -46,6 +54,9 @@ struct machine {
 	int run_size;
 	bool pvm; /* accommodations for PVM hosts are on */
 	bool confine; /* threads are confined to their role (util/thread.h) */
+	int threads_per_core; /* CPUID topology: 1, or 2 with hyperthreading */
+	bool nested;          /* VMX/SVM offered to the guest */
+	bool metrics;         /* count exits and device traffic (vcpu.c, virtio) */
 	struct guest_memory mem;
 	struct io_bus pio;
 	struct io_bus mmio;
@@ -96,6 +107,10 @@ int kvm_max_vcpus(nook_error **err);
 int machine_create_vcpus(struct machine *m, int n, nook_error **err);
 /* Starts one thread per vCPU, running KVM_RUN until the machine stops. */
 int machine_start_vcpus(struct machine *m, nook_error **err);
+
+/* CPU time (ns) the vCPU's thread has used so far: in KVM_RUN, which on a
+ * PVM host includes emulating the guest kernel, and handling its exits. */
+uint64_t vcpu_cpu_ns(struct vcpu *v);
 
 /* A vCPU thread's body (kvm/vcpu.c). */
 void *vcpu_thread_main(void *vcpu);

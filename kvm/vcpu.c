@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 
 #include "kvm/kvm.h"
 
@@ -31,6 +32,49 @@ static void handle_system_event(struct vcpu *v)
 	}
 }
 
+static enum vcpu_exit_kind exit_kind(uint32_t reason)
+{
+	switch (reason) {
+	case KVM_EXIT_IO:
+		return VCPU_EXIT_IO;
+	case KVM_EXIT_MMIO:
+		return VCPU_EXIT_MMIO;
+	case KVM_EXIT_INTR:
+		return VCPU_EXIT_INTR;
+	default:
+		return VCPU_EXIT_OTHER;
+	}
+}
+
+/* Only this vCPU's thread writes its counters: no locked add needed. */
+static void count_exit(struct vcpu *v, uint32_t reason)
+{
+	atomic_uint_least64_t *c = &v->exits[exit_kind(reason)];
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+static uint64_t thread_cpu_ns(clockid_t clock)
+{
+	struct timespec ts;
+	if (clock_gettime(clock, &ts) < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t vcpu_cpu_ns(struct vcpu *v)
+{
+	clockid_t clock;
+	if (!atomic_load(&v->ended) && atomic_load(&v->thread_started) &&
+	    pthread_getcpuclockid(v->thread, &clock) == 0) {
+		uint64_t ns = thread_cpu_ns(clock);
+		/* 0: the thread ended meanwhile and left its total. */
+		if (ns)
+			return ns;
+	}
+	return atomic_load(&v->cpu_ns_at_end);
+}
+
 /* Returns false when the vCPU must stop running. */
 static bool handle_exit(struct vcpu *v)
 {
@@ -38,6 +82,8 @@ static bool handle_exit(struct vcpu *v)
 	struct kvm_run *run = v->run;
 	char detail[1024];
 
+	if (m->metrics)
+		count_exit(v, run->exit_reason);
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
 		handle_io(v);
@@ -114,6 +160,8 @@ void *vcpu_thread_main(void *arg)
 			continue;
 		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR && m->metrics)
+				count_exit(v, KVM_EXIT_INTR);
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			machine_request_stop(m, MACHINE_STOP_ERROR, 0, "KVM_RUN on vCPU %d: %s", v->id,
@@ -123,5 +171,7 @@ void *vcpu_thread_main(void *arg)
 		if (!handle_exit(v))
 			break;
 	}
+	atomic_store(&v->cpu_ns_at_end, thread_cpu_ns(CLOCK_THREAD_CPUTIME_ID));
+	atomic_store(&v->ended, true);
 	return NULL;
 }

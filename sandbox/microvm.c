@@ -220,6 +220,107 @@ int nook_microvm_config_add_env(nook_microvm_config *cfg, const char *spec, nook
 	return 0;
 }
 
+/* The lists the seed's builder replaces as a whole. */
+enum microvm_list { LIST_MAPPED_DIRS, LIST_PORTS, LIST_RLIMITS, LIST_ARGS, LIST_ENV };
+
+#define SWAP(a, b)                     \
+	do {                               \
+		__typeof__(a) tmp_ = (a);      \
+		(a) = (b);                     \
+		(b) = tmp_;                    \
+	} while (0)
+
+static void swap_list(nook_microvm_config *a, nook_microvm_config *b, enum microvm_list which)
+{
+	switch (which) {
+	case LIST_MAPPED_DIRS:
+		SWAP(a->dirs, b->dirs);
+		SWAP(a->dir_specs, b->dir_specs);
+		break;
+	case LIST_PORTS:
+		SWAP(a->ports, b->ports);
+		SWAP(a->port_specs, b->port_specs);
+		break;
+	case LIST_RLIMITS:
+		SWAP(a->rlimits, b->rlimits);
+		SWAP(a->nrlimits, b->nrlimits);
+		break;
+	case LIST_ARGS:
+		SWAP(a->args, b->args);
+		break;
+	case LIST_ENV:
+		SWAP(a->env, b->env);
+		SWAP(a->nenv, b->nenv);
+		break;
+	}
+}
+
+static int add_to_list(nook_microvm_config *cfg, enum microvm_list which, const char *spec,
+		       nook_error **err)
+{
+	switch (which) {
+	case LIST_MAPPED_DIRS:
+		return nook_microvm_config_add_mapped_dir(cfg, spec, err);
+	case LIST_PORTS:
+		return nook_microvm_config_add_port(cfg, spec, err);
+	case LIST_RLIMITS:
+		return nook_microvm_config_add_rlimit(cfg, spec, err);
+	case LIST_ENV:
+		return nook_microvm_config_add_env(cfg, spec, err);
+	case LIST_ARGS:
+		break;
+	}
+	int r = nook_microvm_config_add_arg(cfg, spec);
+	return r < 0 ? error_set(err, -r, "out of memory") : 0;
+}
+
+/* Builds the new list aside and swaps it in only when every entry parsed,
+ * so a bad entry leaves the old list as it was. */
+static int replace_list(nook_microvm_config *cfg, enum microvm_list which,
+			const char *const *specs, nook_error **err)
+{
+	nook_microvm_config *aside = nook_microvm_config_new();
+	if (!aside)
+		return error_set(err, ENOMEM, "out of memory");
+	int r = 0;
+	for (size_t i = 0; r == 0 && specs && specs[i]; i++)
+		r = add_to_list(aside, which, specs[i], err);
+	if (r == 0)
+		swap_list(cfg, aside, which);
+	nook_microvm_config_free(aside);
+	return r;
+}
+
+int nook_microvm_config_set_mapped_dirs(nook_microvm_config *cfg, const char *const *specs,
+					nook_error **err)
+{
+	return replace_list(cfg, LIST_MAPPED_DIRS, specs, err);
+}
+
+int nook_microvm_config_set_ports(nook_microvm_config *cfg, const char *const *specs,
+				  nook_error **err)
+{
+	return replace_list(cfg, LIST_PORTS, specs, err);
+}
+
+int nook_microvm_config_set_rlimits(nook_microvm_config *cfg, const char *const *specs,
+				    nook_error **err)
+{
+	return replace_list(cfg, LIST_RLIMITS, specs, err);
+}
+
+int nook_microvm_config_set_args(nook_microvm_config *cfg, const char *const *args,
+				 nook_error **err)
+{
+	return replace_list(cfg, LIST_ARGS, args, err);
+}
+
+int nook_microvm_config_set_envs(nook_microvm_config *cfg, const char *const *specs,
+				 nook_error **err)
+{
+	return replace_list(cfg, LIST_ENV, specs, err);
+}
+
 int nook_microvm_config_set_console_output(nook_microvm_config *cfg, const char *path)
 {
 	return str_replace(&cfg->console_output, path);

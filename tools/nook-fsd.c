@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/fuse.h>
 #include <pthread.h>
 #include <signal.h>
@@ -35,14 +36,16 @@ struct fsd {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: nook-fsd SHARED_DIR MOUNTPOINT [--readonly] [--threads N] [--max-fds N]\n"
-		   "                [--trace]\n"
+		   "                [--trace] [--metrics]\n"
 		   "Serves SHARED_DIR at MOUNTPOINT through /dev/fuse with nook's FUSE server\n"
 		   "until SIGINT or SIGTERM, then unmounts. --readonly: every modifying\n"
 		   "request gets EROFS from the server (the mount itself stays read-write).\n"
 		   "--threads N: serve with N threads (default 4).\n"
 		   "--max-fds N: host descriptors the kernel's inodes and open files may hold\n"
 		   "(default: RLIMIT_NOFILE, raised to its hard limit; more get ENFILE).\n"
-		   "--trace: print each request's opcode, node id and result on stderr.\n");
+		   "--trace: print each request's opcode, node id and result on stderr.\n"
+		   "--metrics: count the requests by opcode (as a VM does) and print the\n"
+		   "counts on stderr at the end.\n");
 }
 
 /* The kernel reads ahead 128 KiB on FUSE mounts; a request can carry
@@ -104,7 +107,7 @@ static void *fsd_worker(void *arg)
 int main(int argc, char **argv)
 {
 	const char *dir = NULL, *mnt = NULL;
-	bool read_only = false, trace = false;
+	bool read_only = false, trace = false, metrics = false;
 	int nthreads_wanted = 4;
 	uint32_t max_fds = 0;
 	for (int i = 1; i < argc; i++) {
@@ -115,6 +118,8 @@ int main(int argc, char **argv)
 			read_only = true;
 		} else if (!strcmp(argv[i], "--trace")) {
 			trace = true;
+		} else if (!strcmp(argv[i], "--metrics")) {
+			metrics = true;
 		} else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
 			char *end;
 			long v = strtol(argv[++i], &end, 10);
@@ -186,8 +191,9 @@ int main(int argc, char **argv)
 	}
 
 	struct fs_export ex = {.host_path = dir, .read_only = read_only};
+	static atomic_uint_least64_t op_counts[FS_SERVER_OPCODE_SLOTS];
 	struct fs_server_options opt = {.exports = &ex, .nexports = 1, .max_write = FSD_MAX_WRITE,
-					.max_fds = max_fds};
+					.max_fds = max_fds, .op_counts = metrics ? op_counts : NULL};
 	struct fsd d = {.main_thread = pthread_self(), .trace = trace};
 	nook_error *err = NULL;
 	if (fs_server_create(&opt, &d.server, &err) < 0) {
@@ -241,5 +247,13 @@ int main(int argc, char **argv)
 		pthread_join(threads[i], NULL);
 	close(d.fuse_fd);
 	fs_server_destroy(d.server);
+	for (uint32_t op = 0; metrics && op < FS_SERVER_OPCODE_SLOTS; op++) {
+		uint64_t count = op_counts[op];
+		const char *name = fs_server_opcode_name(op);
+		if (count && name)
+			fprintf(stderr, "nook-fsd: %s requests: %" PRIu64 "\n", name, count);
+		else if (count)
+			fprintf(stderr, "nook-fsd: opcode %u requests: %" PRIu64 "\n", op, count);
+	}
 	return status;
 }

@@ -108,7 +108,8 @@ static int add_share(struct nook_vm *vm, struct vm_share *share, const struct vm
 	struct nook_fs_backend backend = fs->backend;
 	void *opaque = fs->opaque;
 	if (fs->kind == VM_FS_PATH) {
-		int r = vm_share_open_server(plan, &share->server, err);
+		int r = vm_share_open_server(plan, vm->machine.metrics ? vm->fuse_ops : NULL,
+					     &share->server, err);
 		if (r < 0)
 			return r;
 		backend.request = fs_server_handle;
@@ -163,8 +164,6 @@ int vm_assemble_devices(struct nook_vm *vm, const nook_vm_config *cfg, const str
 		r = vm_net_create(&vm->net, cfg, &vm->machine, &vm->loop, net_slot, vm, err);
 	if (cfg->balloon && !cfg->balloon_set)
 		vm_log(vm, NOOK_LOG_INFO, "no virtio-balloon: nook does not have one yet");
-	if (cfg->metrics && !cfg->metrics_set)
-		vm_log(vm, NOOK_LOG_INFO, "no metrics device: nook does not have one yet");
 	if (r < 0 || !vm->ready_point)
 		return r;
 	/* The guest meets these only after the ready point; every other

@@ -155,7 +155,6 @@ void nook_vm_config_set_rng(nook_vm_config *cfg, bool on)
 void nook_vm_config_set_metrics(nook_vm_config *cfg, bool on)
 {
 	cfg->metrics = on;
-	cfg->metrics_set = true;
 }
 
 void nook_vm_config_set_inet_hijack(nook_vm_config *cfg, bool on)
@@ -729,6 +728,11 @@ static int check_machine(const nook_vm_config *cfg, nook_error **err)
 				      "memory %llu MiB: must be between %d MiB and the host's %llu MiB",
 				      (unsigned long long)cfg->memory_mib, MIN_MEMORY_MIB,
 				      (unsigned long long)host_mib);
+	if (cfg->hyperthreading && cfg->vcpus % 2)
+		return error_set(err, EINVAL,
+				 "hyperthreading: %u vCPUs do not make cores of 2 threads; give an "
+				 "even number of vCPUs",
+				 cfg->vcpus);
 	return 0;
 }
 
@@ -877,6 +881,21 @@ static const char *net_label(const struct vm_net *net, char *buf, size_t len)
 }
 
 /* Scope, address, subnet and published ports. */
+void vm_net_first_subnet(const nook_vm_config *cfg, uint32_t *network, unsigned *prefix)
+{
+	bool user_first = cfg->nnet ? cfg->net[0].kind == VM_NET_USER : cfg->inet_hijack;
+	if (cfg->has_net_subnet) {
+		*network = ntohl(cfg->net_subnet.network.s_addr);
+		*prefix = cfg->net_subnet.prefix;
+	} else if (!user_first && cfg->has_net_ip) {
+		*prefix = VM_NET_DEFAULT_PREFIX;
+		*network = ntohl(cfg->net_ip.s_addr) & (~0u << (32 - VM_NET_DEFAULT_PREFIX));
+	} else {
+		*network = VM_NET_DEFAULT_NETWORK;
+		*prefix = VM_NET_DEFAULT_PREFIX;
+	}
+}
+
 static int check_net_sandbox(const nook_vm_config *cfg, nook_error **err)
 {
 	bool has_nic = cfg->nnet || cfg->inet_hijack;
@@ -914,9 +933,12 @@ static int check_net_sandbox(const nook_vm_config *cfg, nook_error **err)
 	}
 	struct nook_ipv4_subnet subnet = cfg->net_subnet;
 	if (!cfg->has_net_subnet) {
-		subnet.network.s_addr = htonl(VM_NET_DEFAULT_NETWORK);
-		subnet.netmask.s_addr = htonl(~0u << (32 - VM_NET_DEFAULT_PREFIX));
-		subnet.prefix = VM_NET_DEFAULT_PREFIX;
+		uint32_t network;
+		unsigned prefix;
+		vm_net_first_subnet(cfg, &network, &prefix);
+		subnet.network.s_addr = htonl(network);
+		subnet.netmask.s_addr = htonl(~0u << (32 - prefix));
+		subnet.prefix = prefix;
 	}
 	char net[INET_ADDRSTRLEN], ip[INET_ADDRSTRLEN];
 	inet_ntop(AF_INET, &subnet.network, net, sizeof(net));
@@ -1118,10 +1140,6 @@ int vm_config_check(const nook_vm_config *cfg, nook_error **err)
 
 int vm_config_check_supported(const nook_vm_config *cfg, nook_error **err)
 {
-	if (cfg->hyperthreading)
-		return UNSUPPORTED("hyperthreading");
-	if (cfg->nested_virt)
-		return UNSUPPORTED("nested virtualization");
 	if (cfg->split_irqchip)
 		return UNSUPPORTED("split irqchip");
 	if (cfg->vsock)
@@ -1131,8 +1149,6 @@ int vm_config_check_supported(const nook_vm_config *cfg, nook_error **err)
 	if (cfg->balloon && cfg->balloon_stats_set)
 		return UNSUPPORTED("balloon stats interval %llu ms (virtio-balloon)",
 				   (unsigned long long)cfg->balloon_stats_ms);
-	if (cfg->metrics && cfg->metrics_set)
-		return UNSUPPORTED("metrics device");
 
 	for (size_t i = 0; i < cfg->nfs; i++)
 		if (cfg->fs[i].shm_size)

@@ -97,7 +97,7 @@ struct nook_vm_config {
 	uint64_t balloon_stats_ms; /* 0: no statistics */
 	bool balloon_stats_set;
 	bool rng, rng_set;
-	bool metrics, metrics_set;
+	bool metrics;
 	bool inet_hijack;
 	bool confine; /* seccomp for the VM's threads (default on) */
 
@@ -173,6 +173,11 @@ static inline const char *vm_disk_id(const struct vm_disk *d)
 #define VM_NET_GATEWAY_HOST 2
 #define VM_NET_DNS_HOST 3
 #define VM_NET_GUEST_HOST 15
+
+/* The first network device's subnet (host byte order): the one set, else
+ * the default one for a user-mode network, else (an address on a network
+ * nook does not run: tap, passt, gvproxy) the /24 around the address set. */
+void vm_net_first_subnet(const nook_vm_config *cfg, uint32_t *network, unsigned *prefix);
 
 /* Checks the values (ranges, paths, duplicates): everything that would be
  * wrong whatever nook implements. The error names the option and the

@@ -38,9 +38,8 @@ static void plan_device(const nook_vm_config *cfg, size_t i, struct net_plan *p)
 	bool user = net->kind == VM_NET_USER;
 	bool given_ip = i == 0 && cfg->has_net_ip;
 	*p = (struct net_plan){.prefix = VM_NET_DEFAULT_PREFIX};
-	if (i == 0 && cfg->has_net_subnet) {
-		p->network = ntohl(cfg->net_subnet.network.s_addr);
-		p->prefix = cfg->net_subnet.prefix;
+	if (i == 0) {
+		vm_net_first_subnet(cfg, &p->network, &p->prefix);
 	} else {
 		/* Later user-mode devices each get a /24 of their own. */
 		p->network = VM_NET_DEFAULT_NETWORK + (uint32_t)(user ? i << 8 : 0);

@@ -46,7 +46,8 @@ struct vm_fs vm_shares_builtin_root(char *dir)
  * upper one. It lives in the layer, hidden from the guest. An existing one
  * is used only if it is a real directory: a symlink planted there (by a
  * hostile layer, say) must not export whatever it points at. */
-static int open_overlay_upper(const struct vm_fs *fs, struct fs_server **out, nook_error **err)
+static int open_overlay_upper(const struct vm_fs *fs, atomic_uint_least64_t *op_counts,
+			      struct fs_server **out, nook_error **err)
 {
 	int upper = open(fs->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (upper < 0)
@@ -73,22 +74,24 @@ static int open_overlay_upper(const struct vm_fs *fs, struct fs_server **out, no
 		.exports = exports,
 		.nexports = 2,
 		.hidden_name = VM_OVERLAY_WORK_NAME,
+		.op_counts = op_counts,
 	};
 	r = fs_server_create(&options, out, err);
 	close(work);
 	return r;
 }
 
-int vm_share_open_server(const struct vm_share_plan *share, struct fs_server **out,
-			 nook_error **err)
+int vm_share_open_server(const struct vm_share_plan *share, atomic_uint_least64_t *op_counts,
+			 struct fs_server **out, nook_error **err)
 {
 	const struct vm_fs *fs = share->fs;
 	if (fs->role == VM_FS_ROOT_UPPER)
-		return open_overlay_upper(fs, out, err);
+		return open_overlay_upper(fs, op_counts, out, err);
 	const struct fs_export export = {
 		share->is_file ? NOOK_MOUNT_FILE_ENTRY : NULL, fs->path, fs->read_only,
 	};
-	const struct fs_server_options options = {.exports = &export, .nexports = 1};
+	const struct fs_server_options options = {.exports = &export, .nexports = 1,
+						  .op_counts = op_counts};
 	return fs_server_create(&options, out, err);
 }
 

@@ -27,9 +27,10 @@ struct vm_share_plan {
 /* Decides what a share is. */
 struct vm_share_plan vm_share_plan_of(const struct vm_fs *fs);
 
-/* Starts the passthrough server of a VM_FS_PATH share. */
-int vm_share_open_server(const struct vm_share_plan *share, struct fs_server **out,
-			 nook_error **err);
+/* Starts the passthrough server of a VM_FS_PATH share, counting its
+ * requests by opcode into op_counts (FS_SERVER_OPCODE_SLOTS; NULL: not). */
+int vm_share_open_server(const struct vm_share_plan *share, atomic_uint_least64_t *op_counts,
+			 struct fs_server **out, nook_error **err);
 
 /* Tells nook-init about the root and the mounts of `shares`. */
 int vm_shares_encode(const struct vm_share_plan *shares, size_t n, struct bytes *config);

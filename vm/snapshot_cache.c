@@ -143,8 +143,9 @@ int snapshot_key(const struct snapshot_shape *shape, struct machine *m,
 		return error_set(err, ENOMEM, "snapshot key: out of memory");
 	}
 	char numbers[128];
-	snprintf(numbers, sizeof(numbers), "format %d memory %llu vcpus %u rng %d", SNAPSHOT_VERSION,
-		 (unsigned long long)shape->memory_mib, shape->vcpus, shape->rng);
+	snprintf(numbers, sizeof(numbers), "format %d memory %llu vcpus %u threads %u nested %d rng %d",
+		 SNAPSHOT_VERSION, (unsigned long long)shape->memory_mib, shape->vcpus,
+		 shape->threads_per_core, shape->nested, shape->rng);
 	hash_str(&h, KEY_DOMAIN, NOOK_VERSION);
 	hash_str(&h, "shape", numbers);
 	hash_str(&h, "cmdline", shape->cmdline);

@@ -25,7 +25,8 @@ struct snapshot_shape {
 	const char *init_path;
 	const char *cmdline;
 	uint64_t memory_mib;
-	unsigned vcpus;
+	unsigned vcpus, threads_per_core;
+	bool nested;
 	bool rng;
 };
 

@@ -103,7 +103,12 @@ static int assemble(struct nook_vm *vm, const nook_vm_config *cfg, const struct 
 {
 	struct machine *m = &vm->machine;
 	m->confine = cfg->confine;
-	int r = x86_machine_create(m, cfg->memory_mib << 20, want_pvm(cfg->pvm), err);
+	m->threads_per_core = cfg->hyperthreading ? 2 : 1;
+	m->nested = cfg->nested_virt;
+	m->metrics = cfg->metrics;
+	int r = m->nested ? x86_check_nested(err) : 0;
+	if (r == 0)
+		r = x86_machine_create(m, cfg->memory_mib << 20, want_pvm(cfg->pvm), err);
 	if (r == 0)
 		r = machine_create_vcpus(m, (int)cfg->vcpus, err);
 	if (r == 0 && (r = event_loop_init(&vm->loop)) < 0)

@@ -75,6 +75,8 @@ struct nook_vm {
 	size_t nshares;
 	struct virtio_blk *disks;
 	size_t ndisks;
+	/* The shares' requests by FUSE opcode (metrics). */
+	atomic_uint_least64_t fuse_ops[FS_SERVER_OPCODE_SLOTS];
 
 	/* Device windows in command-line order (NULL: an empty placeholder):
 	 * the first `nvisible` are probed at boot, the rest are hidden until

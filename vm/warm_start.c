@@ -262,7 +262,9 @@ int vm_try_restore(struct nook_vm *vm, const nook_vm_config *cfg, const struct v
 		return 0;
 	const struct snapshot_shape shape = {
 		.kernel_path = plan->kernel_path, .init_path = plan->init_path, .cmdline = cmdline,
-		.memory_mib = cfg->memory_mib, .vcpus = cfg->vcpus, .rng = cfg->rng,
+		.memory_mib = cfg->memory_mib, .vcpus = cfg->vcpus,
+		.threads_per_core = (unsigned)vm->machine.threads_per_core,
+		.nested = vm->machine.nested, .rng = cfg->rng,
 	};
 	char dir[PATH_MAX];
 	nook_error *why = NULL;

@@ -1,6 +1,7 @@
 #include "x86/cpu.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -44,21 +45,103 @@ struct kvm_cpuid2 *x86_supported_cpuid(int kvm_fd, nook_error **err)
 	return NULL;
 }
 
-/* Adapts the host's supported CPUID to vCPU `id`: its APIC ids and the
- * hypervisor bit. On PVM hosts, a guest sending IPIs by hypercall hangs
- * (measured: two vCPUs never finish booting), so those paravirtual
- * features are hidden. The CPU features PVM cannot emulate are not masked
- * here: PVM reports the host's leaf 1 and 7 whatever KVM_SET_CPUID2 says,
- * so the guest kernel is told on its command line instead (vm/vm.c). */
-static void adapt_cpuid(struct kvm_cpuid2 *c, int id, int nvcpus, bool pvm)
+#define CPUID1_ECX_VMX (1u << 5)
+#define CPUID1_EDX_HTT (1u << 28)
+#define CPUID_80000001_ECX_SVM (1u << 2)
+
+/* ceil(log2(n)): how many APIC id bits n things need. */
+static uint32_t count_order(uint32_t n)
+{
+	uint32_t order = 0;
+	while ((1u << order) < n)
+		order++;
+	return order;
+}
+
+/* The topology every topology leaf describes the same way: vCPU `id` is
+ * thread id % threads of core id / threads, one package, its APIC id is
+ * its index. Host values would describe whichever host CPU answered
+ * (measured: two vCPUs both reported core 0 but not as siblings). */
+struct topology {
+	uint32_t id, nvcpus, threads;
+	uint32_t smt_bits, package_bits; /* APIC id bits below the core, the package */
+};
+
+/* Cache leaves (4, 0x8000001d): which CPUs share the cache in EAX[25:14]:
+ * the threads of a core for L1 and L2, the whole package beyond. */
+static uint32_t cache_sharing(uint32_t eax, const struct topology *t)
+{
+	uint32_t level = (eax >> 5) & 7;
+	uint32_t sharing = level <= 2 ? t->threads : t->nvcpus;
+	return (eax & ~(0xfffu << 14)) | ((sharing - 1) << 14);
+}
+
+static void set_topology_leaf(struct kvm_cpuid_entry2 *e, const struct topology *t)
+{
+	e->edx = t->id; /* x2APIC id */
+	switch (e->index) {
+	case 0: /* SMT level */
+		e->eax = t->smt_bits;
+		e->ebx = t->threads;
+		e->ecx = (1u << 8) | 0;
+		break;
+	case 1: /* core level: the package */
+		e->eax = t->package_bits;
+		e->ebx = t->nvcpus;
+		e->ecx = (2u << 8) | 1;
+		break;
+	default: /* no further levels */
+		e->eax = e->ebx = 0;
+		e->ecx = e->index & 0xff;
+		break;
+	}
+}
+
+/* Adapts the host's supported CPUID to one vCPU: its topology, the
+ * hypervisor bit, and VMX/SVM only when nested virtualization is on. On
+ * PVM hosts, a guest sending IPIs by hypercall hangs (measured: two vCPUs
+ * never finish booting), so those paravirtual features are hidden. The CPU
+ * features PVM cannot emulate are not masked here: PVM reports the host's
+ * leaf 1 and 7 whatever KVM_SET_CPUID2 says, so the guest kernel is told on
+ * its command line instead (vm/vm.c). */
+static void adapt_cpuid(struct kvm_cpuid2 *c, const struct topology *t, bool pvm, bool nested)
 {
 	for (uint32_t i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
 		switch (e->function) {
 		case 1:
-			e->ebx = (e->ebx & 0x0000ffff) | ((uint32_t)id << 24) |
-				 ((uint32_t)(nvcpus > 255 ? 255 : nvcpus) << 16);
+			e->ebx = (e->ebx & 0x0000ffff) | (t->id << 24) |
+				 ((t->nvcpus > 255 ? 255 : t->nvcpus) << 16);
 			e->ecx |= CPUID1_ECX_HYPERVISOR;
+			if (!nested)
+				e->ecx &= ~CPUID1_ECX_VMX;
+			if (t->nvcpus > 1)
+				e->edx |= CPUID1_EDX_HTT;
+			break;
+		case 4:
+			if (e->eax & 0x1f) /* a cache is described */
+				e->eax = (cache_sharing(e->eax, t) & 0x03ffffffu) |
+					 ((t->nvcpus / t->threads - 1) << 26);
+			break;
+		case 0xb:
+		case 0x1f:
+			set_topology_leaf(e, t);
+			break;
+		case 0x80000001:
+			if (!nested)
+				e->ecx &= ~CPUID_80000001_ECX_SVM;
+			break;
+		case 0x80000008:
+			e->ecx = (e->ecx & ~0xf0ffu) | (t->package_bits << 12) | (t->nvcpus - 1);
+			break;
+		case 0x8000001d:
+			if (e->eax & 0x1f)
+				e->eax = cache_sharing(e->eax, t);
+			break;
+		case 0x8000001e:
+			e->eax = t->id;
+			e->ebx = ((t->threads - 1) << 8) | (t->id / t->threads);
+			e->ecx = 0; /* node 0, one node */
 			break;
 		case KVM_CPUID_FEATURES:
 			if (pvm)
@@ -66,14 +149,45 @@ static void adapt_cpuid(struct kvm_cpuid2 *c, int id, int nvcpus, bool pvm)
 					    (1u << KVM_FEATURE_PV_SEND_IPI) |
 					    (1u << KVM_FEATURE_PV_SCHED_YIELD));
 			break;
-		case 0xb:
-		case 0x1f:
-			e->edx = (uint32_t)id; /* x2APIC id */
-			break;
 		default:
 			break;
 		}
 	}
+}
+
+/* Reads a kvm_intel/kvm_amd "nested" parameter: 1 on, 0 off, -1 no module. */
+static int module_nested(const char *module)
+{
+	char path[96], value[8] = "";
+	snprintf(path, sizeof(path), "/sys/module/%s/parameters/nested", module);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	bool got = fgets(value, sizeof(value), f) != NULL;
+	fclose(f);
+	return got && (value[0] == 'Y' || value[0] == 'y' || value[0] == '1');
+}
+
+int x86_check_nested(nook_error **err)
+{
+	if (kvm_host_is_pvm())
+		return error_set(err, ENOTSUP,
+				 "nested virtualization: this host's /dev/kvm is PVM (the kvm_pvm "
+				 "module), which cannot run a hypervisor inside its guests");
+	static const char *const modules[] = {"kvm_intel", "kvm_amd"};
+	for (size_t i = 0; i < sizeof(modules) / sizeof(modules[0]); i++) {
+		int on = module_nested(modules[i]);
+		if (on == 1)
+			return 0;
+		if (on == 0)
+			return error_set(err, ENOTSUP,
+					 "nested virtualization: the host's %s module has nested "
+					 "off (load it with nested=1)",
+					 modules[i]);
+	}
+	return error_set(err, ENOTSUP,
+			 "nested virtualization: the host has neither kvm_intel nor kvm_amd "
+			 "loaded, so it cannot offer nested guests");
 }
 
 static int set_msrs(struct vcpu *v)
@@ -117,8 +231,15 @@ int x86_setup_vcpus(struct machine *m, nook_error **err)
 	int r = c ? 0 : error_set(err, ENOMEM, "out of memory");
 	for (int i = 0; r == 0 && i < m->nvcpus; i++) {
 		struct vcpu *v = &m->vcpus[i];
+		uint32_t threads = m->threads_per_core ? (uint32_t)m->threads_per_core : 1;
+		uint32_t smt_bits = count_order(threads);
+		const struct topology t = {
+			.id = (uint32_t)i, .nvcpus = (uint32_t)m->nvcpus, .threads = threads,
+			.smt_bits = smt_bits,
+			.package_bits = smt_bits + count_order((uint32_t)m->nvcpus / threads),
+		};
 		memcpy(c, host, size);
-		adapt_cpuid(c, i, m->nvcpus, m->pvm);
+		adapt_cpuid(c, &t, m->pvm, m->nested);
 		if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0)
 			r = error_set(err, errno, "KVM_SET_CPUID2: %s", strerror(errno));
 		else if ((r = set_msrs(v)) < 0)

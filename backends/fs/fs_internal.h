@@ -91,6 +91,7 @@ struct fs_server {
 	size_t nexports;
 	char *hidden_name;
 	uint32_t max_write;
+	atomic_uint_least64_t *op_counts; /* fs_server_options.op_counts */
 	atomic_bool initialized;
 	struct timespec created;
 

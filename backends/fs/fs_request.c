@@ -148,10 +148,11 @@ struct fs_op {
 	fs_op_fn *handler;
 	uint16_t fixed; /* bytes of fixed arguments (r->fixed); fewer: EINVAL */
 	uint8_t flags;
+	const char *name; /* without "FUSE_", for metrics */
 };
 
-#define OP(code, fn, type, fl) [code] = {fn, sizeof(type), fl}
-#define OP_NOARGS(code, fn, fl) [code] = {fn, 0, fl}
+#define OP(code, fn, type, fl) [code] = {fn, sizeof(type), fl, &#code[5]}
+#define OP_NOARGS(code, fn, fl) [code] = {fn, 0, fl, &#code[5]}
 
 /* Opcodes not listed get ENOSYS: POSIX/BSD locks (not negotiated, so the
  * client keeps them local), DAX mappings, IOCTL, POLL, BMAP, NOTIFY_REPLY,
@@ -159,7 +160,7 @@ struct fs_op {
  * client stop sending it on every close()). */
 static const struct fs_op fs_ops[] = {
 	/* Without the 7.36 flags2 field: older clients send the short form. */
-	[FUSE_INIT] = {op_init, offsetof(struct fuse_init_in, flags2), OP_BEFORE_INIT},
+	[FUSE_INIT] = {op_init, offsetof(struct fuse_init_in, flags2), OP_BEFORE_INIT, "INIT"},
 	OP_NOARGS(FUSE_DESTROY, op_destroy, 0),
 	OP(FUSE_FORGET, op_forget, struct fuse_forget_in, OP_NO_REPLY),
 	OP(FUSE_BATCH_FORGET, op_batch_forget, struct fuse_batch_forget_in, OP_NO_REPLY),
@@ -181,7 +182,7 @@ static const struct fs_op fs_ops[] = {
 	OP_NOARGS(FUSE_STATFS, fs_op_statfs, OP_NODE),
 	OP(FUSE_ACCESS, fs_op_access, struct fuse_access_in, OP_NODE),
 	/* Without FUSE_SETXATTR_EXT the client sends the short form. */
-	[FUSE_SETXATTR] = {fs_op_setxattr, FUSE_COMPAT_SETXATTR_IN_SIZE, OP_NODE},
+	[FUSE_SETXATTR] = {fs_op_setxattr, FUSE_COMPAT_SETXATTR_IN_SIZE, OP_NODE, "SETXATTR"},
 	OP(FUSE_GETXATTR, fs_op_getxattr, struct fuse_getxattr_in, OP_NODE),
 	OP(FUSE_LISTXATTR, fs_op_listxattr, struct fuse_getxattr_in, OP_NODE),
 	OP_NOARGS(FUSE_REMOVEXATTR, fs_op_removexattr, OP_NODE),
@@ -212,6 +213,12 @@ static const struct fs_op *op_find(uint32_t opcode)
 	return &fs_ops[opcode];
 }
 
+const char *fs_server_opcode_name(uint32_t opcode)
+{
+	const struct fs_op *op = op_find(opcode);
+	return op ? op->name : NULL;
+}
+
 static int dispatch(struct fs_req *r, const struct fs_op *op)
 {
 	if (!(op && (op->flags & OP_BEFORE_INIT)) && !atomic_load(&r->s->initialized))
@@ -239,6 +246,9 @@ ssize_t fs_server_handle(void *server, const struct iovec *in, size_t nin,
 		return -EINVAL;
 	struct fuse_in_header h; /* read once */
 	iov_to_buf(in, nin, 0, &h, sizeof(h));
+	if (s->op_counts)
+		atomic_fetch_add_explicit(&s->op_counts[h.opcode < FS_SERVER_OPCODE_SLOTS ? h.opcode : 0],
+					  1, memory_order_relaxed);
 	const struct fs_op *op = op_find(h.opcode);
 	/* virtio-fs drivers give requests without a reply no reply buffer. */
 	bool no_reply = op && (op->flags & OP_NO_REPLY);

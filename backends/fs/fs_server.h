@@ -64,6 +64,7 @@
 #ifndef NOOK_BACKENDS_FS_SERVER_H
 #define NOOK_BACKENDS_FS_SERVER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,6 +81,8 @@ struct fs_export {
 	bool read_only;        /* every modifying request gets EROFS */
 };
 
+#define FS_SERVER_OPCODE_SLOTS 64
+
 struct fs_server_options {
 	/* With one export whose name is NULL, that directory (or file) is the
 	 * root. Otherwise the root is a synthetic read-only directory whose
@@ -90,6 +93,10 @@ struct fs_server_options {
 	 * linked or removed in the top directory of any export (the overlay
 	 * work dir), or NULL. */
 	const char *hidden_name;
+	/* Where to count the requests by FUSE opcode (FS_SERVER_OPCODE_SLOTS
+	 * counters; opcodes beyond the last slot count in slot 0, which no
+	 * opcode uses), or NULL. Several servers may share one array. */
+	atomic_uint_least64_t *op_counts;
 	/* Transport limit on the WRITE payload (negotiated max_write, clamped
 	 * to 4 KiB..1 MiB; 0: 1 MiB). */
 	uint32_t max_write;
@@ -125,5 +132,8 @@ ssize_t fs_server_handle(void *server, const struct iovec *in, size_t nin,
 			 const struct iovec *out, size_t nout);
 
 void fs_server_destroy(struct fs_server *s);
+
+/* The name of a FUSE opcode the server answers ("LOOKUP"), or NULL. */
+const char *fs_server_opcode_name(uint32_t opcode);
 
 #endif

@@ -283,6 +283,7 @@ int virtio_mmio_init(struct virtio_mmio_device *dev, struct machine *m, struct e
 	pthread_mutex_init(&dev->lock, NULL);
 	for (int i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++) {
 		dev->queues[i].mem = &m->mem;
+		dev->queues[i].counters = m->metrics ? &dev->counters : NULL;
 		dev->notify[i].source.fd = -1;
 	}
 	if (ops->num_queues > VIRTIO_MMIO_MAX_QUEUES)

@@ -69,6 +69,7 @@ struct virtio_mmio_device {
 	atomic_uint interrupt_status;
 	int irq_fd;
 	struct virtq queues[VIRTIO_MMIO_MAX_QUEUES];
+	struct virtq_counters counters; /* its queues', when the machine counts */
 	struct virtio_mmio_notify notify[VIRTIO_MMIO_MAX_QUEUES];
 };
 

@@ -66,7 +66,7 @@ int virtq_restore(struct virtq *q, const struct virtq_state *st)
 
 void virtq_reset(struct virtq *q)
 {
-	*q = (struct virtq){.mem = q->mem, .generation = q->generation + 1};
+	*q = (struct virtq){.mem = q->mem, .counters = q->counters, .generation = q->generation + 1};
 }
 
 static struct vring_avail *avail_ring(const struct virtq *q)
@@ -139,6 +139,11 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 		i = d.next;
 	}
 	q->last_avail++;
+	if (q->counters) {
+		atomic_fetch_add_explicit(&q->counters->chains, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&q->counters->bytes_from_guest, c->out_len,
+					  memory_order_relaxed);
+	}
 	return 1;
 }
 
@@ -152,6 +157,8 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 	__atomic_store_n(&e->len, written, __ATOMIC_RELAXED);
 	q->used_idx++;
 	__atomic_store_n(&used->idx, q->used_idx, __ATOMIC_RELEASE);
+	if (q->counters)
+		atomic_fetch_add_explicit(&q->counters->bytes_to_guest, written, memory_order_relaxed);
 }
 
 bool virtq_needs_interrupt(const struct virtq *q)

@@ -4,6 +4,7 @@
 #ifndef NOOK_DEVICES_VIRTIO_QUEUE_H
 #define NOOK_DEVICES_VIRTIO_QUEUE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -12,8 +13,17 @@
 
 #define VIRTQ_MAX_SIZE 256
 
+/* What a device's queues carried, for nook_vm_get_metrics(): the chains
+ * the guest made available, the bytes of their readable buffers, and the
+ * bytes the device wrote back. Shared by the device's queues (and its
+ * worker threads), kept across resets. */
+struct virtq_counters {
+	atomic_uint_least64_t chains, bytes_from_guest, bytes_to_guest;
+};
+
 struct virtq {
 	const struct guest_memory *mem;
+	struct virtq_counters *counters; /* NULL: metrics off */
 	uint16_t size; /* number of descriptors; a power of 2 */
 	bool ready;
 	bool broken; /* the guest gave a malformed chain; the queue is dead */

@@ -11,10 +11,14 @@
  * Setters taking a string parse it at once and fail like the parsers in
  * nook/parse.h (-EINVAL / -ERANGE with *err saying what is wrong). Every
  * other check happens in nook_microvm_build(). The add_* setters append,
- * in call order.
+ * in call order; the set_* list setters (mapped dirs, ports, rlimits, args,
+ * env) replace the whole list, as the reference builder's list methods do:
+ * the new list is taken only when every entry parses (otherwise the old one
+ * stays), and an empty or NULL list clears it.
  *
- * Defaults: log level off, 1 vCPU, 1024 MiB, network scope "group", no
- * rootfs and no program (both required).
+ * Defaults: log level off, 1 vCPU, 1024 MiB (the reference builder's; the
+ * low-level nook_vm_config's is 512 MiB), network scope "group", no rootfs
+ * and no program (both required).
  *
  * The rootfs and mapped directories are shared with the guest over
  * virtio-fs (nook_vm_config_add_fs_root, _set_fs_root_overlay and
@@ -71,6 +75,12 @@ NOOK_API int nook_microvm_config_add_mapped_dir(nook_microvm_config *cfg, const 
  * port may be used once per protocol. */
 NOOK_API int nook_microvm_config_add_port(nook_microvm_config *cfg, const char *spec, nook_error **err);
 
+/* Replace the lists: NULL-terminated arrays of the same specs. */
+NOOK_API int nook_microvm_config_set_mapped_dirs(nook_microvm_config *cfg, const char *const *specs,
+						 nook_error **err);
+NOOK_API int nook_microvm_config_set_ports(nook_microvm_config *cfg, const char *const *specs,
+					   nook_error **err);
+
 /* Network policy (default NOOK_NETWORK_SCOPE_GROUP), the guest's address
  * ("192.168.1.100") and its subnet ("192.168.1.0/24"); the address must
  * lie in the subnet when both are given. */
@@ -86,6 +96,13 @@ NOOK_API int nook_microvm_config_set_workdir(nook_microvm_config *cfg, const cha
 NOOK_API int nook_microvm_config_set_exec_path(nook_microvm_config *cfg, const char *path);
 NOOK_API int nook_microvm_config_add_arg(nook_microvm_config *cfg, const char *arg);
 NOOK_API int nook_microvm_config_add_env(nook_microvm_config *cfg, const char *spec, nook_error **err);
+/* Replace the lists (NULL-terminated), as the set_* setters above. */
+NOOK_API int nook_microvm_config_set_rlimits(nook_microvm_config *cfg, const char *const *specs,
+					     nook_error **err);
+NOOK_API int nook_microvm_config_set_args(nook_microvm_config *cfg, const char *const *args,
+					  nook_error **err);
+NOOK_API int nook_microvm_config_set_envs(nook_microvm_config *cfg, const char *const *specs,
+					  nook_error **err);
 /* A file on the host for the guest's console (kernel) output. */
 NOOK_API int nook_microvm_config_set_console_output(nook_microvm_config *cfg, const char *path);
 

@@ -31,7 +31,9 @@
  *
  * File descriptors and callback `opaque` pointers passed in stay the
  * caller's: nothing here closes or frees them, and they must stay valid
- * until every VM built from the configuration is freed.
+ * until every VM built from the configuration is freed. (The reference
+ * builder takes ownership of its fds, OwnedFd; a nook configuration can
+ * build several VMs, so the caller closes them after nook_vm_free().)
  */
 #ifndef NOOK_VM_H
 #define NOOK_VM_H
@@ -70,9 +72,16 @@ NOOK_API void nook_vm_config_free(nook_vm_config *cfg);
 NOOK_API void nook_vm_config_set_vcpus(nook_vm_config *cfg, unsigned vcpus);
 NOOK_API void nook_vm_config_set_memory_mib(nook_vm_config *cfg, uint64_t mib);
 NOOK_API void nook_vm_config_set_pvm_mode(nook_vm_config *cfg, enum nook_pvm_mode mode);
-/* SMT topology in CPUID (default off). [not supported yet when on] */
+/* The CPU topology the guest sees in CPUID (leaves 1, 4, 0xb, 0x1f and
+ * AMD's 0x8000001d/1e): one package whose cores have 2 threads each when
+ * on (the vCPU count must then be even), one thread each when off (the
+ * default). vCPU N has APIC id N, so vCPUs 2k and 2k+1 are siblings. */
 NOOK_API void nook_vm_config_set_hyperthreading(nook_vm_config *cfg, bool on);
-/* Nested virtualization (default off). [not supported yet when on] */
+/* Nested virtualization (default off): the guest sees VMX or SVM and can
+ * run its own KVM guests. nook_vm_build() fails with -ENOTSUP and a message
+ * naming the host's limitation when the host's KVM cannot nest (a PVM host,
+ * or kvm_intel/kvm_amd loaded without nested=1). Off, VMX and SVM are
+ * hidden from the guest. */
 NOOK_API void nook_vm_config_set_nested_virt(nook_vm_config *cfg, bool on);
 /* Userspace split irqchip for many devices (default off). [not supported
  * yet when on] */
@@ -88,8 +97,9 @@ NOOK_API void nook_vm_config_set_balloon(nook_vm_config *cfg, bool on);
 NOOK_API void nook_vm_config_set_balloon_stats_interval_ms(nook_vm_config *cfg, uint64_t ms);
 /* virtio-rng, the guest's entropy from the host (default on). */
 NOOK_API void nook_vm_config_set_rng(nook_vm_config *cfg, bool on);
-/* The metrics device (default on): as for the balloon, only turning it on
- * explicitly fails. [not supported yet] */
+/* Metrics (default on): the VM counts vCPU exits, device requests and
+ * bytes, FUSE requests and network frames for nook_vm_get_metrics(). Off,
+ * nothing is counted. */
 NOOK_API void nook_vm_config_set_metrics(nook_vm_config *cfg, bool on);
 /* When there is no network device, give the guest a user-mode one
  * (nook_vm_config_add_net_user) so its outbound connections work (default
@@ -198,7 +208,10 @@ NOOK_API int nook_vm_config_add_net_user(nook_vm_config *cfg);
 /* Which destinations the guest's frames may have, checked by nook on every
  * frame before any backend sees it (nook/parse.h; default here: any). */
 NOOK_API void nook_vm_config_set_net_scope(nook_vm_config *cfg, enum nook_network_scope scope);
-/* The guest's IPv4 address and subnet on the first device. */
+/* The guest's IPv4 address and subnet on the first device. Without a
+ * subnet: the user-mode network's (10.0.2.0/24), or for an address on
+ * another backend (tap, passt, gvproxy) the /24 around it, whose first host
+ * is the gateway. */
 NOOK_API void nook_vm_config_set_net_ipv4(nook_vm_config *cfg, struct in_addr ip);
 NOOK_API void nook_vm_config_set_net_subnet(nook_vm_config *cfg, const struct nook_ipv4_subnet *subnet);
 /* Whether the guest may reach services on the host's loopback interface
@@ -343,6 +356,50 @@ NOOK_API int nook_snapshot_list(nook_snapshot_fn fn, void *userdata, nook_error 
 /* Empties the cache (snapshots and the file hashes of their keys); VMs
  * restored from them keep running. *removed: how many snapshots. */
 NOOK_API int nook_snapshot_prune(unsigned *removed, nook_error **err);
+
+/* Metrics: counters the VM keeps while metrics are on (the default; see
+ * nook_vm_config_set_metrics), readable at any time until nook_vm_free(),
+ * also after the VM ended. Counting costs a few relaxed atomic additions
+ * per exit or request (bench/boot and bench/fs measure it). */
+enum nook_exit_kind {
+	NOOK_EXIT_IO,    /* port I/O */
+	NOOK_EXIT_MMIO,  /* MMIO: the virtio devices' registers */
+	NOOK_EXIT_INTR,  /* interrupted by nook (kicks, pauses, stops) */
+	NOOK_EXIT_OTHER, /* everything else (shutdown, errors) */
+	NOOK_EXIT_KINDS
+};
+struct nook_vcpu_metrics {
+	uint64_t cpu_ns;                  /* CPU time of the vCPU's thread */
+	uint64_t exits[NOOK_EXIT_KINDS];  /* exits to user space, by kind */
+};
+struct nook_device_metrics {
+	char name[48];             /* "console", "rng", "fs TAG", "blk ID", "net N" */
+	uint64_t requests;         /* descriptor chains the guest handed over */
+	uint64_t bytes_from_guest; /* in the chains' readable buffers */
+	uint64_t bytes_to_guest;   /* written back by the device */
+	/* virtio-net only (0 elsewhere): Ethernet frames each way, the
+	 * guest's frames the scope filter refused, and frames dropped
+	 * (malformed, or the backend could not take them). */
+	uint64_t frames_from_guest, frames_to_guest, frames_filtered, frames_dropped;
+};
+#define NOOK_FUSE_OPCODE_SLOTS 64
+struct nook_vm_metrics {
+	size_t nvcpus;
+	struct nook_vcpu_metrics *vcpus;
+	size_t ndevices;
+	struct nook_device_metrics *devices; /* in their MMIO slot order */
+	/* Requests to nook's own file servers (not custom backends), by FUSE
+	 * opcode (linux/fuse.h); opcodes >= NOOK_FUSE_OPCODE_SLOTS count in
+	 * slot 0, which no opcode uses. */
+	uint64_t fuse_ops[NOOK_FUSE_OPCODE_SLOTS];
+};
+/* A snapshot of the counters, freed with nook_vm_metrics_free(). -ENODEV
+ * when the VM was built with metrics off. */
+NOOK_API int nook_vm_get_metrics(nook_vm *vm, struct nook_vm_metrics **out, nook_error **err);
+NOOK_API void nook_vm_metrics_free(struct nook_vm_metrics *metrics);
+/* The name of a FUSE opcode nook's file server answers ("LOOKUP",
+ * "READ"), or NULL for one it does not. */
+NOOK_API const char *nook_fuse_opcode_name(unsigned opcode);
 
 /* How the VM got its guest. */
 enum nook_vm_boot {

@@ -206,6 +206,73 @@ static void test_rootfs_replace(void **state)
 	nook_microvm_config_free(cfg);
 }
 
+/* The list setters replace the whole list, as the reference builder's do;
+ * a list with a bad entry leaves the old one; an empty list clears it. */
+static void test_list_setters_replace(void **state)
+{
+	(void)state;
+	nook_microvm_config *cfg = new_config();
+	struct nook_microvm_settings s;
+	nook_error *err = NULL;
+	ok(nook_microvm_config_add_mapped_dir(cfg, "/a:/a", &err), err);
+	ok(nook_microvm_config_add_port(cfg, "8080:80", &err), err);
+	ok(nook_microvm_config_add_rlimit(cfg, "RLIMIT_NOFILE=1:2", &err), err);
+	ok(nook_microvm_config_add_arg(cfg, "old"), NULL);
+	ok(nook_microvm_config_add_env(cfg, "OLD=1", &err), err);
+
+	const char *dirs[] = {"/b:/b", "/c:/c:ro", NULL};
+	const char *ports[] = {"9090:90", NULL};
+	const char *rlimits[] = {"7=10:20", "RLIMIT_CORE=0:0", NULL};
+	const char *args[] = {"x", "", "y z", NULL};
+	const char *envs[] = {"A=1", "B=", NULL};
+	ok(nook_microvm_config_set_mapped_dirs(cfg, dirs, &err), err);
+	ok(nook_microvm_config_set_ports(cfg, ports, &err), err);
+	ok(nook_microvm_config_set_rlimits(cfg, rlimits, &err), err);
+	ok(nook_microvm_config_set_args(cfg, args, &err), err);
+	ok(nook_microvm_config_set_envs(cfg, envs, &err), err);
+	nook_microvm_config_get(cfg, &s);
+	assert_int_equal(s.nmapped_dirs, 2);
+	assert_string_equal(s.mapped_dirs[0].host, "/b");
+	assert_string_equal(s.mapped_dirs[1].guest, "/c");
+	assert_int_equal(s.nports, 1);
+	assert_int_equal(s.ports[0].host_port, 9090);
+	assert_int_equal(s.nrlimits, 2);
+	assert_int_equal(s.rlimits[0].resource, 7);
+	assert_int_equal(s.rlimits[0].soft, 10);
+	assert_int_equal(s.nargs, 3);
+	assert_string_equal(s.args[0], "x");
+	assert_string_equal(s.args[1], "");
+	assert_string_equal(s.args[2], "y z");
+	assert_int_equal(s.nenv, 2);
+	assert_string_equal(s.env[0].key, "A");
+	assert_string_equal(s.env[1].value, "");
+
+	/* A bad entry anywhere: an error naming it, the lists unchanged. */
+	const char *bad_ports[] = {"1:1", "70000:1", NULL};
+	const char *bad_envs[] = {"C=3", "=oops", NULL};
+	assert_int_equal(nook_microvm_config_set_ports(cfg, bad_ports, &err), -ERANGE);
+	assert_non_null(strstr(nook_error_message(err), "70000"));
+	nook_error_free(err);
+	err = NULL;
+	assert_int_equal(nook_microvm_config_set_envs(cfg, bad_envs, &err), -EINVAL);
+	nook_error_free(err);
+	err = NULL;
+	nook_microvm_config_get(cfg, &s);
+	assert_int_equal(s.nports, 1);
+	assert_int_equal(s.ports[0].host_port, 9090);
+	assert_int_equal(s.nenv, 2);
+	assert_string_equal(s.env[0].key, "A");
+
+	/* Empty and NULL lists clear. */
+	const char *none[] = {NULL};
+	ok(nook_microvm_config_set_mapped_dirs(cfg, none, &err), err);
+	ok(nook_microvm_config_set_args(cfg, NULL, &err), err);
+	nook_microvm_config_get(cfg, &s);
+	assert_int_equal(s.nmapped_dirs, 0);
+	assert_int_equal(s.nargs, 0);
+	nook_microvm_config_free(cfg);
+}
+
 /* String setters fail like the parsers, quote the input and leave the
  * configuration as it was. */
 static void test_setter_parse_errors(void **state)
@@ -490,6 +557,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_all_options),
 		cmocka_unit_test(test_rootfs_replace),
+		cmocka_unit_test(test_list_setters_replace),
 		cmocka_unit_test(test_setter_parse_errors),
 		cmocka_unit_test(test_build_errors),
 		cmocka_unit_test(test_build_ok),

@@ -52,7 +52,7 @@ static void test_planted_symlink_is_refused(void **state)
 	struct vm_share_plan share = vm_share_plan_of(&fs);
 	struct fs_server *server = NULL;
 	nook_error *err = NULL;
-	assert_int_equal(vm_share_open_server(&share, &server, &err), -ENOTDIR);
+	assert_int_equal(vm_share_open_server(&share, NULL, &server, &err), -ENOTDIR);
 	assert_null(server);
 	assert_non_null(strstr(nook_error_message(err), upper));
 	assert_non_null(strstr(nook_error_message(err), "not a directory"));
@@ -65,7 +65,7 @@ static void test_work_dir_is_made_or_reused(void **state)
 	struct vm_share_plan share = vm_share_plan_of(&fs);
 	for (int i = 0; i < 2; i++) {
 		struct fs_server *server = NULL;
-		assert_int_equal(vm_share_open_server(&share, &server, NULL), 0);
+		assert_int_equal(vm_share_open_server(&share, NULL, &server, NULL), 0);
 		fs_server_destroy(server);
 		struct stat st;
 		assert_int_equal(lstat(work, &st), 0);

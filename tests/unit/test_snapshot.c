@@ -243,7 +243,8 @@ static void test_key_changes_with_every_input(void **state)
 	write_file(kernel, "kernel one");
 	write_file(init, "init");
 	struct snapshot_shape shape = {.kernel_path = kernel, .init_path = init,
-				       .cmdline = "quiet", .memory_mib = 512, .vcpus = 1, .rng = true};
+				       .cmdline = "quiet", .memory_mib = 512, .vcpus = 1,
+				       .threads_per_core = 1, .rng = true};
 	uint8_t base[SNAPSHOT_KEY_SIZE], again[SNAPSHOT_KEY_SIZE], other[SNAPSHOT_KEY_SIZE];
 	assert_int_equal(snapshot_key(&shape, &m, base, &err), 0);
 	assert_int_equal(snapshot_key(&shape, &m, again, &err), 0);
@@ -263,6 +264,18 @@ static void test_key_changes_with_every_input(void **state)
 	assert_memory_not_equal(base, other, sizeof(base));
 	s = shape;
 	s.rng = false;
+	assert_int_equal(snapshot_key(&s, &m, other, &err), 0);
+	assert_memory_not_equal(base, other, sizeof(base));
+	s = shape;
+	s.vcpus = 2;
+	s.threads_per_core = 2;
+	uint8_t two[SNAPSHOT_KEY_SIZE];
+	assert_int_equal(snapshot_key(&s, &m, two, &err), 0);
+	s.threads_per_core = 1;
+	assert_int_equal(snapshot_key(&s, &m, other, &err), 0);
+	assert_memory_not_equal(two, other, sizeof(two));
+	s = shape;
+	s.nested = true;
 	assert_int_equal(snapshot_key(&s, &m, other, &err), 0);
 	assert_memory_not_equal(base, other, sizeof(base));
 	/* New kernel bytes: the cached hash of the old ones must not be used. */

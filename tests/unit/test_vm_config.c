@@ -107,7 +107,7 @@ static void test_defaults(void **state)
 	assert_true(cfg->rng);
 	assert_true(cfg->metrics);
 	assert_false(cfg->inet_hijack);
-	assert_false(cfg->balloon_set || cfg->balloon_stats_set || cfg->rng_set || cfg->metrics_set);
+	assert_false(cfg->balloon_set || cfg->balloon_stats_set || cfg->rng_set);
 	assert_int_equal(cfg->pvm, NOOK_PVM_AUTO);
 	/* kernel, exec */
 	assert_null(cfg->cmdline);
@@ -147,7 +147,6 @@ static void test_metrics_toggle(void **state)
 	assert_false(cfg->metrics);
 	nook_vm_config_set_metrics(cfg, true);
 	assert_true(cfg->metrics);
-	assert_true(cfg->metrics_set);
 	nook_vm_config_free(cfg);
 }
 
@@ -175,7 +174,6 @@ static void test_machine_setters(void **state)
 	assert_true(cfg->balloon_stats_set);
 	assert_false(cfg->rng);
 	assert_true(cfg->rng_set);
-	assert_false(cfg->metrics_set);
 	assert_true(cfg->inet_hijack);
 	assert_int_equal(cfg->pvm, NOOK_PVM_OFF);
 	nook_vm_config_free(cfg);
@@ -748,7 +746,6 @@ static void set_net_scope_bad(nook_vm_config *c)
 
 /* Not supported yet. */
 static void set_ht(nook_vm_config *c) { nook_vm_config_set_hyperthreading(c, true); }
-static void set_nested(nook_vm_config *c) { nook_vm_config_set_nested_virt(c, true); }
 static void set_split(nook_vm_config *c) { nook_vm_config_set_split_irqchip(c, true); }
 static void set_vsock(nook_vm_config *c) { nook_vm_config_set_vsock(c, true); }
 static void set_balloon_on(nook_vm_config *c) { nook_vm_config_set_balloon(c, true); }
@@ -757,7 +754,6 @@ static void set_balloon_stats(nook_vm_config *c)
 	nook_vm_config_set_balloon_stats_interval_ms(c, 2000);
 }
 static void set_rng_on(nook_vm_config *c) { nook_vm_config_set_rng(c, true); }
-static void set_metrics_on(nook_vm_config *c) { nook_vm_config_set_metrics(c, true); }
 static void set_hijack(nook_vm_config *c) { nook_vm_config_set_inet_hijack(c, true); }
 static void set_fs_root_ok(nook_vm_config *c) { nook_vm_config_add_fs_root(c, tmp_root); }
 static void set_fs_dax(nook_vm_config *c)
@@ -840,10 +836,15 @@ static void set_disk_ok(nook_vm_config *c)
 	nook_vm_config_set_disk_format(c, NOOK_DISK_FORMAT_QCOW2);
 	nook_vm_config_add_disk(c, tmp_file);
 }
-/* A real error comes before an unsupported option. */
-static void set_dup_disk_and_ht(nook_vm_config *c)
+static void set_ht_odd(nook_vm_config *c)
 {
+	nook_vm_config_set_vcpus(c, 3);
 	set_ht(c);
+}
+/* A real error comes before an unsupported option. */
+static void set_dup_disk_and_split(nook_vm_config *c)
+{
+	set_split(c);
 	set_disk_dup_id(c);
 }
 
@@ -915,15 +916,13 @@ static const struct invalid_case {
 	{"fs settings pending", set_fs_pending, EINVAL, {"fs settings", "no share added after"}},
 	{"net settings pending", set_net_pending, EINVAL, {"net settings (mac)", "no network device"}},
 	{"fs custom read-only", set_fs_custom_read_only, EINVAL, {"fs tag \"fs0\"", "custom backend"}},
-	{"real error first", set_dup_disk_and_ht, EEXIST, {"id \"data\""}},
+	{"real error first", set_dup_disk_and_split, EEXIST, {"id \"data\""}},
+	{"hyperthreading odd vcpus", set_ht_odd, EINVAL, {"hyperthreading: 3 vCPUs", "even number"}},
 
-	{"hyperthreading", set_ht, ENOTSUP, {"not supported yet: hyperthreading"}},
-	{"nested virt", set_nested, ENOTSUP, {"not supported yet: nested virtualization"}},
 	{"split irqchip", set_split, ENOTSUP, {"not supported yet: split irqchip"}},
 	{"vsock", set_vsock, ENOTSUP, {"not supported yet: vsock"}},
 	{"balloon on", set_balloon_on, ENOTSUP, {"not supported yet: balloon"}},
 	{"balloon stats", set_balloon_stats, ENOTSUP, {"not supported yet: balloon stats", "2000 ms"}},
-	{"metrics on", set_metrics_on, ENOTSUP, {"not supported yet: metrics"}},
 	{"fs DAX", set_fs_dax, ENOTSUP, {"not supported yet: fs tag \"fs0\" DAX", "1048576"}},
 	{"net port 0", set_net_port0, ERANGE, {"published port 127.0.0.1:0:80/tcp", "out of range"}},
 	{"net port twice", set_net_port_twice, EEXIST, {"published port 0.0.0.0:8080/tcp", "twice"}},
@@ -1024,6 +1023,42 @@ static void set_hijack_only(nook_vm_config *c)
 	nook_vm_config_add_net_port(c, &p);
 }
 
+/* An address without a subnet on a network nook does not run lies in the
+ * /24 around it, not in the user-mode network's default subnet. */
+static void test_ip_without_subnet(void **state)
+{
+	(void)state;
+	skip_without_kvm();
+	static const char *const kinds[] = {"tap", "unixstream", "unixgram"};
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		nook_vm_config *cfg = valid_config();
+		if (i == 0)
+			nook_vm_config_add_net_tap(cfg, "nook-test0");
+		else if (i == 1)
+			nook_vm_config_add_net_unixstream_path(cfg, "/run/passt.socket");
+		else
+			nook_vm_config_add_net_unixgram_path(cfg, "/run/gvproxy.sock", false);
+		set_net_ip(cfg, "192.168.7.20");
+		nook_error *err = NULL;
+		if (vm_config_validate(cfg, &err) != 0)
+			fail_msg("%s: %s", kinds[i], nook_error_message(err));
+		uint32_t network;
+		unsigned prefix;
+		vm_net_first_subnet(cfg, &network, &prefix);
+		assert_int_equal(network, 0xc0a80700u);
+		assert_int_equal(prefix, 24);
+		nook_vm_config_free(cfg);
+	}
+	/* The user-mode network keeps its subnet: the address must be in it. */
+	nook_vm_config *cfg = valid_config();
+	set_net_ip_outside(cfg);
+	uint32_t network;
+	unsigned prefix;
+	vm_net_first_subnet(cfg, &network, &prefix);
+	assert_int_equal(network, VM_NET_DEFAULT_NETWORK);
+	nook_vm_config_free(cfg);
+}
+
 static void test_validation_ok(void **state)
 {
 	(void)state;
@@ -1051,12 +1086,33 @@ static void test_build_fails_before_kvm(void **state)
 	(void)state;
 	skip_without_kvm();
 	nook_vm_config *cfg = valid_config();
-	nook_vm_config_set_hyperthreading(cfg, true);
+	nook_vm_config_set_split_irqchip(cfg, true);
 	nook_vm *vm = (nook_vm *)&vm;
 	nook_error *err = NULL;
 	assert_int_equal(nook_vm_build(cfg, &vm, &err), -ENOTSUP);
 	assert_null(vm);
-	assert_non_null(strstr(nook_error_message(err), "not supported yet: hyperthreading"));
+	assert_non_null(strstr(nook_error_message(err), "not supported yet: split irqchip"));
+	nook_error_free(err);
+	nook_vm_config_free(cfg);
+}
+
+/* A PVM host cannot nest: the build says so instead of starting a guest
+ * whose hypervisor would fail. */
+static void test_nested_on_pvm_host(void **state)
+{
+	(void)state;
+	skip_without_kvm();
+	if (access("/sys/module/kvm_pvm", F_OK) != 0)
+		skip();
+	nook_vm_config *cfg = valid_config();
+	nook_vm_config_set_nested_virt(cfg, true);
+	nook_vm *vm = (nook_vm *)&vm;
+	nook_error *err = NULL;
+	assert_int_equal(nook_vm_build(cfg, &vm, &err), -ENOTSUP);
+	assert_null(vm);
+	const char *msg = nook_error_message(err);
+	assert_non_null(strstr(msg, "nested virtualization"));
+	assert_non_null(strstr(msg, "PVM"));
 	nook_error_free(err);
 	nook_vm_config_free(cfg);
 }
@@ -1078,7 +1134,9 @@ int main(void)
 		cmocka_unit_test(test_disk_id_for_index),
 		cmocka_unit_test(test_validation_errors),
 		cmocka_unit_test(test_validation_ok),
+		cmocka_unit_test(test_ip_without_subnet),
 		cmocka_unit_test(test_build_fails_before_kvm),
+		cmocka_unit_test(test_nested_on_pvm_host),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
