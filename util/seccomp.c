@@ -7,8 +7,9 @@
  * calls fail with an errno instead, where glibc or the code copes and
  * ending the process would help nobody (marked "fails").
  *
- * Custom backends (nook_vm_config_add_fs_custom, _add_net_custom) run
- * under the fs worker's and the I/O thread's lists. */
+ * Custom backends (nook_vm_config_add_fs_custom, _add_net_custom,
+ * _add_console_custom) run under the fs worker's and the I/O thread's
+ * lists. */
 #include "util/seccomp.h"
 
 #include <errno.h>
@@ -108,6 +109,7 @@ static const struct rule device_io[] = {
 	ALLOW(epoll_ctl),     /* a source paused until its peer drains */
 	ALLOW(getrandom),     /* virtio-rng */
 	ALLOW(close),         /* a console input at end of file */
+	ALLOW(shutdown),      /* a console port's output ends (a socket) */
 	END,
 };
 

@@ -86,7 +86,9 @@ NOOK_API int nook_microvm_config_set_workdir(nook_microvm_config *cfg, const cha
 NOOK_API int nook_microvm_config_set_exec_path(nook_microvm_config *cfg, const char *path);
 NOOK_API int nook_microvm_config_add_arg(nook_microvm_config *cfg, const char *arg);
 NOOK_API int nook_microvm_config_add_env(nook_microvm_config *cfg, const char *spec, nook_error **err);
-/* A file on the host for the guest's console (kernel) output. */
+/* A file on the host that gets a copy of what the program writes to stdout
+ * and stderr, both in one file (nook_vm_config_set_console_output); the
+ * program's stdio still goes where it goes. */
 NOOK_API int nook_microvm_config_set_console_output(nook_microvm_config *cfg, const char *path);
 
 /* A read-only view of a configuration, defaults included. Pointers point
