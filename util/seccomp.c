@@ -282,6 +282,7 @@ static const struct rule controller_thread[] = {
 	ALLOW(timerfd_gettime),
 	ALLOW(rt_sigtimedwait), /* sigwait() for SIGINT, SIGTERM, SIGHUP */
 	ALLOW_IOCTL(TCGETS),  /* isatty(): the first cold boot's progress line */
+	ALLOW_IOCTL(TCSETS),  /* a tty console port's terminal restored */
 	END,
 };
 
@@ -302,6 +303,8 @@ static const struct rule builder_thread[] = {
 	ALLOW_IOCTL(SIOCGIFINDEX), /* a TAP device: does it exist? */
 	ALLOW_IOCTL(TUNSETIFF),
 	ALLOW_IOCTL(BLKGETSIZE64), /* a disk on a block device */
+	ALLOW_IOCTL(TCGETS),  /* a tty console port's terminal in raw mode */
+	ALLOW_IOCTL(TCSETS),
 	ALLOW(eventfd2),
 	ALLOW(epoll_create1),
 	ALLOW(timerfd_create),

@@ -140,17 +140,18 @@ static void on_input(void *opaque, uint32_t events)
 }
 
 /* Writes what `fd` takes at once: the count, -EAGAIN when it takes nothing
- * now, or another negative errno (its reader is gone). A blocking fd
- * (`chunked`) is asked first and given at most PIPE_BUF bytes, which a
- * pipe with room takes without blocking. */
-static ssize_t write_some(int fd, bool socket, bool chunked, const void *buf, size_t len)
+ * now, or another negative errno (its reader is gone). A blocking fd is
+ * asked first and given at most `chunk` bytes (0: a non-blocking fd), what
+ * a pipe with room (PIPE_BUF) or a terminal that polls writable (a little)
+ * takes without waiting. */
+static ssize_t write_some(int fd, bool socket, size_t chunk, const void *buf, size_t len)
 {
-	if (chunked) {
+	if (chunk) {
 		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
 		if (poll(&pfd, 1, 0) == 0)
 			return -EAGAIN;
-		if (len > PIPE_BUF)
-			len = PIPE_BUF;
+		if (len > chunk)
+			len = chunk;
 	}
 	ssize_t w;
 	do
@@ -168,11 +169,9 @@ static void copy_chain(struct virtio_console *c, const struct virtq_chain *ch)
 		const char *b = ch->out[i].iov_base;
 		size_t left = ch->out[i].iov_len;
 		while (left) {
-			ssize_t w = write_some(c->copy_fd, c->copy_socket, c->copy_chunked, b, left);
-			if (w < 0) {
-				c->copy_dropped = true;
-				return;
-			}
+			ssize_t w = write_some(c->copy_fd, c->copy_socket, c->copy_chunk, b, left);
+			if (w < 0)
+				return; /* the copy loses it, never the port */
 			b += w;
 			left -= (size_t)w;
 		}
@@ -193,7 +192,7 @@ static bool port_write_chain(struct virtio_console_port *p)
 		}
 		while (p->out_done < start + len) {
 			size_t skip = p->out_done - start;
-			ssize_t w = write_some(p->out_fd, p->out_socket, p->out_chunked,
+			ssize_t w = write_some(p->out_fd, p->out_socket, p->out_chunk,
 					       (const char *)ch->out[i].iov_base + skip, len - skip);
 			if (w == -EAGAIN)
 				return false;
@@ -428,11 +427,13 @@ static const struct virtio_device_ops console_ops = {
  * blocking: regular files (which never make a writer wait for a reader)
  * and sockets (send with MSG_DONTWAIT) as they are; a pipe, FIFO or
  * terminal opened anew with O_NONBLOCK (never set on the caller's open
- * file, which others share), or failing that used in chunks. */
-static int open_output(int fd, bool *socket, bool *chunked)
+ * file, which others share), or failing that (no /proc, Landlock) written
+ * in chunks (write_some). */
+static int open_output(int fd, bool *socket, size_t *chunk)
 {
 	struct stat st;
-	*socket = *chunked = false;
+	*socket = false;
+	*chunk = 0;
 	if (fstat(fd, &st) < 0)
 		return -1;
 	if (!S_ISREG(st.st_mode) && !S_ISSOCK(st.st_mode)) {
@@ -441,7 +442,7 @@ static int open_output(int fd, bool *socket, bool *chunked)
 		int own = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		if (own >= 0)
 			return own;
-		*chunked = true;
+		*chunk = S_ISFIFO(st.st_mode) ? PIPE_BUF : 256;
 	}
 	*socket = S_ISSOCK(st.st_mode);
 	return fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -456,8 +457,8 @@ static int init_port(struct virtio_console *c, struct virtio_console_port *p,
 	if (pc->in_fd >= 0 && (p->in_fd = fcntl(pc->in_fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return error_set(err, errno, "virtio-console port %s: input fd %d: %s", p->name,
 				 pc->in_fd, strerror(errno));
-	if (pc->out_fd >= 0 && (p->out_fd = open_output(pc->out_fd, &p->out_socket,
-							&p->out_chunked)) < 0)
+	if (pc->out_fd >= 0 &&
+	    (p->out_fd = open_output(pc->out_fd, &p->out_socket, &p->out_chunk)) < 0)
 		return error_set(err, errno, "virtio-console port %s: output fd %d: %s", p->name,
 				 pc->out_fd, strerror(errno));
 	p->in_source = (struct event_source){.fd = p->in_fd, .fn = on_input, .opaque = p};
@@ -512,7 +513,7 @@ int virtio_console_init(struct virtio_console *c, struct machine *m, struct even
 
 int virtio_console_copy_output(struct virtio_console *c, int fd, nook_error **err)
 {
-	c->copy_fd = open_output(fd, &c->copy_socket, &c->copy_chunked);
+	c->copy_fd = open_output(fd, &c->copy_socket, &c->copy_chunk);
 	if (c->copy_fd < 0)
 		return error_set(err, errno, "virtio-console: copy fd %d: %s", fd, strerror(errno));
 	return 0;

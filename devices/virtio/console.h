@@ -37,7 +37,7 @@ struct virtio_console_port {
 	char name[VIRTIO_CONSOLE_NAME_MAX];
 	int in_fd, out_fd;  /* the device's own copies, or -1 */
 	bool out_socket;    /* written with send(MSG_DONTWAIT) */
-	bool out_chunked;   /* blocking fd: poll, then at most PIPE_BUF bytes */
+	size_t out_chunk;   /* a blocking fd: poll, then this many bytes at most */
 	bool copy_output, end_on_close;
 	bool guest_ready;
 	bool guest_open;    /* a guest process has the port open */
@@ -68,7 +68,8 @@ struct virtio_console {
 	int nports;
 	struct virtio_console_port *ports;
 	int copy_fd; /* virtio_console_copy_output(), or -1 */
-	bool copy_socket, copy_chunked, copy_dropped;
+	bool copy_socket;
+	size_t copy_chunk;
 	/* Control messages waiting for a guest buffer. */
 	struct virtio_console_ctrl *pending;
 	unsigned npending, max_pending;
