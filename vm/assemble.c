@@ -123,10 +123,11 @@ static int add_named_ports(struct nook_vm *vm, const nook_vm_config *cfg, nook_e
 {
 	uint64_t base;
 	uint32_t irq;
-	int r = cfg->nports ? next_slot(vm, &vm->ports.dev.mmio, &base, &irq, err) : 0;
-	if (r == 0 && cfg->nports)
-		r = vm_console_ports_create(&vm->ports, cfg, &vm->machine, &vm->loop, base, irq, err);
-	return r;
+	if (!cfg->nports)
+		return 0;
+	int r = next_slot(vm, &vm->ports.dev.mmio, &base, &irq, err);
+	return r < 0 ? r : vm_console_ports_create(&vm->ports, cfg, &vm->machine, &vm->loop, base,
+						   irq, err);
 }
 
 static int add_share(struct nook_vm *vm, struct vm_share *share, const struct vm_share_plan *plan,

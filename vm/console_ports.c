@@ -45,8 +45,8 @@ int vm_console_ports_create(struct vm_console_ports *cp, const nook_vm_config *c
 		if (p->kind == VM_PORT_TTY)
 			r = raw_mode(h, p, err);
 		else if (p->kind == VM_PORT_CUSTOM &&
-			 (r = console_custom_start(&p->backend, p->opaque, cfg->confine, p->name,
-						   &custom_fds[i], &h->custom, err)) == 0)
+			 (r = console_custom_create(&p->backend, p->opaque, p->name, &custom_fds[i],
+						    &h->custom, err)) == 0)
 			ports[i].in_fd = ports[i].out_fd = custom_fds[i];
 	}
 	if (r == 0) {
@@ -60,6 +60,15 @@ int vm_console_ports_create(struct vm_console_ports *cp, const nook_vm_config *c
 			close(custom_fds[i]);
 	free(custom_fds);
 	free(ports);
+	return r;
+}
+
+int vm_console_ports_start(struct vm_console_ports *cp, bool confine, nook_error **err)
+{
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < cp->nhosts; i++)
+		if (cp->hosts[i].custom)
+			r = console_custom_start(cp->hosts[i].custom, confine, err);
 	return r;
 }
 

@@ -29,6 +29,8 @@ struct vm_console_ports {
 int vm_console_ports_create(struct vm_console_ports *cp, const nook_vm_config *cfg,
 			    struct machine *m, struct event_loop *loop, uint64_t base,
 			    uint32_t irq, nook_error **err);
+/* Starts serving the custom backends (nook_vm_start()). */
+int vm_console_ports_start(struct vm_console_ports *cp, bool confine, nook_error **err);
 /* Also restores the terminals; safe on a half-made or zeroed one. */
 void vm_console_ports_destroy(struct vm_console_ports *cp);
 

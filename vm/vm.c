@@ -180,7 +180,8 @@ int nook_vm_start(nook_vm *vm, nook_error **err)
 	if (r < 0)
 		return error_set(err, -r, "cannot start the I/O thread: %s", strerror(-r));
 	vm->state = VM_RUNNING;
-	if (vm->boot == NOOK_VM_BOOT_RESTORED && (r = vm_warm_start(vm, err)) < 0) {
+	if ((r = vm_console_ports_start(&vm->ports, vm->machine.confine, err)) < 0 ||
+	    (vm->boot == NOOK_VM_BOOT_RESTORED && (r = vm_warm_start(vm, err)) < 0)) {
 		machine_request_stop(&vm->machine, MACHINE_STOP_ERROR, 0, "%s",
 				     nook_error_message(*err));
 		return r;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,6 +13,7 @@
 #define BUF_SIZE 65536
 
 struct console_custom {
+	char name[64];
 	struct nook_console_port_backend backend;
 	void *opaque;
 	int fd; /* the threads' end of the pair */
@@ -70,9 +72,8 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int console_custom_start(const struct nook_console_port_backend *backend, void *opaque,
-			 bool confine, const char *name, int *fd, struct console_custom **out,
-			 nook_error **err)
+int console_custom_create(const struct nook_console_port_backend *backend, void *opaque,
+			  const char *name, int *fd, struct console_custom **out, nook_error **err)
 {
 	int pair[2];
 	struct console_custom *cc = calloc(1, sizeof(*cc));
@@ -83,25 +84,31 @@ int console_custom_start(const struct nook_console_port_backend *backend, void *
 		return error_set(err, errno, "console port %s: socket pair: %s", name,
 				 strerror(errno));
 	}
+	snprintf(cc->name, sizeof(cc->name), "%s", name);
 	cc->backend = *backend;
 	cc->opaque = opaque;
 	cc->fd = pair[1];
 	*fd = pair[0];
 	*out = cc;
+	return 0;
+}
+
+int console_custom_start(struct console_custom *cc, bool confine, nook_error **err)
+{
 	/* Without a callback, that direction ends at once. */
 	int r = 0;
-	if (!backend->read)
+	if (!cc->backend.read)
 		shutdown(cc->fd, SHUT_WR);
 	else if ((r = thread_start(&cc->reader, THREAD_ROLE_IO, "nook-port-in", confine,
 				   reader_main, cc)) == 0)
 		cc->reader_started = true;
-	if (r == 0 && !backend->write)
+	if (r == 0 && !cc->backend.write)
 		shutdown(cc->fd, SHUT_RD);
 	else if (r == 0 && (r = thread_start(&cc->writer, THREAD_ROLE_IO, "nook-port-out",
 					     confine, writer_main, cc)) == 0)
 		cc->writer_started = true;
 	if (r < 0)
-		return error_set(err, -r, "console port %s: thread: %s", name, strerror(-r));
+		return error_set(err, -r, "console port %s: thread: %s", cc->name, strerror(-r));
 	return 0;
 }
 

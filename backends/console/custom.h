@@ -15,11 +15,13 @@
 
 struct console_custom;
 
-/* Starts the threads (confined like the I/O thread when `confine`); *fd is
- * the device's end, the caller's to close. */
-int console_custom_start(const struct nook_console_port_backend *backend, void *opaque,
-			 bool confine, const char *name, int *fd, struct console_custom **out,
-			 nook_error **err);
+/* The socket pair; *fd is the device's end, the caller's to close. No
+ * callback is called before console_custom_start(), so that a VM built
+ * and dropped (a snapshot that did not fit) takes no input. */
+int console_custom_create(const struct nook_console_port_backend *backend, void *opaque,
+			  const char *name, int *fd, struct console_custom **out, nook_error **err);
+/* Starts the threads (confined like the I/O thread when `confine`). */
+int console_custom_start(struct console_custom *cc, bool confine, nook_error **err);
 /* Ends the output (write() is told, unless it already was) and joins the
  * threads: waits for a read() in progress to return. */
 void console_custom_stop(struct console_custom *cc);

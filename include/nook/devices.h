@@ -38,7 +38,7 @@ struct nook_net_backend {
 };
 
 /* A port served by the caller. Each callback is called on a thread of its
- * own that the VM starts at nook_vm_build() (under the I/O thread's
+ * own that the VM starts at nook_vm_start() (under the I/O thread's
  * seccomp list when the VM is confined), one call at a time:
  *   read() waits for bytes for the guest, copies up to `size` of them into
  *     buf and returns their count; 0 at end of input (the guest reads end of

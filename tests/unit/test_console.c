@@ -211,9 +211,10 @@ static int setup(void **state)
 	be.ngot = 0;
 	int custom_fd;
 	const struct nook_console_port_backend backend = {be_read, be_write};
-	assert_int_equal(console_custom_start(&backend, NULL, false, "custom", &custom_fd,
-					      &fx.custom, &err),
+	assert_int_equal(console_custom_create(&backend, NULL, "custom", &custom_fd, &fx.custom,
+					       &err),
 			 0);
+	assert_int_equal(console_custom_start(fx.custom, false, &err), 0);
 	const struct virtio_console_port_config ports[NPORTS] = {
 		[OUT_PORT] = {.name = "out", .in_fd = -1, .out_fd = fx.out_pipe[1]},
 		[IN_PORT] = {.name = "in", .in_fd = fx.in_pipe[0], .out_fd = -1},
