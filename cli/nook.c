@@ -2,6 +2,7 @@
  * maps onto one nook_vm_config call (README, "CLI and API"). Exit status:
  * the guest program's, or 125 when nook itself fails (as docker run does). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -10,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,7 +86,19 @@ static const char usage_run[] =
 	"  -e, --env KEY=VALUE      set an environment variable (repeatable)\n"
 	"  -w, --workdir DIR        working directory of the program (absolute)\n"
 	"  --rlimit NAME=SOFT:HARD  resource limit, e.g. RLIMIT_NOFILE=1024:2048 (repeatable)\n"
-	"  --console-output FILE    write the kernel log to FILE\n"
+	"  --console-output FILE    also write what the program writes to stdout and\n"
+	"                           stderr to FILE (a copy, both streams in one file)\n"
+	"  --kernel-log FILE        write the kernel's log (serial console) to FILE\n"
+	"  --console-port NAME=PATH a named port, /dev/virtio-ports/NAME in the guest\n"
+	"                           (repeatable): PATH a UNIX socket is connected, both\n"
+	"                           ways; otherwise the guest's output is appended to PATH\n"
+	"                           (created if missing; a FIFO waits for its reader).\n"
+	"                           NAME=in:PATH: the guest reads PATH (a file or FIFO)\n"
+	"                           and then end of file. NAME: 1-63 bytes, no '/', unique,\n"
+	"                           not starting with \"nook.\"\n"
+	"  --disable-implicit-console\n"
+	"                           no stdin, stdout and stderr ports in the guest: the\n"
+	"                           program's are /dev/null (use --console-port instead)\n"
 	"  --log-level LEVEL        off, error, warn, info, debug or trace (default warn)\n"
 	"  --snapshot auto|off|refresh\n"
 	"                           warm start: restore this machine shape's snapshot or\n"
@@ -285,6 +301,9 @@ enum {
 	OPT_CMDLINE,
 	OPT_RLIMIT,
 	OPT_CONSOLE_OUTPUT,
+	OPT_KERNEL_LOG,
+	OPT_CONSOLE_PORT,
+	OPT_NO_IMPLICIT_CONSOLE,
 	OPT_LOG_LEVEL,
 	OPT_BOOT_TIME,
 	OPT_METRICS,
@@ -318,6 +337,9 @@ static const struct option run_options[] = {
 	{"workdir", required_argument, NULL, 'w'},
 	{"rlimit", required_argument, NULL, OPT_RLIMIT},
 	{"console-output", required_argument, NULL, OPT_CONSOLE_OUTPUT},
+	{"kernel-log", required_argument, NULL, OPT_KERNEL_LOG},
+	{"console-port", required_argument, NULL, OPT_CONSOLE_PORT},
+	{"disable-implicit-console", no_argument, NULL, OPT_NO_IMPLICIT_CONSOLE},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"boot-time", no_argument, NULL, OPT_BOOT_TIME},
 	{"metrics", required_argument, NULL, OPT_METRICS},
@@ -351,7 +373,66 @@ struct run_state {
 	bool net, scope; /* a --net device, a --scope */
 	bool no_jail;
 	const char *jail_ids; /* --jail-uid */
+	int *port_fds; /* --console-port's, closed once the VM has its copies */
+	size_t nport_fds;
 };
+
+/* A UNIX stream socket connected to `path`, or -1 with errno. */
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path));
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* --console-port NAME=PATH | NAME=in:PATH (see usage_run). The fds are
+ * opened here, as a shell's redirections would be: a FIFO waits for its
+ * other end. */
+static int add_console_port(nook_vm_config *cfg, const char *arg, struct run_state *st)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq == arg || !eq[1])
+		return fail("--console-port \"%s\": expected NAME=PATH or NAME=in:PATH%s", arg, "");
+	char *name = strndup(arg, (size_t)(eq - arg));
+	int *fds = realloc(st->port_fds, (st->nport_fds + 1) * sizeof(*fds));
+	if (!name || !fds) {
+		free(name);
+		return fail("%s%s", "out of memory", "");
+	}
+	st->port_fds = fds;
+	const char *path = eq + 1;
+	bool input = strncmp(path, "in:", 3) == 0;
+	struct stat sb;
+	int fd, in_fd = -1, out_fd = -1;
+	if (input) {
+		path += 3;
+		fd = in_fd = open(path, O_RDONLY | O_CLOEXEC);
+	} else if (stat(path, &sb) == 0 && S_ISSOCK(sb.st_mode)) {
+		fd = in_fd = out_fd = connect_unix(path);
+	} else {
+		fd = out_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	}
+	if (fd < 0) {
+		int e = errno;
+		free(name);
+		return fail("--console-port %s: %s", arg, strerror(e));
+	}
+	st->port_fds[st->nport_fds++] = fd;
+	int r = nook_vm_config_add_console_port(cfg, name, in_fd, out_fd);
+	free(name);
+	return r < 0 ? fail("--console-port %s: %s", arg, strerror(-r)) : 0;
+}
 
 /* --net none|user|tap:NAME|unixstream:PATH|unixgram:PATH[,vfkit] */
 static int add_net(nook_vm_config *cfg, const char *arg, struct run_state *st)
@@ -516,6 +597,14 @@ static int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct ru
 	}
 	case OPT_CONSOLE_OUTPUT:
 		r = nook_vm_config_set_console_output(cfg, arg);
+		break;
+	case OPT_KERNEL_LOG:
+		r = nook_vm_config_set_kernel_log(cfg, arg);
+		break;
+	case OPT_CONSOLE_PORT:
+		return add_console_port(cfg, arg, st);
+	case OPT_NO_IMPLICIT_CONSOLE:
+		nook_vm_config_disable_implicit_console(cfg);
 		break;
 	case OPT_LOG_LEVEL: {
 		enum nook_log_level level;
@@ -728,6 +817,15 @@ static bool confine_process(const nook_vm_config *cfg, const struct run_state *s
 	return r != NOOK_CONFINE_RUN;
 }
 
+static void close_port_fds(struct run_state *st)
+{
+	for (size_t i = 0; i < st->nport_fds; i++)
+		close(st->port_fds[i]);
+	free(st->port_fds);
+	st->port_fds = NULL;
+	st->nport_fds = 0;
+}
+
 static int cmd_run(int argc, char **argv, uint64_t t_main)
 {
 	nook_vm_config *cfg = nook_vm_config_new();
@@ -744,6 +842,7 @@ static int cmd_run(int argc, char **argv, uint64_t t_main)
 			fputs(usage_run, stdout);
 			nook_vm_config_free(cfg);
 			free(st.overlay);
+			close_port_fds(&st);
 			return 0;
 		}
 		status = apply_option(cfg, opt, optarg, &st);
@@ -762,6 +861,7 @@ static int cmd_run(int argc, char **argv, uint64_t t_main)
 	}
 	if (status != 0) {
 		nook_vm_config_free(cfg);
+		close_port_fds(&st);
 		return status;
 	}
 	int r = nook_vm_config_set_exec_path(cfg, argv[optind]);
@@ -769,6 +869,7 @@ static int cmd_run(int argc, char **argv, uint64_t t_main)
 		r = nook_vm_config_add_arg(cfg, argv[i]);
 	if (r < 0) {
 		nook_vm_config_free(cfg);
+		close_port_fds(&st);
 		return fail("%s%s", strerror(-r), "");
 	}
 
@@ -785,12 +886,16 @@ static int cmd_run(int argc, char **argv, uint64_t t_main)
 	if (confine_process(cfg, &st, &confine, &status)) {
 		nook_confine_free(confine);
 		nook_vm_config_free(cfg);
+		close_port_fds(&st);
 		return status;
 	}
 	nook_error *err = NULL;
 	nook_vm *vm = NULL;
 	r = nook_vm_build(cfg, &vm, &err);
 	nook_vm_config_free(cfg);
+	/* The VM has copies of its own: a reader of a port then sees end of
+	 * file when the guest closes it. */
+	close_port_fds(&st);
 	if (r == 0)
 		r = nook_confine_seal(confine, &err);
 	nook_confine_free(confine);

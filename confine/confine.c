@@ -101,14 +101,15 @@ static void default_ids(nook_confine *c)
 	}
 }
 
-/* The build creates the console output file; made now, the jail and
- * Landlock can grant it like any other file, and in the jail it belongs to
- * the identity that writes it. Errors are the build's to report. */
-static void make_console_output(const struct confine_plan *p, bool jail, const nook_confine *c)
+/* The build creates the console output file and the kernel log; made
+ * now, the jail and Landlock can grant them like any other file, and in the
+ * jail they belong to the identity that writes them. Errors are the
+ * build's to report. */
+static void make_output_file(const char *path, bool jail, const nook_confine *c)
 {
-	if (!p->console_output)
+	if (!path)
 		return;
-	int fd = open(p->console_output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return;
 	if (jail && fchown(fd, c->uid, c->gid) < 0) {
@@ -183,7 +184,8 @@ int nook_confine_enter(nook_confine *c, const nook_vm_config *cfg, int *status, 
 	bool jail = c->jail && geteuid() == 0;
 	if (jail)
 		default_ids(c);
-	make_console_output(&p, jail, c);
+	make_output_file(p.console_output, jail, c);
+	make_output_file(p.kernel_log, jail, c);
 	/* glibc loads libgcc_s to unwind a thread that pthread_cancel() or
 	 * pthread_exit() ends; neither the jail nor Landlock offers it later. */
 	dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NODELETE);

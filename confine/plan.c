@@ -189,8 +189,11 @@ static int make(const nook_vm_config *cfg, struct confine_plan *p)
 			r = add(p, d->path, d->read_only ? PLAN_READ : PLAN_WRITE);
 	}
 	p->console_output = cfg->console_output;
+	p->kernel_log = cfg->kernel_log;
 	if (r == 0)
 		r = add(p, cfg->console_output, PLAN_WRITE);
+	if (r == 0)
+		r = add(p, cfg->kernel_log, PLAN_WRITE);
 	for (int i = 0; r == 0 && i < 3; i++)
 		r = add_fd(p, cfg->stdio[i]);
 	for (size_t i = 0; r == 0 && i < cfg->nports; i++) {

@@ -28,9 +28,10 @@ struct confine_plan {
 	size_t npaths;
 	int *fds; /* descriptors the configuration holds (stdio, sockets) */
 	size_t nfds;
-	/* Whether the build creates the console output file (confine.c makes
-	 * it beforehand, so that it can be granted like the others). */
-	const char *console_output;
+	/* The files the build creates, the console output and the kernel log
+	 * (confine.c makes them beforehand, so that they can be granted like
+	 * the others); NULL: none. */
+	const char *console_output, *kernel_log;
 	/* The snapshot cache (vm/snapshot_cache.h), when the VM may use it:
 	 * read for a warm start, written after a cold one. confine.c points a
 	 * jailed process at a directory of the jail's identity within it. */

@@ -54,6 +54,15 @@ enum nook_port_event {
 #define NOOK_PORT_NAME_STDOUT "nook.stdout"
 #define NOOK_PORT_NAME_STDERR "nook.stderr"
 #define NOOK_PORT_NAME_CONTROL "nook.control"
+/* Port names are shorter than this (the VMM's limit). */
+#define NOOK_PORT_NAME_MAX 64
+
+/* On the kernel command line when the implicit console is disabled
+ * (nook_vm_config_disable_implicit_console): the console has no stdio
+ * ports, only the control port, and the program's stdin, stdout and
+ * stderr are /dev/null. The command line is part of the snapshot key, so
+ * such a VM has snapshots of its own. */
+#define NOOK_CMDLINE_NO_STDIO "nook.stdio=none"
 
 /* ---- control port messages (host -> guest) ---- */
 
@@ -114,6 +123,11 @@ enum nook_config_tag {
 	 * the kernel's "virtio-mmio.<id>" platform device (the slot's position
 	 * in the virtio_mmio.device= list). In the order to bind them. */
 	NOOK_TAG_SLOT = 35,
+	/* string: a named console port of the run (on the device of a slot
+	 * above), NOOK_PORT_NAME_MAX - 1 bytes at most and no '/': nook-init
+	 * waits for it and links it as /dev/virtio-ports/<name> (what udev
+	 * does elsewhere) before the program starts. */
+	NOOK_TAG_PORT = 36,
 };
 
 struct nook_record_rlimit {

@@ -7,8 +7,9 @@
  * calls fail with an errno instead, where glibc or the code copes and
  * ending the process would help nobody (marked "fails").
  *
- * Custom backends (nook_vm_config_add_fs_custom, _add_net_custom) run
- * under the fs worker's and the I/O thread's lists. */
+ * Custom backends (nook_vm_config_add_fs_custom, _add_net_custom,
+ * _add_console_custom) run under the fs worker's and the I/O thread's
+ * lists. */
 #include "util/seccomp.h"
 
 #include <errno.h>
@@ -108,6 +109,7 @@ static const struct rule device_io[] = {
 	ALLOW(epoll_ctl),     /* a source paused until its peer drains */
 	ALLOW(getrandom),     /* virtio-rng */
 	ALLOW(close),         /* a console input at end of file */
+	ALLOW(shutdown),      /* a console port's output ends (a socket) */
 	END,
 };
 
@@ -280,6 +282,7 @@ static const struct rule controller_thread[] = {
 	ALLOW(timerfd_gettime),
 	ALLOW(rt_sigtimedwait), /* sigwait() for SIGINT, SIGTERM, SIGHUP */
 	ALLOW_IOCTL(TCGETS),  /* isatty(): the first cold boot's progress line */
+	ALLOW_IOCTL(TCSETS),  /* a tty console port's terminal restored */
 	END,
 };
 
@@ -300,6 +303,8 @@ static const struct rule builder_thread[] = {
 	ALLOW_IOCTL(SIOCGIFINDEX), /* a TAP device: does it exist? */
 	ALLOW_IOCTL(TUNSETIFF),
 	ALLOW_IOCTL(BLKGETSIZE64), /* a disk on a block device */
+	ALLOW_IOCTL(TCGETS),  /* a tty console port's terminal in raw mode */
+	ALLOW_IOCTL(TCSETS),
 	ALLOW(eventfd2),
 	ALLOW(epoll_create1),
 	ALLOW(timerfd_create),

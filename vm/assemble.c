@@ -12,6 +12,9 @@
 #include "guest/protocol.h"
 #include "vm/vm.h"
 
+/* The implicit console's queues (its size is in the snapshots). */
+#define CONSOLE_QUEUE_SIZE 256
+
 /* Each virtio device gets the next MMIO window and IRQ. */
 static int next_slot(struct nook_vm *vm, struct virtio_mmio_device *dev, uint64_t *base,
 		     uint32_t *irq, nook_error **err)
@@ -43,14 +46,14 @@ static void on_stop_timer(void *opaque, uint32_t events)
 static int add_legacy(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **err)
 {
 	struct machine *m = &vm->machine;
-	if (cfg->console_output) {
-		vm->console_out_fd = open(cfg->console_output,
-					  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (vm->console_out_fd < 0)
-			return error_set(err, errno, "console output %s: %s", cfg->console_output,
+	if (cfg->kernel_log) {
+		vm->kernel_log_fd = open(cfg->kernel_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+					 0644);
+		if (vm->kernel_log_fd < 0)
+			return error_set(err, errno, "kernel log %s: %s", cfg->kernel_log,
 					 strerror(errno));
 	}
-	serial_init(&vm->serial, vm->console_out_fd);
+	serial_init(&vm->serial, vm->kernel_log_fd);
 	struct io_handler serial = serial_io_handler(&vm->serial);
 	vm->ready = (struct event_source){.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
 					  .fn = vm_on_ready, .opaque = vm};
@@ -66,9 +69,10 @@ static int add_legacy(struct nook_vm *vm, const nook_vm_config *cfg, nook_error 
 	return 0;
 }
 
-/* The console: the program's stdio and the control port. The control
- * pipe holds the run's whole config at once (the I/O thread that writes
- * it is also the one that drains it into the guest). */
+/* The implicit console (the program's stdio, unless disabled) and the
+ * control port. The control pipe holds the run's whole config at once (the
+ * I/O thread that writes it is also the one that drains it into the
+ * guest). console_output gets a copy of stdout and stderr. */
 static int add_console(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **err)
 {
 	if (pipe2(vm->control_pipe, O_CLOEXEC) < 0 ||
@@ -82,23 +86,48 @@ static int add_console(struct nook_vm *vm, const nook_vm_config *cfg, nook_error
 	if (vm->stop_timer.fd < 0 || event_loop_add(&vm->loop, &vm->stop_timer, EPOLLIN) < 0)
 		return error_set(err, errno, "stop timer: %s", strerror(errno));
 	const struct virtio_console_port_config ports[] = {
-		{NOOK_PORT_NAME_STDIN, cfg->stdio[0], -1},
-		{NOOK_PORT_NAME_STDOUT, -1, cfg->stdio[1]},
-		{NOOK_PORT_NAME_STDERR, -1, cfg->stdio[2]},
-		{NOOK_PORT_NAME_CONTROL, vm->control_pipe[0], -1},
+		{.name = NOOK_PORT_NAME_STDIN, .in_fd = cfg->stdio[0], .out_fd = -1},
+		{.name = NOOK_PORT_NAME_STDOUT, .in_fd = -1, .out_fd = cfg->stdio[1],
+		 .copy_output = true},
+		{.name = NOOK_PORT_NAME_STDERR, .in_fd = -1, .out_fd = cfg->stdio[2],
+		 .copy_output = true},
+		{.name = NOOK_PORT_NAME_CONTROL, .in_fd = vm->control_pipe[0], .out_fd = -1},
 	};
+	/* Disabled, the guest has the control port alone. */
+	bool implicit = !cfg->implicit_console_disabled;
 	uint64_t base;
 	uint32_t irq;
 	int r = next_slot(vm, &vm->console.mmio, &base, &irq, err);
 	if (r < 0)
 		return r;
 	vm->console_created = true;
-	r = virtio_console_init(&vm->console, &vm->machine, &vm->loop, ports, 4, base, irq, err);
+	r = virtio_console_init(&vm->console, &vm->machine, &vm->loop, implicit ? ports : ports + 3,
+				implicit ? 4 : 1, CONSOLE_QUEUE_SIZE, base, irq, err);
+	if (r == 0 && cfg->console_output) {
+		int fd = open(cfg->console_output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return error_set(err, errno, "console output %s: %s", cfg->console_output,
+					 strerror(errno));
+		r = virtio_console_copy_output(&vm->console, fd, err);
+		close(fd);
+	}
 	if (r == 0 && cfg->rng && (r = next_slot(vm, &vm->rng.mmio, &base, &irq, err)) == 0) {
 		vm->rng_created = true;
 		r = virtio_rng_init(&vm->rng, &vm->machine, &vm->loop, base, irq, err);
 	}
 	return r;
+}
+
+/* The user's named ports: a device of their own, hidden like the shares. */
+static int add_named_ports(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **err)
+{
+	uint64_t base;
+	uint32_t irq;
+	if (!cfg->nports)
+		return 0;
+	int r = next_slot(vm, &vm->ports.dev.mmio, &base, &irq, err);
+	return r < 0 ? r : vm_console_ports_create(&vm->ports, cfg, &vm->machine, &vm->loop, base,
+						   irq, err);
 }
 
 static int add_share(struct nook_vm *vm, struct vm_share *share, const struct vm_share_plan *plan,
@@ -162,6 +191,8 @@ int vm_assemble_devices(struct nook_vm *vm, const nook_vm_config *cfg, const str
 		r = add_disks(vm, cfg, err);
 	if (r == 0)
 		r = vm_net_create(&vm->net, cfg, &vm->machine, &vm->loop, net_slot, vm, err);
+	if (r == 0)
+		r = add_named_ports(vm, cfg, err);
 	if (cfg->balloon && !cfg->balloon_set)
 		vm_log(vm, NOOK_LOG_INFO, "no virtio-balloon: nook does not have one yet");
 	if (r < 0 || !vm->ready_point)
@@ -182,6 +213,7 @@ void vm_destroy_devices(struct nook_vm *vm)
 {
 	if (vm->console_created)
 		virtio_console_destroy(&vm->console);
+	vm_console_ports_destroy(&vm->ports);
 	if (vm->rng_created)
 		virtio_rng_destroy(&vm->rng);
 	vm_net_destroy(&vm->net);
@@ -196,8 +228,8 @@ void vm_destroy_devices(struct nook_vm *vm)
 	free(vm->disks);
 	serial_destroy(&vm->serial);
 	legacy_devices_destroy(&vm->legacy);
-	if (vm->console_out_fd >= 0)
-		close(vm->console_out_fd);
+	if (vm->kernel_log_fd >= 0)
+		close(vm->kernel_log_fd);
 	for (int i = 0; i < 2; i++)
 		if (vm->control_pipe[i] >= 0)
 			close(vm->control_pipe[i]);

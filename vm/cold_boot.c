@@ -102,7 +102,9 @@ int vm_build_cmdline(struct nook_vm *vm, const nook_vm_config *cfg, const struct
 		     char *buf, size_t len, nook_error **err)
 {
 	struct strbuf b = strbuf_on(buf, len);
-	x86_cmdline_append(&b, &vm->machine, k, cfg->console_output != NULL);
+	x86_cmdline_append(&b, &vm->machine, k, cfg->kernel_log != NULL);
+	if (cfg->implicit_console_disabled)
+		strbuf_printf(&b, " " NOOK_CMDLINE_NO_STDIO);
 	strbuf_printf(&b, " panic=-1 cryptomgr.notests random.trust_cpu=on rdinit=%s",
 		      cfg->init_path ? cfg->init_path : NOOK_INIT_PATH);
 	/* A custom init and no initramfs: the kernel mounts the root share. */

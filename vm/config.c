@@ -73,6 +73,7 @@ void nook_vm_config_free(nook_vm_config *cfg)
 	free(cfg->net);
 	free(cfg->net_ports);
 	free(cfg->console_output);
+	free(cfg->kernel_log);
 	for (size_t i = 0; i < cfg->nports; i++)
 		free(cfg->ports[i].name);
 	free(cfg->ports);
@@ -454,6 +455,11 @@ int nook_vm_config_add_net_custom(nook_vm_config *cfg, const struct nook_net_bac
 int nook_vm_config_set_console_output(nook_vm_config *cfg, const char *path)
 {
 	return str_replace(&cfg->console_output, path);
+}
+
+int nook_vm_config_set_kernel_log(nook_vm_config *cfg, const char *path)
+{
+	return str_replace(&cfg->kernel_log, path);
 }
 
 void nook_vm_config_set_stdio(nook_vm_config *cfg, int in_fd, int out_fd, int err_fd)
@@ -1022,12 +1028,26 @@ static int check_net(const nook_vm_config *cfg, nook_error **err)
 
 static int check_console(const nook_vm_config *cfg, nook_error **err)
 {
+	if (cfg->implicit_console_disabled && cfg->console_output)
+		return error_set(err, EINVAL,
+				 "console output %s: it copies the program's stdout and stderr, "
+				 "which the implicit console carries, and that is disabled",
+				 cfg->console_output);
+	if (cfg->nports > VIRTIO_CONSOLE_MAX_PORTS)
+		return error_set(err, E2BIG, "%zu console ports: at most %d", cfg->nports,
+				 VIRTIO_CONSOLE_MAX_PORTS);
 	for (size_t i = 0; i < cfg->nports; i++) {
 		const struct vm_console_port *p = &cfg->ports[i];
 		size_t len = strlen(p->name);
 		if (len == 0 || len >= VIRTIO_CONSOLE_NAME_MAX)
 			return error_set(err, EINVAL, "console port \"%s\": names are 1 to %d bytes",
 					      p->name, VIRTIO_CONSOLE_NAME_MAX - 1);
+		/* The guest links it as /dev/virtio-ports/<name>. */
+		if (strchr(p->name, '/') || strcmp(p->name, ".") == 0 || strcmp(p->name, "..") == 0)
+			return error_set(err, EINVAL,
+					 "console port \"%s\": a name is a file name (no '/', not . "
+					 "or ..)",
+					 p->name);
 		if (strncmp(p->name, RESERVED_PORT_PREFIX, strlen(RESERVED_PORT_PREFIX)) == 0)
 			return error_set(err, EINVAL,
 					      "console port \"%s\": the prefix \"%s\" is reserved",
@@ -1154,17 +1174,6 @@ int vm_config_check_supported(const nook_vm_config *cfg, nook_error **err)
 		if (cfg->fs[i].shm_size)
 			return UNSUPPORTED("fs tag \"%s\" DAX window (shm size %llu)", cfg->fs[i].tag,
 					   (unsigned long long)cfg->fs[i].shm_size);
-	/* The first device of each kind is enough to name. */
-	if (cfg->nports) {
-		const struct vm_console_port *p = &cfg->ports[0];
-		return UNSUPPORTED("console %s \"%s\" (virtio-console)",
-				   p->kind == VM_PORT_TTY      ? "tty port"
-				   : p->kind == VM_PORT_CUSTOM ? "custom port"
-							       : "port",
-				   p->name);
-	}
-	if (cfg->implicit_console_disabled)
-		return UNSUPPORTED("disabling the implicit console");
 	return 0;
 }
 

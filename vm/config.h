@@ -134,7 +134,8 @@ struct nook_vm_config {
 	bool net_allow_host_loopback;
 
 	/* console */
-	char *console_output;
+	char *console_output; /* a copy of the program's stdout and stderr */
+	char *kernel_log;     /* the serial console */
 	int stdio[3];
 	struct vm_console_port *ports;
 	size_t nports;

@@ -89,7 +89,7 @@ static nook_vm *vm_new(const nook_vm_config *cfg)
 	vm->log_fn = cfg->log_fn;
 	vm->log_userdata = cfg->log_userdata;
 	vm->loop.epoll_fd = vm->loop.wake_fd = -1;
-	vm->console_out_fd = -1;
+	vm->kernel_log_fd = -1;
 	vm->control_pipe[0] = vm->control_pipe[1] = vm->stop_timer.fd = vm->ready.fd = -1;
 	pthread_mutex_init(&vm->snapshot_lock, NULL);
 	pthread_cond_init(&vm->snapshot_cond, NULL);
@@ -185,7 +185,8 @@ int nook_vm_start(nook_vm *vm, nook_error **err)
 	if (r < 0)
 		return error_set(err, -r, "cannot start the I/O thread: %s", strerror(-r));
 	vm->state = VM_RUNNING;
-	if (vm->boot == NOOK_VM_BOOT_RESTORED && (r = vm_warm_start(vm, err)) < 0) {
+	if ((r = vm_console_ports_start(&vm->ports, vm->machine.confine, err)) < 0 ||
+	    (vm->boot == NOOK_VM_BOOT_RESTORED && (r = vm_warm_start(vm, err)) < 0)) {
 		machine_request_stop(&vm->machine, MACHINE_STOP_ERROR, 0, "%s",
 				     nook_error_message(*err));
 		return r;
@@ -208,6 +209,8 @@ static void finish(struct nook_vm *vm)
 	event_loop_stop(&vm->loop);
 	if (vm->console_created)
 		virtio_console_drain(&vm->console);
+	if (vm->ports.dev_created)
+		virtio_console_drain(&vm->ports.dev);
 	/* A nook_vm_snapshot() still waiting learns the VM stopped. */
 	pthread_mutex_lock(&vm->snapshot_lock);
 	pthread_cond_broadcast(&vm->snapshot_cond);
@@ -235,7 +238,7 @@ int nook_vm_wait(nook_vm *vm, nook_error **err)
 			return 0;
 		return error_set(err, EIO,
 				 "%s before nook-init reported an exit status (kernel panic? "
-				 "--console-output FILE shows the kernel log)",
+				 "--kernel-log FILE shows the kernel log)",
 				 msg);
 	case MACHINE_STOP_REQUESTED:
 		return error_set(err, ECANCELED, "the VM was stopped");

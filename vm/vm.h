@@ -23,6 +23,7 @@
 #include "util/bytes.h"
 #include "util/event_loop.h"
 #include "vm/config.h"
+#include "vm/console_ports.h"
 #include "vm/net.h"
 #include "vm/shares.h"
 #include "vm/snapshot.h"
@@ -63,11 +64,12 @@ struct nook_vm {
 	struct machine machine;
 	struct event_loop loop;
 	struct serial serial;
-	int console_out_fd;
+	int kernel_log_fd;
 	struct legacy_devices legacy;
 	struct boot_port boot_port;
 	struct virtio_console console;
 	bool console_created;
+	struct vm_console_ports ports; /* the user's named ports */
 	struct virtio_rng rng;
 	bool rng_created;
 	struct vm_net_devices net;

@@ -43,6 +43,8 @@ int vm_encode_config(struct nook_vm *vm, const nook_vm_config *cfg, const struct
 			r = guest_config_add_slot(b, i);
 	if (r == 0)
 		r = vm_shares_encode(plan->shares, plan->nshares, b);
+	for (size_t i = 0; r == 0 && i < cfg->nports; i++)
+		r = guest_config_add_string(b, NOOK_TAG_PORT, cfg->ports[i].name);
 	if (r == 0)
 		r = vm_net_encode_guest_config(&vm->net, b);
 	if (r < 0)

@@ -341,7 +341,10 @@ void virtio_mmio_cmdline(uint64_t base, uint32_t irq, struct strbuf *b)
 	strbuf_printf(b, " virtio_mmio.device=4K@0x%llx:%u", (unsigned long long)base, irq);
 }
 
-/* The transport in the snapshot file's layout. */
+/* The transport in the snapshot file's layout (version 1), which has room
+ * for this many queues: a device with more is never saved. */
+#define STATE_QUEUES 16
+
 struct virtio_mmio_state {
 	uint32_t device_id;
 	uint32_t status;
@@ -349,12 +352,12 @@ struct virtio_mmio_state {
 	uint32_t config_generation, interrupt_status;
 	uint64_t driver_features;
 	uint32_t nqueues;
-	struct virtq_state queues[VIRTIO_MMIO_MAX_QUEUES];
+	struct virtq_state queues[STATE_QUEUES];
 };
 
 int virtio_mmio_save(struct virtio_mmio_device *dev, const char *name, struct bytes *out)
 {
-	if (dev->hidden || !dev->ops->save)
+	if (dev->hidden || !dev->ops->save || dev->ops->num_queues > STATE_QUEUES)
 		return -ENOTSUP;
 	struct bytes b = {0};
 	struct virtio_mmio_state st = {
@@ -383,7 +386,8 @@ int virtio_mmio_restore(struct virtio_mmio_device *dev, const void *state, size_
 		return -EINVAL;
 	memcpy(&st, state, sizeof(st));
 	if (dev->hidden || !dev->ops->restore || st.device_id != dev->ops->device_id ||
-	    st.nqueues != dev->ops->num_queues || (st.driver_features & ~device_features(dev)))
+	    st.nqueues != dev->ops->num_queues || st.nqueues > STATE_QUEUES ||
+	    (st.driver_features & ~device_features(dev)))
 		return -EINVAL;
 	dev->status = st.status;
 	dev->device_features_sel = st.device_features_sel;

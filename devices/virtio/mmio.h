@@ -20,7 +20,8 @@
 #include "util/state.h"
 #include "util/strbuf.h"
 
-#define VIRTIO_MMIO_MAX_QUEUES 16
+/* A virtio-console of 31 ports has 64 queues. */
+#define VIRTIO_MMIO_MAX_QUEUES 64
 
 struct virtio_mmio_device;
 

@@ -21,7 +21,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 }
 
 struct counts {
-	size_t args, envs, rlimits, lowers, mounts, nets, slots, string_bytes, entropy_bytes;
+	size_t args, envs, rlimits, lowers, mounts, nets, slots, ports, string_bytes, entropy_bytes;
 	bool exec_path, workdir, root, root_upper, clock, entropy, hostname;
 };
 
@@ -103,6 +103,13 @@ static int check_record(uint32_t tag, const unsigned char *val, uint32_t len, si
 		break;
 	case NOOK_TAG_MOUNT:
 		return check_mount(val, len, off, n, err, errlen);
+	case NOOK_TAG_PORT:
+		/* It names a link in /dev/virtio-ports. */
+		if (len == 0 || len >= NOOK_PORT_NAME_MAX || memchr(val, '/', len) ||
+		    (len <= 2 && val[0] == '.' && (len == 1 || val[1] == '.')))
+			return fail(err, errlen, "record at offset %zu: port name is not a file name", off);
+		n->ports++;
+		break;
 	case NOOK_TAG_NET: {
 		struct nook_record_net net;
 
@@ -204,9 +211,9 @@ int init_config_parse(const void *buf, size_t len, struct init_config *out,
 	if (r < 0)
 		return r;
 
-	/* One allocation: argv, env and lower pointer arrays, rlimits, mounts,
-	 * nets, slots, entropy, then strings. */
-	size_t nptrs = (n.args + 2) + (n.envs + 1) + n.lowers;
+	/* One allocation: argv, env, lower and port pointer arrays, rlimits,
+	 * mounts, nets, slots, entropy, then strings. */
+	size_t nptrs = (n.args + 2) + (n.envs + 1) + n.lowers + n.ports;
 	size_t rl_off = nptrs * sizeof(char *);
 	size_t mnt_off = rl_off + n.rlimits * sizeof(struct init_rlimit);
 	size_t net_off = mnt_off + n.mounts * sizeof(struct init_mount);
@@ -224,6 +231,7 @@ int init_config_parse(const void *buf, size_t len, struct init_config *out,
 		.argc = 1,
 		.env = (char **)mem + n.args + 2,
 		.root_lowers = (char **)mem + n.args + 2 + n.envs + 1,
+		.ports = (char **)mem + n.args + 2 + n.envs + 1 + n.lowers,
 		.rlimits = (struct init_rlimit *)(mem + rl_off),
 		.mounts = (struct init_mount *)(mem + mnt_off),
 		.nets = (struct init_net *)(mem + net_off),
@@ -312,6 +320,8 @@ int init_config_parse(const void *buf, size_t len, struct init_config *out,
 			cfg.root_upper = s;
 		else if (h.tag == NOOK_TAG_ROOT_LOWER)
 			cfg.root_lowers[cfg.nroot_lowers++] = s;
+		else if (h.tag == NOOK_TAG_PORT)
+			cfg.ports[cfg.nports++] = s;
 		else
 			cfg.env[cfg.envc++] = s;
 		s += h.length + 1;

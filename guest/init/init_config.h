@@ -48,6 +48,8 @@ struct init_config {
 	char *hostname;         /* NULL when not given */
 	uint32_t *slots;        /* virtio-mmio slots to bind, in order */
 	size_t nslots;
+	char **ports;           /* the run's named console ports */
+	size_t nports;
 	void *mem;              /* the one allocation all of the above live in */
 };
 

@@ -30,6 +30,7 @@
 #include "guest/init/init_machine.h"
 #include "guest/init/init_mount.h"
 #include "guest/init/init_net.h"
+#include "guest/init/init_ports.h"
 #include "guest/init/init_run.h"
 #include "guest/protocol.h"
 
@@ -200,18 +201,8 @@ static int scan_ports(int fds[NPORTS])
 	while ((e = readdir(dir))) {
 		char path[300], name[64];
 
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/name", e->d_name);
-		int fd = openat(dirfd(dir), path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		if (e->d_name[0] == '.' || !init_port_name(dir, e->d_name, name, sizeof(name)))
 			continue; /* its name has not come yet */
-		ssize_t n = read(fd, name, sizeof(name) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		name[n] = '\0';
-		name[strcspn(name, "\n")] = '\0';
 		for (int i = 0; i < NPORTS; i++) {
 			if (fds[i] >= 0 || strcmp(name, port_names[i]) != 0)
 				continue;
@@ -226,15 +217,36 @@ static int scan_ports(int fds[NPORTS])
 	return n;
 }
 
+/* Whether the VMM disabled the implicit console: no stdio ports come. */
+static bool stdio_disabled(void)
+{
+	char cmdline[4096];
+	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, cmdline, sizeof(cmdline) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return false;
+	cmdline[n] = '\0';
+	size_t len = strlen(NOOK_CMDLINE_NO_STDIO);
+	for (char *p = cmdline; (p = strstr(p, NOOK_CMDLINE_NO_STDIO)); p += len)
+		if ((p == cmdline || p[-1] == ' ') && (p[len] == ' ' || p[len] == '\n' || !p[len]))
+			return true;
+	return false;
+}
+
 static void open_ports(int fds[NPORTS])
 {
+	bool no_stdio = stdio_disabled();
+
 	/* The kernel adds multiport console ports, and learns their names, from
 	 * the host's control messages in a work queue: they may still be on
 	 * their way when PID 1 starts. */
 	for (int waited = 0;; waited += PORT_POLL_MS) {
 		int n = scan_ports(fds);
 
-		if (n < 0 || n == NPORTS || waited >= PORT_WAIT_MS)
+		if (n < 0 || n == NPORTS || (no_stdio && fds[3] >= 0) || waited >= PORT_WAIT_MS)
 			break;
 		nanosleep(&(struct timespec){ .tv_nsec = PORT_POLL_MS * 1000000L }, NULL);
 	}
@@ -242,8 +254,9 @@ static void open_ports(int fds[NPORTS])
 	for (int i = 0; i < 3; i++) {
 		if (fds[i] >= 0)
 			continue;
-		const char *fallback = i == 0 ? "/dev/null" : "/dev/console";
-		warn("no port %s, using %s", port_names[i], fallback);
+		const char *fallback = i == 0 || no_stdio ? "/dev/null" : "/dev/console";
+		if (!no_stdio)
+			warn("no port %s, using %s", port_names[i], fallback);
 		fds[i] = open(fallback, (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
 		if (fds[i] < 0)
 			fds[i] = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -297,6 +310,8 @@ static void set_up(const struct init_config *cfg)
 	if ((r = init_mount_shares(cfg, err, sizeof(err))) < 0)
 		fail(-r, "%s", err);
 	init_disk_links();
+	if (init_port_links(cfg, err, sizeof(err)) < 0)
+		fail(ENODEV, "%s", err);
 	if (init_net_configure(cfg, err, sizeof(err)) < 0)
 		warn("network: %s", err);
 }

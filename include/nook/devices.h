@@ -37,10 +37,22 @@ struct nook_net_backend {
 	int (*poll_fd)(void *opaque);
 };
 
-/* A port served by the caller, on a thread of its own: read() waits for
- * bytes for the guest and returns their count, 0 at end of input or a
- * negative errno; write() takes bytes from the guest and returns how many it
- * consumed or a negative errno. */
+/* A port served by the caller. Each callback is called on a thread of its
+ * own that the VM starts at nook_vm_start() (under the I/O thread's
+ * seccomp list when the VM is confined), one call at a time:
+ *   read() waits for bytes for the guest, copies up to `size` of them into
+ *     buf and returns their count; 0 at end of input (the guest reads end of
+ *     file) or a negative errno, after which it is not called again.
+ *   write() takes bytes from the guest and returns how many it consumed,
+ *     at least 1 (it is called again with the rest), or a negative errno
+ *     (the port's output is then dropped). A call with len 0 (buf NULL) tells the end
+ *     of the guest's output: the guest closed the port, or the VM ended;
+ *     no call follows it.
+ * The guest's writes wait while write() does: back-pressure, no loss.
+ * nook_vm_free() waits for a read() in progress to return: a read() that
+ * may block must be made to return (0 or an error) before the VM is freed,
+ * e.g. by ending the caller's input. Either callback may be NULL: the guest
+ * reads end of file at once, or its output is dropped. */
 struct nook_console_port_backend {
 	ssize_t (*read)(void *opaque, void *buf, size_t size);
 	ssize_t (*write)(void *opaque, const void *buf, size_t len);

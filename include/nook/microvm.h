@@ -103,7 +103,9 @@ NOOK_API int nook_microvm_config_set_args(nook_microvm_config *cfg, const char *
 					  nook_error **err);
 NOOK_API int nook_microvm_config_set_envs(nook_microvm_config *cfg, const char *const *specs,
 					  nook_error **err);
-/* A file on the host for the guest's console (kernel) output. */
+/* A file on the host that gets a copy of what the program writes to stdout
+ * and stderr, both in one file (nook_vm_config_set_console_output); the
+ * program's stdio still goes where it goes. */
 NOOK_API int nook_microvm_config_set_console_output(nook_microvm_config *cfg, const char *path);
 
 /* A read-only view of a configuration, defaults included. Pointers point

@@ -130,9 +130,10 @@ NOOK_API void nook_vm_config_set_seccomp(nook_vm_config *cfg, bool on);
  * MSRs (the TSC too: the guest's clocks go on from where they were), local
  * APIC, pending events and MP state, the PIC, IOAPIC, PIT and kvm-clock,
  * and the devices the guest had probed by then: the serial port, the i8042
- * and CMOS, the virtio console (its ports) and virtio-rng. Shares, disks
- * and network devices are never in a snapshot: they stay hidden from the
- * guest until after the ready point. Nothing of the run is in it either. */
+ * and CMOS, the implicit virtio console (its ports) and virtio-rng. Shares,
+ * disks, network devices and the named console ports are never in a
+ * snapshot: they stay hidden from the guest until after the ready point.
+ * Nothing of the run is in it either. */
 enum nook_snapshot_mode { NOOK_SNAPSHOT_AUTO, NOOK_SNAPSHOT_OFF, NOOK_SNAPSHOT_REFRESH };
 NOOK_API void nook_vm_config_set_snapshot_mode(nook_vm_config *cfg, enum nook_snapshot_mode mode);
 /* A snapshot directory to use instead of the cache, with the same modes
@@ -240,26 +241,57 @@ NOOK_API int nook_vm_config_add_net_tap(nook_vm_config *cfg, const char *ifname)
 NOOK_API int nook_vm_config_add_net_custom(nook_vm_config *cfg, const struct nook_net_backend *backend,
 				  void *opaque);
 
-/* Console. The kernel log goes to console_output (a file, created or
- * truncated) or nowhere. The program's stdin, stdout and stderr are these
- * host fds (default 0, 1, 2; -1: none); the VM does not close them. They
- * travel over the implicit console, a virtio-console device. */
+/* Console.
+ * The implicit console is how the program's stdio travels: one
+ * virtio-console port each for its stdin, stdout and stderr (separate
+ * streams, byte-exact), connected to these host fds (default 0, 1, 2; -1:
+ * none; the VM works on copies of its own and never closes these). The same
+ * device also carries nook-init's control port, which is not part of it.
+ *
+ * console_output (a file, created or truncated): a copy of what the program
+ * writes to stdout and stderr, both in one file in the order the VM takes
+ * them from the guest; stdio still goes to the fds above as well.
+ * kernel_log (a file, created or truncated): the kernel's log, from the
+ * serial console (the kernel is otherwise quiet). It changes the kernel
+ * command line, so it has snapshots of its own; a restored VM logs only
+ * what the kernel says after the restore. */
 NOOK_API int nook_vm_config_set_console_output(nook_vm_config *cfg, const char *path);
+NOOK_API int nook_vm_config_set_kernel_log(nook_vm_config *cfg, const char *path);
 NOOK_API void nook_vm_config_set_stdio(nook_vm_config *cfg, int in_fd, int out_fd, int err_fd);
-/* Named ports, seen in the guest as /sys/class/virtio-ports/<name>: the
- * host reads input_fd and writes output_fd (they may be the same fd, -1:
- * none); a tty port uses one terminal fd, put in raw mode. Names are unique
- * and the "nook." prefix is reserved. [not supported yet] */
+/* Named ports, on a virtio-console device of their own (at most 31 ports):
+ * the guest sees /sys/class/virtio-ports/<name>, and nook-init links each
+ * as /dev/virtio-ports/<name> before the program starts. Names are 1 to 63
+ * bytes, unique, contain no '/', are not "." or "..", and the "nook."
+ * prefix is reserved.
+ *   add_console_port: the VM reads input_fd (into the guest) and writes
+ *     output_fd (the guest's output); either may be -1, they may be the
+ *     same fd (a socket). It works on copies of its own, made by
+ *     nook_vm_build(): the caller may close its fds after it, and should,
+ *     for its reader to see end of file (below). Input at end of file: the
+ *     guest reads end of file, and from then on its writes to that port
+ *     fail (Linux's driver has one connection state per port: use two ports
+ *     for two independent directions). The guest closing the port ends the
+ *     output: a socket is shut down for writing, any other output fd the
+ *     VM's copy is closed; what the guest writes to the port later is
+ *     dropped. Output that the host fd does not take at once waits (the
+ *     guest's writes block), never lost while the VM runs; at the VM's end
+ *     it is written out, unless the fd takes nothing for 5 s.
+ *   add_console_tty: one terminal fd both ways, in raw mode while the VM
+ *     exists (restored by nook_vm_free(), also when the build fails);
+ *     the guest closing the port does not end anything.
+ *   add_console_custom: a backend of the caller's (nook/devices.h). */
 NOOK_API int nook_vm_config_add_console_port(nook_vm_config *cfg, const char *name, int input_fd,
 				    int output_fd);
 NOOK_API int nook_vm_config_add_console_tty(nook_vm_config *cfg, const char *name, int tty_fd);
-
-/* Adds a named port with a custom backend; the table is copied. [not
- * supported yet] */
 NOOK_API int nook_vm_config_add_console_custom(nook_vm_config *cfg, const char *name,
 				      const struct nook_console_port_backend *backend,
 				      void *opaque);
-/* No implicit console (only explicit ports). [not supported yet] */
+/* No implicit console: the guest has no stdin, stdout and stderr ports
+ * (it sees only nook-init's control port on that device, and the named
+ * ports); the program's stdin, stdout and stderr are /dev/null in the guest,
+ * and set_stdio() is not used. console_output cannot go with it. It changes
+ * the kernel command line (NOOK_CMDLINE_NO_STDIO), so such VMs have
+ * snapshots of their own. */
 NOOK_API void nook_vm_config_disable_implicit_console(nook_vm_config *cfg);
 
 /* Exec: the program nook-init runs. The path is absolute or a name looked up

@@ -25,7 +25,7 @@ top() { echo "$1" | cut -d/ -f2; }
 # --- Boot 1: the jail, looked at while the guest waits for the host ---
 mkdir "$work/share"
 # Cold (--snapshot off), so that the kernel's boot log is there to check.
-"$NOOK" run --jail-uid 4242:4343 --snapshot off -v "$work/share:/data" --console-output "$work/console" -- sh -c '
+"$NOOK" run --jail-uid 4242:4343 --snapshot off -v "$work/share:/data" --kernel-log "$work/console" -- sh -c '
 	echo ready
 	while [ ! -e /data/go ]; do sleep 1; done
 	echo made-in-guest >/data/from-guest' </dev/null >"$work/jail.out" 2>"$work/jail.err" &
@@ -56,7 +56,7 @@ check "jail: fs workers keep CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETI
 check "jail: vCPU, I/O and fs worker threads are there" bash -c "grep -q '^vcpu-0 ' '$work/threads' && grep -q '^nook-io ' '$work/threads'"
 # The root holds /dev (kvm only), /proc and the tops of the paths the VM
 # uses: the kernel, the build tree (rootfs, nook-init), the share and the
-# console output, the working directory; /sys on PVM hosts (its marker).
+# kernel log, the working directory; /sys on PVM hosts (its marker).
 expected=$( (echo dev; echo proc; top "$KERNEL_DIR"; top "$BUILD"; top "$work"; top "$PWD"
 	[ -d /sys/module/kvm_pvm ] && echo sys) | sort -u | tr '\n' ' ')
 got=$(ls -A "/proc/$child/root" | sort | tr '\n' ' ')
@@ -71,8 +71,8 @@ st=$?
 check "jail: status 0" equals "$st" 0
 check "jail: the guest wrote into the share" equals "$(cat "$work/share/from-guest" 2>&1)" made-in-guest
 check "jail: the guest's file belongs to 4242:4343" equals "$(stat -c %u:%g "$work/share/from-guest")" 4242:4343
-check "jail: the kernel log reached --console-output" contains "$work/console" "Linux version"
-check "jail: the console output file belongs to 4242:4343" equals "$(stat -c %u:%g "$work/console")" 4242:4343
+check "jail: the kernel log reached --kernel-log" contains "$work/console" "Linux version"
+check "jail: the kernel log file belongs to 4242:4343" equals "$(stat -c %u:%g "$work/console")" 4242:4343
 
 # --- Boot 2: a user that is not root, the README's first command ---
 # /dev/kvm is root's here: in a private mount namespace a node of the

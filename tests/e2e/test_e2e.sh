@@ -75,7 +75,7 @@ for a in "$@"; do printf "arg=[%s]\n" "$a"; done
 exit 7'
 # Cold (refresh), so that the kernel's boot log is there to check.
 run boot1 run --memory 256 --snapshot refresh -e FOO=bar "${env_args[@]}" -w /tmp \
-	--rlimit RLIMIT_NOFILE=1024:2048 --console-output "$work/boot1.console" \
+	--rlimit RLIMIT_NOFILE=1024:2048 --kernel-log "$work/boot1.console" \
 	-- /bin/sh -c "$script" sh "a b" "q\"u'ote" $'new\nline' ""
 check "boot 1: exit status 7" equals "$(status boot1)" 7
 check "boot 1: stdin reaches the program, EOF included" contains "$work/boot1.out" "stdin=$(printf 'line one\nline two' | md5sum | cut -d' ' -f1)"
@@ -91,14 +91,14 @@ check "boot 1: --memory 256 in /proc/meminfo ($memkb kB)" test "${memkb:-0}" -gt
 args=$(sed -n '/^arg=/,$p' "$work/boot1.out")
 expected_args=$(printf 'arg=[a b]\narg=[q"u'"'"'ote]\narg=[new\nline]\narg=[]')
 check "boot 1: args byte-exact" equals "$args" "$expected_args"
-check "boot 1: kernel log in --console-output" contains "$work/boot1.console" "Linux version"
+check "boot 1: kernel log in --kernel-log" contains "$work/boot1.console" "Linux version"
 
 # --- Boot 1b: two vCPUs, seen by the kernel. The program's status is not
 # checked: programs on an SMP guest of some PVM hosts crash (README). ---
 # With --hyperthreading the two are one core's two threads (CPUID
 # topology); a program that crashed is reported as a skip, not a pass.
 topo=/sys/devices/system/cpu
-run boot1b run --cpus 2 --hyperthreading --snapshot off --console-output "$work/boot1b.console" \
+run boot1b run --cpus 2 --hyperthreading --snapshot off --kernel-log "$work/boot1b.console" \
 	-- /bin/cat $topo/cpu0/topology/thread_siblings_list $topo/cpu1/topology/thread_siblings_list \
 	$topo/cpu1/topology/core_id
 check "boot 1b: --cpus 2 brings up two CPUs" contains "$work/boot1b.console" "Brought up 1 node, 2 CPUs"

@@ -88,7 +88,7 @@ t chain
 md5sum /dev/disk/by-id/virtio-chain >/tmp/sum; read -r sum _ </tmp/sum; echo "CHAIN_MD5=$sum"
 echo GUEST_DONE
 '
-run boot run --console-output "$work/console.log" --disk "$work/tools.img,ro,id=tools" \
+run boot run --kernel-log "$work/console.log" --disk "$work/tools.img,ro,id=tools" \
 	--disk "$work/data.qcow2,format=qcow2,id=data,cache=writeback,sync=full" \
 	--disk "$work/chain/top.qcow2,format=qcow2,ro,backing=on,id=chain" -- /bin/sh -c "$script"
 out=$work/boot.out

@@ -80,7 +80,7 @@ static void run_payload(const char *name, unsigned vcpus, struct run *out)
 	assert_int_equal(nook_vm_config_set_kernel_path(cfg, PAYLOAD_PATH), 0);
 	assert_int_equal(nook_vm_config_set_init_path(cfg, "/payload"), 0);
 	assert_int_equal(nook_vm_config_append_cmdline(cfg, cmdline), 0);
-	assert_int_equal(nook_vm_config_set_console_output(cfg, console), 0);
+	assert_int_equal(nook_vm_config_set_kernel_log(cfg, console), 0);
 	nook_vm_config_set_stdio(cfg, -1, out_fd, -1);
 
 	nook_error *err = NULL;

@@ -185,8 +185,8 @@ static void test_queue_outside_memory_is_refused(void **state)
 		skip();
 	}
 	assert_int_equal(event_loop_init(&loop), 0);
-	const struct virtio_console_port_config ports[] = {{"p", -1, -1}};
-	assert_int_equal(virtio_console_init(&c, &m, &loop, ports, 1, LAYOUT_VIRTIO_MMIO_BASE,
+	const struct virtio_console_port_config ports[] = {{.name = "p", .in_fd = -1, .out_fd = -1}};
+	assert_int_equal(virtio_console_init(&c, &m, &loop, ports, 1, 256, LAYOUT_VIRTIO_MMIO_BASE,
 					     LAYOUT_FIRST_DEVICE_IRQ, &err),
 			 0);
 	struct virtq *q = &c.mmio.queues[0];

@@ -831,6 +831,37 @@ static void set_port_custom_ok(nook_vm_config *c)
 	nook_vm_config_add_console_custom(c, "rpc", &be, NULL);
 }
 static void set_no_implicit(nook_vm_config *c) { nook_vm_config_disable_implicit_console(c); }
+static void set_port_slash(nook_vm_config *c) { nook_vm_config_add_console_port(c, "a/b", 0, 1); }
+static void set_port_dotdot(nook_vm_config *c) { nook_vm_config_add_console_port(c, "..", 0, 1); }
+static void set_port_long(nook_vm_config *c)
+{
+	char name[65];
+	memset(name, 'n', 64);
+	name[64] = 0;
+	nook_vm_config_add_console_port(c, name, 0, 1);
+}
+static void set_ports_too_many(nook_vm_config *c)
+{
+	for (int i = 0; i < 32; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "p%d", i);
+		nook_vm_config_add_console_port(c, name, 0, 1);
+	}
+}
+static void set_output_no_implicit(nook_vm_config *c)
+{
+	nook_vm_config_disable_implicit_console(c);
+	nook_vm_config_set_console_output(c, "/tmp/out");
+}
+/* Every kind of named port, and no implicit console. */
+static void set_console_all_ok(nook_vm_config *c)
+{
+	set_port_ok(c);
+	set_port_tty_ok(c);
+	set_port_custom_ok(c);
+	set_no_implicit(c);
+	nook_vm_config_set_kernel_log(c, "/tmp/kernel.log");
+}
 static void set_disk_ok(nook_vm_config *c)
 {
 	nook_vm_config_set_disk_format(c, NOOK_DISK_FORMAT_QCOW2);
@@ -933,10 +964,12 @@ static const struct invalid_case {
 	{"net ip no nic", set_net_ip_no_nic, EINVAL, {"ip 10.0.2.9", "no network device"}},
 	{"net subnet small", set_net_subnet_small, EINVAL, {"subnet 10.9.0.0/30", "too small"}},
 	{"net scope bad", set_net_scope_bad, EINVAL, {"network scope 9"}},
-	{"console port", set_port_ok, ENOTSUP, {"not supported yet: console port \"agent\""}},
-	{"console tty", set_port_tty_ok, ENOTSUP, {"not supported yet: console tty port \"shell\""}},
-	{"console custom", set_port_custom_ok, ENOTSUP, {"not supported yet: console custom port \"rpc\""}},
-	{"no implicit console", set_no_implicit, ENOTSUP, {"not supported yet:", "implicit console"}},
+	{"console slash name", set_port_slash, EINVAL, {"console port \"a/b\"", "'/'"}},
+	{"console dot-dot name", set_port_dotdot, EINVAL, {"console port \"..\""}},
+	{"console long name", set_port_long, EINVAL, {"1 to 63 bytes"}},
+	{"console too many ports", set_ports_too_many, E2BIG, {"32 console ports", "at most 31"}},
+	{"console output, no implicit", set_output_no_implicit, EINVAL,
+	 {"console output /tmp/out", "disabled"}},
 };
 
 static void test_validation_errors(void **state)
@@ -1067,7 +1100,9 @@ static void test_validation_ok(void **state)
 					     set_exec_options,
 					     set_fs_root_ok, set_fs_shares_ok, set_fs_custom_ok,
 					     set_disk_ok, set_net_all_ok, set_net_sandbox_ok,
-					     set_hijack_only};
+					     set_hijack_only, set_console_all_ok};
+	pty = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	assert_true(pty >= 0);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		nook_vm_config *cfg = valid_config();
 		cases[i](cfg);
@@ -1078,6 +1113,7 @@ static void test_validation_ok(void **state)
 		assert_null(err);
 		nook_vm_config_free(cfg);
 	}
+	close(pty);
 }
 
 /* nook_vm_build() runs the same checks and builds nothing on failure. */
