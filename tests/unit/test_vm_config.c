@@ -746,11 +746,20 @@ static void set_net_scope_bad(nook_vm_config *c)
 	nook_vm_config_set_net_scope(c, (enum nook_network_scope)9);
 }
 
+static void set_vsock_empty(nook_vm_config *c) { nook_vm_config_set_vsock_path(c, ""); }
+static void set_vsock_long(nook_vm_config *c)
+{
+	char path[120];
+	memset(path, 'v', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = 0;
+	nook_vm_config_set_vsock_path(c, path);
+}
+
 /* Not supported yet. */
 static void set_ht(nook_vm_config *c) { nook_vm_config_set_hyperthreading(c, true); }
 static void set_nested(nook_vm_config *c) { nook_vm_config_set_nested_virt(c, true); }
 static void set_split(nook_vm_config *c) { nook_vm_config_set_split_irqchip(c, true); }
-static void set_vsock(nook_vm_config *c) { nook_vm_config_set_vsock(c, true); }
 static void set_balloon_on(nook_vm_config *c) { nook_vm_config_set_balloon(c, true); }
 static void set_balloon_stats(nook_vm_config *c)
 {
@@ -920,7 +929,8 @@ static const struct invalid_case {
 	{"hyperthreading", set_ht, ENOTSUP, {"not supported yet: hyperthreading"}},
 	{"nested virt", set_nested, ENOTSUP, {"not supported yet: nested virtualization"}},
 	{"split irqchip", set_split, ENOTSUP, {"not supported yet: split irqchip"}},
-	{"vsock", set_vsock, ENOTSUP, {"not supported yet: vsock"}},
+	{"vsock path empty", set_vsock_empty, EINVAL, {"vsock path \"\"", "empty"}},
+	{"vsock path too long", set_vsock_long, ENAMETOOLONG, {"vsock path \"/vvv", "at most 96 bytes"}},
 	{"balloon on", set_balloon_on, ENOTSUP, {"not supported yet: balloon"}},
 	{"balloon stats", set_balloon_stats, ENOTSUP, {"not supported yet: balloon stats", "2000 ms"}},
 	{"metrics on", set_metrics_on, ENOTSUP, {"not supported yet: metrics"}},
