@@ -373,6 +373,8 @@ static bool rx_data(struct virtio_vsock *v, struct virtio_vsock_conn *c)
 		room = credit;
 	if (room > MAX_PAYLOAD)
 		room = MAX_PAYLOAD;
+	if (!room)
+		return false; /* a buffer with no room past the header */
 	struct iovec iov[VIRTQ_MAX_SIZE];
 	int n = iov_slice(v->rx_chain.in, v->rx_chain.nin, HDR_SIZE, room, iov, VIRTQ_MAX_SIZE);
 	ssize_t got;
@@ -387,7 +389,7 @@ static bool rx_data(struct virtio_vsock *v, struct virtio_vsock_conn *c)
 	}
 	if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		c->readable = false;
-	} else if (got == 0 || room == 0) {
+	} else if (got == 0) {
 		c->host_eof = true;
 		c->owe |= VSOCK_OWE_SHUTDOWN;
 	} else {

@@ -100,7 +100,9 @@ NOOK_API void nook_vm_config_set_vsock(nook_vm_config *cfg, bool on);
  * socket (a socket nobody listens on, which it replaces), and when PATH_P
  * would not fit a UNIX socket name (at most 96 bytes). PATH is left behind
  * when the VM ends. Confined (nook/confine.h), the VM gets PATH's whole
- * directory writable: give it a directory of its own. -ENOMEM or 0. */
+ * directory writable: give it a directory of its own; jailed (started as
+ * root), it runs as another user, who must be able to enter that directory
+ * and connect to the PATH_P sockets. -ENOMEM or 0. */
 NOOK_API int nook_vm_config_set_vsock_path(nook_vm_config *cfg, const char *path);
 /* virtio-balloon (default on) and its guest memory statistics interval in
  * milliseconds (default 1000; 0: no statistics). nook has no balloon yet:
