@@ -212,8 +212,7 @@ void vm_destroy_devices(struct nook_vm *vm)
 	if (vm->rng_created)
 		virtio_rng_destroy(&vm->rng);
 	vm_net_destroy(&vm->net);
-	/* Its clients first: a client handed over meanwhile would be the
-	 * device's. */
+	/* The host side first: it hands its clients to the device. */
 	vsock_unix_destroy(vm->vsock_host);
 	if (vm->vsock_created)
 		virtio_vsock_destroy(&vm->vsock);
