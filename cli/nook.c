@@ -114,6 +114,9 @@ static const char usage_run[] =
 	"                           DHCP and DNS, a host TAP interface, or a socket of\n"
 	"                           passt (stream) or gvproxy/vfkit (datagram)\n"
 	"  --mac XX:XX:XX:XX:XX:XX  MAC address of the next --net (default random)\n"
+	"  --vsock PATH             a virtio-vsock device bridged to UNIX sockets: the\n"
+	"                           guest's connections to CID 2 port P go to PATH_P;\n"
+	"                           host clients connect to PATH and write \"CONNECT P\\n\"\n"
 	"  --scope none|group|public|any\n"
 	"                           where the guest may send: nothing, its subnet only,\n"
 	"                           public addresses only, anywhere (default group)\n"
@@ -322,6 +325,7 @@ enum {
 	OPT_NO_JAIL,
 	OPT_JAIL_UID,
 	OPT_NO_SECCOMP,
+	OPT_VSOCK,
 };
 
 static const struct option run_options[] = {
@@ -349,6 +353,7 @@ static const struct option run_options[] = {
 	{"overlay", required_argument, NULL, OPT_OVERLAY},
 	{"net", required_argument, NULL, OPT_NET},
 	{"mac", required_argument, NULL, OPT_MAC},
+	{"vsock", required_argument, NULL, OPT_VSOCK},
 	{"scope", required_argument, NULL, OPT_SCOPE},
 	{"ip", required_argument, NULL, OPT_IP},
 	{"subnet", required_argument, NULL, OPT_SUBNET},
@@ -605,6 +610,9 @@ static int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct ru
 		return add_console_port(cfg, arg, st);
 	case OPT_NO_IMPLICIT_CONSOLE:
 		nook_vm_config_disable_implicit_console(cfg);
+		break;
+	case OPT_VSOCK:
+		r = nook_vm_config_set_vsock_path(cfg, arg);
 		break;
 	case OPT_LOG_LEVEL: {
 		enum nook_log_level level;

@@ -203,6 +203,9 @@ static int make(const nook_vm_config *cfg, struct confine_plan *p)
 	}
 	if (r == 0)
 		r = add_net(p, cfg);
+	/* vsock: PATH is made there, and PATH_P connected to for any P. */
+	if (r == 0 && cfg->vsock_path)
+		r = add_beside_as(p, cfg->vsock_path, ".", PLAN_WRITE);
 	if (r == 0)
 		r = add_snapshots(p, cfg);
 	p->vcpus = cfg->vcpus;

@@ -130,6 +130,14 @@ static const struct rule io_thread[] = {
 	ALLOW(rename),        /* into place */
 	ALLOW(renameat2),     /* RENAME_EXCHANGE over a snapshot being replaced */
 	ALLOW(unlinkat),      /* the staging directory, its files and itself */
+	/* virtio-vsock's host side (backends/vsock/unix.c): the guest's
+	 * connections to UNIX sockets, host clients accepted, half-closes,
+	 * the deadline of a client's CONNECT line */
+	ALLOW_EQ(socket, 0, AF_UNIX),
+	ALLOW(connect),
+	ALLOW(accept4),
+	ALLOW(shutdown),
+	ALLOW(timerfd_settime),
 	ALLOW_IOCTL(KVM_CHECK_EXTENSION),
 	ALLOW_IOCTL(KVM_GET_MSR_INDEX_LIST),
 	ALLOW_IOCTL(KVM_GET_REGS),

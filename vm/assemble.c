@@ -174,6 +174,30 @@ static int add_disks(struct nook_vm *vm, const nook_vm_config *cfg, nook_error *
 	return r;
 }
 
+/* Late like the shares: the guest never has a vsock connection in a
+ * snapshot (devices/virtio/vsock.h). */
+static int add_vsock(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **err)
+{
+	if (!cfg->vsock)
+		return 0;
+	struct virtio_vsock_host host = {0};
+	int r = 0;
+	if (cfg->vsock_path &&
+	    (r = vsock_unix_open(cfg->vsock_path, &vm->loop, &vm->vsock_host, err)) < 0)
+		return r;
+	if (vm->vsock_host)
+		vsock_unix_host(vm->vsock_host, &host);
+	uint64_t base;
+	uint32_t irq;
+	if ((r = next_slot(vm, &vm->vsock.mmio, &base, &irq, err)) < 0)
+		return r;
+	vm->vsock_created = true;
+	r = virtio_vsock_init(&vm->vsock, &vm->machine, &vm->loop, &host, base, irq, err);
+	if (r == 0 && vm->vsock_host)
+		r = vsock_unix_start(vm->vsock_host, &vm->vsock, err);
+	return r;
+}
+
 int vm_assemble_devices(struct nook_vm *vm, const nook_vm_config *cfg, const struct vm_plan *plan,
 			nook_error **err)
 {
@@ -193,6 +217,8 @@ int vm_assemble_devices(struct nook_vm *vm, const nook_vm_config *cfg, const str
 		r = vm_net_create(&vm->net, cfg, &vm->machine, &vm->loop, net_slot, vm, err);
 	if (r == 0)
 		r = add_named_ports(vm, cfg, err);
+	if (r == 0)
+		r = add_vsock(vm, cfg, err);
 	if (cfg->balloon && !cfg->balloon_set)
 		vm_log(vm, NOOK_LOG_INFO, "no virtio-balloon: nook does not have one yet");
 	if (r < 0 || !vm->ready_point)
@@ -217,6 +243,10 @@ void vm_destroy_devices(struct nook_vm *vm)
 	if (vm->rng_created)
 		virtio_rng_destroy(&vm->rng);
 	vm_net_destroy(&vm->net);
+	/* The host side first: it hands its clients to the device. */
+	vsock_unix_destroy(vm->vsock_host);
+	if (vm->vsock_created)
+		virtio_vsock_destroy(&vm->vsock);
 	for (size_t i = 0; vm->shares && i < vm->nshares; i++) {
 		virtio_fs_destroy(&vm->shares[i].dev);
 		if (vm->shares[i].server)

@@ -10,8 +10,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "backends/vsock/unix.h"
 #include "devices/virtio/console.h"
 #include "kvm/kvm.h"
 
@@ -74,6 +76,7 @@ void nook_vm_config_free(nook_vm_config *cfg)
 	free(cfg->net_ports);
 	free(cfg->console_output);
 	free(cfg->kernel_log);
+	free(cfg->vsock_path);
 	for (size_t i = 0; i < cfg->nports; i++)
 		free(cfg->ports[i].name);
 	free(cfg->ports);
@@ -133,6 +136,14 @@ void nook_vm_config_set_split_irqchip(nook_vm_config *cfg, bool on)
 void nook_vm_config_set_vsock(nook_vm_config *cfg, bool on)
 {
 	cfg->vsock = on;
+}
+
+int nook_vm_config_set_vsock_path(nook_vm_config *cfg, const char *path)
+{
+	int r = str_replace(&cfg->vsock_path, path);
+	if (r == 0 && path)
+		cfg->vsock = true;
+	return r;
 }
 
 void nook_vm_config_set_balloon(nook_vm_config *cfg, bool on)
@@ -1026,6 +1037,23 @@ static int check_net(const nook_vm_config *cfg, nook_error **err)
 	return check_net_sandbox(cfg, err);
 }
 
+/* Its sockets' names: PATH, and PATH_P for every port P. */
+static int check_vsock(const nook_vm_config *cfg, nook_error **err)
+{
+	const char *path = cfg->vsock_path;
+	if (!path)
+		return 0;
+	if (!*path)
+		return error_set(err, EINVAL, "vsock path \"\": empty");
+	if (strlen(path) + VSOCK_UNIX_SUFFIX_MAX >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return error_set(err, ENAMETOOLONG,
+				 "vsock path \"%s\": too long for a UNIX socket with a _PORT "
+				 "suffix (at most %zu bytes)",
+				 path,
+				 sizeof(((struct sockaddr_un *)0)->sun_path) - 1 - VSOCK_UNIX_SUFFIX_MAX);
+	return 0;
+}
+
 static int check_console(const nook_vm_config *cfg, nook_error **err)
 {
 	if (cfg->implicit_console_disabled && cfg->console_output)
@@ -1153,6 +1181,8 @@ int vm_config_check(const nook_vm_config *cfg, nook_error **err)
 		r = check_console(cfg, err);
 	if (r == 0)
 		r = check_disks(cfg, err);
+	if (r == 0)
+		r = check_vsock(cfg, err);
 	return r;
 }
 
@@ -1162,8 +1192,6 @@ int vm_config_check_supported(const nook_vm_config *cfg, nook_error **err)
 {
 	if (cfg->split_irqchip)
 		return UNSUPPORTED("split irqchip");
-	if (cfg->vsock)
-		return UNSUPPORTED("vsock (virtio-vsock)");
 	if (cfg->balloon && cfg->balloon_set)
 		return UNSUPPORTED("balloon (virtio-balloon)");
 	if (cfg->balloon && cfg->balloon_stats_set)

@@ -90,6 +90,7 @@ struct nook_vm_config {
 	bool nested_virt;
 	bool split_irqchip;
 	bool vsock;
+	char *vsock_path; /* the host side's UNIX sockets (backends/vsock/unix.h) */
 	/* On by default as in the reference builder. nook has no balloon and no
 	 * metrics device: *_set records an explicit call, and only then does
 	 * one left on fail validation. rng_set is kept for symmetry. */

@@ -42,7 +42,8 @@ static void device_name(const struct nook_vm *vm, const struct virtio_mmio_devic
 			pthread_mutex_unlock(&n->mmio.lock);
 			return;
 		}
-	snprintf(out->name, sizeof(out->name), "%s", dev->ops->name);
+	snprintf(out->name, sizeof(out->name), "%s%s", dev->ops->name,
+		 dev == &vm->ports.dev.mmio ? " ports" : "");
 }
 
 int nook_vm_get_metrics(nook_vm *vm, struct nook_vm_metrics **out, nook_error **err)

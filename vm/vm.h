@@ -19,6 +19,8 @@
 #include "devices/virtio/console.h"
 #include "devices/virtio/fs.h"
 #include "devices/virtio/rng.h"
+#include "devices/virtio/vsock.h"
+#include "backends/vsock/unix.h"
 #include "kvm/kvm.h"
 #include "util/bytes.h"
 #include "util/event_loop.h"
@@ -79,6 +81,9 @@ struct nook_vm {
 	size_t ndisks;
 	/* The shares' requests by FUSE opcode (metrics). */
 	atomic_uint_least64_t fuse_ops[FS_SERVER_OPCODE_SLOTS];
+	struct virtio_vsock vsock;
+	bool vsock_created;
+	struct vsock_unix *vsock_host; /* its UNIX sockets, when it has a path */
 
 	/* Device windows in command-line order (NULL: an empty placeholder):
 	 * the first `nvisible` are probed at boot, the rest are hidden until
@@ -115,7 +120,7 @@ void vm_log(struct nook_vm *vm, enum nook_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* assemble.c: the machine, the legacy devices, the console, rng, shares,
- * disks and network devices in their slots (hidden when the guest has a
+ * disks, network and vsock devices in their slots (hidden when the guest has a
  * ready point) and placeholders in the rest. */
 int vm_assemble_devices(struct nook_vm *vm, const nook_vm_config *cfg, const struct vm_plan *plan,
 			nook_error **err);

@@ -86,9 +86,33 @@ NOOK_API void nook_vm_config_set_nested_virt(nook_vm_config *cfg, bool on);
 /* Userspace split irqchip for many devices (default off). [not supported
  * yet when on] */
 NOOK_API void nook_vm_config_set_split_irqchip(nook_vm_config *cfg, bool on);
-/* Always attach a virtio-vsock device (default off). [not supported yet
- * when on] */
+/* Attach a virtio-vsock device (default off): stream sockets between the
+ * guest (CID 3) and the host (CID 2). On its own the device is there but
+ * nothing on the host is reachable through it: a guest connection to
+ * CID 2 is refused, and guest sockets can still use their own loopback.
+ * With nook-init as PID 1 the device appears after the ready point, so it
+ * does not change the machine's snapshot. */
 NOOK_API void nook_vm_config_set_vsock(nook_vm_config *cfg, bool on);
+/* Connects the vsock device (and turns it on) to the host through UNIX
+ * stream sockets, as Firecracker does; NULL: none (the device stays on).
+ *   - The guest connects to host port P: nook connects to the socket
+ *     "PATH_P" (say /run/x.sock_1234); if nothing listens there, the guest
+ *     gets a connection refused.
+ *   - nook listens on PATH, mode 0600 (only its owner may connect). A host
+ *     client connects and writes "CONNECT P\n" (within 5 s, at most 32
+ *     bytes); nook asks the guest's port P; when it accepts, the client
+ *     reads "OK <host port>\n" and then the socket carries the
+ *     connection's bytes both ways; when it refuses, the socket is closed.
+ *     Before the guest's driver is up (nook-init binds it just before the
+ *     program starts), a client is refused the same way.
+ * nook_vm_build() fails, naming PATH, when PATH exists and is not a stale
+ * socket (a socket nobody listens on, which it replaces), and when PATH_P
+ * would not fit a UNIX socket name (at most 96 bytes). PATH is left behind
+ * when the VM ends. Confined (nook/confine.h), the VM gets PATH's whole
+ * directory writable: give it a directory of its own; jailed (started as
+ * root), it runs as another user, who must be able to enter that directory
+ * and connect to the PATH_P sockets. -ENOMEM or 0. */
+NOOK_API int nook_vm_config_set_vsock_path(nook_vm_config *cfg, const char *path);
 /* virtio-balloon (default on) and its guest memory statistics interval in
  * milliseconds (default 1000; 0: no statistics). nook has no balloon yet:
  * left at the default the VM simply has none; turning it on, or setting

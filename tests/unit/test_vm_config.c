@@ -744,10 +744,19 @@ static void set_net_scope_bad(nook_vm_config *c)
 	nook_vm_config_set_net_scope(c, (enum nook_network_scope)9);
 }
 
+static void set_vsock_empty(nook_vm_config *c) { nook_vm_config_set_vsock_path(c, ""); }
+static void set_vsock_long(nook_vm_config *c)
+{
+	char path[120];
+	memset(path, 'v', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = 0;
+	nook_vm_config_set_vsock_path(c, path);
+}
+
 /* Not supported yet. */
 static void set_ht(nook_vm_config *c) { nook_vm_config_set_hyperthreading(c, true); }
 static void set_split(nook_vm_config *c) { nook_vm_config_set_split_irqchip(c, true); }
-static void set_vsock(nook_vm_config *c) { nook_vm_config_set_vsock(c, true); }
 static void set_balloon_on(nook_vm_config *c) { nook_vm_config_set_balloon(c, true); }
 static void set_balloon_stats(nook_vm_config *c)
 {
@@ -951,7 +960,8 @@ static const struct invalid_case {
 	{"hyperthreading odd vcpus", set_ht_odd, EINVAL, {"hyperthreading: 3 vCPUs", "even number"}},
 
 	{"split irqchip", set_split, ENOTSUP, {"not supported yet: split irqchip"}},
-	{"vsock", set_vsock, ENOTSUP, {"not supported yet: vsock"}},
+	{"vsock path empty", set_vsock_empty, EINVAL, {"vsock path \"\"", "empty"}},
+	{"vsock path too long", set_vsock_long, ENAMETOOLONG, {"vsock path \"/vvv", "at most 96 bytes"}},
 	{"balloon on", set_balloon_on, ENOTSUP, {"not supported yet: balloon"}},
 	{"balloon stats", set_balloon_stats, ENOTSUP, {"not supported yet: balloon stats", "2000 ms"}},
 	{"fs DAX", set_fs_dax, ENOTSUP, {"not supported yet: fs tag \"fs0\" DAX", "1048576"}},
