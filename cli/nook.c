@@ -86,6 +86,11 @@ static const char usage_run[] =
 	"                           cold and replace the snapshot (refresh)\n"
 	"  --boot-time              print the boot phases to stderr when the program exits\n"
 	"  --pvm auto|on|off        PVM host accommodations (default auto)\n"
+	"  --balloon on|off         virtio-balloon (default on): memory the guest frees\n"
+	"                           goes back to the host\n"
+	"  --balloon-stats-interval MS\n"
+	"                           how often the guest reports its memory statistics to\n"
+	"                           the balloon, in milliseconds (default 1000; 0: never)\n"
 	"  --net none|user|tap:NAME|unixstream:PATH|unixgram:PATH[,vfkit]\n"
 	"                           a network device (repeatable): user-mode NAT with\n"
 	"                           DHCP and DNS, a host TAP interface, or a socket of\n"
@@ -236,6 +241,8 @@ enum {
 	OPT_NO_JAIL,
 	OPT_JAIL_UID,
 	OPT_NO_SECCOMP,
+	OPT_BALLOON,
+	OPT_BALLOON_STATS_INTERVAL,
 };
 
 static const struct option run_options[] = {
@@ -267,6 +274,8 @@ static const struct option run_options[] = {
 	{"no-jail", no_argument, NULL, OPT_NO_JAIL},
 	{"jail-uid", required_argument, NULL, OPT_JAIL_UID},
 	{"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
+	{"balloon", required_argument, NULL, OPT_BALLOON},
+	{"balloon-stats-interval", required_argument, NULL, OPT_BALLOON_STATS_INTERVAL},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -539,6 +548,20 @@ static int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct ru
 			nook_vm_config_set_pvm_mode(cfg, NOOK_PVM_OFF);
 		else
 			return fail("--pvm \"%s\": expected auto, on or off%s", arg, "");
+		break;
+	case OPT_BALLOON:
+		if (strcmp(arg, "on") == 0)
+			nook_vm_config_set_balloon(cfg, true);
+		else if (strcmp(arg, "off") == 0)
+			nook_vm_config_set_balloon(cfg, false);
+		else
+			return fail("--balloon \"%s\": expected on or off%s", arg, "");
+		break;
+	case OPT_BALLOON_STATS_INTERVAL:
+		/* A day is long enough for anyone who wants statistics. */
+		if (parse_count("--balloon-stats-interval", arg, 86400000, &n) < 0)
+			return EXIT_NOOK_FAILED;
+		nook_vm_config_set_balloon_stats_interval_ms(cfg, n);
 		break;
 	default:
 		fprintf(stderr, "Run 'nook run --help' for the options.\n");

@@ -1126,11 +1126,6 @@ int vm_config_check_supported(const nook_vm_config *cfg, nook_error **err)
 		return UNSUPPORTED("split irqchip");
 	if (cfg->vsock)
 		return UNSUPPORTED("vsock (virtio-vsock)");
-	if (cfg->balloon && cfg->balloon_set)
-		return UNSUPPORTED("balloon (virtio-balloon)");
-	if (cfg->balloon && cfg->balloon_stats_set)
-		return UNSUPPORTED("balloon stats interval %llu ms (virtio-balloon)",
-				   (unsigned long long)cfg->balloon_stats_ms);
 	if (cfg->metrics && cfg->metrics_set)
 		return UNSUPPORTED("metrics device");
 

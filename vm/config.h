@@ -90,9 +90,9 @@ struct nook_vm_config {
 	bool nested_virt;
 	bool split_irqchip;
 	bool vsock;
-	/* On by default as in the reference builder. nook has no balloon and no
-	 * metrics device: *_set records an explicit call, and only then does
-	 * one left on fail validation. rng_set is kept for symmetry. */
+	/* On by default as in the reference builder. nook has no metrics
+	 * device: *_set records an explicit call, and only then does one left
+	 * on fail validation. balloon_set and rng_set are kept for symmetry. */
 	bool balloon, balloon_set;
 	uint64_t balloon_stats_ms; /* 0: no statistics */
 	bool balloon_stats_set;

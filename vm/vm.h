@@ -15,6 +15,7 @@
 #include "devices/boot_port.h"
 #include "devices/legacy.h"
 #include "devices/serial.h"
+#include "devices/virtio/balloon.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/console.h"
 #include "devices/virtio/fs.h"
@@ -75,6 +76,8 @@ struct nook_vm {
 	size_t nshares;
 	struct virtio_blk *disks;
 	size_t ndisks;
+	struct virtio_balloon balloon;
+	bool balloon_created;
 
 	/* Device windows in command-line order (NULL: an empty placeholder):
 	 * the first `nvisible` are probed at boot, the rest are hidden until
@@ -111,7 +114,7 @@ void vm_log(struct nook_vm *vm, enum nook_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* assemble.c: the machine, the legacy devices, the console, rng, shares,
- * disks and network devices in their slots (hidden when the guest has a
+ * disks, network devices and the balloon in their slots (hidden when the guest has a
  * ready point) and placeholders in the rest. */
 int vm_assemble_devices(struct nook_vm *vm, const nook_vm_config *cfg, const struct vm_plan *plan,
 			nook_error **err);

@@ -746,16 +746,22 @@ static void set_net_scope_bad(nook_vm_config *c)
 	nook_vm_config_set_net_scope(c, (enum nook_network_scope)9);
 }
 
-/* Not supported yet. */
-static void set_ht(nook_vm_config *c) { nook_vm_config_set_hyperthreading(c, true); }
-static void set_nested(nook_vm_config *c) { nook_vm_config_set_nested_virt(c, true); }
-static void set_split(nook_vm_config *c) { nook_vm_config_set_split_irqchip(c, true); }
-static void set_vsock(nook_vm_config *c) { nook_vm_config_set_vsock(c, true); }
 static void set_balloon_on(nook_vm_config *c) { nook_vm_config_set_balloon(c, true); }
 static void set_balloon_stats(nook_vm_config *c)
 {
 	nook_vm_config_set_balloon_stats_interval_ms(c, 2000);
 }
+static void set_balloon_no_stats(nook_vm_config *c)
+{
+	nook_vm_config_set_balloon(c, true);
+	nook_vm_config_set_balloon_stats_interval_ms(c, 0);
+}
+
+/* Not supported yet. */
+static void set_ht(nook_vm_config *c) { nook_vm_config_set_hyperthreading(c, true); }
+static void set_nested(nook_vm_config *c) { nook_vm_config_set_nested_virt(c, true); }
+static void set_split(nook_vm_config *c) { nook_vm_config_set_split_irqchip(c, true); }
+static void set_vsock(nook_vm_config *c) { nook_vm_config_set_vsock(c, true); }
 static void set_rng_on(nook_vm_config *c) { nook_vm_config_set_rng(c, true); }
 static void set_metrics_on(nook_vm_config *c) { nook_vm_config_set_metrics(c, true); }
 static void set_hijack(nook_vm_config *c) { nook_vm_config_set_inet_hijack(c, true); }
@@ -921,8 +927,6 @@ static const struct invalid_case {
 	{"nested virt", set_nested, ENOTSUP, {"not supported yet: nested virtualization"}},
 	{"split irqchip", set_split, ENOTSUP, {"not supported yet: split irqchip"}},
 	{"vsock", set_vsock, ENOTSUP, {"not supported yet: vsock"}},
-	{"balloon on", set_balloon_on, ENOTSUP, {"not supported yet: balloon"}},
-	{"balloon stats", set_balloon_stats, ENOTSUP, {"not supported yet: balloon stats", "2000 ms"}},
 	{"metrics on", set_metrics_on, ENOTSUP, {"not supported yet: metrics"}},
 	{"fs DAX", set_fs_dax, ENOTSUP, {"not supported yet: fs tag \"fs0\" DAX", "1048576"}},
 	{"net port 0", set_net_port0, ERANGE, {"published port 127.0.0.1:0:80/tcp", "out of range"}},
@@ -974,7 +978,8 @@ static void test_validation_errors(void **state)
 }
 
 /* Seed defaults (balloon, rng, metrics on) and explicitly turning those
- * devices off must not fail, nor turning virtio-rng (which nook has) on. */
+ * devices off must not fail, nor turning virtio-rng or the balloon (which
+ * nook has) on, with or without statistics. */
 static void set_nothing(nook_vm_config *c) { (void)c; }
 static void set_devices_off(nook_vm_config *c)
 {
@@ -1029,7 +1034,8 @@ static void test_validation_ok(void **state)
 	(void)state;
 	skip_without_kvm();
 	void (*cases[])(nook_vm_config *) = {set_nothing, set_devices_off, set_rng_on,
-					     set_exec_options,
+					     set_balloon_on, set_balloon_stats,
+					     set_balloon_no_stats, set_exec_options,
 					     set_fs_root_ok, set_fs_shares_ok, set_fs_custom_ok,
 					     set_disk_ok, set_net_all_ok, set_net_sandbox_ok,
 					     set_hijack_only};
