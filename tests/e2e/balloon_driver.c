@@ -174,7 +174,9 @@ static int run(const char *share, long alloc_mib, long inflate_mib, bool balloon
 	nook_vm_config_set_exec_path(cfg, "/bin/sh");
 	nook_vm_config_add_arg(cfg, "-c");
 	nook_vm_config_add_arg(cfg, guest_script);
-	nook_vm_config_set_log(cfg, NOOK_LOG_WARN, NULL, NULL);
+	nook_vm_config_set_log(cfg, NOOK_LOG_INFO, NULL, NULL);
+	if (getenv("BALLOON_CONSOLE")) /* the kernel log, for debugging */
+		nook_vm_config_set_console_output(cfg, getenv("BALLOON_CONSOLE"));
 	nook_error *err = NULL;
 	int r = nook_vm_build(cfg, &vm, &err);
 	nook_vm_config_free(cfg);

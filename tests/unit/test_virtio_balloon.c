@@ -513,6 +513,35 @@ static void test_save_restore(void **state)
 	bytes_free(&saved);
 }
 
+static uint32_t features_word(uint64_t base, uint32_t sel)
+{
+	uint8_t data[4];
+	io_data_put(data, 4, sel);
+	assert_true(io_bus_access(&fx.m.mmio, base + VIRTIO_MMIO_DEVICE_FEATURES_SEL, data, 4, true));
+	assert_true(io_bus_access(&fx.m.mmio, base + VIRTIO_MMIO_DEVICE_FEATURES, data, 4, false));
+	return (uint32_t)io_data_get(data, 4);
+}
+
+/* Interval 0: no statistics queue offered, no timer; the rest is there. */
+static void test_no_stats(void **state)
+{
+	NEED_DEVICE();
+	assert_true(features_word(LAYOUT_VIRTIO_MMIO_BASE, 0) & (1u << VIRTIO_BALLOON_F_STATS_VQ));
+	struct virtio_balloon quiet;
+	nook_error *err = NULL;
+	const uint64_t base = LAYOUT_VIRTIO_MMIO_BASE + 0x1000;
+	assert_int_equal(virtio_balloon_init(&quiet, &fx.m, &fx.loop, 0, base,
+					     LAYOUT_FIRST_DEVICE_IRQ + 1, &err),
+			 0);
+	uint32_t f = features_word(base, 0);
+	assert_false(f & (1u << VIRTIO_BALLOON_F_STATS_VQ));
+	assert_true(f & (1u << VIRTIO_BALLOON_F_REPORTING));
+	assert_true(f & (1u << VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
+	assert_int_equal(features_word(base, 1), 1); /* VIRTIO_F_VERSION_1 */
+	assert_int_equal(quiet.stats_timer.fd, -1);
+	virtio_balloon_destroy(&quiet);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -525,6 +554,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_stats, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
