@@ -5,7 +5,6 @@
 #include <linux/virtio_balloon.h>
 #include <linux/virtio_ids.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>

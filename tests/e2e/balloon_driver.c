@@ -269,8 +269,10 @@ static int run(const char *share, long alloc_mib, long inflate_mib, bool balloon
 		 * not count them. */
 		check(s.minor_faults == NOOK_BALLOON_STAT_NONE || s.minor_faults > 0,
 		      "stats: minor faults absent or counted");
-		check(s.age_ms >= 0 && s.age_ms < 2000, "stats: updated every second (age %" PRId64
-		      " ms)", s.age_ms);
+		/* Reports come every second; a slow guest kernel may be late,
+		 * but not by ten of them. */
+		check(s.age_ms >= 0 && s.age_ms < 10000, "stats: fresh (age %" PRId64 " ms)",
+		      s.age_ms);
 		check(s.target_mib == (uint64_t)inflate_mib, "stats: the target");
 		check(nook_vm_set_balloon_mib(vm, 0) == 0, "deflate");
 	}
