@@ -109,6 +109,11 @@ static const char usage_run[] =
 	"                           traffic (default on)\n"
 	"  --stats                  print those counters to stderr when the program exits\n"
 	"  --pvm auto|on|off        PVM host accommodations (default auto)\n"
+	"  --balloon on|off         virtio-balloon (default on): memory the guest frees\n"
+	"                           goes back to the host\n"
+	"  --balloon-stats-interval MS\n"
+	"                           how often the guest reports its memory statistics to\n"
+	"                           the balloon, in milliseconds (default 1000; 0: never)\n"
 	"  --net none|user|tap:NAME|unixstream:PATH|unixgram:PATH[,vfkit]\n"
 	"                           a network device (repeatable): user-mode NAT with\n"
 	"                           DHCP and DNS, a host TAP interface, or a socket of\n"
@@ -326,6 +331,8 @@ enum {
 	OPT_JAIL_UID,
 	OPT_NO_SECCOMP,
 	OPT_VSOCK,
+	OPT_BALLOON,
+	OPT_BALLOON_STATS_INTERVAL,
 };
 
 static const struct option run_options[] = {
@@ -365,6 +372,8 @@ static const struct option run_options[] = {
 	{"no-jail", no_argument, NULL, OPT_NO_JAIL},
 	{"jail-uid", required_argument, NULL, OPT_JAIL_UID},
 	{"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
+	{"balloon", required_argument, NULL, OPT_BALLOON},
+	{"balloon-stats-interval", required_argument, NULL, OPT_BALLOON_STATS_INTERVAL},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -724,6 +733,19 @@ static int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct ru
 			nook_vm_config_set_pvm_mode(cfg, NOOK_PVM_OFF);
 		else
 			return fail("--pvm \"%s\": expected auto, on or off%s", arg, "");
+		break;
+	case OPT_BALLOON: {
+		bool on;
+		if (parse_on_off("--balloon", arg, &on) < 0)
+			return EXIT_NOOK_FAILED;
+		nook_vm_config_set_balloon(cfg, on);
+		break;
+	}
+	case OPT_BALLOON_STATS_INTERVAL:
+		/* A day is long enough for anyone who wants statistics. */
+		if (parse_count("--balloon-stats-interval", arg, 86400000, &n) < 0)
+			return EXIT_NOOK_FAILED;
+		nook_vm_config_set_balloon_stats_interval_ms(cfg, n);
 		break;
 	default:
 		fprintf(stderr, "Run 'nook run --help' for the options.\n");

@@ -74,7 +74,9 @@ static const struct rule every_thread[] = {
 	ALLOW_MASKED(mprotect, 2, PROT_EXEC, 0),
 	ALLOW(mremap),        /* realloc of a large block */
 	ALLOW(munmap),        /* free */
-	ALLOW(madvise),       /* free, and glibc trimming a thread's stack at exit */
+	/* free, glibc trimming a thread's stack at exit, and virtio-balloon
+	 * giving guest pages back (MADV_DONTNEED, on the I/O thread) */
+	ALLOW(madvise),
 	ALLOW(brk),           /* malloc's main arena, which any thread may use */
 	/* glibc's malloc counts the CPUs once, on whichever thread first needs
 	 * a ninth arena: from /sys (where open is allowed; else it fails) or,

@@ -198,6 +198,21 @@ static int add_vsock(struct nook_vm *vm, const nook_vm_config *cfg, nook_error *
 	return r;
 }
 
+/* Last, and hidden like the network until after the ready point: probing
+ * it is not part of the boot, and it is never in a snapshot (see
+ * devices/virtio/balloon.h). */
+static int add_balloon(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **err)
+{
+	uint64_t base;
+	uint32_t irq;
+	int r = next_slot(vm, &vm->balloon.mmio, &base, &irq, err);
+	if (r < 0)
+		return r;
+	vm->balloon_created = true;
+	return virtio_balloon_init(&vm->balloon, &vm->machine, &vm->loop, cfg->balloon_stats_ms,
+				   base, irq, err);
+}
+
 int vm_assemble_devices(struct nook_vm *vm, const nook_vm_config *cfg, const struct vm_plan *plan,
 			nook_error **err)
 {
@@ -219,8 +234,8 @@ int vm_assemble_devices(struct nook_vm *vm, const nook_vm_config *cfg, const str
 		r = add_named_ports(vm, cfg, err);
 	if (r == 0)
 		r = add_vsock(vm, cfg, err);
-	if (cfg->balloon && !cfg->balloon_set)
-		vm_log(vm, NOOK_LOG_INFO, "no virtio-balloon: nook does not have one yet");
+	if (r == 0 && cfg->balloon)
+		r = add_balloon(vm, cfg, err);
 	if (r < 0 || !vm->ready_point)
 		return r;
 	/* The guest meets these only after the ready point; every other
@@ -247,6 +262,8 @@ void vm_destroy_devices(struct nook_vm *vm)
 	vsock_unix_destroy(vm->vsock_host);
 	if (vm->vsock_created)
 		virtio_vsock_destroy(&vm->vsock);
+	if (vm->balloon_created)
+		virtio_balloon_destroy(&vm->balloon);
 	for (size_t i = 0; vm->shares && i < vm->nshares; i++) {
 		virtio_fs_destroy(&vm->shares[i].dev);
 		if (vm->shares[i].server)

@@ -149,19 +149,16 @@ int nook_vm_config_set_vsock_path(nook_vm_config *cfg, const char *path)
 void nook_vm_config_set_balloon(nook_vm_config *cfg, bool on)
 {
 	cfg->balloon = on;
-	cfg->balloon_set = true;
 }
 
 void nook_vm_config_set_balloon_stats_interval_ms(nook_vm_config *cfg, uint64_t ms)
 {
 	cfg->balloon_stats_ms = ms;
-	cfg->balloon_stats_set = true;
 }
 
 void nook_vm_config_set_rng(nook_vm_config *cfg, bool on)
 {
 	cfg->rng = on;
-	cfg->rng_set = true;
 }
 
 void nook_vm_config_set_metrics(nook_vm_config *cfg, bool on)
@@ -1192,11 +1189,6 @@ int vm_config_check_supported(const nook_vm_config *cfg, nook_error **err)
 {
 	if (cfg->split_irqchip)
 		return UNSUPPORTED("split irqchip");
-	if (cfg->balloon && cfg->balloon_set)
-		return UNSUPPORTED("balloon (virtio-balloon)");
-	if (cfg->balloon && cfg->balloon_stats_set)
-		return UNSUPPORTED("balloon stats interval %llu ms (virtio-balloon)",
-				   (unsigned long long)cfg->balloon_stats_ms);
 
 	for (size_t i = 0; i < cfg->nfs; i++)
 		if (cfg->fs[i].shm_size)

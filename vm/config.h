@@ -91,13 +91,10 @@ struct nook_vm_config {
 	bool split_irqchip;
 	bool vsock;
 	char *vsock_path; /* the host side's UNIX sockets (backends/vsock/unix.h) */
-	/* On by default as in the reference builder. nook has no balloon and no
-	 * metrics device: *_set records an explicit call, and only then does
-	 * one left on fail validation. rng_set is kept for symmetry. */
-	bool balloon, balloon_set;
+	/* On by default as in the reference builder. */
+	bool balloon;
 	uint64_t balloon_stats_ms; /* 0: no statistics */
-	bool balloon_stats_set;
-	bool rng, rng_set;
+	bool rng;
 	bool metrics;
 	bool inet_hijack;
 	bool confine; /* seccomp for the VM's threads (default on) */

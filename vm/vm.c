@@ -300,6 +300,44 @@ void nook_vm_free(nook_vm *vm)
 	free(vm);
 }
 
+#define BALLOON_PAGES_PER_MIB 256 /* 4 KiB pages */
+
+int nook_vm_set_balloon_mib(nook_vm *vm, uint64_t mib)
+{
+	if (!vm->balloon_created)
+		return -ENODEV;
+	if (mib > vm->machine.mem.size >> 20)
+		return -EINVAL;
+	return virtio_balloon_set_target(&vm->balloon, mib * BALLOON_PAGES_PER_MIB);
+}
+
+int nook_vm_get_balloon_stats(nook_vm *vm, struct nook_balloon_stats *out)
+{
+	if (!vm->balloon_created)
+		return -ENODEV;
+	struct virtio_balloon_stats s;
+	virtio_balloon_get_stats(&vm->balloon, &s);
+	const uint64_t *v = s.values;
+	*out = (struct nook_balloon_stats){
+		.target_mib = s.num_pages / BALLOON_PAGES_PER_MIB,
+		.actual_mib = s.actual / BALLOON_PAGES_PER_MIB,
+		.total_memory = v[BALLOON_STAT_MEMTOT],
+		.free_memory = v[BALLOON_STAT_MEMFREE],
+		.available_memory = v[BALLOON_STAT_AVAIL],
+		.disk_caches = v[BALLOON_STAT_CACHES],
+		.swap_in = v[BALLOON_STAT_SWAP_IN],
+		.swap_out = v[BALLOON_STAT_SWAP_OUT],
+		.major_faults = v[BALLOON_STAT_MAJFLT],
+		.minor_faults = v[BALLOON_STAT_MINFLT],
+		.hugetlb_allocations = v[BALLOON_STAT_HTLB_PGALLOC],
+		.hugetlb_failures = v[BALLOON_STAT_HTLB_PGFAIL],
+		.age_ms = s.updated_ns ? (int64_t)((monotonic_ns() - s.updated_ns) / 1000000) : -1,
+		.released_bytes = s.released_bytes,
+		.refused = s.refused,
+	};
+	return 0;
+}
+
 enum nook_vm_boot nook_vm_get_boot_kind(const nook_vm *vm)
 {
 	return vm->boot;

@@ -15,6 +15,7 @@
 #include "devices/boot_port.h"
 #include "devices/legacy.h"
 #include "devices/serial.h"
+#include "devices/virtio/balloon.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/console.h"
 #include "devices/virtio/fs.h"
@@ -84,6 +85,8 @@ struct nook_vm {
 	struct virtio_vsock vsock;
 	bool vsock_created;
 	struct vsock_unix *vsock_host; /* its UNIX sockets, when it has a path */
+	struct virtio_balloon balloon;
+	bool balloon_created;
 
 	/* Device windows in command-line order (NULL: an empty placeholder):
 	 * the first `nvisible` are probed at boot, the rest are hidden until
@@ -120,7 +123,7 @@ void vm_log(struct nook_vm *vm, enum nook_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* assemble.c: the machine, the legacy devices, the console, rng, shares,
- * disks, network and vsock devices in their slots (hidden when the guest has a
+ * disks, network, vsock devices and the balloon in their slots (hidden when the guest has a
  * ready point) and placeholders in the rest. */
 int vm_assemble_devices(struct nook_vm *vm, const nook_vm_config *cfg, const struct vm_plan *plan,
 			nook_error **err);

@@ -37,7 +37,8 @@ int vm_encode_config(struct nook_vm *vm, const nook_vm_config *cfg, const struct
 	for (size_t i = 0; r == 0 && i < cfg->nrlimits; i++)
 		r = guest_config_add_rlimit(b, (uint32_t)cfg->rlimits[i].resource,
 					    cfg->rlimits[i].soft, cfg->rlimits[i].hard);
-	/* The hidden slots, bound in order: shares, disks, network, vsock. */
+	/* The hidden slots, bound in order: shares, disks, network, console
+	 * ports, vsock, balloon. */
 	for (unsigned i = vm->nvisible; r == 0 && i < vm->nslots; i++)
 		if (vm->slots[i])
 			r = guest_config_add_slot(b, i);

@@ -248,10 +248,17 @@ static void mmio_write(void *opaque, uint64_t offset, const uint8_t *data, uint3
 {
 	struct virtio_mmio_device *dev = opaque;
 	pthread_mutex_lock(&dev->lock);
-	/* Config space is read-only for the devices nook has; registers are
-	 * 32-bit, anything else is ignored as the spec allows. */
-	if (!dev->hidden && offset < VIRTIO_MMIO_CONFIG && len == 4 && !(offset & 3))
+	/* Registers are 32-bit, anything else is ignored as the spec allows. */
+	if (dev->hidden) {
+		/* an empty placeholder ignores writes */
+	} else if (offset >= VIRTIO_MMIO_CONFIG) {
+		uint64_t off = offset - VIRTIO_MMIO_CONFIG;
+		if (dev->ops->write_config && off <= dev->ops->config_size &&
+		    len <= dev->ops->config_size - off)
+			dev->ops->write_config(dev, (uint32_t)off, data, len);
+	} else if (len == 4 && !(offset & 3)) {
 		register_write(dev, offset, (uint32_t)io_data_get(data, 4));
+	}
 	pthread_mutex_unlock(&dev->lock);
 }
 

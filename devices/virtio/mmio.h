@@ -35,6 +35,10 @@ struct virtio_device_ops {
 	/* Config space access, offset and len checked against config_size. */
 	void (*read_config)(struct virtio_mmio_device *dev, uint32_t offset, uint8_t *data,
 			    uint32_t len);
+	/* Config space writes by the driver, checked the same way (vCPU
+	 * thread, device lock held); NULL: the config space is read-only. */
+	void (*write_config)(struct virtio_mmio_device *dev, uint32_t offset, const uint8_t *data,
+			     uint32_t len);
 	/* The guest notified queue `index` (I/O thread, device lock held). */
 	void (*queue_notify)(struct virtio_mmio_device *dev, uint16_t index);
 	/* The driver set DRIVER_OK (vCPU thread, device lock held). */

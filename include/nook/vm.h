@@ -114,9 +114,12 @@ NOOK_API void nook_vm_config_set_vsock(nook_vm_config *cfg, bool on);
  * and connect to the PATH_P sockets. -ENOMEM or 0. */
 NOOK_API int nook_vm_config_set_vsock_path(nook_vm_config *cfg, const char *path);
 /* virtio-balloon (default on) and its guest memory statistics interval in
- * milliseconds (default 1000; 0: no statistics). nook has no balloon yet:
- * left at the default the VM simply has none; turning it on, or setting
- * the interval while it is on, fails. [not supported yet] */
+ * milliseconds (default 1000; 0: no statistics). The guest reports the
+ * memory it frees (free page reporting) and nook gives those pages back to
+ * the host, so the VMM's resident memory shrinks again after the guest
+ * used much and freed it; nook_vm_set_balloon_mib() takes memory from the
+ * guest. With nook-init as PID 1 the guest meets the balloon after its
+ * ready point, so it is not part of a snapshot. */
 NOOK_API void nook_vm_config_set_balloon(nook_vm_config *cfg, bool on);
 NOOK_API void nook_vm_config_set_balloon_stats_interval_ms(nook_vm_config *cfg, uint64_t ms);
 /* virtio-rng, the guest's entropy from the host (default on). */
@@ -388,6 +391,43 @@ NOOK_API void nook_vm_stop(nook_vm *vm, int signo, unsigned timeout_ms);
  * not running, -EAGAIN when too many signals are still on their way. */
 NOOK_API int nook_vm_signal(nook_vm *vm, int signo);
 NOOK_API void nook_vm_free(nook_vm *vm);
+
+/* The balloon (nook_vm_config_set_balloon) at run time. The target size of
+ * the balloon: how much of its memory the guest should give back to the
+ * host (0: none). The guest inflates the balloon towards it (or deflates
+ * it) on its own time; nook_balloon_stats.actual_mib shows how far it got.
+ * -EINVAL when larger than guest memory, -ENODEV without a balloon. A
+ * Linux guest may take pages back from the balloon when it would otherwise
+ * run out of memory. Callable from any thread while the VM exists. */
+NOOK_API int nook_vm_set_balloon_mib(nook_vm *vm, uint64_t mib);
+
+/* What the guest last reported (every stats interval) and the balloon's
+ * size. A figure the guest has not reported (or not yet) is
+ * NOOK_BALLOON_STAT_NONE. */
+#define NOOK_BALLOON_STAT_NONE UINT64_MAX
+struct nook_balloon_stats {
+	uint64_t target_mib;       /* set by nook_vm_set_balloon_mib */
+	uint64_t actual_mib;       /* the guest's balloon now */
+	uint64_t total_memory;     /* bytes the guest's kernel manages (MemTotal) */
+	uint64_t free_memory;      /* bytes unused (MemFree) */
+	uint64_t available_memory; /* bytes available to new programs (MemAvailable) */
+	uint64_t disk_caches;      /* bytes of page cache the guest could drop */
+	uint64_t swap_in;          /* bytes swapped in, since the guest booted */
+	uint64_t swap_out;         /* bytes swapped out */
+	uint64_t major_faults;     /* page faults that needed I/O */
+	uint64_t minor_faults;     /* the others */
+	uint64_t hugetlb_allocations, hugetlb_failures;
+	/* Milliseconds since the guest's last report; -1 before the first
+	 * (and always with a statistics interval of 0). */
+	int64_t age_ms;
+	/* What nook did with the pages the guest gave: bytes released on the
+	 * host (inflating and free page reporting), and pages or ranges
+	 * refused because they were not guest RAM. */
+	uint64_t released_bytes;
+	uint64_t refused;
+};
+/* 0, or -ENODEV without a balloon. */
+NOOK_API int nook_vm_get_balloon_stats(nook_vm *vm, struct nook_balloon_stats *out);
 
 /* The primitive under the cache: saves the VM when it reaches its ready
  * point into `dir`, a directory that must not exist yet (made 0700, its

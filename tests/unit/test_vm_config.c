@@ -107,7 +107,6 @@ static void test_defaults(void **state)
 	assert_true(cfg->rng);
 	assert_true(cfg->metrics);
 	assert_false(cfg->inet_hijack);
-	assert_false(cfg->balloon_set || cfg->balloon_stats_set || cfg->rng_set);
 	assert_int_equal(cfg->pvm, NOOK_PVM_AUTO);
 	/* kernel, exec */
 	assert_null(cfg->cmdline);
@@ -169,11 +168,8 @@ static void test_machine_setters(void **state)
 	assert_int_equal(cfg->memory_mib, 2048);
 	assert_true(cfg->hyperthreading && cfg->nested_virt && cfg->split_irqchip && cfg->vsock);
 	assert_false(cfg->balloon);
-	assert_true(cfg->balloon_set);
 	assert_int_equal(cfg->balloon_stats_ms, 0);
-	assert_true(cfg->balloon_stats_set);
 	assert_false(cfg->rng);
-	assert_true(cfg->rng_set);
 	assert_true(cfg->inet_hijack);
 	assert_int_equal(cfg->pvm, NOOK_PVM_OFF);
 	nook_vm_config_free(cfg);
@@ -762,6 +758,12 @@ static void set_balloon_stats(nook_vm_config *c)
 {
 	nook_vm_config_set_balloon_stats_interval_ms(c, 2000);
 }
+static void set_balloon_no_stats(nook_vm_config *c)
+{
+	nook_vm_config_set_balloon(c, true);
+	nook_vm_config_set_balloon_stats_interval_ms(c, 0);
+}
+
 static void set_rng_on(nook_vm_config *c) { nook_vm_config_set_rng(c, true); }
 static void set_hijack(nook_vm_config *c) { nook_vm_config_set_inet_hijack(c, true); }
 static void set_fs_root_ok(nook_vm_config *c) { nook_vm_config_add_fs_root(c, tmp_root); }
@@ -962,8 +964,6 @@ static const struct invalid_case {
 	{"split irqchip", set_split, ENOTSUP, {"not supported yet: split irqchip"}},
 	{"vsock path empty", set_vsock_empty, EINVAL, {"vsock path \"\"", "empty"}},
 	{"vsock path too long", set_vsock_long, ENAMETOOLONG, {"vsock path \"/vvv", "at most 96 bytes"}},
-	{"balloon on", set_balloon_on, ENOTSUP, {"not supported yet: balloon"}},
-	{"balloon stats", set_balloon_stats, ENOTSUP, {"not supported yet: balloon stats", "2000 ms"}},
 	{"fs DAX", set_fs_dax, ENOTSUP, {"not supported yet: fs tag \"fs0\" DAX", "1048576"}},
 	{"net port 0", set_net_port0, ERANGE, {"published port 127.0.0.1:0:80/tcp", "out of range"}},
 	{"net port twice", set_net_port_twice, EEXIST, {"published port 0.0.0.0:8080/tcp", "twice"}},
@@ -1016,7 +1016,8 @@ static void test_validation_errors(void **state)
 }
 
 /* Seed defaults (balloon, rng, metrics on) and explicitly turning those
- * devices off must not fail, nor turning virtio-rng (which nook has) on. */
+ * devices off must not fail, nor turning virtio-rng or the balloon (which
+ * nook has) on, with or without statistics. */
 static void set_nothing(nook_vm_config *c) { (void)c; }
 static void set_devices_off(nook_vm_config *c)
 {
@@ -1107,7 +1108,8 @@ static void test_validation_ok(void **state)
 	(void)state;
 	skip_without_kvm();
 	void (*cases[])(nook_vm_config *) = {set_nothing, set_devices_off, set_rng_on,
-					     set_exec_options,
+					     set_balloon_on, set_balloon_stats,
+					     set_balloon_no_stats, set_exec_options,
 					     set_fs_root_ok, set_fs_shares_ok, set_fs_custom_ok,
 					     set_disk_ok, set_net_all_ok, set_net_sandbox_ok,
 					     set_hijack_only, set_console_all_ok};
