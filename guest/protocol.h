@@ -2,8 +2,9 @@
  *
  * Boot: the VMM packs nook-init alone into the generated initramfs. The
  * kernel probes the devices it finds at boot (the virtio console and rng);
- * every other device (shares, disks, network) sits in a virtio-mmio slot
- * that reads as an empty placeholder (device id 0) until the VMM fills it.
+ * every other device (shares, disks, network, the named console ports)
+ * sits in a virtio-mmio slot that reads as an empty placeholder (device
+ * id 0) until the VMM fills it.
  *
  * The ready point: nook-init mounts the pseudo file systems, opens the
  * console ports and reports NOOK_EVENT_READY on the paravirtual port. Up to
