@@ -111,7 +111,7 @@ static const struct rule device_io[] = {
 	ALLOW(epoll_ctl),     /* a source paused until its peer drains */
 	ALLOW(getrandom),     /* virtio-rng */
 	ALLOW(close),         /* a console input at end of file */
-	ALLOW(shutdown),      /* a console port's output ends (a socket) */
+	ALLOW(shutdown),      /* a console port's output ends, a vsock half-close */
 	END,
 };
 
@@ -133,12 +133,11 @@ static const struct rule io_thread[] = {
 	ALLOW(renameat2),     /* RENAME_EXCHANGE over a snapshot being replaced */
 	ALLOW(unlinkat),      /* the staging directory, its files and itself */
 	/* virtio-vsock's host side (backends/vsock/unix.c): the guest's
-	 * connections to UNIX sockets, host clients accepted, half-closes,
-	 * the deadline of a client's CONNECT line */
+	 * connections to UNIX sockets, host clients accepted, the deadline of
+	 * a client's CONNECT line (half-closes: device_io's shutdown) */
 	ALLOW_EQ(socket, 0, AF_UNIX),
 	ALLOW(connect),
 	ALLOW(accept4),
-	ALLOW(shutdown),
 	ALLOW(timerfd_settime),
 	ALLOW_IOCTL(KVM_CHECK_EXTENSION),
 	ALLOW_IOCTL(KVM_GET_MSR_INDEX_LIST),
