@@ -526,6 +526,35 @@ static void vsock_reset(struct virtio_mmio_device *dev)
 	v->rx_held = false;
 }
 
+/* The device's own part of a snapshot (after the transport's), version 1.
+ * Connections are host sockets, which no snapshot can hold: a VM is saved
+ * only while it has none (-EBUSY otherwise), so the state is the version
+ * alone and a restored device starts with an empty table. */
+struct vsock_state {
+	uint32_t version;
+};
+
+static int vsock_save(struct virtio_mmio_device *dev, struct bytes *out)
+{
+	struct virtio_vsock *v = dev->opaque;
+	if (v->nconns || v->nrst)
+		return -EBUSY;
+	const struct vsock_state st = {.version = 1};
+	return bytes_append(out, &st, sizeof(st));
+}
+
+static int vsock_restore(struct virtio_mmio_device *dev, const void *state, size_t len)
+{
+	struct vsock_state st;
+	if (len != sizeof(st))
+		return -EINVAL;
+	memcpy(&st, state, sizeof(st));
+	if (st.version != 1)
+		return -EINVAL;
+	vsock_reset(dev);
+	return 0;
+}
+
 static const struct virtio_device_ops vsock_ops = {
 	.name = "vsock",
 	.device_id = VIRTIO_ID_VSOCK,
@@ -535,7 +564,8 @@ static const struct virtio_device_ops vsock_ops = {
 	.read_config = vsock_read_config,
 	.queue_notify = vsock_queue_notify,
 	.reset = vsock_reset,
-	/* No save/restore: never in a snapshot (vsock.h). */
+	.save = vsock_save,
+	.restore = vsock_restore,
 };
 
 int virtio_vsock_init(struct virtio_vsock *v, struct machine *m, struct event_loop *loop,

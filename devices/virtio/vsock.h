@@ -17,11 +17,13 @@
  * connection, a connection past VIRTIO_VSOCK_MAX_CONNS: each gets RST
  * (except RST itself, which is never answered).
  *
- * Snapshots: there are no save/restore ops because the device is never in
- * one. With nook-init as PID 1 it waits in a hidden slot until the run's
- * config is sent (vm/assemble.c), after the ready point where snapshots are
- * taken, and the guest probes it fresh after every restore; without
- * nook-init there are no snapshots. Hence no TRANSPORT_RESET event is ever
+ * Snapshots: with nook-init as PID 1 the device waits in a hidden slot
+ * until the run's config is sent (vm/assemble.c), after the ready point
+ * where snapshots are taken, so it is never in one and the guest probes it
+ * fresh after every restore. Its save/restore ops exist for the transport's
+ * contract (devices/virtio/mmio.h): a device the guest sees can be saved
+ * while it has no connection (struct vsock_state in vsock.c, version 1);
+ * with one, save fails with -EBUSY. No TRANSPORT_RESET event is then ever
  * due: no guest connection outlives a snapshot. */
 #ifndef NOOK_DEVICES_VIRTIO_VSOCK_H
 #define NOOK_DEVICES_VIRTIO_VSOCK_H

@@ -366,6 +366,29 @@ static void test_credit_overrun(void **state)
 	close(sv[1]);
 }
 
+/* Saved only without connections; restore takes only what save wrote. */
+static void test_save_restore(void **state)
+{
+	start(false);
+	const struct virtio_device_ops *ops = fx.dev.mmio.ops;
+	struct bytes b = {0};
+	assert_int_equal(ops->save(&fx.dev.mmio, &b), 0);
+	assert_int_equal(ops->restore(&fx.dev.mmio, b.data, b.len), 0);
+	assert_int_equal(ops->restore(&fx.dev.mmio, b.data, b.len - 1), -EINVAL);
+	uint32_t version = 2;
+	assert_int_equal(ops->restore(&fx.dev.mmio, &version, sizeof(version)), -EINVAL);
+	post_rx(4);
+	open_conn(1234, 5678);
+	assert_int_equal(fx.dev.nconns, 1);
+	struct bytes busy = {0};
+	assert_int_equal(ops->save(&fx.dev.mmio, &busy), -EBUSY);
+	/* A restore starts from an empty table. */
+	assert_int_equal(ops->restore(&fx.dev.mmio, b.data, b.len), 0);
+	assert_int_equal(fx.dev.nconns, 0);
+	bytes_free(&b);
+	bytes_free(&busy);
+}
+
 static void test_connection_cap(void **state)
 {
 	struct rlimit rl;
@@ -592,6 +615,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_malformed_packets, teardown),
 		cmocka_unit_test_teardown(test_bad_packets_on_a_connection, teardown),
 		cmocka_unit_test_teardown(test_credit_overrun, teardown),
+		cmocka_unit_test_teardown(test_save_restore, teardown),
 		cmocka_unit_test_teardown(test_connection_cap, teardown),
 		cmocka_unit_test_teardown(test_unix_guest_to_host, teardown),
 		cmocka_unit_test_teardown(test_unix_host_to_guest, teardown),
