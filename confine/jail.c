@@ -459,7 +459,8 @@ static int jail_child(const struct confine_plan *p, uid_t uid, gid_t gid, pid_t 
 	return drop_privileges(p, uid, gid, err);
 }
 
-/* Passes SIGINT, SIGTERM and SIGHUP on to the child until it ends. */
+/* Passes SIGINT, SIGTERM, SIGHUP and the real-time signals on to the
+ * child until it ends. */
 static int wait_child(pid_t child, const sigset_t *set, int *status)
 {
 	for (;;) {
@@ -471,9 +472,10 @@ static int wait_child(pid_t child, const sigset_t *set, int *status)
 			return -errno;
 		if (sig != SIGCHLD) {
 			/* A terminal signals its foreground process group: the
-			 * child has it already. */
+			 * child has it already. A real-time signal keeps its
+			 * value (a sandbox's monitor talks to its VMM so). */
 			if (si.si_code != SI_KERNEL)
-				kill(child, sig);
+				sigqueue(child, sig, si.si_value);
 			continue;
 		}
 		int st;
@@ -503,6 +505,8 @@ int jail_enter(const struct confine_plan *p, uid_t uid, gid_t gid, const struct 
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGCHLD);
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		sigaddset(&set, sig);
 	/* The child starts a new pid namespace; the parent's own later
 	 * children (a sanitizer's tracer) must stay in this one. */
 	int own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);

@@ -2,6 +2,7 @@
 #include "vm/config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <net/if.h>
@@ -84,6 +85,7 @@ void nook_vm_config_free(nook_vm_config *cfg)
 	strv_free(&cfg->args);
 	strv_free(&cfg->env);
 	free(cfg->workdir);
+	free(cfg->hostname);
 	free(cfg->rlimits);
 	for (size_t i = 0; i < cfg->ndisks; i++) {
 		free(cfg->disks[i].path);
@@ -365,6 +367,9 @@ static int add_net(nook_vm_config *cfg, enum vm_net_kind kind, int fd, const cha
 	cfg->net = arr;
 	net.has_mac = cfg->net_next.has_mac;
 	memcpy(net.mac, cfg->net_next.mac, 6);
+	net.has_segment = cfg->net_next.has_segment;
+	net.segment_ip = cfg->net_next.segment_ip;
+	net.segment = cfg->net_next.segment;
 	cfg->net_next = (struct vm_net){0};
 	cfg->net_next_set = false;
 	cfg->net[cfg->nnet] = net;
@@ -404,6 +409,21 @@ int nook_vm_config_add_net_tap(nook_vm_config *cfg, const char *ifname)
 {
 	struct vm_net *net;
 	return add_net(cfg, VM_NET_TAP, -1, ifname ? ifname : "", &net);
+}
+
+int nook_vm_config_add_net_vde(nook_vm_config *cfg, const char *url)
+{
+	struct vm_net *net;
+	return add_net(cfg, VM_NET_VDE, -1, url ? url : "", &net);
+}
+
+void nook_vm_config_set_net_segment(nook_vm_config *cfg, struct in_addr ip,
+				    const struct nook_ipv4_subnet *subnet)
+{
+	cfg->net_next.has_segment = true;
+	cfg->net_next.segment_ip = ip;
+	cfg->net_next.segment = *subnet;
+	cfg->net_next_set = true;
 }
 
 int nook_vm_config_add_net_user(nook_vm_config *cfg)
@@ -590,6 +610,11 @@ int nook_vm_config_set_workdir(nook_vm_config *cfg, const char *dir)
 	return str_replace(&cfg->workdir, dir);
 }
 
+int nook_vm_config_set_hostname(nook_vm_config *cfg, const char *name)
+{
+	return str_replace(&cfg->hostname, name);
+}
+
 int nook_vm_config_add_rlimit(nook_vm_config *cfg, int resource, uint64_t soft, uint64_t hard)
 {
 	struct vm_rlimit *arr = grow(cfg->rlimits, cfg->nrlimits, sizeof(*arr));
@@ -767,6 +792,15 @@ static int check_exec(const nook_vm_config *cfg, nook_error **err)
 	if (cfg->workdir && cfg->workdir[0] != '/')
 		return error_set(err, EINVAL, "workdir \"%s\": must be an absolute path",
 				      cfg->workdir);
+	if (cfg->hostname) {
+		size_t len = strlen(cfg->hostname);
+		bool ok = len >= 1 && len <= 64;
+		for (size_t i = 0; ok && i < len; i++)
+			ok = isalnum((unsigned char)cfg->hostname[i]) || strchr("-._", cfg->hostname[i]);
+		if (!ok)
+			return error_set(err, EINVAL, "hostname \"%s\": expected 1 to 64 letters, "
+					 "digits, '-', '.' or '_'", cfg->hostname);
+	}
 	for (size_t i = 0; i < cfg->env.n; i++) {
 		const char *eq = strchr(cfg->env.items[i], '=');
 		if (!eq || eq == cfg->env.items[i])
@@ -876,6 +910,7 @@ static const char *net_kind_name(enum vm_net_kind kind)
 	case VM_NET_UNIXSTREAM_FD: return "unixstream fd";
 	case VM_NET_UNIXSTREAM_PATH: return "unixstream path";
 	case VM_NET_TAP: return "tap";
+	case VM_NET_VDE: return "vde";
 	case VM_NET_CUSTOM: return "custom backend";
 	case VM_NET_USER: return "user";
 	}
@@ -984,12 +1019,35 @@ static int check_net_sandbox(const nook_vm_config *cfg, nook_error **err)
 	return 0;
 }
 
+/* A segment's address: inside its subnet, a host of it. */
+static int check_segment(const struct vm_net *net, const char *label, nook_error **err)
+{
+	const struct nook_ipv4_subnet *sub = &net->segment;
+	char ip[INET_ADDRSTRLEN], network[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &net->segment_ip, ip, sizeof(ip));
+	inet_ntop(AF_INET, &sub->network, network, sizeof(network));
+	if (sub->prefix < 8 || sub->prefix > 30)
+		return error_set(err, EINVAL, "%s: segment %s/%u: expected a prefix of 8 to 30",
+				 label, network, sub->prefix);
+	if (nook_ipv4_check_in_subnet(net->segment_ip, sub, err) < 0) {
+		error_prefix(err, label);
+		return -EINVAL;
+	}
+	uint32_t host = ntohl(net->segment_ip.s_addr) & ~ntohl(sub->netmask.s_addr);
+	if (host == 0 || host == ~ntohl(sub->netmask.s_addr))
+		return error_set(err, EINVAL, "%s: segment address %s: the network or broadcast "
+				 "address of %s/%u", label, ip, network, sub->prefix);
+	return 0;
+}
+
 static int check_net(const nook_vm_config *cfg, nook_error **err)
 {
 	char label[PATH_MAX + 64];
 	for (size_t i = 0; i < cfg->nnet; i++) {
 		const struct vm_net *net = &cfg->net[i];
 		net_label(net, label, sizeof(label));
+		if (net->has_segment && check_segment(net, label, err) < 0)
+			return -EINVAL;
 		if (net->has_mac) {
 			const uint8_t *m = net->mac;
 			char mac[18];
@@ -1012,6 +1070,7 @@ static int check_net(const nook_vm_config *cfg, nook_error **err)
 			break;
 		case VM_NET_UNIXGRAM_PATH:
 		case VM_NET_UNIXSTREAM_PATH:
+		case VM_NET_VDE:
 			if (!*net->path)
 				return error_set(err, EINVAL, "%s: empty socket path", label);
 			break;
@@ -1152,7 +1211,7 @@ static int check_pending(const nook_vm_config *cfg, nook_error **err)
 				 "nook_vm_config_add_fs_path() or _add_fs_custom()");
 	if (cfg->net_next_set)
 		return error_set(err, EINVAL,
-				 "net settings (mac) given with no network device added after "
+				 "net settings (mac, segment) given with no network device added after "
 				 "them: they apply to the next nook_vm_config_add_net_*()");
 	if (cfg->disk_next_set)
 		return error_set(err, EINVAL,

@@ -44,6 +44,7 @@ enum vm_net_kind {
 	VM_NET_UNIXSTREAM_FD,
 	VM_NET_UNIXSTREAM_PATH,
 	VM_NET_TAP,
+	VM_NET_VDE,
 	VM_NET_CUSTOM,
 	VM_NET_USER, /* user-mode networking (libslirp) */
 };
@@ -53,8 +54,13 @@ struct vm_net {
 	bool has_mac;
 	uint8_t mac[6];
 	int fd;           /* *_FD */
-	char *path;       /* *_PATH: socket path; TAP: interface name */
+	char *path;       /* *_PATH: socket path; TAP: interface name; VDE: URL */
 	bool vfkit_magic; /* UNIXGRAM_PATH */
+	/* A segment (nook_vm_config_set_net_segment): this address in this
+	 * subnet, no route, frames only within the subnet. */
+	bool has_segment;
+	struct in_addr segment_ip;
+	struct nook_ipv4_subnet segment;
 	struct nook_net_backend backend; /* CUSTOM */
 	void *opaque;
 };
@@ -144,6 +150,7 @@ struct nook_vm_config {
 	struct strv args;
 	struct strv env;
 	char *workdir;
+	char *hostname;
 	struct vm_rlimit *rlimits;
 	size_t nrlimits;
 

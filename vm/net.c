@@ -38,6 +38,15 @@ static void plan_device(const nook_vm_config *cfg, size_t i, struct net_plan *p)
 	bool user = net->kind == VM_NET_USER;
 	bool given_ip = i == 0 && cfg->has_net_ip;
 	*p = (struct net_plan){.prefix = VM_NET_DEFAULT_PREFIX};
+	if (net->has_segment) {
+		/* Its own address on a segment: no route, no DNS. */
+		p->mode = NOOK_NET_STATIC;
+		p->network = ntohl(net->segment.network.s_addr);
+		p->prefix = net->segment.prefix;
+		p->netmask = prefix_mask(p->prefix);
+		p->guest = ntohl(net->segment_ip.s_addr);
+		return;
+	}
 	if (i == 0) {
 		vm_net_first_subnet(cfg, &p->network, &p->prefix);
 	} else {
@@ -110,6 +119,8 @@ static int open_backend(const nook_vm_config *cfg, const struct vm_net *net,
 	}
 	case VM_NET_TAP:
 		return net_tap_open(net->path, b, err);
+	case VM_NET_VDE:
+		return net_vde_open(net->path, b, err);
 	case VM_NET_UNIXSTREAM_FD:
 	case VM_NET_UNIXSTREAM_PATH:
 		return net_unixstream_open(net->kind == VM_NET_UNIXSTREAM_FD ? net->fd : -1, net->path,
@@ -160,7 +171,9 @@ int vm_net_create(struct vm_net_devices *d, const nook_vm_config *cfg, struct ma
 			return r;
 		first_user &= !user;
 		struct net_filter f = {
-			.scope = cfg->net_scope_set ? cfg->net_scope : NOOK_NETWORK_SCOPE_ANY,
+			/* A segment's frames stay in it. */
+			.scope = net->has_segment ? NOOK_NETWORK_SCOPE_GROUP
+				 : cfg->net_scope_set ? cfg->net_scope : NOOK_NETWORK_SCOPE_ANY,
 			.network = p.network, .netmask = p.netmask,
 			.gateway = user ? p.network + VM_NET_GATEWAY_HOST : p.gateway,
 			.dns = user ? p.network + VM_NET_DNS_HOST : p.dns,

@@ -94,6 +94,8 @@ static void fd_destroy(struct net_backend *b)
 	struct net_fd_backend *f = fd_backend(b);
 	if (f->owns_fd && f->fd >= 0)
 		close(f->fd);
+	if (f->release)
+		f->release(f->release_arg);
 	free(f);
 }
 

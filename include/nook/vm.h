@@ -263,6 +263,16 @@ NOOK_API int nook_vm_config_add_net_unixstream_fd(nook_vm_config *cfg, int fd);
 NOOK_API int nook_vm_config_add_net_unixstream_path(nook_vm_config *cfg, const char *path);
 /* An existing host TAP interface, by name. */
 NOOK_API int nook_vm_config_add_net_tap(nook_vm_config *cfg, const char *ifname);
+/* A port of a VDE switch (libvdeplug4): url is vde:///path/of/switch (or
+ * just the path), e.g. a `vde_plug null:// switch:///path` or a
+ * vde_switch. Frames go to every VM, namespace or program on the switch. */
+NOOK_API int nook_vm_config_add_net_vde(nook_vm_config *cfg, const char *url);
+/* The next device is on a private segment (a VDE switch shared by a group
+ * of sandboxes, say): nook-init gives it `ip` in `subnet`, with no route
+ * and no DNS, and its frames may go only to the subnet, whatever the
+ * scope. */
+NOOK_API void nook_vm_config_set_net_segment(nook_vm_config *cfg, struct in_addr ip,
+					      const struct nook_ipv4_subnet *subnet);
 
 /* Adds a device with a custom backend; the table is copied. */
 NOOK_API int nook_vm_config_add_net_custom(nook_vm_config *cfg, const struct nook_net_backend *backend,
@@ -334,6 +344,9 @@ NOOK_API int nook_vm_config_add_env(nook_vm_config *cfg, const char *key_value);
 NOOK_API int nook_vm_config_add_env_pair(nook_vm_config *cfg, const char *key, const char *value);
 NOOK_API int nook_vm_config_add_envs(nook_vm_config *cfg, const char *const *key_values);
 NOOK_API int nook_vm_config_set_workdir(nook_vm_config *cfg, const char *dir);
+/* The guest's host name (default: the kernel's, "(none)"): 1 to 64
+ * letters, digits, '-', '.' or '_'. */
+NOOK_API int nook_vm_config_set_hostname(nook_vm_config *cfg, const char *name);
 NOOK_API int nook_vm_config_add_rlimit(nook_vm_config *cfg, int resource, uint64_t soft, uint64_t hard);
 
 /* Disk: virtio-blk devices backed by image files.

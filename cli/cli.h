@@ -1,0 +1,122 @@
+/* What the files of the nook command line share. */
+#ifndef NOOK_CLI_H
+#define NOOK_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <nook/vm.h>
+
+/* Exit status when nook itself fails (as docker run does). */
+#define EXIT_NOOK_FAILED 125
+
+/* ---- common.c ---- */
+uint64_t monotonic_now_ns(void);
+/* Prints "nook: " and fmt (with two string arguments) to stderr; returns
+ * EXIT_NOOK_FAILED. */
+int fail(const char *fmt, const char *arg, const char *detail);
+/* Prints the error's message and frees it; returns EXIT_NOOK_FAILED. */
+int fail_error(nook_error *err);
+int parse_on_off(const char *flag, const char *arg, bool *on);
+int parse_count(const char *flag, const char *text, uint64_t max, uint64_t *out);
+/* `s` as a JSON string, quoted and escaped. */
+void json_string(FILE *f, const char *s);
+/* A UNIX stream socket connected to `path`, or -1 with errno. */
+int connect_unix(const char *path);
+
+/* ---- run_options.c ---- */
+/* getopt_long's short options of run and create ('+': options end at
+ * PROGRAM, whose own options are its business). */
+#define RUN_SHORT_OPTIONS "+he:w:v:p:dit"
+extern const struct option run_options[];
+
+/* What the options gather besides the config. */
+struct run_state {
+	bool boot_time;
+	bool stats;
+	const char **overlay; /* --overlay layers, lowest first */
+	size_t noverlay;
+	bool net, scope; /* a --net device, a --scope */
+	enum nook_network_scope scope_value;
+	const char *group; /* --group */
+	bool hostname;     /* a --hostname */
+	bool no_jail;
+	const char *jail_ids; /* --jail-uid */
+	int *port_fds; /* --console-port's, closed once the VM has its copies */
+	size_t nport_fds;
+	bool vsock; /* a --vsock of the user's */
+	/* -e and -w as given, for an exec that runs the program (-t) */
+	const char **env;
+	size_t nenv;
+	const char *workdir;
+	/* Sandboxes (sandbox.c): --name, -d, -i, -t */
+	const char *name;
+	bool detach, interactive, tty;
+	/* The VMM of a sandbox (its monitor passes --sandbox-dir): the
+	 * sandbox's directory. */
+	const char *sandbox_dir;
+};
+/* Parses run's (or create's) arguments into `cfg` and `st`; optind is then
+ * PROGRAM's index (argc when there is none). 0; -1 after printing `usage`
+ * for -h; EXIT_NOOK_FAILED after printing why. */
+int parse_run_args(int argc, char **argv, const char *usage, nook_vm_config *cfg,
+		   struct run_state *st);
+/* Applies one option to `cfg` and `st`; 0, or EXIT_NOOK_FAILED after
+ * printing why. */
+int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct run_state *st);
+void run_state_free(struct run_state *st);
+
+/* ---- run_report.c ---- */
+void print_boot_times(const nook_vm *vm, uint64_t t_main);
+void print_metrics(nook_vm *vm);
+struct boot_progress;
+/* On a terminal, while a first boot saves its snapshot; NULL otherwise. */
+struct boot_progress *boot_progress_start(const nook_vm *vm);
+void boot_progress_stop(struct boot_progress *p);
+
+/* ---- sandbox_dir.c, sandbox.c: long-lived sandboxes ---- */
+/* In a sandbox's directory: the vsock socket of nook-init's agent. */
+#define SANDBOX_VSOCK "vsock.sock"
+/* A monitor asks its VMM (nook run --sandbox-dir) with real-time signals
+ * whose value says more: a signal for the program, or the milliseconds
+ * the program gets after SIGTERM before the VM is ended by force. */
+#define SANDBOX_SIG_SIGNAL (SIGRTMIN + 2)
+#define SANDBOX_SIG_STOP (SIGRTMIN + 3)
+/* 0 for a valid sandbox name, else -EINVAL after printing why. */
+int sandbox_name_check(const char *name);
+/* nook run with -d, -t or --name: argv[1..prog) are run's options,
+ * argv[prog..argc) the program. */
+int run_in_sandbox(int argc, char **argv, int prog, const struct run_state *st);
+
+/* ---- exec.c ---- */
+struct exec_request {
+	const char *const *argv; /* NULL-terminated */
+	const char *const *env;  /* nenv KEY=VALUE */
+	size_t nenv;
+	const char *workdir;
+	bool set_user;
+	uint32_t uid, gid;
+	bool interactive, tty;
+};
+/* Runs a program in the running sandbox `dir` with this process's stdio
+ * (the terminal raw while -t): its exit status, or EXIT_NOOK_FAILED. */
+int exec_in_sandbox(const char *name, const char *dir, const struct exec_request *req);
+
+/* ---- commands ---- */
+int cmd_run(int argc, char **argv, uint64_t t_main);
+int cmd_snapshot(int argc, char **argv);
+int cmd_create(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_kill(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+
+#endif

@@ -1,0 +1,199 @@
+#!/bin/bash
+# Long-lived sandboxes end to end (TAP), with a runtime directory of the
+# test's own. Before any boot: invalid and clashing names, the commands on
+# sandboxes that do not run. Then three sandboxes boot at once:
+#   t1 (nook create, then start; group g1) runs a program that prints and
+#      sleeps;
+#      in it: execs with stdin (and end of file), separate stdout and
+#      stderr, exit 3, 127, a signal forwarded to an exec (143), env,
+#      workdir and user, CONCURRENT execs at once each checked by its
+#      checksum, an exec flooding output while another reads stdin, an
+#      interactive shell through a real pseudo-terminal (pty_session.py);
+#      logs; kill -s; stop; rm;
+#   t2 (run -d, idle; group g1) and t1 reach each other by name on the
+#      group's switch, while t3 (user-mode network, not in the group) cannot
+#      reach them (its scope refuses the group's addresses: nothing is sent);
+#      then t2's VMM is killed: ps shows it dead, rm cleans up.
+# Usage: test_e2e_sandbox.sh NOOK PTY_SESSION
+# NOOK_E2E_EXEC_CONCURRENT (default 20) and NOOK_E2E_EXEC_BYTES (default
+# 256 KiB per exec) size the concurrent execs.
+set -u
+. "$(dirname "$0")/../lib/tap.sh"
+NOOK=$1
+PTY_SESSION=$2
+BOOT_TIMEOUT=${NOOK_E2E_BOOT_TIMEOUT:-1500}
+CONCURRENT=${NOOK_E2E_EXEC_CONCURRENT:-20}
+BYTES=${NOOK_E2E_EXEC_BYTES:-262144}
+work=$(mktemp -d /tmp/nook-e2e-sandbox-XXXXXX)
+chmod 0700 "$work"
+export XDG_RUNTIME_DIR=$work/run
+mkdir -m 0700 "$XDG_RUNTIME_DIR"
+cleanup() {
+	# No VM outlives the test.
+	for m in "$XDG_RUNTIME_DIR"/nook/*/; do
+		[ -d "$m" ] && timeout 60 "$NOOK" rm -f "$(basename "$m")" >/dev/null 2>&1
+	done
+	pkill -KILL -f "sandbox-dir $XDG_RUNTIME_DIR/" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+n_() { timeout -k 10 "$BOOT_TIMEOUT" "$NOOK" "$@"; }
+ps_status() { # NAME: its STATUS column in ps -a
+	n_ ps -a | awk -v n="$1" '$1 == n { print $2 }'
+}
+
+# --- Before any boot ---
+run badname create --name 'a b' -- true
+check "an invalid name: status 125" equals "$(status badname)" 125
+check "an invalid name: message" contains "$work/badname.err" 'sandbox name "a b"'
+run dotname create --name .x -- true
+check "a name starting with '.': status 125" equals "$(status dotname)" 125
+run nosuch exec nosuch -- true
+check "exec into a missing sandbox: status 125" equals "$(status nosuch)" 125
+check "exec into a missing sandbox: message" contains "$work/nosuch.err" 'no sandbox named "nosuch"'
+run badsig kill -s NOPE x
+check "kill -s with a bad signal: status 125" equals "$(status badsig)" 125
+run create1 create --name t1 --group g1 -- sh -c 'echo hello-from-main; echo main-err >&2; exec sleep 100000'
+check "create t1: status 0, prints the name" equals "$(status create1):$(cat "$work/create1.out")" "0:t1"
+run clash create --name t1 -- true
+check "a name that exists: status 125" equals "$(status clash)" 125
+check "a name that exists: message" contains "$work/clash.err" 'a sandbox named "t1" exists already'
+check "ps -a shows t1 created" equals "$(ps_status t1)" created
+check "ps (running only) does not" equals "$(n_ ps | awk '$1 == "t1"')" ""
+run notrunning exec t1 -- true
+check "exec into a created sandbox: status 125" equals "$(status notrunning)" 125
+check "exec into a created sandbox: message" contains "$work/notrunning.err" "sandbox t1 is not running"
+run badrun run --name t9 -- true
+check "run --name without -d: status 125" equals "$(status badrun)" 125
+
+run grouprun run --group g1 -- true
+check "run --group without a sandbox: status 125" equals "$(status grouprun)" 125
+
+# --- Boot t1, t2 and t3 at once ---
+n_ start t1 >"$work/start1.out" 2>"$work/start1.err" &
+start1=$!
+n_ run -d --name t3 --net user >"$work/start3.out" 2>"$work/start3.err" &
+start3=$!
+run start2 run -d --name t2 --group g1
+wait $start1
+echo $? >"$work/start1.status"
+wait $start3
+echo $? >"$work/start3.status"
+check "start t1: status 0" equals "$(status start1)" 0
+check "run -d t2 (idle): status 0, prints the name" equals "$(status start2):$(cat "$work/start2.out")" "0:t2"
+check "run -d t3: status 0" equals "$(status start3)" 0
+check "ps shows t1 running" equals "$(ps_status t1)" running
+check "ps shows t2 running" equals "$(ps_status t2)" running
+check "ps --format json: three running" equals "$(n_ ps --format json | python3 -c 'import json,sys; print(sorted(d["name"] for d in json.load(sys.stdin) if d["status"] == "running"))')" "['t1', 't2', 't3']"
+
+# --- The group ---
+run hostname exec t1 hostname
+check "a sandbox's host name is its name" equals "$(cat "$work/hostname.out")" t1
+run hosts exec t1 cat /etc/hosts
+check "the group's hosts file names t2" contains "$work/hosts.out" "t2"
+run ping12 exec t1 ping -c 2 -W 20 t2
+check "t1 reaches t2 by name" equals "$(status ping12)" 0
+run ping21 exec t2 ping -c 2 -W 20 t1
+check "t2 reaches t1 by name" equals "$(status ping21)" 0
+t1ip=$(awk '$2 == "t1" { print $1 }' "$work/hosts.out")
+run ping31 exec t3 ping -c 1 -W 5 "$t1ip"
+check "t3, not in the group, cannot reach t1 ($t1ip)" test "$(status ping31)" -ne 0
+check "inspect shows the group" equals "$(n_ inspect t1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["group"])')" g1
+run restart start t1
+check "start of a running sandbox: status 125" equals "$(status restart)" 125
+check "rm of a running sandbox without -f: status 125" equals "$(n_ rm t1 >/dev/null 2>&1; echo $?)" 125
+
+# --- Execs into t1 ---
+printf 'line one\nline two\n' >"$work/stdin.in"
+run stdin exec -i t1 -- sh -c 'cat; echo after-eof'
+check "exec -i: stdin passed on, then end of file" equals "$(cat "$work/stdin.out")" "$(printf 'line one\nline two\nafter-eof')"
+run split exec t1 sh -c 'echo to-out; echo to-err >&2'
+check "exec: stdout and stderr separate" equals "$(cat "$work/split.out")|$(cat "$work/split.err")" "to-out|to-err"
+run three exec t1 sh -c 'exit 3'
+check "exec: exit status 3" equals "$(status three)" 3
+run missing exec t1 /no/such/program
+check "exec: a program that does not exist gives 127" equals "$(status missing)" 127
+run noexec exec t1 /etc/passwd
+check "exec: a file that cannot be executed gives 126" equals "$(status noexec)" 126
+run ids exec -e GREETING=hi -w /tmp -u 1000:1001 t1 sh -c 'echo $GREETING $(pwd) $(id -u) $(id -g)'
+check "exec: env, workdir and user" equals "$(cat "$work/ids.out")" "hi /tmp 1000 1001"
+timeout -k 10 600 "$NOOK" exec t1 sh -c 'echo sleeping; exec sleep 1000' >"$work/sig.out" 2>&1 &
+sigpid=$!
+for _ in $(seq 600); do grep -q sleeping "$work/sig.out" 2>/dev/null && break; sleep 0.5; done
+kill -TERM $sigpid
+wait $sigpid
+check "exec: SIGTERM to nook exec reaches the program (143)" equals "$?" 143
+
+# CONCURRENT execs at once, each with its own output and checksum.
+pids=()
+for i in $(seq "$CONCURRENT"); do
+	timeout -k 10 900 "$NOOK" exec t1 sh -c "yes line-$i | head -c $BYTES" >"$work/c$i.out" 2>"$work/c$i.err" &
+	pids+=($!)
+done
+bad=0
+for i in $(seq "$CONCURRENT"); do
+	wait "${pids[$((i - 1))]}" || bad=$((bad + 1))
+	[ "$(md5sum <"$work/c$i.out")" = "$(yes "line-$i" | head -c "$BYTES" | md5sum)" ] || { echo "# exec $i: wrong output ($(wc -c <"$work/c$i.out") bytes)"; bad=$((bad + 1)); }
+done
+check "$CONCURRENT concurrent execs, $BYTES bytes each, all exact" equals "$bad" 0
+
+# One exec floods output and never reads its stdin, while another reads
+# its own.
+head -c 1048576 /dev/urandom >"$work/flood.in"
+timeout -k 10 900 "$NOOK" exec -i t1 sh -c 'yes flood | head -c 4000000; echo flood-done >&2' \
+	<"$work/flood.in" >"$work/flood.out" 2>"$work/flood.err" &
+flood=$!
+head -c 200000 /dev/urandom >"$work/reader.in"
+run reader exec -i t1 md5sum
+wait $flood
+check "a flooding exec that never reads stdin finishes" contains "$work/flood.err" flood-done
+check "its output is whole" equals "$(wc -c <"$work/flood.out")" 4000000
+check "meanwhile another exec reads its stdin exactly" equals "$(awk '{print $1}' "$work/reader.out")" "$(md5sum <"$work/reader.in" | awk '{print $1}')"
+
+# A program that leaves a child holding its stdout does not keep the exec.
+run forks exec t1 sh -c 'sleep 1000 & echo parent-done'
+check "an exec whose child keeps running ends with its program" equals "$(status forks):$(cat "$work/forks.out")" "0:parent-done"
+
+# An interactive shell through a real pseudo-terminal.
+timeout -k 10 900 python3 "$PTY_SESSION" "$NOOK" t1 >"$work/pty.out" 2>&1
+while read -r line; do
+	case $line in
+	"ok "*) ok 0 "pty: ${line#ok }" ;;
+	"not ok "*) ok 1 "pty: ${line#not ok }" ;;
+	*) echo "# $line" ;;
+	esac
+done <"$work/pty.out"
+check "pty: all checks ran" equals "$(grep -c '^\(not \)\?ok ' "$work/pty.out")" 8
+
+# --- logs, kill, stop, rm ---
+run logs logs t1
+check "logs: the program's stdout" contains "$work/logs.out" hello-from-main
+check "logs: and its stderr" contains "$work/logs.out" main-err
+run usr1 kill -s USR1 t1
+check "kill -s USR1: status 0" equals "$(status usr1)" 0
+check "t1 ends: sleep dies of SIGUSR1" equals "$(for _ in $(seq 300); do s=$(ps_status t1); [ "$s" = running ] || break; sleep 0.5; done; n_ inspect t1 | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["status"], d["exit_code"])')" "exited 138"
+run killstopped kill t1
+check "kill of a stopped sandbox: status 125" equals "$(status killstopped)" 125
+run restart1 start t1
+check "start again after it ended" equals "$(status restart1)" 0
+run stop1 stop -t 5 t1
+check "stop: status 0" equals "$(status stop1)" 0
+check "stop: ps shows exited (143)" equals "$(n_ ps -a | awk '$1 == "t1" { print $2, $3 }')" "exited (143)"
+run rm1 rm t1
+check "rm: status 0" equals "$(status rm1)" 0
+check "rm: t1 is gone" equals "$(ps_status t1)" ""
+
+# --- A VMM killed ---
+vmm=$(n_ inspect t2 | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+check "inspect t2: the VMM's pid" test "$vmm" -gt 1
+kill -KILL "$vmm"
+for _ in $(seq 100); do [ "$(ps_status t2)" = running ] || break; sleep 0.2; done
+check "a killed VMM: ps shows t2 dead" equals "$(ps_status t2)" dead
+check "inspect says why" contains <(n_ inspect t2) "killed by signal 9"
+run rm2 rm t2
+run rm3 rm -f t3
+check "rm -f of a running sandbox" equals "$(status rm3):$(ps_status t3)" "0:"
+check "rm cleans up a dead sandbox" equals "$(status rm2):$(ls "$XDG_RUNTIME_DIR/nook")" "0:"
+check "rm takes t2 out of the group's hosts" lacks "$XDG_RUNTIME_DIR/nook/.groups/g1/hosts" t2
+tap_done
