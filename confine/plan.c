@@ -97,7 +97,7 @@ static int add_kernel(struct confine_plan *p, const nook_vm_config *cfg)
 		r = add_beside(p, kernel, ".config");
 	if (r == 0)
 		r = add(p, cfg->initramfs_path, PLAN_READ);
-	if (r == 0 && cfg->exec_path)
+	if (r == 0 && (cfg->exec_path || !cfg->init_path))
 		r = add(p, init, PLAN_READ);
 	if (r == 0 && vm_shares_use_builtin_root(cfg)) {
 		builtin("rootfs", NOOK_ROOTFS_DIR, path, sizeof(path));

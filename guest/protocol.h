@@ -15,6 +15,17 @@
  * bind, the file systems to mount and the network to configure. nook-init
  * applies it, runs the program and reports its exit status.
  *
+ * Idle sandboxes: a CONFIG without NOOK_TAG_EXEC_PATH runs no program.
+ * nook-init sets everything up, reports NOOK_EVENT_PROGRAM_STARTED and
+ * stays up (reaping orphans) until the host sends a NOOK_MSG_SIGNAL of
+ * SIGTERM, SIGINT, SIGHUP, SIGQUIT or SIGKILL, which ends the VM with exit
+ * status 0; other signals have nobody to go to.
+ *
+ * The agent: with NOOK_TAG_AGENT, nook-init starts the exec agent (the
+ * protocol is guest/agent_protocol.h) listening on that vsock port before
+ * it reports NOOK_EVENT_PROGRAM_STARTED, so that event tells the host the
+ * agent is up.
+ *
  * Paravirtual port: nook-init writes 32-bit values to NOOK_PORT with `outl`
  * (after ioperm()); each value is (event << 24) | argument.
  *
@@ -40,8 +51,11 @@
 
 enum nook_port_event {
 	NOOK_EVENT_USERSPACE_STARTED = 1, /* nook-init's first instruction; arg 0 */
-	NOOK_EVENT_PROGRAM_STARTED = 2,   /* just before exec of the program; arg 0 */
-	NOOK_EVENT_EXIT_STATUS = 3,       /* arg: the program's status, 0..255; ends the VM */
+	/* Just before exec of the program (an idle sandbox: set up); the agent,
+	 * when asked for, listens by then. arg 0 */
+	NOOK_EVENT_PROGRAM_STARTED = 2,
+	NOOK_EVENT_EXIT_STATUS = 3,       /* arg: the program's status, 0..255 (0: an idle
+					   * sandbox stopped); ends the VM */
 	NOOK_EVENT_INIT_FAILED = 4,       /* arg: errno; nook-init could not set up; ends the VM */
 	NOOK_EVENT_READY = 5,             /* the ready point; arg 0 */
 };
@@ -74,7 +88,9 @@ struct nook_msg_header {
 
 enum nook_msg_type {
 	NOOK_MSG_CONFIG = 1, /* records (below); exactly once, after READY */
-	NOOK_MSG_SIGNAL = 2, /* struct nook_msg_signal: for the program's process group */
+	/* struct nook_msg_signal: for the program's process group; in an idle
+	 * sandbox a stop signal (see above) ends the VM. */
+	NOOK_MSG_SIGNAL = 2,
 };
 
 /* The largest message nook-init accepts. */
@@ -92,7 +108,9 @@ struct nook_record_header {
 };
 
 enum nook_config_tag {
-	NOOK_TAG_EXEC_PATH = 1, /* string: a path, or a name looked up in PATH */
+	/* string: a path, or a name looked up in PATH. Without it the sandbox
+	 * is idle (above) and ARG, ENV, WORKDIR and RLIMIT are refused. */
+	NOOK_TAG_EXEC_PATH = 1,
 	NOOK_TAG_ARG = 2,       /* string: one argv entry after argv[0] */
 	NOOK_TAG_ENV = 3,       /* string: one KEY=VALUE */
 	NOOK_TAG_WORKDIR = 4,   /* string: directory to chdir to before exec */
@@ -129,6 +147,14 @@ enum nook_config_tag {
 	 * waits for it and links it as /dev/virtio-ports/<name> (what udev
 	 * does elsewhere) before the program starts. */
 	NOOK_TAG_PORT = 36,
+	/* u32: the vsock port the exec agent listens on (NOOK_AGENT_PORT in
+	 * guest/agent_protocol.h); without it there is no agent. */
+	NOOK_TAG_AGENT = 37,
+	/* In an agent's EXEC request only (guest/agent_protocol.h), never in a
+	 * CONFIG: the user to run as, struct nook_record_user; a terminal,
+	 * struct nook_record_tty. */
+	NOOK_TAG_USER = 64,
+	NOOK_TAG_TTY = 65,
 };
 
 struct nook_record_rlimit {
@@ -171,11 +197,21 @@ struct nook_record_clock {
 
 #define NOOK_ENTROPY_MIN 32
 
+struct nook_record_user {
+	uint32_t uid, gid; /* supplementary groups: none */
+};
+
+struct nook_record_tty {
+	uint16_t rows, cols; /* the terminal's size; 0 0: the kernel's default */
+};
+
 _Static_assert(sizeof(struct nook_msg_header) == 8, "message header layout");
 _Static_assert(sizeof(struct nook_record_header) == 8, "record header layout");
 _Static_assert(sizeof(struct nook_record_rlimit) == 20, "rlimit record layout");
 _Static_assert(sizeof(struct nook_record_mount) == 8, "mount record layout");
 _Static_assert(sizeof(struct nook_record_net) == 20, "net record layout");
 _Static_assert(sizeof(struct nook_record_clock) == 12, "clock record layout");
+_Static_assert(sizeof(struct nook_record_user) == 8, "user record layout");
+_Static_assert(sizeof(struct nook_record_tty) == 4, "tty record layout");
 
 #endif

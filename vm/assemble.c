@@ -185,6 +185,8 @@ static int add_vsock(struct nook_vm *vm, const nook_vm_config *cfg, nook_error *
 	if (cfg->vsock_path &&
 	    (r = vsock_unix_open(cfg->vsock_path, &vm->loop, &vm->vsock_host, err)) < 0)
 		return r;
+	if (cfg->vsock_path && !(vm->vsock_path = strdup(cfg->vsock_path)))
+		return error_set(err, ENOMEM, "out of memory");
 	if (vm->vsock_host)
 		vsock_unix_host(vm->vsock_host, &host);
 	uint64_t base;

@@ -74,7 +74,7 @@ static int load_initramfs(struct nook_vm *vm, const nook_vm_config *cfg, const s
 	struct bytes generated = {0};
 	int rootfs_fd = rootfs_path ? open_regular("initramfs", rootfs_path, &rootfs_len, err) : -1;
 	int r = rootfs_path && rootfs_fd < 0 ? rootfs_fd : 0;
-	if (r == 0 && cfg->exec_path) {
+	if (r == 0 && (cfg->exec_path || vm->ready_point)) {
 		r = read_file("nook-init", plan->init_path, &init, &init_len, err);
 		if (r == 0 && (r = initramfs_build(&generated, init, init_len)) < 0)
 			error_set(err, -r, "initramfs: %s", strerror(-r));
@@ -108,7 +108,7 @@ int vm_build_cmdline(struct nook_vm *vm, const nook_vm_config *cfg, const struct
 	strbuf_printf(&b, " panic=-1 cryptomgr.notests random.trust_cpu=on rdinit=%s",
 		      cfg->init_path ? cfg->init_path : NOOK_INIT_PATH);
 	/* A custom init and no initramfs: the kernel mounts the root share. */
-	if (!cfg->exec_path && !cfg->initramfs_path)
+	if (!vm->ready_point && !cfg->exec_path && !cfg->initramfs_path)
 		strbuf_printf(&b, " rootfstype=virtiofs root=" VM_FS_ROOT_TAG " %s init=%s",
 			      vm_shares_use_builtin_root(cfg) ? "ro" : "rw",
 			      cfg->init_path ? cfg->init_path : "/sbin/init");

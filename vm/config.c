@@ -787,8 +787,14 @@ static int check_kernel(const nook_vm_config *cfg, nook_error **err)
 
 static int check_exec(const nook_vm_config *cfg, nook_error **err)
 {
-	if (!cfg->init_path && (!cfg->exec_path || !*cfg->exec_path))
-		return error_set(err, EINVAL, "no program to run: set an exec path");
+	/* Without a program the sandbox is idle (nook-init stays up until
+	 * stopped); what only a program uses would be dropped, so it fails. */
+	if (cfg->exec_path && !*cfg->exec_path)
+		return error_set(err, EINVAL, "exec path \"\": empty");
+	if (!cfg->init_path && !cfg->exec_path &&
+	    (cfg->args.n || cfg->env.n || cfg->workdir || cfg->nrlimits))
+		return error_set(err, EINVAL, "arguments, env, workdir or rlimits without a program: "
+				 "set an exec path");
 	if (cfg->workdir && cfg->workdir[0] != '/')
 		return error_set(err, EINVAL, "workdir \"%s\": must be an absolute path",
 				      cfg->workdir);

@@ -98,6 +98,23 @@ int guest_config_add_slot(struct bytes *b, uint32_t slot)
 	return add_record(b, NOOK_TAG_SLOT, &slot, sizeof(slot));
 }
 
+int guest_config_add_agent(struct bytes *b, uint32_t port)
+{
+	return add_record(b, NOOK_TAG_AGENT, &port, sizeof(port));
+}
+
+int guest_config_add_user(struct bytes *b, uint32_t uid, uint32_t gid)
+{
+	const struct nook_record_user u = {.uid = uid, .gid = gid};
+	return add_record(b, NOOK_TAG_USER, &u, sizeof(u));
+}
+
+int guest_config_add_tty(struct bytes *b, uint16_t rows, uint16_t cols)
+{
+	const struct nook_record_tty t = {.rows = rows, .cols = cols};
+	return add_record(b, NOOK_TAG_TTY, &t, sizeof(t));
+}
+
 int guest_msg_append(struct bytes *out, enum nook_msg_type type, const void *payload, size_t len)
 {
 	if (len > NOOK_MSG_MAX)

@@ -1,6 +1,7 @@
 /* The host's side of the control-port protocol (guest/protocol.h): the
  * CONFIG message nook-init receives at the ready point, built record by
- * record, and the framing of every message. All functions return 0 or a
+ * record, and the framing of every message. The exec agent's EXEC
+ * requests (guest/agent_protocol.h) are built from the same records. All functions return 0 or a
  * negative errno; on error the buffer keeps what it held before. */
 #ifndef NOOK_VM_GUEST_CONFIG_H
 #define NOOK_VM_GUEST_CONFIG_H
@@ -25,6 +26,11 @@ int guest_config_add_clock(struct bytes *b, const struct timespec *realtime);
 /* -EINVAL for fewer than NOOK_ENTROPY_MIN bytes. */
 int guest_config_add_entropy(struct bytes *b, const void *data, size_t len);
 int guest_config_add_slot(struct bytes *b, uint32_t slot);
+/* The exec agent's vsock port. */
+int guest_config_add_agent(struct bytes *b, uint32_t port);
+/* The records only an agent's EXEC request has (guest/agent_protocol.h). */
+int guest_config_add_user(struct bytes *b, uint32_t uid, uint32_t gid);
+int guest_config_add_tty(struct bytes *b, uint16_t rows, uint16_t cols);
 
 /* Appends a message of `type` carrying `payload` to `out`; -E2BIG past
  * NOOK_MSG_MAX. */

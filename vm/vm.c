@@ -294,6 +294,7 @@ void nook_vm_free(nook_vm *vm)
 	bytes_free(&vm->config);
 	free(vm->cache_dir);
 	free(vm->request_dir);
+	free(vm->vsock_path);
 	nook_error_free(vm->request_err);
 	pthread_mutex_destroy(&vm->snapshot_lock);
 	pthread_cond_destroy(&vm->snapshot_cond);

@@ -85,6 +85,7 @@ struct nook_vm {
 	struct virtio_vsock vsock;
 	bool vsock_created;
 	struct vsock_unix *vsock_host; /* its UNIX sockets, when it has a path */
+	char *vsock_path;              /* that path, for nook_vm_exec() */
 	struct virtio_balloon balloon;
 	bool balloon_created;
 

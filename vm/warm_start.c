@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest/agent_protocol.h"
 #include "guest/protocol.h"
 #include "util/sha256.h"
 #include "util/state.h"
@@ -27,7 +28,8 @@ int vm_encode_config(struct nook_vm *vm, const nook_vm_config *cfg, const struct
 		     nook_error **err)
 {
 	struct bytes *b = &vm->config;
-	int r = guest_config_add_string(b, NOOK_TAG_EXEC_PATH, cfg->exec_path);
+	/* No program: an idle sandbox. */
+	int r = cfg->exec_path ? guest_config_add_string(b, NOOK_TAG_EXEC_PATH, cfg->exec_path) : 0;
 	for (size_t i = 0; r == 0 && i < cfg->args.n; i++)
 		r = guest_config_add_string(b, NOOK_TAG_ARG, cfg->args.items[i]);
 	for (size_t i = 0; r == 0 && i < cfg->env.n; i++)
@@ -50,6 +52,9 @@ int vm_encode_config(struct nook_vm *vm, const nook_vm_config *cfg, const struct
 		r = guest_config_add_string(b, NOOK_TAG_PORT, cfg->ports[i].name);
 	if (r == 0)
 		r = vm_net_encode_guest_config(&vm->net, b);
+	/* The exec agent, reachable only through the vsock UNIX socket. */
+	if (r == 0 && cfg->vsock_path)
+		r = guest_config_add_agent(b, NOOK_AGENT_PORT);
 	if (r < 0)
 		return error_set(err, -r, "guest configuration: %s", strerror(-r));
 	/* The message, its clock and entropy must fit the control pipe. */

@@ -20,10 +20,23 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
+/* What the buffer is: a CONFIG message or an agent's EXEC request. */
+enum kind { KIND_RUN, KIND_EXEC };
+
 struct counts {
+	enum kind kind;
 	size_t args, envs, rlimits, lowers, mounts, nets, slots, ports, string_bytes, entropy_bytes;
-	bool exec_path, workdir, root, root_upper, clock, entropy, hostname;
+	bool exec_path, workdir, root, root_upper, clock, entropy, hostname, agent, user, tty;
 };
+
+/* The records of an EXEC request; a CONFIG has all but the last two. */
+static bool tag_allowed(enum kind kind, uint32_t tag)
+{
+	bool exec_tag = tag == NOOK_TAG_EXEC_PATH || tag == NOOK_TAG_ARG || tag == NOOK_TAG_ENV ||
+			tag == NOOK_TAG_WORKDIR || tag == NOOK_TAG_RLIMIT;
+	bool exec_only = tag == NOOK_TAG_USER || tag == NOOK_TAG_TTY;
+	return kind == KIND_EXEC ? exec_tag || exec_only : !exec_only;
+}
 
 static int check_mount(const unsigned char *val, uint32_t len, size_t off, struct counts *n,
 		       char *err, size_t errlen)
@@ -56,6 +69,20 @@ static int check_size(uint32_t len, size_t size, size_t off, const char *what, c
 	return 0;
 }
 
+/* A fixed-layout record that may come once. */
+static int check_once(bool *seen, uint32_t len, size_t size, size_t off, const char *what,
+		      char *err, size_t errlen)
+{
+	int r = check_size(len, size, off, what, err, errlen);
+
+	if (r < 0)
+		return r;
+	if (*seen)
+		return fail(err, errlen, "record at offset %zu: second %s", off, what);
+	*seen = true;
+	return 0;
+}
+
 /* Checks one record and adds it to `n`. */
 static int check_record(uint32_t tag, const unsigned char *val, uint32_t len, size_t off,
 			struct counts *n, char *err, size_t errlen)
@@ -64,6 +91,10 @@ static int check_record(uint32_t tag, const unsigned char *val, uint32_t len, si
 	const char *what = NULL;
 	int r;
 
+	if (tag_allowed(n->kind == KIND_RUN ? KIND_EXEC : KIND_RUN, tag) &&
+	    !tag_allowed(n->kind, tag))
+		return fail(err, errlen, "record at offset %zu: tag %u does not belong in %s", off,
+			    tag, n->kind == KIND_EXEC ? "an exec request" : "a run configuration");
 	switch (tag) {
 	case NOOK_TAG_EXEC_PATH:
 		once = &n->exec_path;
@@ -150,6 +181,22 @@ static int check_record(uint32_t tag, const unsigned char *val, uint32_t len, si
 			return r;
 		n->slots++;
 		return 0;
+	case NOOK_TAG_AGENT: {
+		uint32_t port;
+
+		if ((r = check_once(&n->agent, len, sizeof(port), off, "agent port", err, errlen)) < 0)
+			return r;
+		memcpy(&port, val, sizeof(port));
+		if (port == 0 || port == UINT32_MAX)
+			return fail(err, errlen, "record at offset %zu: agent port %u", off, port);
+		return 0;
+	}
+	case NOOK_TAG_USER:
+		return check_once(&n->user, len, sizeof(struct nook_record_user), off, "user", err,
+				  errlen);
+	case NOOK_TAG_TTY:
+		return check_once(&n->tty, len, sizeof(struct nook_record_tty), off, "tty", err,
+				  errlen);
 	default:
 		return fail(err, errlen, "record at offset %zu: unknown tag %u", off, tag);
 	}
@@ -186,8 +233,13 @@ static int check_all(const unsigned char *p, size_t len, struct counts *n, char 
 			return r;
 		off += sizeof(h) + (size_t)h.length;
 	}
-	if (!n->exec_path)
-		return fail(err, errlen, "no exec path");
+	if (n->kind == KIND_EXEC) {
+		if (!n->exec_path)
+			return fail(err, errlen, "no exec path");
+		return 0;
+	}
+	if (!n->exec_path && (n->args || n->envs || n->workdir || n->rlimits))
+		return fail(err, errlen, "arguments, environment, workdir or rlimits without an exec path");
 	if (!n->clock || !n->entropy)
 		return fail(err, errlen, "no clock or no entropy");
 	if (n->root && (n->lowers || n->root_upper))
@@ -197,11 +249,11 @@ static int check_all(const unsigned char *p, size_t len, struct counts *n, char 
 	return 0;
 }
 
-int init_config_parse(const void *buf, size_t len, struct init_config *out,
-		      char *err, size_t errlen)
+static int parse(enum kind kind, const void *buf, size_t len, struct init_config *out,
+		 char *err, size_t errlen)
 {
 	const unsigned char *p = buf;
-	struct counts n = { 0 };
+	struct counts n = { .kind = kind };
 
 	/* Keeps the size computations below far from overflowing: every record
 	 * is at least 8 bytes, so each count is at most len / 8. */
@@ -301,6 +353,27 @@ int init_config_parse(const void *buf, size_t len, struct init_config *out,
 		case NOOK_TAG_SLOT:
 			memcpy(&cfg.slots[cfg.nslots++], val, sizeof(uint32_t));
 			continue;
+		case NOOK_TAG_AGENT:
+			memcpy(&cfg.agent_port, val, sizeof(cfg.agent_port));
+			continue;
+		case NOOK_TAG_USER: {
+			struct nook_record_user u;
+
+			memcpy(&u, val, sizeof(u));
+			cfg.set_user = true;
+			cfg.uid = u.uid;
+			cfg.gid = u.gid;
+			continue;
+		}
+		case NOOK_TAG_TTY: {
+			struct nook_record_tty t;
+
+			memcpy(&t, val, sizeof(t));
+			cfg.tty = true;
+			cfg.rows = t.rows;
+			cfg.cols = t.cols;
+			continue;
+		}
 		default:
 			break;
 		}
@@ -326,11 +399,28 @@ int init_config_parse(const void *buf, size_t len, struct init_config *out,
 			cfg.env[cfg.envc++] = s;
 		s += h.length + 1;
 	}
-	cfg.argv[0] = cfg.exec_path;
-	cfg.argv[cfg.argc] = NULL;
+	if (cfg.exec_path) {
+		cfg.argv[0] = cfg.exec_path;
+		cfg.argv[cfg.argc] = NULL;
+	} else {
+		cfg.argv = NULL;
+		cfg.argc = 0;
+	}
 	cfg.env[cfg.envc] = NULL;
 	*out = cfg;
 	return 0;
+}
+
+int init_config_parse(const void *buf, size_t len, struct init_config *out,
+		      char *err, size_t errlen)
+{
+	return parse(KIND_RUN, buf, len, out, err, errlen);
+}
+
+int init_exec_request_parse(const void *buf, size_t len, struct init_config *out,
+			    char *err, size_t errlen)
+{
+	return parse(KIND_EXEC, buf, len, out, err, errlen);
 }
 
 void init_config_free(struct init_config *cfg)

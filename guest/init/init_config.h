@@ -1,8 +1,10 @@
 /* Parser of nook-init's run configuration, the payload of the CONFIG
- * message (format in guest/protocol.h). */
+ * message (format in guest/protocol.h), and of the exec agent's EXEC
+ * requests, which use the same records (guest/agent_protocol.h). */
 #ifndef NOOK_GUEST_INIT_CONFIG_H
 #define NOOK_GUEST_INIT_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,7 +27,8 @@ struct init_net {
 };
 
 struct init_config {
-	char *exec_path;        /* as given: a path, or a name to look up in PATH */
+	char *exec_path;        /* as given: a path, or a name to look up in PATH;
+				 * NULL: an idle sandbox (argv is then NULL) */
 	char **argv;            /* argc entries (argv[0] is exec_path), then NULL */
 	size_t argc;
 	char **env;             /* envc "KEY=VALUE" entries, then NULL */
@@ -50,6 +53,12 @@ struct init_config {
 	size_t nslots;
 	char **ports;           /* the run's named console ports */
 	size_t nports;
+	uint32_t agent_port;    /* the exec agent's vsock port; 0: no agent */
+	/* EXEC requests only: */
+	bool set_user;          /* run as uid:gid (else as nook-init, root) */
+	uint32_t uid, gid;
+	bool tty;               /* on a new terminal of rows x cols */
+	uint16_t rows, cols;
 	void *mem;              /* the one allocation all of the above live in */
 };
 
@@ -57,6 +66,12 @@ struct init_config {
  * or -ENOMEM with a message in `err` (errlen >= 1) and `out` untouched. */
 int init_config_parse(const void *buf, size_t len, struct init_config *out,
 			   char *err, size_t errlen);
+
+/* The same for an agent's EXEC request: only the exec records (program,
+ * arguments, environment, workdir, rlimits, user, tty), the program
+ * required. */
+int init_exec_request_parse(const void *buf, size_t len, struct init_config *out,
+			    char *err, size_t errlen);
 
 void init_config_free(struct init_config *cfg);
 

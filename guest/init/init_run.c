@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/io.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,6 +79,10 @@ _Noreturn void init_exec(const struct init_config *cfg, const int stdio[3])
 		if (dup2(stdio[fd], fd) < 0)
 			_exit(NOOK_INIT_EXIT_SETUP); /* no stderr to tell */
 	setsid();
+	/* A terminal becomes the new session's controlling terminal, so that
+	 * ^C, job control and SIGWINCH reach the program. */
+	if (cfg->tty && ioctl(STDIN_FILENO, TIOCSCTTY, 0) < 0)
+		die(NOOK_INIT_EXIT_SETUP, "controlling terminal: %s", strerror(errno));
 
 	for (size_t i = 0; i < cfg->nrlimits; i++) {
 		const struct init_rlimit *r = &cfg->rlimits[i];
@@ -86,6 +92,11 @@ _Noreturn void init_exec(const struct init_config *cfg, const int stdio[3])
 			die(NOOK_INIT_EXIT_SETUP, "rlimit %u=%llu:%llu: %s", r->resource,
 			    (unsigned long long)r->soft, (unsigned long long)r->hard, strerror(errno));
 	}
+
+	/* After the rlimits (raising one needs root), before the workdir (the
+	 * user must be able to enter it). */
+	if (cfg->set_user && (setgroups(0, NULL) < 0 || setgid(cfg->gid) < 0 || setuid(cfg->uid) < 0))
+		die(NOOK_INIT_EXIT_SETUP, "user %u:%u: %s", cfg->uid, cfg->gid, strerror(errno));
 
 	clearenv();
 	for (size_t i = 0; i < cfg->envc; i++)

@@ -14,8 +14,9 @@
 #define NOOK_INIT_EXIT_NOT_FOUND 127
 
 /* In the forked child: makes stdio[0..2] its fds 0..2 (they must be >= 3),
- * starts a new session, applies the config's rlimits, environment and
- * workdir, and execs the program. Prints "nook-init: ..." to the new stderr
+ * starts a new session (with stdin as its controlling terminal when
+ * cfg->tty), applies the config's rlimits, user, environment and workdir,
+ * and execs the program. Prints "nook-init: ..." to the new stderr
  * and exits with one of the statuses above when it cannot. */
 _Noreturn void init_exec(const struct init_config *cfg, const int stdio[3]);
 

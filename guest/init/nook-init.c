@@ -2,10 +2,12 @@
  * nook virtio-console ports and tells the VMM it is ready (the point a
  * snapshot is taken at); then it reads the run's configuration from the
  * control port, sets the clock and the random pool, binds the devices the
- * VMM filled in, mounts the file systems, configures the network, runs the
- * program with its stdio on the console ports, reaps every child, and
- * reports the program's exit status on the paravirtual port. The contract
- * with the VMM is guest/protocol.h. */
+ * VMM filled in, mounts the file systems, configures the network, starts
+ * the exec agent when asked to (init_agent.c), runs the program with its
+ * stdio on the console ports, reaps every child, and reports the program's
+ * exit status on the paravirtual port. Without a program (an idle sandbox)
+ * it stays up, reaping, until the host asks it to stop. The contract with
+ * the VMM is guest/protocol.h. */
 
 #include <dirent.h>
 #include <pthread.h>
@@ -24,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest/init/init_agent.h"
 #include "guest/init/init_config.h"
 #include "guest/init/init_control.h"
 #include "guest/init/init_disks.h"
@@ -266,11 +269,18 @@ static void open_ports(int fds[NPORTS])
 }
 
 /* Forwards the signals that come on the control port to the program's
- * process group, until the host closes the port. */
+ * process group, until the host closes the port. Without a program (pgid
+ * 0) a stop signal ends the VM. */
 struct control {
 	int fd;
 	pid_t pgid;
 };
+
+static bool is_stop_signal(uint32_t signo)
+{
+	return signo == SIGTERM || signo == SIGINT || signo == SIGHUP || signo == SIGQUIT ||
+	       signo == SIGKILL;
+}
 
 static void *control_main(void *arg)
 {
@@ -286,7 +296,13 @@ static void *control_main(void *arg)
 		struct nook_msg_signal sig;
 		if (type == NOOK_MSG_SIGNAL && len == sizeof(sig)) {
 			memcpy(&sig, msg, sizeof(sig));
-			if (sig.signo > 0 && sig.signo < NSIG)
+			if (c->pgid == 0 && is_stop_signal(sig.signo)) {
+				/* The ioperm() of PID 1 is its threads' too. */
+				sync();
+				report_event(NOOK_EVENT_EXIT_STATUS, 0);
+				power_off();
+			}
+			if (c->pgid > 0 && sig.signo > 0 && sig.signo < NSIG)
 				kill(-c->pgid, (int)sig.signo);
 		}
 		free(msg);
@@ -314,6 +330,41 @@ static void set_up(const struct init_config *cfg)
 		fail(ENODEV, "%s", err);
 	if (init_net_configure(cfg, err, sizeof(err)) < 0)
 		warn("network: %s", err);
+}
+
+/* The exec agent, listening before the host hears that the program
+ * started; a sandbox that cannot have one still runs its program. */
+static void start_agent(uint32_t port)
+{
+	int fd = init_agent_listen(port);
+
+	if (fd < 0) {
+		warn("exec agent: vsock port %u: %s", port, strerror(-fd));
+		return;
+	}
+	pid_t pid = fork();
+	if (pid < 0)
+		warn("exec agent: fork: %s", strerror(errno));
+	if (pid == 0)
+		init_agent_main(fd);
+	close(fd);
+}
+
+/* An idle sandbox: PID 1 reaps whatever ends until the control thread
+ * stops the VM. */
+static _Noreturn void stay_idle(void)
+{
+	sigset_t chld;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	for (;;) {
+		int r = init_reap(0); /* no child is 0: returns with no children left */
+
+		if (r != -ECHILD)
+			warn("reaping: %s", strerror(-r));
+		sigwaitinfo(&chld, NULL);
+	}
 }
 
 int main(void)
@@ -344,12 +395,14 @@ int main(void)
 	report_event(NOOK_EVENT_READY, 0);
 	receive_config(ports[3], &cfg);
 	set_up(&cfg);
+	if (cfg.agent_port)
+		start_agent(cfg.agent_port);
 
 	report_event(NOOK_EVENT_PROGRAM_STARTED, 0);
-	pid_t pid = fork();
-	if (pid < 0)
+	pid_t pid = 0;
+	if (cfg.exec_path && (pid = fork()) < 0)
 		fail(errno, "fork: %s", strerror(errno));
-	if (pid == 0) {
+	if (cfg.exec_path && pid == 0) {
 		sigprocmask(SIG_SETMASK, &orig, NULL);
 		init_exec(&cfg, ports);
 	}
@@ -359,6 +412,8 @@ int main(void)
 	control = (struct control){ .fd = ports[3], .pgid = pid };
 	if (pthread_create(&control_thread, NULL, control_main, &control) != 0)
 		warn("no control thread: nook cannot stop the program gracefully");
+	if (!cfg.exec_path)
+		stay_idle();
 
 	int status = init_reap(pid);
 	if (status < 0)

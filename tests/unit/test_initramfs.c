@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "guest/agent_protocol.h"
 #include "guest/init/init_config.h"
 #include "guest/init/init_run.h"
 #include "vm/guest_config.h"
@@ -430,8 +431,8 @@ static void test_config_malformed(void **state)
 		{ "truncated header", "truncated header" },
 		{ "length past the end", "past the end" },
 		{ "unknown tag", "unknown tag 99" },
-		{ "missing exec path", "no exec path" },
-		{ "empty config", "no exec path" },
+		{ "arguments without an exec path", "without an exec path" },
+		{ "empty config", "no clock or no entropy" },
 		{ "rlimit of 16 bytes", "rlimit of 16 bytes" },
 		{ "rlimit of 21 bytes", "rlimit of 21 bytes" },
 		{ "two exec paths", "second exec path" },
@@ -494,6 +495,144 @@ static void test_config_malformed(void **state)
 		if (r != -EINVAL || !strstr(err, cases[i].msg))
 			fail_msg("%s: returned %d, message \"%s\", expected -EINVAL and \"%s\"",
 				 cases[i].what, r, err, cases[i].msg);
+		assert_memory_equal(&cfg, &untouched, sizeof(cfg));
+		bytes_free(&b);
+	}
+}
+
+/* An idle sandbox's CONFIG (no program) with the agent's port; the agent
+ * record is refused twice, of the wrong size, or with port 0. */
+static void test_config_idle_and_agent(void **state)
+{
+	(void)state;
+	struct bytes b = { 0 };
+	struct init_config cfg;
+	char err[256] = "";
+
+	add_clock_and_entropy(&b);
+	assert_int_equal(guest_config_add_agent(&b, NOOK_AGENT_PORT), 0);
+	assert_int_equal(init_config_parse(b.data, b.len, &cfg, err, sizeof(err)), 0);
+	assert_null(cfg.exec_path);
+	assert_null(cfg.argv);
+	assert_int_equal(cfg.envc, 0);
+	assert_int_equal(cfg.agent_port, NOOK_AGENT_PORT);
+	assert_false(cfg.tty || cfg.set_user);
+	init_config_free(&cfg);
+
+	static const struct {
+		uint32_t tag, len, value;
+		const char *msg;
+	} bad[] = {
+		{ NOOK_TAG_AGENT, 4, NOOK_AGENT_PORT, "second agent port" },
+		{ NOOK_TAG_AGENT, 2, 1, "agent port of 2 bytes" },
+		{ NOOK_TAG_AGENT, 4, 0, "agent port 0" },
+		{ NOOK_TAG_USER, 8, 0, "does not belong in a run configuration" },
+		{ NOOK_TAG_TTY, 4, 0, "does not belong in a run configuration" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct bytes c = { 0 };
+		uint8_t val[8] = { 0 };
+
+		memcpy(val, &bad[i].value, 4);
+		add_clock_and_entropy(&c);
+		if (i == 0)
+			assert_int_equal(guest_config_add_agent(&c, NOOK_AGENT_PORT), 0);
+		raw(&c, bad[i].tag, bad[i].len, val, bad[i].len);
+		int r = init_config_parse(c.data, c.len, &cfg, err, sizeof(err));
+		if (r != -EINVAL || !strstr(err, bad[i].msg))
+			fail_msg("case %zu: returned %d, \"%s\", expected \"%s\"", i, r, err, bad[i].msg);
+		bytes_free(&c);
+	}
+	bytes_free(&b);
+}
+
+/* An agent's EXEC request as vm/exec.c builds it, parsed back. */
+static void test_exec_request_roundtrip(void **state)
+{
+	(void)state;
+	struct bytes b = { 0 };
+	struct init_config cfg;
+	char err[256] = "";
+
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_EXEC_PATH, "ls"), 0);
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_ARG, "-l"), 0);
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_ENV, "A=b=c"), 0);
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_WORKDIR, "/tmp"), 0);
+	assert_int_equal(guest_config_add_rlimit(&b, 7, 10, 20), 0);
+	assert_int_equal(guest_config_add_user(&b, 1000, 100), 0);
+	assert_int_equal(guest_config_add_tty(&b, 50, 132), 0);
+	assert_int_equal(init_exec_request_parse(b.data, b.len, &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.exec_path, "ls");
+	assert_int_equal(cfg.argc, 2);
+	assert_string_equal(cfg.argv[1], "-l");
+	assert_null(cfg.argv[2]);
+	assert_string_equal(cfg.env[0], "A=b=c");
+	assert_string_equal(cfg.workdir, "/tmp");
+	assert_int_equal(cfg.nrlimits, 1);
+	assert_true(cfg.set_user);
+	assert_int_equal(cfg.uid, 1000);
+	assert_int_equal(cfg.gid, 100);
+	assert_true(cfg.tty);
+	assert_int_equal(cfg.rows, 50);
+	assert_int_equal(cfg.cols, 132);
+	init_config_free(&cfg);
+	bytes_free(&b);
+}
+
+/* Malformed EXEC requests: each refused with a message, `out` untouched. */
+static void test_exec_request_malformed(void **state)
+{
+	(void)state;
+	static const uint8_t zero[32];
+	static const struct {
+		uint32_t tag, len;
+		const char *msg;
+	} cases[] = {
+		{ 0, 0, "no exec path" },                              /* empty request */
+		{ NOOK_TAG_ARG, 1, "no exec path" },                   /* args only */
+		{ NOOK_TAG_CLOCK, 12, "does not belong in an exec request" },
+		{ NOOK_TAG_ENTROPY, 32, "does not belong in an exec request" },
+		{ NOOK_TAG_ROOT, 1, "does not belong in an exec request" },
+		{ NOOK_TAG_SLOT, 4, "does not belong in an exec request" },
+		{ NOOK_TAG_AGENT, 4, "does not belong in an exec request" },
+		{ 99, 1, "does not belong in an exec request" },
+		{ NOOK_TAG_USER, 7, "user of 7 bytes" },
+		{ NOOK_TAG_USER, 8, "second user" },
+		{ NOOK_TAG_TTY, 5, "tty of 5 bytes" },
+		{ NOOK_TAG_TTY, 4, "second tty" },
+		{ NOOK_TAG_EXEC_PATH, 0, "empty exec path" },
+		{ NOOK_TAG_RLIMIT, 19, "rlimit of 19 bytes" },
+		{ NOOK_TAG_ENV, 3, "KEY=VALUE" },
+		{ NOOK_TAG_ARG, 0xffff, "past the end" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct bytes b = { 0 };
+		struct init_config cfg, untouched;
+		char err[256] = "";
+		bool no_path = i == 0 || i == 1 || i == 12;
+
+		if (!no_path)
+			raw(&b, NOOK_TAG_EXEC_PATH, 2, "sh", 2);
+		if (cases[i].tag == NOOK_TAG_USER && cases[i].len == 8)
+			raw(&b, NOOK_TAG_USER, 8, zero, 8);
+		if (cases[i].tag == NOOK_TAG_TTY && cases[i].len == 4)
+			raw(&b, NOOK_TAG_TTY, 4, zero, 4);
+		if (i == 12)
+			raw(&b, NOOK_TAG_EXEC_PATH, 0, NULL, 0);
+		else if (i == 15)
+			raw(&b, NOOK_TAG_ARG, 0xffff, "abc", 3);
+		else if (cases[i].tag == NOOK_TAG_ENV)
+			raw(&b, NOOK_TAG_ENV, 3, "FOO", 3);
+		else if (cases[i].tag == NOOK_TAG_ROOT || cases[i].tag == 99 || cases[i].tag == NOOK_TAG_ARG)
+			raw(&b, cases[i].tag, 1, "x", 1);
+		else if (i != 0)
+			raw(&b, cases[i].tag, cases[i].len, zero, cases[i].len);
+		memset(&cfg, 0xa5, sizeof(cfg));
+		untouched = cfg;
+		int r = init_exec_request_parse(b.data, b.len, &cfg, err, sizeof(err));
+		if (r != -EINVAL || !strstr(err, cases[i].msg))
+			fail_msg("case %zu: returned %d, message \"%s\", expected -EINVAL and \"%s\"", i, r,
+				 err, cases[i].msg);
 		assert_memory_equal(&cfg, &untouched, sizeof(cfg));
 		bytes_free(&b);
 	}
@@ -706,6 +845,9 @@ int main(void)
 		cmocka_unit_test(test_config_roundtrip),
 		cmocka_unit_test(test_config_encoder_rejects),
 		cmocka_unit_test(test_config_malformed),
+		cmocka_unit_test(test_config_idle_and_agent),
+		cmocka_unit_test(test_exec_request_roundtrip),
+		cmocka_unit_test(test_exec_request_malformed),
 		cmocka_unit_test(test_exec_program),
 		cmocka_unit_test(test_exec_drops_port_access),
 		cmocka_unit_test(test_exec_failures),

@@ -529,7 +529,19 @@ static void set_initramfs_missing(nook_vm_config *c)
 {
 	nook_vm_config_set_initramfs_path(c, MISSING "/initrd");
 }
+/* No program: an idle sandbox, valid; but not with what only a program uses. */
 static void set_no_exec(nook_vm_config *c) { nook_vm_config_set_exec_path(c, NULL); }
+static void set_no_exec_args(nook_vm_config *c)
+{
+	set_no_exec(c);
+	nook_vm_config_add_arg(c, "x");
+}
+static void set_no_exec_env(nook_vm_config *c)
+{
+	set_no_exec(c);
+	nook_vm_config_add_env(c, "A=1");
+}
+static void set_empty_exec(nook_vm_config *c) { nook_vm_config_set_exec_path(c, ""); }
 static void set_workdir_rel(nook_vm_config *c) { nook_vm_config_set_workdir(c, "app"); }
 static void set_env_bad(nook_vm_config *c) { nook_vm_config_add_env(c, "=x"); }
 static void set_rlimit_bad(nook_vm_config *c) { nook_vm_config_add_rlimit(c, 7, 10, 5); }
@@ -916,7 +928,9 @@ static const struct invalid_case {
 	{"kernel missing", set_kernel_missing, ENOENT, {"kernel " MISSING "/vmlinux", "No such file"}},
 	{"kernel a directory", set_kernel_dir, EINVAL, {"kernel", "@ROOT", "not a regular file"}},
 	{"initramfs missing", set_initramfs_missing, ENOENT, {"initramfs " MISSING "/initrd"}},
-	{"no exec path", set_no_exec, EINVAL, {"exec path"}},
+	{"args without exec path", set_no_exec_args, EINVAL, {"without a program", "exec path"}},
+	{"env without exec path", set_no_exec_env, EINVAL, {"without a program", "exec path"}},
+	{"empty exec path", set_empty_exec, EINVAL, {"exec path \"\"", "empty"}},
 	{"workdir relative", set_workdir_rel, EINVAL, {"workdir \"app\"", "absolute"}},
 	{"env without key", set_env_bad, EINVAL, {"env \"=x\""}},
 	{"rlimit soft above hard", set_rlimit_bad, EINVAL, {"rlimit 7=10:5"}},
@@ -1112,7 +1126,7 @@ static void test_validation_ok(void **state)
 					     set_balloon_no_stats, set_exec_options,
 					     set_fs_root_ok, set_fs_shares_ok, set_fs_custom_ok,
 					     set_disk_ok, set_net_all_ok, set_net_sandbox_ok,
-					     set_hijack_only, set_console_all_ok};
+					     set_hijack_only, set_console_all_ok, set_no_exec};
 	pty = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 	assert_true(pty >= 0);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
