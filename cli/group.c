@@ -37,10 +37,12 @@ static int group_dir(const char *group, char *out, size_t len)
 	int r = runtime_dir(base, sizeof(base));
 	if (r)
 		return r;
-	snprintf(out, len, "%s/.groups", base);
+	if (snprintf(out, len, "%s/.groups", base) >= (int)len)
+		return fail("group %s: %s", group, "path too long");
 	if (mkdir(out, 0700) < 0 && errno != EEXIST)
 		return fail("group %s: %s", out, strerror(errno));
-	snprintf(out, len, "%s/.groups/%s", base, group);
+	if (snprintf(out, len, "%s/.groups/%s", base, group) >= (int)len)
+		return fail("group %s: %s", group, "path too long");
 	if (mkdir(out, 0700) < 0 && errno != EEXIST)
 		return fail("group %s: %s", out, strerror(errno));
 	char members[4300];

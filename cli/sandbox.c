@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -169,8 +170,8 @@ static void last_error(const char *dir, char *out, size_t len)
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f))
-		if (line[0] != '\n')
-			snprintf(out, len, "%s", line);
+		if (line[0] != '\n' && snprintf(out, len, "%s", line) >= (int)len)
+			out[len - 2] = '\n'; /* cut short */
 	fclose(f);
 	out[strcspn(out, "\n")] = '\0';
 }
@@ -198,6 +199,13 @@ static _Noreturn void vmm_main(const char *dir, const sigset_t *mask)
 	argv[3] = (char *)dir;
 	memcpy(argv + 4, spec + 1, (size_t)(argc - 1) * sizeof(*argv));
 	sigprocmask(SIG_SETMASK, mask, NULL);
+	/* By its own name: /proc/self/exe would name the process "exe". */
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		execv(self, argv);
+	}
 	execv("/proc/self/exe", argv);
 	fprintf(stderr, "nook: sandbox %s: cannot start its VMM: %s\n", dir, strerror(errno));
 	_exit(EXIT_NOOK_FAILED);
@@ -235,7 +243,9 @@ static void record_end(const char *dir, int wstatus)
 	if (WIFEXITED(wstatus)) {
 		snprintf(st.status, sizeof(st.status), "exited");
 		st.exit_code = WEXITSTATUS(wstatus);
-		if (st.exit_code == EXIT_NOOK_FAILED)
+		/* 125: nook failed; above it the VMM may have been killed (a
+		 * jailed one reports a signal as 128+N). */
+		if (st.exit_code >= EXIT_NOOK_FAILED)
 			last_error(dir, st.error, sizeof(st.error));
 	} else {
 		snprintf(st.status, sizeof(st.status), "dead");
@@ -365,10 +375,11 @@ static int start_sandbox(const char *name, const char *dir)
 		fprintf(stderr, "\r\033[K");
 	if (c == 'R')
 		return 0;
-	/* A program that ran and ended before the agent answered. */
+	/* A program that ran and ended before the agent answered (125 and
+	 * up: nook failed, the program was not found, a signal). */
 	struct sandbox_state st;
 	if (state_read(dir, &st) == 0 && strcmp(st.status, "exited") == 0 &&
-	    st.exit_code != EXIT_NOOK_FAILED)
+	    st.exit_code < EXIT_NOOK_FAILED)
 		return 0;
 	char why[512];
 	last_error(dir, why, sizeof(why));

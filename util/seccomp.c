@@ -107,6 +107,7 @@ static const struct rule device_io[] = {
 	ALLOW(recvfrom),      /* frames from sockets (slirp's pair, gvproxy, passt) */
 	ALLOW(sendto),        /* frames to them */
 	ALLOW(sendmsg),       /* passt: length and frame in one message */
+	ALLOW(sendmmsg),      /* a batch of frames to a datagram socket (gvproxy, VDE) */
 	ALLOW(poll),          /* waiting for a slow stdout or a socket to drain */
 	ALLOW(epoll_ctl),     /* a source paused until its peer drains */
 	ALLOW(getrandom),     /* virtio-rng */
@@ -330,6 +331,10 @@ static const struct rule builder_thread[] = {
 	ALLOW(sysinfo),       /* the host's memory, for the memory check */
 	ALLOW(prlimit64),
 	ALLOW(geteuid),       /* the FUSE server: root takes the guest's ids */
+	/* a VDE switch port (libvdeplug): the switch's path made canonical,
+	 * its port socket's mode */
+	ALLOW(readlink),
+	ALLOW(chmod),
 	END,
 };
 

@@ -1036,7 +1036,7 @@ static int check_segment(const struct vm_net *net, const char *label, nook_error
 		return error_set(err, EINVAL, "%s: segment %s/%u: expected a prefix of 8 to 30",
 				 label, network, sub->prefix);
 	if (nook_ipv4_check_in_subnet(net->segment_ip, sub, err) < 0) {
-		error_prefix(err, label);
+		error_prefix(err, "%s", label);
 		return -EINVAL;
 	}
 	uint32_t host = ntohl(net->segment_ip.s_addr) & ~ntohl(sub->netmask.s_addr);

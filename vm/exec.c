@@ -144,17 +144,18 @@ static int encode_request(const struct nook_exec_options *o, struct bytes *out, 
 
 /* "OK <port>\n" from the vsock backend, read a byte at a time so that no
  * byte of the agent's is taken. */
-static int read_connect_reply(int fd, int stop_fd, const char *path, nook_error **err)
+static int read_connect_reply(int fd, int stop_fd, const char *path, int timeout_ms,
+			      nook_error **err)
 {
 	char line[CONNECT_LINE_MAX + 1];
 	size_t len = 0;
-	uint64_t deadline = monotonic_ns() + (uint64_t)CONNECT_TIMEOUT_MS * 1000000;
+	uint64_t deadline = monotonic_ns() + (uint64_t)timeout_ms * 1000000;
 	for (;;) {
 		uint64_t now = monotonic_ns();
 		if (now >= deadline)
 			return error_set(err, ETIMEDOUT,
-					 "exec: vsock socket %s: the guest did not answer within %d s",
-					 path, CONNECT_TIMEOUT_MS / 1000);
+					 "exec: vsock socket %s: the guest did not answer within %d ms",
+					 path, timeout_ms);
 		struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = stop_fd, .events = POLLIN}};
 		int n = poll(p, 2, (int)((deadline - now) / 1000000) + 1);
 		if (n < 0 && errno != EINTR)
@@ -187,7 +188,8 @@ static int read_connect_reply(int fd, int stop_fd, const char *path, nook_error 
 	return 0;
 }
 
-static int connect_agent(const char *path, int stop_fd, int *out, nook_error **err)
+static int connect_agent(const char *path, int stop_fd, int timeout_ms, int *out,
+			 nook_error **err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -205,7 +207,7 @@ static int connect_agent(const char *path, int stop_fd, int *out, nook_error **e
 		r = error_set(err, errno ? errno : EIO, "exec: vsock socket %s: %s", path,
 			      strerror(errno ? errno : EIO));
 	if (r == 0)
-		r = read_connect_reply(fd, stop_fd, path, err);
+		r = read_connect_reply(fd, stop_fd, path, timeout_ms, err);
 	if (r == 0 && fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
 		r = error_set(err, errno, "exec: %s", strerror(errno));
 	if (r < 0) {
@@ -540,7 +542,7 @@ static int start(const char *vsock_path, int stop_fd, const struct nook_exec_opt
 	if (r == 0)
 		r = encode_request(o, &p->request, err);
 	if (r == 0)
-		r = connect_agent(vsock_path, stop_fd, &p->sock, err);
+		r = connect_agent(vsock_path, stop_fd, CONNECT_TIMEOUT_MS, &p->sock, err);
 	if (r == 0) {
 		/* Without stdin the program's is at end of file at once. */
 		p->stdin_close = o->stdin_fd == NOOK_EXEC_NULL;
@@ -588,6 +590,21 @@ int nook_vm_exec(nook_vm *vm, const struct nook_exec_options *o, nook_process **
 	if (machine_stopping(m))
 		return error_set(err, ESRCH, "exec: the sandbox has ended");
 	return start(vm->vsock_path, m->stop_fd, o, out, err);
+}
+
+/* A guest whose agent listens answers at once; one that is still
+ * booting has its connection closed (or reset) at once. */
+#define PING_TIMEOUT_MS 2000
+
+int nook_exec_ping(const char *vsock_path)
+{
+	int fd;
+	nook_error *err = NULL;
+	int r = connect_agent(vsock_path, -1, PING_TIMEOUT_MS, &fd, &err);
+	nook_error_free(err);
+	if (r == 0)
+		close(fd);
+	return r;
 }
 
 int nook_process_stdin_fd(const nook_process *p)

@@ -92,6 +92,12 @@ NOOK_API int nook_exec(const char *vsock_path, const struct nook_exec_options *o
 NOOK_API int nook_vm_exec(nook_vm *vm, const struct nook_exec_options *o, nook_process **out,
 			  nook_error **err);
 
+/* Whether the agent answers on `vsock_path` (a sandbox ready for execs):
+ * 0, or a negative errno (-ENOENT: no socket yet, -ECONNREFUSED: the guest
+ * is not listening yet, -ETIMEDOUT: no answer within 2 s). Costs the agent
+ * nothing: the connection closes before any request. */
+NOOK_API int nook_exec_ping(const char *vsock_path);
+
 /* The caller's ends of the NOOK_EXEC_PIPE pipes (stdin: the write end,
  * output: the read ends, which see end of file after the program's last
  * output), owned by the process (closed by nook_process_free()); -1 for

@@ -26,9 +26,10 @@ def expect(text, timeout=120):
         r, _, _ = select.select([master], [], [], 1)
         if r:
             try:
-                seen += os.read(master, 4096)
+                chunk = os.read(master, 4096)
             except OSError:
                 break
+            seen += chunk
     found = text.encode() in seen
     if found:
         seen = seen[seen.index(text.encode()) + len(text):]
@@ -45,23 +46,42 @@ def send(text):
     os.write(master, text.encode())
 
 
+def prompt():
+    """Waits for the shell's prompt, which busybox's line editor ends by
+    asking where the cursor is (ESC [6n). What is typed before the shell
+    has set up its line editor is lost, as on any terminal; the question
+    gets no answer, as from a terminal that does not know it."""
+    found = expect("# \x1b[6n")
+    time.sleep(0.5)
+    return found
+
+
 # The typed text is echoed: the quotes keep it from matching the output.
+check("the shell shows its prompt", prompt())
 send('echo st""art-$((1+1))\r')
 check("the shell answers", expect("start-2"))
+prompt()
 send("stty size\r")
 check("stty size shows the host's window (30 100)", expect("30 100"))
+prompt()
 send("echo abc\x7fd\r")
 check("echo and line editing: a backspace erases", expect("abd"))
+prompt()
 fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 120, 0, 0))
 time.sleep(1)
 send("stty size\r")
 check("a resize reaches the guest (50 120)", expect("50 120"))
+prompt()
 send('test -t 0 && echo is-a-""tty\r')
 check("stdin is a terminal in the guest", expect("is-a-tty"))
-send('sleep 1000; echo after-sle""ep-$?\r')
+prompt()
+send("sleep 1000\r")
 time.sleep(5)
 send("\x03")
-check("^C interrupts the foreground program (status 130)", expect("after-sleep-130"))
+prompt()
+send('echo after-""int-$?\r')
+check("^C interrupts the foreground program (status 130)", expect("after-int-130"))
+prompt()
 send("exit 7\r")
 try:
     status = proc.wait(timeout=120)

@@ -164,7 +164,7 @@ while read -r line; do
 	*) echo "# $line" ;;
 	esac
 done <"$work/pty.out"
-check "pty: all checks ran" equals "$(grep -c '^\(not \)\?ok ' "$work/pty.out")" 8
+check "pty: all 9 checks ran" equals "$(grep -c '^\(not \)\?ok ' "$work/pty.out")" 9
 
 # --- logs, kill, stop, rm ---
 run logs logs t1

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -684,6 +685,35 @@ static void set_net_pending(nook_vm_config *c)
 	nook_vm_config_add_net_user(c);
 	nook_vm_config_set_net_mac(c, mac);
 }
+static void add_segment(nook_vm_config *c, const char *ip, const char *subnet)
+{
+	struct nook_ipv4_subnet sub;
+	struct in_addr addr;
+	assert_int_equal(nook_parse_ipv4_subnet(subnet, &sub, NULL), 0);
+	assert_int_equal(inet_pton(AF_INET, ip, &addr), 1);
+	nook_vm_config_set_net_segment(c, addr, &sub);
+	nook_vm_config_add_net_vde(c, "/sw");
+}
+static void set_segment_outside(nook_vm_config *c)
+{
+	add_segment(c, "10.78.0.2", "10.77.0.0/24");
+}
+static void set_segment_network(nook_vm_config *c)
+{
+	add_segment(c, "10.77.0.0", "10.77.0.0/24");
+}
+static void set_segment_31(nook_vm_config *c)
+{
+	add_segment(c, "10.77.0.1", "10.77.0.0/31");
+}
+static void set_vde_empty(nook_vm_config *c)
+{
+	nook_vm_config_add_net_vde(c, "");
+}
+static void set_hostname_bad(nook_vm_config *c)
+{
+	nook_vm_config_set_hostname(c, "a b");
+}
 static void set_fs_custom_read_only(nook_vm_config *c)
 {
 	struct nook_fs_backend be = {.request = fs_request};
@@ -970,7 +1000,12 @@ static const struct invalid_case {
 	{"disk bad sync", set_disk_bad_sync, EINVAL, {"@FILE", "unknown sync mode -1"}},
 	{"disk settings pending", set_disk_pending, EINVAL, {"disk settings", "no disk added after"}},
 	{"fs settings pending", set_fs_pending, EINVAL, {"fs settings", "no share added after"}},
-	{"net settings pending", set_net_pending, EINVAL, {"net settings (mac)", "no network device"}},
+	{"net settings pending", set_net_pending, EINVAL, {"net settings (mac, segment)", "no network device"}},
+	{"net segment address outside", set_segment_outside, EINVAL, {"net vde \"/sw\"", "10.78.0.2", "10.77.0.0/24"}},
+	{"net segment network address", set_segment_network, EINVAL, {"net vde \"/sw\"", "10.77.0.0", "network or broadcast"}},
+	{"net segment prefix 31", set_segment_31, EINVAL, {"net vde \"/sw\"", "segment 10.77.0.0/31", "8 to 30"}},
+	{"net vde empty url", set_vde_empty, EINVAL, {"net vde \"\"", "empty"}},
+	{"hostname bad", set_hostname_bad, EINVAL, {"hostname \"a b\"", "letters"}},
 	{"fs custom read-only", set_fs_custom_read_only, EINVAL, {"fs tag \"fs0\"", "custom backend"}},
 	{"real error first", set_dup_disk_and_split, EEXIST, {"id \"data\""}},
 	{"hyperthreading odd vcpus", set_ht_odd, EINVAL, {"hyperthreading: 3 vCPUs", "even number"}},
