@@ -82,7 +82,11 @@ NOOK_API void nook_exec_options_init(struct nook_exec_options *o);
  * `vsock_path` (the VM's nook_vm_config_set_vsock_path), asks the agent
  * to run the program and returns once the request is on its way (a program
  * that cannot start shows in nook_process_wait()). Errors name the input
- * ("exec: vsock socket PATH: ..."), bad options included (-EINVAL). */
+ * ("exec: vsock socket PATH: ..."), bad options included (-EINVAL). Until
+ * the guest is set up (its program-started event) the VM refuses the
+ * connection like a guest without an agent: -ECONNREFUSED, "no agent is
+ * listening in the guest"; a caller that just started the sandbox tries
+ * again. */
 NOOK_API int nook_exec(const char *vsock_path, const struct nook_exec_options *o,
 		       nook_process **out, nook_error **err);
 /* This process's VM (started, with a vsock path): waits until the agent is
