@@ -92,7 +92,9 @@ NOOK_API int nook_exec(const char *vsock_path, const struct nook_exec_options *o
 /* This process's VM (started, with a vsock path): waits until the agent is
  * up (the program-started event) or the VM ended, then nook_exec(). The
  * exec also ends when the VM does. The VM must outlive the process
- * (nook_process_free() first). */
+ * (nook_process_free() first). Not from a thread confined by
+ * nook/confine.h (its filter allows no sockets or threads): a confined
+ * VMM's sandbox is reached with nook_exec() from another process. */
 NOOK_API int nook_vm_exec(nook_vm *vm, const struct nook_exec_options *o, nook_process **out,
 			  nook_error **err);
 
