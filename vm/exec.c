@@ -37,6 +37,9 @@
 #define CONTROL_FRAME (HDR + 4)
 /* The largest frame payload the guest may send. */
 #define RX_MAX NOOK_AGENT_DATA_MAX
+/* Frames read in a row before the relay looks at its other fds: a guest
+ * streaming empty frames cannot keep it from nook_process_free(). */
+#define RX_FRAMES_PER_TURN 64
 _Static_assert(NOOK_AGENT_ERROR_MAX <= RX_MAX, "an ERROR text fits the receive buffer");
 
 struct nook_process {
@@ -297,7 +300,7 @@ static int take_frame(struct relay *r)
 static int read_guest(struct relay *r)
 {
 	struct nook_process *p = r->p;
-	for (;;) {
+	for (int frames = 0; frames < RX_FRAMES_PER_TURN;) {
 		bool in_header = r->rx_len < HDR;
 		size_t want = in_header ? HDR - r->rx_len : HDR + r->h.length - r->rx_len;
 		void *dst = in_header ? (unsigned char *)&r->h + r->rx_len : r->rx + (r->rx_len - HDR);
@@ -326,11 +329,13 @@ static int read_guest(struct relay *r)
 		}
 		if (r->rx_len == HDR + r->h.length && r->rx_len >= HDR) {
 			r->rx_len = 0;
+			frames++;
 			int done = take_frame(r);
 			if (done || r->out_pending)
 				return done;
 		}
 	}
+	return 0;
 }
 
 /* Output to the caller: at most PIPE_BUF bytes per write, which a pipe that
@@ -458,8 +463,9 @@ static void *relay_main(void *arg)
 			[WAKE] = {.fd = p->wake, .events = POLLIN},
 			[STOP] = {.fd = r->vm_ended ? -1 : p->stop_fd, .events = POLLIN},
 		};
-		/* Discarded output needs no fd to be written to. */
-		int timeout = r->out_pending && out_fd < 0 ? 0 : -1;
+		/* Discarded output needs no fd to be written to; after the VM's
+		 * end, what the connection still holds is read without waiting. */
+		int timeout = (r->out_pending && out_fd < 0) || (r->vm_ended && !r->out_pending) ? 0 : -1;
 		if (poll(pfd, N, timeout) < 0 && errno != EINTR) {
 			p->status = error_set(&p->error, errno, "exec: poll: %s", strerror(errno));
 			break;

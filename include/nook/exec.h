@@ -82,13 +82,19 @@ NOOK_API void nook_exec_options_init(struct nook_exec_options *o);
  * `vsock_path` (the VM's nook_vm_config_set_vsock_path), asks the agent
  * to run the program and returns once the request is on its way (a program
  * that cannot start shows in nook_process_wait()). Errors name the input
- * ("exec: vsock socket PATH: ..."), bad options included (-EINVAL). */
+ * ("exec: vsock socket PATH: ..."), bad options included (-EINVAL). Until
+ * the guest is set up (its program-started event) the VM refuses the
+ * connection like a guest without an agent: -ECONNREFUSED, "no agent is
+ * listening in the guest"; a caller that just started the sandbox tries
+ * again. */
 NOOK_API int nook_exec(const char *vsock_path, const struct nook_exec_options *o,
 		       nook_process **out, nook_error **err);
 /* This process's VM (started, with a vsock path): waits until the agent is
  * up (the program-started event) or the VM ended, then nook_exec(). The
  * exec also ends when the VM does. The VM must outlive the process
- * (nook_process_free() first). */
+ * (nook_process_free() first). Not from a thread confined by
+ * nook/confine.h (its filter allows no sockets or threads): a confined
+ * VMM's sandbox is reached with nook_exec() from another process. */
 NOOK_API int nook_vm_exec(nook_vm *vm, const struct nook_exec_options *o, nook_process **out,
 			  nook_error **err);
 

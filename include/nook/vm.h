@@ -332,7 +332,11 @@ NOOK_API int nook_vm_config_add_console_custom(nook_vm_config *cfg, const char *
 NOOK_API void nook_vm_config_disable_implicit_console(nook_vm_config *cfg);
 
 /* Exec: the program nook-init runs. The path is absolute or a name looked up
- * in the guest's PATH. add_arg appends one argument, set_args replaces them
+ * in the guest's PATH. Without one (NULL, the default) the VM is idle:
+ * nook-init sets everything up, runs nothing and stays up until
+ * nook_vm_stop() (a stop signal, below, ends it with status 0), which is
+ * what a sandbox for nook_vm_exec() (nook/exec.h) is; args, env, workdir
+ * and rlimits then make nook_vm_build() fail. An empty path fails too. add_arg appends one argument, set_args replaces them
  * all with a NULL-terminated list. env entries are "KEY=VALUE"; add_envs
  * takes a NULL-terminated list of them (like environ); add_env_pair fails
  * with -EINVAL for an empty key or one containing '='. rlimit resources are
@@ -395,12 +399,15 @@ NOOK_API int nook_vm_wait(nook_vm *vm, nook_error **err);
  * returns the program's status (128+signo if the signal killed it), or
  * -ECANCELED when the VM was ended by force. Callable from any thread and
  * more than once: a later call can only bring the forced end closer. A
- * guest running its own init instead of nook-init receives no signal. */
+ * guest running its own init instead of nook-init receives no signal. An
+ * idle VM (no exec path) ends with status 0 at SIGTERM, SIGINT, SIGHUP,
+ * SIGQUIT or SIGKILL; another signal only leads to the forced end. */
 NOOK_API void nook_vm_stop(nook_vm *vm, int signo, unsigned timeout_ms);
 /* A graceful stop's usual numbers: SIGTERM, then force after 10 s. */
 #define NOOK_VM_STOP_TIMEOUT_MS 10000
 /* Sends signal `signo` (1..64) to the program's process group without
- * stopping anything. -EINVAL for a bad signal number, -ESRCH when the VM is
+ * stopping anything (an idle VM has no program: a stop signal ends it as
+ * nook_vm_stop() does, others go nowhere). -EINVAL for a bad signal number, -ESRCH when the VM is
  * not running, -EAGAIN when too many signals are still on their way. */
 NOOK_API int nook_vm_signal(nook_vm *vm, int signo);
 NOOK_API void nook_vm_free(nook_vm *vm);

@@ -637,6 +637,66 @@ static void test_agent_tty(void **state)
 	assert_non_null(strstr(out, "40 100"));
 }
 
+/* The handler against a host that breaks the protocol: ERROR frames
+ * before anything runs, and a broken frame later ends the program. */
+static void handler_errors(const void *first, size_t len, uint32_t want_type, const char *needle)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		sigset_t chld;
+		sigemptyset(&chld);
+		sigaddset(&chld, SIGCHLD);
+		sigprocmask(SIG_BLOCK, &chld, NULL);
+		close(sv[0]);
+		init_agent_serve(sv[1]);
+	}
+	close(sv[1]);
+	assert_int_equal(write(sv[0], first, len), (ssize_t)len);
+	shutdown(sv[0], SHUT_WR);
+	static char reply[1 << 16];
+	size_t got = read_all(sv[0], reply, sizeof(reply));
+	close(sv[0]);
+	int wstatus;
+	assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+	struct nook_agent_frame h = {0};
+	if (got >= sizeof(h))
+		memcpy(&h, reply, sizeof(h));
+	if (h.type != want_type || (needle && !strstr(reply + sizeof(h), needle)))
+		fail_msg("reply of %zu bytes, type %u \"%s\", expected type %u \"%s\"", got, h.type,
+			 got > sizeof(h) ? reply + sizeof(h) : "", want_type, needle ? needle : "");
+}
+
+static void test_agent_bad_requests(void **state)
+{
+	(void)state;
+	struct bytes b = {0};
+	frame(&b, NOOK_AGENT_STDIN, "x", 1);
+	handler_errors(b.data, b.len, NOOK_AGENT_ERROR, "expected an exec request first");
+	b.len = 0;
+	uint8_t rec[9] = {2, 0, 0, 0, 1, 0, 0, 0, 'x'}; /* an ARG without a program */
+	frame(&b, NOOK_AGENT_EXEC, rec, sizeof(rec));
+	handler_errors(b.data, b.len, NOOK_AGENT_ERROR, "exec request: no exec path");
+	b.len = 0;
+	struct nook_agent_frame huge = {.type = NOOK_AGENT_EXEC, .length = NOOK_AGENT_EXEC_MAX + 1};
+	handler_errors(&huge, sizeof(huge), NOOK_AGENT_ERROR, "longer than");
+	/* A valid request, then a frame the handler does not know: the
+	 * program is killed and the connection ends without EXIT. */
+	uint8_t req[8 + 10] = {1, 0, 0, 0, 10, 0, 0, 0};
+	memcpy(req + 8, "/bin/sleep", 10);
+	uint8_t arg[8 + 3] = {2, 0, 0, 0, 3, 0, 0, 0, '1', '0', '0'};
+	struct bytes r = {0};
+	assert_int_equal(bytes_append(&r, req, sizeof(req)), 0);
+	assert_int_equal(bytes_append(&r, arg, sizeof(arg)), 0);
+	frame(&b, NOOK_AGENT_EXEC, r.data, (uint32_t)r.len);
+	frame(&b, 77, "zz", 2);
+	handler_errors(b.data, b.len, 0, NULL); /* returns at all: sleep 100 was killed */
+	bytes_free(&r);
+	bytes_free(&b);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -652,6 +712,7 @@ int main(void)
 		cmocka_unit_test(test_agent_flood_without_reading),
 		cmocka_unit_test(test_agent_signal_and_background),
 		cmocka_unit_test(test_agent_tty),
+		cmocka_unit_test(test_agent_bad_requests),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
