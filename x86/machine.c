@@ -7,7 +7,8 @@
 
 #define FOUR_GIB (1ULL << 32)
 
-int x86_machine_create(struct machine *m, uint64_t memory, bool pvm, nook_error **err)
+static int create(struct machine *m, uint64_t memory, bool pvm, struct ioapic *ioapic,
+		  nook_error **err)
 {
 	int r = machine_create(m, pvm, err);
 	m->describe_internal_error = x86_describe_internal_error;
@@ -25,11 +26,25 @@ int x86_machine_create(struct machine *m, uint64_t memory, bool pvm, nook_error 
 	if (r == 0)
 		r = machine_vm_ioctl(m, KVM_SET_IDENTITY_MAP_ADDR, &identity,
 				     "KVM_SET_IDENTITY_MAP_ADDR", err);
-	if (r == 0)
-		r = machine_vm_ioctl(m, KVM_CREATE_IRQCHIP, NULL, "KVM_CREATE_IRQCHIP", err);
-	/* The kernel still uses the PIT early on (and checks the timer IRQ). */
+	if (r < 0 || ioapic)
+		return r < 0 ? r : ioapic_init(ioapic, m, LAYOUT_IOAPIC, err);
+	r = machine_vm_ioctl(m, KVM_CREATE_IRQCHIP, NULL, "KVM_CREATE_IRQCHIP", err);
+	/* The kernel still uses the PIT early on (and checks the timer IRQ).
+	 * KVM has none without its PIC: a split irqchip's guest goes without
+	 * (the TSC-deadline timer needs no calibration against it). */
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	if (r == 0)
 		r = machine_vm_ioctl(m, KVM_CREATE_PIT2, &pit, "KVM_CREATE_PIT2", err);
 	return r;
+}
+
+int x86_machine_create(struct machine *m, uint64_t memory, bool pvm, nook_error **err)
+{
+	return create(m, memory, pvm, NULL, err);
+}
+
+int x86_machine_create_split(struct machine *m, uint64_t memory, bool pvm, struct ioapic *ioapic,
+			     nook_error **err)
+{
+	return create(m, memory, pvm, ioapic, err);
 }
