@@ -245,7 +245,7 @@ static int restore(struct nook_vm *vm, const struct snapshot *s, nook_error **er
 	if (r == 0 && (state_find(state, len, "legacy", &sec) < 0 ||
 		       legacy_devices_restore(&vm->legacy, sec.data, sec.len) < 0 || sec.version != 1))
 		r = error_set(err, EINVAL, "snapshot: no valid legacy section");
-	for (unsigned i = 0; r == 0 && i < VM_SLOTS; i++) {
+	for (unsigned i = 0; r == 0 && i < vm->nslots; i++) {
 		char name[STATE_NAME_MAX + 1];
 		slot_section(i, name);
 		bool saved = state_find(state, len, name, &sec) == 0;
@@ -267,7 +267,7 @@ int vm_try_restore(struct nook_vm *vm, const nook_vm_config *cfg, const struct v
 		.kernel_path = plan->kernel_path, .init_path = plan->init_path, .cmdline = cmdline,
 		.memory_mib = cfg->memory_mib, .vcpus = cfg->vcpus,
 		.threads_per_core = (unsigned)vm->machine.threads_per_core,
-		.nested = vm->machine.nested, .rng = cfg->rng,
+		.nested = vm->machine.nested, .rng = cfg->rng, .split_irqchip = vm->split_irqchip,
 	};
 	char dir[PATH_MAX];
 	nook_error *why = NULL;
