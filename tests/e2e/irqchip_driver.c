@@ -1,9 +1,10 @@
 /* A small `nook run` through the public API, for test_e2e_irqchip.sh until
  * the CLI has --split-irqchip:
- *   irqchip_driver [-s] [-k KERNEL_LOG] [-d DISK]... [-v HOST:GUEST]...
+ *   irqchip_driver [-s] [-r] [-k KERNEL_LOG] [-d DISK]... [-v HOST:GUEST]...
  *                  -- PROGRAM [ARG]...
- * -s turns the split irqchip on; disks are raw and read-only, volumes
- * read-only. The program's stdio is this process's. Exits with the
+ * -s turns the split irqchip on; -r boots cold and replaces the machine's
+ * snapshot (else a snapshot is used as usual); disks are raw and
+ * read-only, volumes read-only. The program's stdio is this process's. Exits with the
  * program's status, or 125 (with the error on stderr) when the VM cannot
  * be built, 1 when it ends any other way. */
 #include <stdio.h>
@@ -28,12 +29,15 @@ int main(int argc, char **argv)
 	int opt;
 	if (!cfg)
 		return 1;
-	while ((opt = getopt(argc, argv, "sk:d:v:")) != -1) {
+	while ((opt = getopt(argc, argv, "srk:d:v:")) != -1) {
 		int r = 0;
 		char *colon;
 		switch (opt) {
 		case 's':
 			nook_vm_config_set_split_irqchip(cfg, true);
+			break;
+		case 'r':
+			nook_vm_config_set_snapshot_mode(cfg, NOOK_SNAPSHOT_REFRESH);
 			break;
 		case 'k':
 			r = nook_vm_config_set_kernel_log(cfg, optarg);
