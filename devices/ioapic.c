@@ -204,20 +204,17 @@ static void chip_eoi(struct user_irqchip *chip, uint8_t vector)
 int ioapic_init(struct ioapic *io, struct machine *m, uint64_t base, nook_error **err)
 {
 	memset(io, 0, sizeof(*io));
-	io->chip = (struct user_irqchip){.connect = chip_connect, .eoi = chip_eoi};
+	io->chip = (struct user_irqchip){.pins = IOAPIC_PINS, .connect = chip_connect,
+					 .eoi = chip_eoi};
 	io->machine = m;
 	pthread_mutex_init(&io->lock, NULL);
 	for (uint32_t pin = 0; pin < IOAPIC_PINS; pin++) {
 		io->redir[pin] = RTE_MASKED;
 		io->lines[pin].fd = -1;
 	}
-	struct kvm_enable_cap cap = {.cap = KVM_CAP_SPLIT_IRQCHIP, .args = {IOAPIC_PINS}};
-	int r = machine_vm_ioctl(m, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP)",
-				 err);
-	if (r < 0)
-		return r;
 	struct io_handler h = {.read = mmio_read, .write = mmio_write, .opaque = io};
-	if ((r = io_bus_register(&m->mmio, base, IOAPIC_WINDOW, &h)) < 0)
+	int r = io_bus_register(&m->mmio, base, IOAPIC_WINDOW, &h);
+	if (r < 0)
 		return error_set(err, -r, "IOAPIC window 0x%llx: %s", (unsigned long long)base,
 				 strerror(-r));
 	m->user_irqchip = &io->chip;

@@ -10,7 +10,10 @@
  * whose device still waits when it is unmasked is raised again, so no
  * interrupt is lost across a mask. A level-triggered pin's route asks KVM
  * for the EOI of its vector (KVM_EXIT_IOAPIC_EOI): the pin is raised again
- * if its device still waits. Remote IRR and delivery status read as 0.
+ * if its device still waits (on a PVM host KVM reports the EOI at the
+ * vCPU's next exit, not at once: measured with a probe). Linux's virtio
+ * pins are edge-triggered (the MP table's ISA defaults), so the guest's
+ * EOIs cost no exit. Remote IRR and delivery status read as 0.
  *
  * Hostile registers: indices past the table read as 0 and ignore writes;
  * an entry with a vector below 16 or a delivery mode other than fixed,
@@ -53,9 +56,10 @@ struct ioapic {
 	int route_error;
 };
 
-/* Enables the split irqchip on `m` (before its vCPUs exist), registers the
- * IOAPIC's window at `base` and makes it the machine's user irqchip. Every
- * pin starts masked. */
+/* On a machine made with a split irqchip of IOAPIC_PINS pins
+ * (x86_machine_create_split()): registers the IOAPIC's window at `base`
+ * and makes it the machine's user irqchip, before any device connects its
+ * line. Every pin starts masked. */
 int ioapic_init(struct ioapic *io, struct machine *m, uint64_t base, nook_error **err);
 void ioapic_destroy(struct ioapic *io);
 

@@ -44,6 +44,7 @@ struct irq_line {
  * it learns of each line a device connects, and of a vCPU's EOI of a
  * vector it asked to hear about (KVM_EXIT_IOAPIC_EOI, vCPU thread). */
 struct user_irqchip {
+	uint32_t pins; /* GSIs 0..pins-1 are its pins */
 	int (*connect)(struct user_irqchip *chip, uint32_t gsi, const struct irq_line *line);
 	void (*eoi)(struct user_irqchip *chip, uint8_t vector);
 };

@@ -110,9 +110,11 @@ static int assemble(struct nook_vm *vm, const nook_vm_config *cfg, const struct 
 	int r = m->nested ? x86_check_nested(err) : 0;
 	if (r == 0)
 		r = vm->split_irqchip ? x86_machine_create_split(m, cfg->memory_mib << 20,
-								 want_pvm(cfg->pvm), &vm->ioapic, err)
+								 want_pvm(cfg->pvm), IOAPIC_PINS, err)
 				      : x86_machine_create(m, cfg->memory_mib << 20, want_pvm(cfg->pvm),
 							   err);
+	if (r == 0 && vm->split_irqchip)
+		r = ioapic_init(&vm->ioapic, m, LAYOUT_IOAPIC, err);
 	if (r == 0)
 		r = machine_create_vcpus(m, (int)cfg->vcpus, err);
 	if (r == 0 && (r = event_loop_init(&vm->loop)) < 0)

@@ -110,6 +110,8 @@ static int save_snapshot(struct nook_vm *vm, const char *dir, nook_error **err)
 {
 	struct bytes state = {0};
 	int r = x86_machine_save(&vm->machine, &state, err);
+	if (r == 0 && vm->split_irqchip && (r = ioapic_save(&vm->ioapic, &state)) < 0)
+		error_set(err, -r, "snapshot: IOAPIC: %s", strerror(-r));
 	if (r == 0 && ((r = serial_save(&vm->serial, &state)) < 0 ||
 		       (r = legacy_devices_save(&vm->legacy, &state)) < 0))
 		error_set(err, -r, "snapshot: legacy devices: %s", strerror(-r));
@@ -239,6 +241,10 @@ static int restore(struct nook_vm *vm, const struct snapshot *s, nook_error **er
 		return error_set(err, -r, "snapshot memory: %s", strerror(-r));
 	r = x86_machine_restore(&vm->machine, state, len, err);
 	struct state_section sec;
+	if (r == 0 && vm->split_irqchip &&
+	    (state_find(state, len, "ioapic", &sec) < 0 || sec.version != 1 ||
+	     ioapic_restore(&vm->ioapic, sec.data, sec.len) < 0))
+		r = error_set(err, EINVAL, "snapshot: no valid ioapic section");
 	if (r == 0 && (state_find(state, len, "serial", &sec) < 0 ||
 		       serial_restore(&vm->serial, sec.data, sec.len) < 0 || sec.version != 1))
 		r = error_set(err, EINVAL, "snapshot: no valid serial section");

@@ -13,7 +13,6 @@
 
 #include "x86/cpu.h"
 #include "x86/layout.h"
-#include "devices/ioapic.h"
 #include "x86/mptable.h"
 
 /* From Xen's public headers (the x86/HVM direct boot ABI). */
@@ -355,7 +354,7 @@ int x86_setup_boot(struct machine *m, const struct x86_kernel *k, const char *cm
 					    : write_boot_params(&m->mem, k, len, initrd_gpa, initrd_size);
 	if (r == 0)
 		r = mptable_write(&m->mem, LAYOUT_EBDA, m->nvcpus,
-				  m->user_irqchip ? IOAPIC_PINS : KVM_IOAPIC_NUM_PINS);
+				  m->user_irqchip ? (int)m->user_irqchip->pins : KVM_IOAPIC_NUM_PINS);
 	if (r < 0)
 		return error_set(err, -r, "guest memory too small for the boot tables");
 	return x86_setup_boot_cpu(m, k->protocol == X86_BOOT_PVH, k->entry,

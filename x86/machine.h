@@ -7,7 +7,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "devices/ioapic.h"
 #include "kvm/kvm.h"
 #include "util/strbuf.h"
 #include "x86/boot.h"
@@ -15,9 +14,11 @@
 /* Creates the VM with `memory` bytes of RAM, the kernel's PIC, IOAPIC and
  * PIT. */
 int x86_machine_create(struct machine *m, uint64_t memory, bool pvm, nook_error **err);
-/* The same with a split irqchip: the local APICs in the kernel, `ioapic`
- * in user space (devices/ioapic.h), no PIC and no PIT. */
-int x86_machine_create_split(struct machine *m, uint64_t memory, bool pvm, struct ioapic *ioapic,
+/* The same with a split irqchip: the local APICs in the kernel, an IOAPIC
+ * of `ioapic_pins` pins in user space (GSIs 0..ioapic_pins-1; the caller
+ * makes it the machine's user_irqchip before booting, devices/ioapic.h),
+ * no PIC and no PIT. */
+int x86_machine_create_split(struct machine *m, uint64_t memory, bool pvm, uint32_t ioapic_pins,
 			     nook_error **err);
 
 /* Appends the x86 part of the kernel command line for kernel `k`: the

@@ -6,8 +6,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "devices/ioapic.h"
-
 /* The MSRs a running Linux guest depends on and KVM keeps per vCPU: the
  * TSC (so the guest's clocks go on from where they were), the system call
  * entry points, the kernel GS base, PAT and MTRRs, the TSC deadline timer,
@@ -146,16 +144,14 @@ int x86_machine_save(struct machine *m, struct bytes *out, nook_error **err)
 		r = save_vcpu(&m->vcpus[i], msrs, nmsrs, xsave, out, err);
 	struct x86_vm_state vs = {0};
 	/* A split irqchip has no PIC, IOAPIC or PIT in the kernel: their
-	 * fields stay zero and its IOAPIC is a section of its own. */
-	struct ioapic *ioapic = (struct ioapic *)m->user_irqchip;
-	for (uint32_t i = 0; r == 0 && !ioapic && i < 3; i++) {
+	 * fields stay zero (its IOAPIC saves itself). */
+	bool split = m->user_irqchip != NULL;
+	for (uint32_t i = 0; r == 0 && !split && i < 3; i++) {
 		vs.chips[i].chip_id = i;
 		r = machine_vm_ioctl(m, KVM_GET_IRQCHIP, &vs.chips[i], "snapshot: KVM_GET_IRQCHIP", err);
 	}
-	if (r == 0 && !ioapic)
+	if (r == 0 && !split)
 		r = machine_vm_ioctl(m, KVM_GET_PIT2, &vs.pit, "snapshot: KVM_GET_PIT2", err);
-	if (r == 0 && ioapic && (r = ioapic_save(ioapic, out)) < 0)
-		error_set(err, -r, "snapshot: IOAPIC: %s", strerror(-r));
 	if (r == 0)
 		r = machine_vm_ioctl(m, KVM_GET_CLOCK, &vs.clock, "snapshot: KVM_GET_CLOCK", err);
 	if (r == 0 && (r = state_put(out, "x86-vm", 1, &vs, sizeof(vs))) < 0)
@@ -222,19 +218,15 @@ int x86_machine_restore(struct machine *m, const void *state, size_t len, nook_e
 	if (state_find(state, len, "x86-vm", &s) < 0 || state_expect(&s, 1, sizeof(vs)) < 0)
 		return error_set(err, EINVAL, "snapshot: no valid x86-vm section");
 	memcpy(&vs, s.data, sizeof(vs));
-	struct ioapic *ioapic = (struct ioapic *)m->user_irqchip;
-	for (uint32_t i = 0; r == 0 && !ioapic && i < 3; i++) {
+	bool split = m->user_irqchip != NULL;
+	for (uint32_t i = 0; r == 0 && !split && i < 3; i++) {
 		if (vs.chips[i].chip_id != i)
 			return error_set(err, EINVAL, "snapshot: irqchip %u is chip %u", i,
 					 vs.chips[i].chip_id);
 		r = machine_vm_ioctl(m, KVM_SET_IRQCHIP, &vs.chips[i], "snapshot: KVM_SET_IRQCHIP", err);
 	}
-	if (r == 0 && !ioapic)
+	if (r == 0 && !split)
 		r = machine_vm_ioctl(m, KVM_SET_PIT2, &vs.pit, "snapshot: KVM_SET_PIT2", err);
-	if (r == 0 && ioapic &&
-	    (state_find(state, len, "ioapic", &s) < 0 || ioapic_restore(ioapic, s.data, s.len) < 0 ||
-	     s.version != 1))
-		return error_set(err, EINVAL, "snapshot: no valid ioapic section");
 	/* Only the clock's value: the flags describe the host it was read on. */
 	struct kvm_clock_data clock = {.clock = vs.clock.clock};
 	if (r == 0)

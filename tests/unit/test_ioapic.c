@@ -54,7 +54,8 @@ static int setup(void **state)
 	for (int i = 0; i < IOAPIC_PINS; i++)
 		fx.fd[i] = -1;
 	nook_error *err = NULL;
-	if (x86_machine_create_split(&fx.m, 4 << 20, kvm_host_is_pvm(), &fx.io, &err) < 0 ||
+	if (x86_machine_create_split(&fx.m, 4 << 20, kvm_host_is_pvm(), IOAPIC_PINS, &err) < 0 ||
+	    ioapic_init(&fx.io, &fx.m, LAYOUT_IOAPIC, &err) < 0 ||
 	    machine_create_vcpus(&fx.m, 1, &err) < 0 || x86_setup_vcpus(&fx.m, &err) < 0) {
 		nook_error_free(err);
 		machine_destroy(&fx.m);
