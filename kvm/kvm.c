@@ -256,10 +256,12 @@ void machine_destroy(struct machine *m)
 	m->vm_fd = m->kvm_fd = m->stop_fd = -1;
 }
 
-int machine_add_irqfd(struct machine *m, int fd, uint32_t gsi)
+int machine_connect_irq(struct machine *m, uint32_t gsi, const struct irq_line *line)
 {
-	struct kvm_irqfd irqfd = {.fd = (uint32_t)fd, .gsi = gsi};
-	return ioctl(m->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+	struct kvm_irqfd irqfd = {.fd = (uint32_t)line->fd, .gsi = gsi};
+	if (ioctl(m->vm_fd, KVM_IRQFD, &irqfd) < 0)
+		return -errno;
+	return m->user_irqchip ? m->user_irqchip->connect(m->user_irqchip, gsi, line) : 0;
 }
 
 int machine_add_ioeventfd(struct machine *m, int fd, uint64_t addr, uint32_t len, bool match,

@@ -31,6 +31,24 @@ enum machine_stop_reason {
 
 struct machine;
 
+/* An interrupt line a device raises through an irqfd: writing to `fd`
+ * raises it; asserted(opaque) says whether the device still wants service
+ * (for level semantics and for a pin unmasked while its device waits). */
+struct irq_line {
+	int fd;
+	bool (*asserted)(void *opaque);
+	void *opaque;
+};
+
+/* Interrupt pins emulated in user space (x86: the split irqchip's IOAPIC):
+ * it learns of each line a device connects, and of a vCPU's EOI of a
+ * vector it asked to hear about (KVM_EXIT_IOAPIC_EOI, vCPU thread). */
+struct user_irqchip {
+	uint32_t pins; /* GSIs 0..pins-1 are its pins */
+	int (*connect)(struct user_irqchip *chip, uint32_t gsi, const struct irq_line *line);
+	void (*eoi)(struct user_irqchip *chip, uint8_t vector);
+};
+
 /* The exits that reach user space, by kind (the order of nook/vm.h's
  * enum nook_exit_kind). */
 enum vcpu_exit_kind { VCPU_EXIT_IO, VCPU_EXIT_MMIO, VCPU_EXIT_INTR, VCPU_EXIT_OTHER, VCPU_EXIT_KINDS };
@@ -60,6 +78,7 @@ struct machine {
 	struct guest_memory mem;
 	struct io_bus pio;
 	struct io_bus mmio;
+	struct user_irqchip *user_irqchip; /* NULL: the kernel's irqchip */
 	struct vcpu *vcpus;
 	int nvcpus;
 	/* Where the kernel's symbols are, for reporting emulation failures. */
@@ -129,10 +148,11 @@ void machine_resume(struct machine *m);
 /* A vCPU thread's side of machine_pause() (kvm/vcpu.c). */
 void vcpu_park(struct vcpu *v);
 
-/* irqfd: writing to `fd` raises `gsi`. ioeventfd: a guest write of `len`
- * bytes at MMIO `addr` (with value `datamatch` when match is set) signals fd
- * without a VM exit to user space. */
-int machine_add_irqfd(struct machine *m, int fd, uint32_t gsi);
+/* irqfd: writing to line->fd raises `gsi` (through the user irqchip's
+ * routes when there is one; it also learns of the line). ioeventfd: a
+ * guest write of `len` bytes at MMIO `addr` (with value `datamatch` when
+ * match is set) signals fd without a VM exit to user space. */
+int machine_connect_irq(struct machine *m, uint32_t gsi, const struct irq_line *line);
 int machine_add_ioeventfd(struct machine *m, int fd, uint64_t addr, uint32_t len, bool match,
 			  uint64_t datamatch);
 

@@ -118,6 +118,12 @@ static bool handle_exit(struct vcpu *v)
 		return false;
 	case KVM_EXIT_INTR:
 		return true;
+	case KVM_EXIT_IOAPIC_EOI:
+		/* Only with a user irqchip: KVM asks for the vectors it routes
+		 * as level-triggered. */
+		if (m->user_irqchip)
+			m->user_irqchip->eoi(m->user_irqchip, run->eoi.vector);
+		return true;
 	default:
 		machine_request_stop(m, MACHINE_STOP_ERROR, 0, "unexpected KVM exit %u on vCPU %d",
 				     run->exit_reason, v->id);

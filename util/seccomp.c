@@ -161,6 +161,9 @@ static const struct rule io_thread[] = {
 /* The vCPU loop (kvm/vcpu.c); its exits run device code (device_io). */
 static const struct rule vcpu_thread[] = {
 	ALLOW_IOCTL(KVM_RUN),
+	/* a split irqchip's IOAPIC (devices/ioapic.c): a guest write to a
+	 * redirection entry rewrites the VM's interrupt routes */
+	ALLOW_IOCTL(KVM_SET_GSI_ROUTING),
 	/* the report of an emulation failure (x86/diagnose.c) reads the
 	 * registers and looks the guest's RIP up in the kernel's System.map */
 	ALLOW_IOCTL(KVM_GET_REGS),

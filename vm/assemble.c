@@ -21,9 +21,17 @@ static int next_slot(struct nook_vm *vm, struct virtio_mmio_device *dev, uint64_
 {
 	*base = LAYOUT_VIRTIO_MMIO_BASE + vm->nslots * LAYOUT_VIRTIO_MMIO_SIZE;
 	*irq = LAYOUT_FIRST_DEVICE_IRQ + vm->nslots;
-	if (vm->nslots == VM_SLOTS)
-		return error_set(err, ENOSPC, "too many devices: at most %d virtio devices",
-				 VM_SLOTS);
+	if (vm->nslots == VM_SLOTS && !vm->split_irqchip)
+		return error_set(err, ENOSPC,
+				 "too many devices: the VM has more than %d virtio devices (console, "
+				 "rng, shares, disks, network, ports, vsock, balloon), the most the "
+				 "kernel's IOAPIC has IRQs for; the split irqchip (--split-irqchip) "
+				 "allows %d", VM_SLOTS, VM_SPLIT_SLOTS);
+	if (vm->nslots == VM_SPLIT_SLOTS)
+		return error_set(err, ENOSPC,
+				 "too many devices: the VM has more than %d virtio devices (console, "
+				 "rng, shares, disks, network, ports, vsock, balloon), the most the "
+				 "kernel command line can declare", VM_SPLIT_SLOTS);
 	vm->slots[vm->nslots++] = dev;
 	return 0;
 }

@@ -118,8 +118,10 @@ int vm_build_cmdline(struct nook_vm *vm, const nook_vm_config *cfg, const struct
 	if (cfg->cmdline)
 		strbuf_printf(&b, " %s", cfg->cmdline);
 	if (b.overflow)
-		return error_set(err, E2BIG, "kernel command line longer than %d bytes",
-				 LAYOUT_CMDLINE_MAX - 1);
+		return error_set(err, E2BIG,
+				 "kernel command line longer than %d bytes (with %u virtio devices "
+				 "declared on it)",
+				 LAYOUT_CMDLINE_MAX - 1, vm->nslots);
 	return 0;
 }
 

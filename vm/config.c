@@ -1252,9 +1252,6 @@ int vm_config_check(const nook_vm_config *cfg, nook_error **err)
 
 int vm_config_check_supported(const nook_vm_config *cfg, nook_error **err)
 {
-	if (cfg->split_irqchip)
-		return UNSUPPORTED("split irqchip");
-
 	for (size_t i = 0; i < cfg->nfs; i++)
 		if (cfg->fs[i].shm_size)
 			return UNSUPPORTED("fs tag \"%s\" DAX window (shm size %llu)", cfg->fs[i].tag,

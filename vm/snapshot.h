@@ -1,7 +1,8 @@
 /* A snapshot on disk: a directory holding two files.
  *
  *   state   struct snapshot_header, then the state sections (util/state.h):
- *           "vcpu.<n>", "x86-vm" (x86/snapshot.h), "serial", "legacy" and
+ *           "vcpu.<n>", "x86-vm" (x86/snapshot.h), "ioapic" with a split
+ *           irqchip (devices/ioapic.h), "serial", "legacy" and
  *           "virtio-mmio.<slot>" for each device the guest had probed
  *           (devices/virtio/mmio.h and each device's save op). Devices that
  *           were still hidden at the ready point (shares, disks, network)

@@ -142,10 +142,11 @@ int snapshot_key(const struct snapshot_shape *shape, struct machine *m,
 		free(cpuid);
 		return error_set(err, ENOMEM, "snapshot key: out of memory");
 	}
-	char numbers[128];
-	snprintf(numbers, sizeof(numbers), "format %d memory %llu vcpus %u threads %u nested %d rng %d",
+	char numbers[160];
+	snprintf(numbers, sizeof(numbers),
+		 "format %d memory %llu vcpus %u threads %u nested %d rng %d split-irqchip %d",
 		 SNAPSHOT_VERSION, (unsigned long long)shape->memory_mib, shape->vcpus,
-		 shape->threads_per_core, shape->nested, shape->rng);
+		 shape->threads_per_core, shape->nested, shape->rng, shape->split_irqchip);
 	hash_str(&h, KEY_DOMAIN, NOOK_VERSION);
 	hash_str(&h, "shape", numbers);
 	hash_str(&h, "cmdline", shape->cmdline);

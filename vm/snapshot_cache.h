@@ -28,6 +28,7 @@ struct snapshot_shape {
 	unsigned vcpus, threads_per_core;
 	bool nested;
 	bool rng;
+	bool split_irqchip;
 };
 
 /* The cache's root directory, made if missing. */

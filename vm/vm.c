@@ -106,9 +106,15 @@ static int assemble(struct nook_vm *vm, const nook_vm_config *cfg, const struct 
 	m->threads_per_core = cfg->hyperthreading ? 2 : 1;
 	m->nested = cfg->nested_virt;
 	m->metrics = cfg->metrics;
+	vm->split_irqchip = cfg->split_irqchip;
 	int r = m->nested ? x86_check_nested(err) : 0;
 	if (r == 0)
-		r = x86_machine_create(m, cfg->memory_mib << 20, want_pvm(cfg->pvm), err);
+		r = vm->split_irqchip ? x86_machine_create_split(m, cfg->memory_mib << 20,
+								 want_pvm(cfg->pvm), IOAPIC_PINS, err)
+				      : x86_machine_create(m, cfg->memory_mib << 20, want_pvm(cfg->pvm),
+							   err);
+	if (r == 0 && vm->split_irqchip)
+		r = ioapic_init(&vm->ioapic, m, LAYOUT_IOAPIC, err);
 	if (r == 0)
 		r = machine_create_vcpus(m, (int)cfg->vcpus, err);
 	if (r == 0 && (r = event_loop_init(&vm->loop)) < 0)
@@ -290,6 +296,8 @@ void nook_vm_free(nook_vm *vm)
 	finish(vm);
 	vm_destroy_devices(vm);
 	machine_destroy(&vm->machine);
+	if (vm->split_irqchip)
+		ioapic_destroy(&vm->ioapic);
 	event_loop_destroy(&vm->loop);
 	bytes_free(&vm->config);
 	free(vm->cache_dir);

@@ -13,6 +13,7 @@
 #include <nook/vm.h>
 
 #include "devices/boot_port.h"
+#include "devices/ioapic.h"
 #include "devices/legacy.h"
 #include "devices/serial.h"
 #include "devices/virtio/balloon.h"
@@ -33,8 +34,16 @@
 #include "x86/boot.h"
 #include "x86/layout.h"
 
-/* Every MMIO window the command line declares: one per device IRQ. */
+/* MMIO windows for virtio devices, one per device IRQ: KVM's IOAPIC has
+ * IRQs for VM_SLOTS, all declared on the command line when the guest has a
+ * ready point (so that one snapshot fits any number of hidden devices). A
+ * split irqchip's IOAPIC (devices/ioapic.h) has IRQs for VM_SPLIT_SLOTS;
+ * the windows past VM_SLOTS are declared only as far as devices use them,
+ * and the command line's 2047 bytes are what limits them (36 bytes each). */
 #define VM_SLOTS (LAYOUT_LAST_DEVICE_IRQ - LAYOUT_FIRST_DEVICE_IRQ + 1)
+#define VM_SPLIT_SLOTS 48
+_Static_assert(LAYOUT_FIRST_DEVICE_IRQ + VM_SPLIT_SLOTS <= IOAPIC_PINS,
+	       "every split-irqchip slot has an IOAPIC pin");
 
 enum vm_state { VM_BUILT, VM_RUNNING, VM_ENDED };
 
@@ -65,6 +74,8 @@ struct nook_vm {
 	uint64_t t_build;
 
 	struct machine machine;
+	struct ioapic ioapic; /* with a split irqchip only */
+	bool split_irqchip;
 	struct event_loop loop;
 	struct serial serial;
 	int kernel_log_fd;
@@ -92,7 +103,7 @@ struct nook_vm {
 	/* Device windows in command-line order (NULL: an empty placeholder):
 	 * the first `nvisible` are probed at boot, the rest are hidden until
 	 * the run's config is sent. */
-	struct virtio_mmio_device *slots[VM_SLOTS];
+	struct virtio_mmio_device *slots[VM_SPLIT_SLOTS];
 	unsigned nslots, nvisible;
 
 	/* Host -> guest messages of the control port go through this pipe. */

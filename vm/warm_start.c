@@ -117,6 +117,8 @@ static int save_snapshot(struct nook_vm *vm, const char *dir, nook_error **err)
 {
 	struct bytes state = {0};
 	int r = x86_machine_save(&vm->machine, &state, err);
+	if (r == 0 && vm->split_irqchip && (r = ioapic_save(&vm->ioapic, &state)) < 0)
+		error_set(err, -r, "snapshot: IOAPIC: %s", strerror(-r));
 	if (r == 0 && ((r = serial_save(&vm->serial, &state)) < 0 ||
 		       (r = legacy_devices_save(&vm->legacy, &state)) < 0))
 		error_set(err, -r, "snapshot: legacy devices: %s", strerror(-r));
@@ -246,13 +248,17 @@ static int restore(struct nook_vm *vm, const struct snapshot *s, nook_error **er
 		return error_set(err, -r, "snapshot memory: %s", strerror(-r));
 	r = x86_machine_restore(&vm->machine, state, len, err);
 	struct state_section sec;
+	if (r == 0 && vm->split_irqchip &&
+	    (state_find(state, len, "ioapic", &sec) < 0 || sec.version != 1 ||
+	     ioapic_restore(&vm->ioapic, sec.data, sec.len) < 0))
+		r = error_set(err, EINVAL, "snapshot: no valid ioapic section");
 	if (r == 0 && (state_find(state, len, "serial", &sec) < 0 ||
 		       serial_restore(&vm->serial, sec.data, sec.len) < 0 || sec.version != 1))
 		r = error_set(err, EINVAL, "snapshot: no valid serial section");
 	if (r == 0 && (state_find(state, len, "legacy", &sec) < 0 ||
 		       legacy_devices_restore(&vm->legacy, sec.data, sec.len) < 0 || sec.version != 1))
 		r = error_set(err, EINVAL, "snapshot: no valid legacy section");
-	for (unsigned i = 0; r == 0 && i < VM_SLOTS; i++) {
+	for (unsigned i = 0; r == 0 && i < vm->nslots; i++) {
 		char name[STATE_NAME_MAX + 1];
 		slot_section(i, name);
 		bool saved = state_find(state, len, name, &sec) == 0;
@@ -274,7 +280,7 @@ int vm_try_restore(struct nook_vm *vm, const nook_vm_config *cfg, const struct v
 		.kernel_path = plan->kernel_path, .init_path = plan->init_path, .cmdline = cmdline,
 		.memory_mib = cfg->memory_mib, .vcpus = cfg->vcpus,
 		.threads_per_core = (unsigned)vm->machine.threads_per_core,
-		.nested = vm->machine.nested, .rng = cfg->rng,
+		.nested = vm->machine.nested, .rng = cfg->rng, .split_irqchip = vm->split_irqchip,
 	};
 	char dir[PATH_MAX];
 	nook_error *why = NULL;

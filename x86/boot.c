@@ -353,7 +353,8 @@ int x86_setup_boot(struct machine *m, const struct x86_kernel *k, const char *cm
 	int r = k->protocol == X86_BOOT_PVH ? write_pvh_start_info(&m->mem, initrd_gpa, initrd_size)
 					    : write_boot_params(&m->mem, k, len, initrd_gpa, initrd_size);
 	if (r == 0)
-		r = mptable_write(&m->mem, LAYOUT_EBDA, m->nvcpus);
+		r = mptable_write(&m->mem, LAYOUT_EBDA, m->nvcpus,
+				  m->user_irqchip ? (int)m->user_irqchip->pins : KVM_IOAPIC_NUM_PINS);
 	if (r < 0)
 		return error_set(err, -r, "guest memory too small for the boot tables");
 	return x86_setup_boot_cpu(m, k->protocol == X86_BOOT_PVH, k->entry,

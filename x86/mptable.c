@@ -68,13 +68,12 @@ enum { MP_INT, MP_NMI, MP_SMI, MP_EXTINT };
 #define CPU_ENABLED 1
 #define CPU_BOOTPROCESSOR 2
 #define APIC_VERSION 0x14
-#define IOAPIC_PINS 24
 
-uint64_t mptable_size(int ncpus)
+uint64_t mptable_size(int ncpus, int ioapic_pins)
 {
 	return sizeof(struct mpf_intel) + sizeof(struct mpc_table) +
 	       (uint64_t)ncpus * sizeof(struct mpc_cpu) + sizeof(struct mpc_bus) +
-	       sizeof(struct mpc_ioapic) + (IOAPIC_PINS + 2) * sizeof(struct mpc_intsrc);
+	       sizeof(struct mpc_ioapic) + (uint64_t)(ioapic_pins + 2) * sizeof(struct mpc_intsrc);
 }
 
 static uint8_t checksum(const void *p, size_t len)
@@ -85,11 +84,11 @@ static uint8_t checksum(const void *p, size_t len)
 	return (uint8_t)-sum;
 }
 
-int mptable_write(struct guest_memory *mem, uint64_t gpa, int ncpus)
+int mptable_write(struct guest_memory *mem, uint64_t gpa, int ncpus, int ioapic_pins)
 {
-	uint64_t size = mptable_size(ncpus);
+	uint64_t size = mptable_size(ncpus, ioapic_pins);
 	uint8_t *base = guest_memory_ptr(mem, gpa, size);
-	if (!base || ncpus < 1 || ncpus > 254)
+	if (!base || ncpus < 1 || ncpus > 254 || ioapic_pins < 1 || ioapic_pins > 256)
 		return -EINVAL;
 	memset(base, 0, size);
 
@@ -124,7 +123,7 @@ int mptable_write(struct guest_memory *mem, uint64_t gpa, int ncpus)
 	p += sizeof(ioapic);
 	/* Every IOAPIC pin is an ISA IRQ of the same number, edge-triggered,
 	 * active high (the bus defaults): virtio devices signal through irqfd. */
-	for (int irq = 0; irq < IOAPIC_PINS; irq++) {
+	for (int irq = 0; irq < ioapic_pins; irq++) {
 		struct mpc_intsrc src = {
 			.type = MP_INTSRC,
 			.irqtype = MP_INT,

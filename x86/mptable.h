@@ -8,10 +8,12 @@
 #include "kvm/memory.h"
 
 /* Writes the floating pointer and configuration table at `gpa` for `ncpus`
- * CPUs (APIC ids 0..ncpus-1), an ISA bus and one IOAPIC with 24 pins. */
-int mptable_write(struct guest_memory *mem, uint64_t gpa, int ncpus);
+ * CPUs (APIC ids 0..ncpus-1), an ISA bus and one IOAPIC with `ioapic_pins`
+ * pins (24 for KVM's own, more for a split irqchip's), each pin n wired to
+ * ISA IRQ n: Linux maps a pin only when the table names it. */
+int mptable_write(struct guest_memory *mem, uint64_t gpa, int ncpus, int ioapic_pins);
 
-/* Bytes the table takes for `ncpus` CPUs. */
-uint64_t mptable_size(int ncpus);
+/* Bytes the table takes. */
+uint64_t mptable_size(int ncpus, int ioapic_pins);
 
 #endif

@@ -143,11 +143,14 @@ int x86_machine_save(struct machine *m, struct bytes *out, nook_error **err)
 	for (int i = 0; r == 0 && i < m->nvcpus; i++)
 		r = save_vcpu(&m->vcpus[i], msrs, nmsrs, xsave, out, err);
 	struct x86_vm_state vs = {0};
-	for (uint32_t i = 0; r == 0 && i < 3; i++) {
+	/* A split irqchip has no PIC, IOAPIC or PIT in the kernel: their
+	 * fields stay zero (its IOAPIC saves itself). */
+	bool split = m->user_irqchip != NULL;
+	for (uint32_t i = 0; r == 0 && !split && i < 3; i++) {
 		vs.chips[i].chip_id = i;
 		r = machine_vm_ioctl(m, KVM_GET_IRQCHIP, &vs.chips[i], "snapshot: KVM_GET_IRQCHIP", err);
 	}
-	if (r == 0)
+	if (r == 0 && !split)
 		r = machine_vm_ioctl(m, KVM_GET_PIT2, &vs.pit, "snapshot: KVM_GET_PIT2", err);
 	if (r == 0)
 		r = machine_vm_ioctl(m, KVM_GET_CLOCK, &vs.clock, "snapshot: KVM_GET_CLOCK", err);
@@ -215,13 +218,14 @@ int x86_machine_restore(struct machine *m, const void *state, size_t len, nook_e
 	if (state_find(state, len, "x86-vm", &s) < 0 || state_expect(&s, 1, sizeof(vs)) < 0)
 		return error_set(err, EINVAL, "snapshot: no valid x86-vm section");
 	memcpy(&vs, s.data, sizeof(vs));
-	for (uint32_t i = 0; r == 0 && i < 3; i++) {
+	bool split = m->user_irqchip != NULL;
+	for (uint32_t i = 0; r == 0 && !split && i < 3; i++) {
 		if (vs.chips[i].chip_id != i)
 			return error_set(err, EINVAL, "snapshot: irqchip %u is chip %u", i,
 					 vs.chips[i].chip_id);
 		r = machine_vm_ioctl(m, KVM_SET_IRQCHIP, &vs.chips[i], "snapshot: KVM_SET_IRQCHIP", err);
 	}
-	if (r == 0)
+	if (r == 0 && !split)
 		r = machine_vm_ioctl(m, KVM_SET_PIT2, &vs.pit, "snapshot: KVM_SET_PIT2", err);
 	/* Only the clock's value: the flags describe the host it was read on. */
 	struct kvm_clock_data clock = {.clock = vs.clock.clock};

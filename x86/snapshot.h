@@ -1,8 +1,10 @@
 /* The x86 part of a snapshot: every vCPU's registers, FPU/XSAVE state,
  * MSRs, local APIC, pending events, MP state and debug registers, and the
  * VM's PIC, IOAPIC, PIT and kvm-clock, through KVM's state ioctls. The
- * machine must be paused (machine_pause()). Sections "vcpu.<n>" (version
- * 1) and "irqchip", "pit", "clock" (version 1). */
+ * machine must be paused (machine_pause()). Sections "vcpu.<n>" and
+ * "x86-vm" (PIC, IOAPIC, PIT, clock), version 1. With a split irqchip the
+ * kernel has no PIC, IOAPIC or PIT: those fields of "x86-vm" are zero (the
+ * user-space IOAPIC saves itself, devices/ioapic.h). */
 #ifndef NOOK_X86_SNAPSHOT_H
 #define NOOK_X86_SNAPSHOT_H
 

@@ -23,6 +23,14 @@ static uint64_t device_features(const struct virtio_mmio_device *dev)
 	return dev->ops->features | (1ULL << VIRTIO_F_VERSION_1);
 }
 
+/* The line's level: an interrupt the driver has not acknowledged. Read
+ * without the device lock (the user irqchip asks with its own held). */
+static bool interrupt_pending(void *opaque)
+{
+	struct virtio_mmio_device *dev = opaque;
+	return atomic_load(&dev->interrupt_status) != 0;
+}
+
 static void raise_interrupt(struct virtio_mmio_device *dev, uint32_t bits)
 {
 	atomic_fetch_or(&dev->interrupt_status, bits);
@@ -297,9 +305,13 @@ int virtio_mmio_init(struct virtio_mmio_device *dev, struct machine *m, struct e
 		return error_set(err, EINVAL, "virtio-%s: too many queues", ops->name);
 
 	dev->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (dev->irq_fd < 0 || machine_add_irqfd(m, dev->irq_fd, irq) < 0)
-		return error_set(err, errno, "virtio-%s: cannot connect IRQ %u: %s", ops->name,
-				      irq, strerror(errno));
+	if (dev->irq_fd < 0)
+		return error_set(err, errno, "virtio-%s: eventfd: %s", ops->name, strerror(errno));
+	const struct irq_line line = {.fd = dev->irq_fd, .asserted = interrupt_pending, .opaque = dev};
+	int r = machine_connect_irq(m, irq, &line);
+	if (r < 0)
+		return error_set(err, -r, "virtio-%s: cannot connect IRQ %u: %s", ops->name, irq,
+				 strerror(-r));
 	for (uint16_t i = 0; i < ops->num_queues; i++) {
 		struct virtio_mmio_notify *n = &dev->notify[i];
 		n->dev = dev;
@@ -314,7 +326,7 @@ int virtio_mmio_init(struct virtio_mmio_device *dev, struct machine *m, struct e
 		machine_add_ioeventfd(m, n->source.fd, base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, true, i);
 	}
 	struct io_handler h = {.read = mmio_read, .write = mmio_write, .opaque = dev};
-	int r = io_bus_register(&m->mmio, base, VIRTIO_MMIO_WINDOW, &h);
+	r = io_bus_register(&m->mmio, base, VIRTIO_MMIO_WINDOW, &h);
 	if (r < 0)
 		return error_set(err, -r, "virtio-%s: MMIO window 0x%llx: %s", ops->name,
 				      (unsigned long long)base, strerror(-r));

@@ -83,8 +83,12 @@ NOOK_API void nook_vm_config_set_hyperthreading(nook_vm_config *cfg, bool on);
  * or kvm_intel/kvm_amd loaded without nested=1). Off, VMX and SVM are
  * hidden from the guest. */
 NOOK_API void nook_vm_config_set_nested_virt(nook_vm_config *cfg, bool on);
-/* Userspace split irqchip for many devices (default off). [not supported
- * yet when on] */
+/* The split irqchip (default off; x86): the local APICs stay in KVM, the
+ * IOAPIC is emulated by nook with 64 pins, so that the VM can have up to 48
+ * virtio devices (console, rng, shares, disks, network, ports, vsock and
+ * balloon together) instead of 19. Device interrupts still reach the guest
+ * without the VMM's threads (MSI routes). The guest then has no PIC and no
+ * PIT (its kernel needs the TSC-deadline timer, as nook's has). */
 NOOK_API void nook_vm_config_set_split_irqchip(nook_vm_config *cfg, bool on);
 /* Attach a virtio-vsock device (default off): stream sockets between the
  * guest (CID 3) and the host (CID 2). On its own the device is there but

@@ -794,7 +794,6 @@ static void set_vsock_long(nook_vm_config *c)
 
 /* Not supported yet. */
 static void set_ht(nook_vm_config *c) { nook_vm_config_set_hyperthreading(c, true); }
-static void set_split(nook_vm_config *c) { nook_vm_config_set_split_irqchip(c, true); }
 static void set_balloon_on(nook_vm_config *c) { nook_vm_config_set_balloon(c, true); }
 static void set_balloon_stats(nook_vm_config *c)
 {
@@ -926,9 +925,9 @@ static void set_ht_odd(nook_vm_config *c)
 	set_ht(c);
 }
 /* A real error comes before an unsupported option. */
-static void set_dup_disk_and_split(nook_vm_config *c)
+static void set_dup_disk_and_dax(nook_vm_config *c)
 {
-	set_split(c);
+	set_fs_dax(c);
 	set_disk_dup_id(c);
 }
 
@@ -1007,10 +1006,9 @@ static const struct invalid_case {
 	{"net vde empty url", set_vde_empty, EINVAL, {"net vde \"\"", "empty"}},
 	{"hostname bad", set_hostname_bad, EINVAL, {"hostname \"a b\"", "letters"}},
 	{"fs custom read-only", set_fs_custom_read_only, EINVAL, {"fs tag \"fs0\"", "custom backend"}},
-	{"real error first", set_dup_disk_and_split, EEXIST, {"id \"data\""}},
+	{"real error first", set_dup_disk_and_dax, EEXIST, {"id \"data\""}},
 	{"hyperthreading odd vcpus", set_ht_odd, EINVAL, {"hyperthreading: 3 vCPUs", "even number"}},
 
-	{"split irqchip", set_split, ENOTSUP, {"not supported yet: split irqchip"}},
 	{"vsock path empty", set_vsock_empty, EINVAL, {"vsock path \"\"", "empty"}},
 	{"vsock path too long", set_vsock_long, ENAMETOOLONG, {"vsock path \"/vvv", "at most 96 bytes"}},
 	{"fs DAX", set_fs_dax, ENOTSUP, {"not supported yet: fs tag \"fs0\" DAX", "1048576"}},
@@ -1183,12 +1181,12 @@ static void test_build_fails_before_kvm(void **state)
 	(void)state;
 	skip_without_kvm();
 	nook_vm_config *cfg = valid_config();
-	nook_vm_config_set_split_irqchip(cfg, true);
+	set_fs_dax(cfg);
 	nook_vm *vm = (nook_vm *)&vm;
 	nook_error *err = NULL;
 	assert_int_equal(nook_vm_build(cfg, &vm, &err), -ENOTSUP);
 	assert_null(vm);
-	assert_non_null(strstr(nook_error_message(err), "not supported yet: split irqchip"));
+	assert_non_null(strstr(nook_error_message(err), "not supported yet: fs tag"));
 	nook_error_free(err);
 	nook_vm_config_free(cfg);
 }
