@@ -42,6 +42,8 @@ static const char usage_run[] =
 	"                           even --cpus; default: one thread per core)\n"
 	"  --nested-virt            offer VMX/SVM to the guest, if the host's KVM can\n"
 	"                           nest (PVM hosts cannot)\n"
+	"  --split-irqchip          emulate the IOAPIC in nook (64 pins): up to 48 virtio\n"
+	"                           devices instead of 19 (shares, disks, ports...)\n"
 	"  --kernel PATH            kernel: vmlinux (ELF) or bzImage (default: built-in)\n"
 	"  --rootfs DIR             root filesystem: host directory DIR, read-write\n"
 	"  --overlay DIR            root filesystem layer (repeatable, lowest first); the\n"

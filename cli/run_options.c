@@ -20,6 +20,7 @@ enum {
 	OPT_MEMORY,
 	OPT_HYPERTHREADING,
 	OPT_NESTED_VIRT,
+	OPT_SPLIT_IRQCHIP,
 	OPT_KERNEL,
 	OPT_INITRAMFS,
 	OPT_INIT,
@@ -61,6 +62,7 @@ const struct option run_options[] = {
 	{"memory", required_argument, NULL, OPT_MEMORY},
 	{"hyperthreading", no_argument, NULL, OPT_HYPERTHREADING},
 	{"nested-virt", no_argument, NULL, OPT_NESTED_VIRT},
+	{"split-irqchip", no_argument, NULL, OPT_SPLIT_IRQCHIP},
 	{"kernel", required_argument, NULL, OPT_KERNEL},
 	{"initramfs", required_argument, NULL, OPT_INITRAMFS},
 	{"init", required_argument, NULL, OPT_INIT},
@@ -278,6 +280,9 @@ int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct run_state
 		break;
 	case OPT_NESTED_VIRT:
 		nook_vm_config_set_nested_virt(cfg, true);
+		break;
+	case OPT_SPLIT_IRQCHIP:
+		nook_vm_config_set_split_irqchip(cfg, true);
 		break;
 	case OPT_KERNEL:
 		r = nook_vm_config_set_kernel_path(cfg, arg);
