@@ -260,6 +260,11 @@ static void record_end(const char *dir, int wstatus)
  * (or closes it when it never is), passes signals on, records the end. */
 static int monitor_main(const char *dir, int notify)
 {
+	/* Nothing of the command that started it (a console port's FIFO,
+	 * say) stays open for the sandbox's lifetime. */
+	if (notify > 3)
+		close_range(3, (unsigned)notify - 1, 0);
+	close_range((unsigned)notify + 1, ~0u, 0);
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/monitor.lock", dir);
 	int lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
