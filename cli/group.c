@@ -5,13 +5,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libvdeplug.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -26,6 +25,8 @@
  * ends after this many checks without one. */
 #define SWITCH_CHECK_MS 5000
 #define SWITCH_IDLE_CHECKS 3
+/* The program that runs the switch. */
+#define VDE_PLUG "vde_plug"
 /* How long a member waits for a new switch's control socket. */
 #define SWITCH_START_MS 5000
 
@@ -73,12 +74,12 @@ static bool member_runs(const char *dir)
 	return runs;
 }
 
-/* The switch's process: libvdeplug's switch module forwards between the
- * ports by itself while this reads what reaches its own port (and drops
- * it). */
+/* The switch: libvdeplug4's switch module in `vde_plug null:// switch://`
+ * (Debian's vdeplug), under this process, which ends it once no member has
+ * run for SWITCH_IDLE_CHECKS checks. */
 static _Noreturn void switch_main(const char *dir)
 {
-	char path[4300];
+	char path[4300], url[4400];
 	close_range(3, ~0u, 0);
 	snprintf(path, sizeof(path), "%s/switch.lock", dir);
 	int lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -95,23 +96,39 @@ static _Noreturn void switch_main(const char *dir)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	char url[4400];
 	snprintf(url, sizeof(url), "switch://%s/switch", dir);
-	VDECONN *conn = vde_open(url, (char *)"nook group", NULL);
-	if (!conn)
-		_exit(1);
-	static char frame[VDE_ETHBUFSIZE];
-	for (unsigned idle = 0; idle < SWITCH_IDLE_CHECKS;) {
-		uint64_t until = monotonic_now_ns() + SWITCH_CHECK_MS * 1000000ull;
-		for (uint64_t now; (now = monotonic_now_ns()) < until;) {
-			struct pollfd p = {.fd = vde_datafd(conn), .events = POLLIN};
-			if (poll(&p, 1, (int)((until - now) / 1000000) + 1) > 0)
-				vde_recv(conn, frame, sizeof(frame), 0);
-		}
+	pid_t plug = fork();
+	if (plug == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		execlp(VDE_PLUG, VDE_PLUG, "null://", url, (char *)NULL);
+		_exit(127);
+	}
+	for (unsigned idle = 0; plug > 0 && idle < SWITCH_IDLE_CHECKS;) {
+		nanosleep(&(struct timespec){.tv_sec = SWITCH_CHECK_MS / 1000}, NULL);
+		if (waitpid(plug, NULL, WNOHANG) == plug)
+			_exit(1);
 		idle = member_runs(dir) ? 0 : idle + 1;
 	}
-	vde_close(conn);
+	if (plug > 0) {
+		kill(plug, SIGTERM);
+		waitpid(plug, NULL, 0);
+	}
 	_exit(0);
+}
+
+/* Whether `prog` is in PATH. */
+static bool in_path(const char *prog)
+{
+	const char *p = getenv("PATH");
+	char file[4200];
+	for (p = p ? p : "/usr/bin:/bin"; *p;) {
+		size_t len = strcspn(p, ":");
+		snprintf(file, sizeof(file), "%.*s/%s", (int)len, p, prog);
+		if (len && access(file, X_OK) == 0)
+			return true;
+		p += len + (p[len] == ':');
+	}
+	return false;
 }
 
 /* Starts the switch unless it runs; waits for its control socket. */
@@ -120,6 +137,9 @@ static int ensure_switch(const char *group, const char *dir)
 	char lock[4300], ctl[4300];
 	snprintf(lock, sizeof(lock), "%s/switch.lock", dir);
 	snprintf(ctl, sizeof(ctl), "%s/switch/ctl", dir);
+	if (!in_path(VDE_PLUG))
+		return fail("group %s: its switch needs " VDE_PLUG " (Debian package vdeplug) in "
+			    "PATH%s", group, "");
 	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return fail("group %s: %s", lock, strerror(errno));

@@ -1,5 +1,6 @@
 /* Groups of sandboxes on one network segment: a VDE switch (libvdeplug4's
- * switch module, run by a small process of nook's) per group, in the
+ * switch module in Debian's vde_plug, watched by a small process of
+ * nook's) per group, in the
  * user's runtime directory (.groups: no sandbox has that name):
  *   .groups/NAME/lock          held while addresses are handed out
  *   .groups/NAME/switch.lock   held by the switch's process while it lives

@@ -646,42 +646,41 @@ static int rm_one(const char *name, const char *dir, void *arg)
 	return 0;
 }
 
-int cmd_rm(int argc, char **argv)
+/* The one option of rm and logs, -f: 0; -1 after -h; else 125. */
+static int parse_f(int argc, char **argv, bool *f)
 {
-	bool force = false;
 	int opt;
+	*f = false;
 	optind = 1;
 	while ((opt = getopt(argc, argv, "+hf")) != -1) {
 		if (opt == 'h') {
 			fputs(usage_create, stdout);
-			return 0;
+			return -1;
 		}
 		if (opt != 'f')
 			return EXIT_NOOK_FAILED;
-		force = true;
+		*f = true;
 	}
-	return for_each_name(argc, argv, optind, rm_one, &force);
+	return 0;
+}
+
+int cmd_rm(int argc, char **argv)
+{
+	bool force;
+	int r = parse_f(argc, argv, &force);
+	return r ? (r < 0 ? 0 : r) : for_each_name(argc, argv, optind, rm_one, &force);
 }
 
 int cmd_logs(int argc, char **argv)
 {
-	bool follow = false;
-	int opt;
-	optind = 1;
-	while ((opt = getopt(argc, argv, "+hf")) != -1) {
-		if (opt == 'h') {
-			fputs(usage_create, stdout);
-			return 0;
-		}
-		if (opt != 'f')
-			return EXIT_NOOK_FAILED;
-		follow = true;
-	}
+	bool follow;
+	int r = parse_f(argc, argv, &follow);
+	if (r)
+		return r < 0 ? 0 : r;
 	if (optind != argc - 1)
 		return fail("logs: expected one sandbox NAME%s%s", "", "");
 	char dir[4096], path[4200];
-	int r = sandbox_find(argv[optind], dir, sizeof(dir));
-	if (r)
+	if ((r = sandbox_find(argv[optind], dir, sizeof(dir))))
 		return r;
 	snprintf(path, sizeof(path), "%s/log", dir);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -16,7 +16,6 @@
 
 #include <nook/confine.h>
 
-#include "backends/net/backend.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/seccomp.h"
@@ -190,8 +189,6 @@ int nook_confine_enter(nook_confine *c, const nook_vm_config *cfg, int *status, 
 	/* glibc loads libgcc_s to unwind a thread that pthread_cancel() or
 	 * pthread_exit() ends; neither the jail nor Landlock offers it later. */
 	dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NODELETE);
-	if (p.vde)
-		net_vde_preload();
 	if (jail) {
 		confine_log(&log, NOOK_LOG_INFO, "jail: running as %u:%u", (unsigned)c->uid,
 			    (unsigned)c->gid);

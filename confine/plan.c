@@ -129,13 +129,12 @@ static int add_net(struct confine_plan *p, const nook_vm_config *cfg)
 			r = add_fd(p, n->fd);
 			break;
 		case VM_NET_VDE: {
-			/* The switch's directory: libvdeplug makes the port's
-			 * socket there. */
+			/* The switch's directory: the port's socket is made
+			 * there. */
 			const char *dir = strncmp(n->path, "vde://", 6) == 0 ? n->path + 6 : n->path;
 			char *copy = strndup(dir, strcspn(dir, "["));
 			r = copy ? add(p, copy, PLAN_WRITE) : -ENOMEM;
 			free(copy);
-			p->vde = true;
 			break;
 		}
 		case VM_NET_CUSTOM:

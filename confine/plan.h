@@ -38,7 +38,6 @@ struct confine_plan {
 	char *cache_dir;
 	bool user_net;     /* libslirp: sockets to anywhere, the host's network */
 	bool tap;          /* a TAP device: the host's network, CAP_NET_ADMIN */
-	bool vde;          /* a VDE switch port: libvdeplug loads a module */
 	bool low_port;     /* a published host port below 1024 */
 	uint16_t *tcp_ports; /* published TCP host ports */
 	size_t ntcp_ports;

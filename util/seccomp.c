@@ -334,10 +334,6 @@ static const struct rule builder_thread[] = {
 	ALLOW(sysinfo),       /* the host's memory, for the memory check */
 	ALLOW(prlimit64),
 	ALLOW(geteuid),       /* the FUSE server: root takes the guest's ids */
-	/* a VDE switch port (libvdeplug): the switch's path made canonical,
-	 * its port socket's mode */
-	ALLOW(readlink),
-	ALLOW(chmod),
 	END,
 };
 

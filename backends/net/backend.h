@@ -77,12 +77,9 @@ int net_unixstream_open(int fd, const char *path, struct net_backend **out, nook
  * connected fd, or connected to path, with "VFKT" first if vfkit_magic. */
 int net_unixgram_open(int fd, const char *path, bool vfkit_magic, struct net_backend **out,
 		      nook_error **err);
-/* A port of a VDE switch (libvdeplug's URL: vde:///path/of/switch, or a
- * path), one frame per datagram. */
+/* A port of a VDE switch (vde:///path/of/switch or the path: its control
+ * directory), one frame per datagram. */
 int net_vde_open(const char *url, struct net_backend **out, nook_error **err);
-/* Loads libvdeplug's module for vde:// URLs, for a process about to lose
- * sight of the file system (confine/). */
-void net_vde_preload(void);
 
 /* The caller's callback table. */
 int net_custom_open(const struct nook_net_backend *cb, void *opaque, struct net_backend **out,

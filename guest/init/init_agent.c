@@ -23,6 +23,7 @@
 #include "guest/init/init_control.h"
 #include "guest/init/init_run.h"
 #include "guest/protocol.h"
+#include "guest/vsock_addr.h"
 
 /* The EXEC request is read like a control message: same framing, same
  * bound. */
@@ -30,18 +31,6 @@ _Static_assert(sizeof(struct nook_agent_frame) == sizeof(struct nook_msg_header)
 	       "agent frames are framed like control messages");
 _Static_assert(NOOK_AGENT_EXEC_MAX == NOOK_MSG_MAX, "EXEC requests are bounded like CONFIG");
 
-/* <linux/vm_sockets.h>, which musl's headers do not carry: a stable ABI. */
-#ifndef AF_VSOCK
-#define AF_VSOCK 40
-#endif
-struct vsock_addr {
-	sa_family_t svm_family;
-	unsigned short svm_reserved1;
-	unsigned int svm_port;
-	unsigned int svm_cid;
-	unsigned char svm_zero[4];
-};
-#define VMADDR_CID_ANY 0xffffffffu
 
 #define LISTEN_BACKLOG 64
 /* How long accept() rests after running out of fds or memory. */

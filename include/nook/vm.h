@@ -267,9 +267,10 @@ NOOK_API int nook_vm_config_add_net_unixstream_fd(nook_vm_config *cfg, int fd);
 NOOK_API int nook_vm_config_add_net_unixstream_path(nook_vm_config *cfg, const char *path);
 /* An existing host TAP interface, by name. */
 NOOK_API int nook_vm_config_add_net_tap(nook_vm_config *cfg, const char *ifname);
-/* A port of a VDE switch (libvdeplug4): url is vde:///path/of/switch (or
- * just the path), e.g. a `vde_plug null:// switch:///path` or a
- * vde_switch. Frames go to every VM, namespace or program on the switch. */
+/* A port of a VDE switch: url is vde:///path/of/switch (or just the path,
+ * absolute), the control directory of a vde_switch or of libvdeplug4's
+ * `vde_plug null:// switch:///path`. Frames go to every VM, namespace or
+ * program on the switch. */
 NOOK_API int nook_vm_config_add_net_vde(nook_vm_config *cfg, const char *url);
 /* The next device is on a private segment (a VDE switch shared by a group
  * of sandboxes, say): nook-init gives it `ip` in `subnet`, with no route

@@ -13,6 +13,7 @@
 #   t2 (run -d, idle; group g1) and t1 reach each other by name on the
 #      group's switch, while t3 (user-mode network, not in the group) cannot
 #      reach them (its scope refuses the group's addresses: nothing is sent);
+#      t3's published port reaches a server started by exec;
 #      then t2's VMM is killed: ps shows it dead, rm cleans up.
 # Usage: test_e2e_sandbox.sh NOOK PTY_SESSION
 # NOOK_E2E_EXEC_CONCURRENT (default 4) and NOOK_E2E_EXEC_BYTES (default
@@ -89,7 +90,8 @@ check "run --group without a sandbox: status 125" equals "$(status grouprun)" 12
 # --- Boot t1, t2 and t3 at once ---
 n_ start t1 >"$work/start1.out" 2>"$work/start1.err" &
 start1=$!
-n_ run -d --name t3 --net user >"$work/start3.out" 2>"$work/start3.err" &
+port=$((20000 + RANDOM % 20000))
+n_ run -d --name t3 --net user -p "127.0.0.1:$port:8080" >"$work/start3.out" 2>"$work/start3.err" &
 start3=$!
 run start2 run -d --name t2 --group g1
 wait $start1
@@ -115,6 +117,18 @@ check "t2 reaches t1 by name" equals "$(status ping21)" 0
 t1ip=$(awk '$2 == "t1" { print $1 }' "$work/hosts.out")
 run ping31 exec t3 ping -c 1 -W 5 "$t1ip"
 check "t3, not in the group, cannot reach t1 ($t1ip)" test "$(status ping31)" -ne 0
+check "ps shows t3's published port" equals "$(n_ ps | awk '$1 == "t3" { print $5 }')" "127.0.0.1:$port:8080"
+# A published port of a long-lived sandbox: a server started by exec.
+timeout -k 10 600 "$NOOK" exec t3 sh -c 'echo hello-port | nc -l -p 8080' >"$work/nc.out" 2>&1 &
+ncpid=$!
+got=""
+for _ in $(seq 120); do
+	got=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port && cat <&3" 2>/dev/null)
+	[ -n "$got" ] && break
+	sleep 1
+done
+wait $ncpid
+check "a published port reaches a server an exec started" equals "$got" hello-port
 check "inspect shows the group" equals "$(n_ inspect t1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["group"])')" g1
 run restart start t1
 check "start of a running sandbox: status 125" equals "$(status restart)" 125

@@ -33,18 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* <linux/vm_sockets.h>, which musl's headers do not carry: a stable ABI. */
-#ifndef AF_VSOCK
-#define AF_VSOCK 40
-#endif
-struct vsock_addr {
-	sa_family_t svm_family;
-	unsigned short svm_reserved1;
-	unsigned int svm_port;
-	unsigned int svm_cid;
-	unsigned char svm_zero[4];
-};
-#define VMADDR_CID_ANY 0xffffffffu
+#include "../../guest/vsock_addr.h"
+
 
 #define CHUNK (64 * 1024)
 #define RETRY_S 60
