@@ -101,6 +101,8 @@ struct exec_request {
 	bool set_user;
 	uint32_t uid, gid;
 	bool interactive, tty;
+	const struct nook_rlimit *rlimits;
+	size_t nrlimits;
 };
 /* Runs a program in the running sandbox `dir` with this process's stdio
  * (the terminal raw while -t): its exit status, or EXIT_NOOK_FAILED. */

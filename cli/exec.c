@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <nook/exec.h>
+#include <nook/parse.h>
 
 #include "cli/cli.h"
 #include "cli/sandbox_dir.h"
@@ -32,6 +33,7 @@ static const char usage_exec[] =
 	"  -e, --env KEY=VALUE      an environment variable (repeatable; default: PATH only)\n"
 	"  -w, --workdir DIR        working directory (absolute; default /)\n"
 	"  -u, --user UID[:GID]     numeric user and group (default 0:0)\n"
+	"  --rlimit NAME=SOFT:HARD  resource limit, e.g. RLIMIT_NOFILE=1024:2048 (repeatable)\n"
 	"  -h, --help               show this help\n";
 
 /* ---- the terminal ---- */
@@ -122,6 +124,8 @@ int exec_in_sandbox(const char *name, const char *dir, const struct exec_request
 	o.argv = req->argv;
 	o.env = env;
 	o.workdir = req->workdir;
+	o.rlimits = req->rlimits;
+	o.nrlimits = req->nrlimits;
 	o.set_user = req->set_user;
 	o.uid = req->uid;
 	o.gid = req->gid;
@@ -187,11 +191,13 @@ int cmd_exec(int argc, char **argv)
 		{"env", required_argument, NULL, 'e'},
 		{"workdir", required_argument, NULL, 'w'},
 		{"user", required_argument, NULL, 'u'},
+		{"rlimit", required_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct exec_request req = {0};
 	const char **env = NULL;
+	struct nook_rlimit *rlimits = NULL;
 	int opt, status = 0;
 	optind = 1;
 	while (status == 0 && (opt = getopt_long(argc, argv, "+ite:w:u:h", opts, NULL)) != -1) {
@@ -199,6 +205,7 @@ int cmd_exec(int argc, char **argv)
 		case 'h':
 			fputs(usage_exec, stdout);
 			free(env);
+			free(rlimits);
 			return 0;
 		case 'i':
 			req.interactive = true;
@@ -222,6 +229,20 @@ int cmd_exec(int argc, char **argv)
 				status = fail("exec -w \"%s\": expected an absolute path%s", optarg, "");
 			req.workdir = optarg;
 			break;
+		case 'R': {
+			struct nook_rlimit *more = realloc(rlimits, (req.nrlimits + 1) * sizeof(*more));
+			nook_error *err = NULL;
+			if (!more) {
+				status = fail("%s%s", "out of memory", "");
+				break;
+			}
+			rlimits = more;
+			if (nook_parse_rlimit(optarg, &rlimits[req.nrlimits], &err) < 0)
+				status = fail_error(err);
+			else
+				req.nrlimits++;
+			break;
+		}
 		case 'u':
 			req.set_user = true;
 			if (!parse_user(optarg, &req.uid, &req.gid))
@@ -243,8 +264,10 @@ int cmd_exec(int argc, char **argv)
 			prog++;
 		req.argv = (const char *const *)argv + prog;
 		req.env = env;
+		req.rlimits = rlimits;
 		status = exec_in_sandbox(argv[optind], dir, &req);
 	}
 	free(env);
+	free(rlimits);
 	return status;
 }

@@ -249,15 +249,67 @@ static int member_address(const char *dir, const char *sandbox, const struct noo
 	return -ENOSPC;
 }
 
+/* The group's subnet, 10.77.N.0/24 with N recorded in its file "subnet":
+ * the lowest N no other group of the user has, so that a member's address
+ * names one sandbox whichever group it is in. Under .groups/lock. */
+static int group_subnet(const char *dir, struct nook_ipv4_subnet *out)
+{
+	char groups[4300], lock[4400], file[4400], text[64];
+	snprintf(groups, sizeof(groups), "%s/..", dir);
+	snprintf(lock, sizeof(lock), "%s/lock", groups);
+	snprintf(file, sizeof(file), "%s/subnet", dir);
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return -e;
+	}
+	int r = -ENOSPC;
+	FILE *f = fopen(file, "re");
+	if (f) {
+		r = fgets(text, sizeof(text), f) && nook_parse_ipv4_subnet(strtok(text, "\n"), out, NULL) == 0
+			    ? 0 : -EINVAL;
+		fclose(f);
+	}
+	for (unsigned n = 0; r == -ENOSPC && n < GROUP_SUBNETS; n++) {
+		bool used = false;
+		DIR *d = opendir(groups);
+		struct dirent *e;
+		snprintf(text, sizeof(text), GROUP_SUBNET_FMT "\n", n);
+		while (d && !used && (e = readdir(d))) {
+			char other[4600], t[64];
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(other, sizeof(other), "%s/%s/subnet", groups, e->d_name);
+			FILE *o = fopen(other, "re");
+			used = o && fgets(t, sizeof(t), o) && strcmp(t, text) == 0;
+			if (o)
+				fclose(o);
+		}
+		if (d)
+			closedir(d);
+		if (used)
+			continue;
+		if (!(f = fopen(file, "we")) || fputs(text, f) < 0 || fclose(f) != 0) {
+			r = -errno;
+			break;
+		}
+		r = nook_parse_ipv4_subnet(strtok(text, "\n"), out, NULL) == 0 ? 0 : -EINVAL;
+	}
+	close(fd);
+	return r;
+}
+
 int group_join(const char *group, const char *sandbox, struct group_member *out)
 {
 	char dir[4096], lock[4300];
 	int r = group_dir(group, dir, sizeof(dir));
 	if (r)
 		return r;
-	nook_error *err = NULL;
-	if (nook_parse_ipv4_subnet(GROUP_SUBNET, &out->subnet, &err) < 0)
-		return fail_error(err);
+	if ((r = group_subnet(dir, &out->subnet)) < 0)
+		return fail("group %s: its subnet: %s", group,
+			    r == -ENOSPC ? "every one of 10.77.0-255.0/24 is taken" : strerror(-r));
 	snprintf(lock, sizeof(lock), "%s/lock", dir);
 	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0 || flock(fd, LOCK_EX) < 0) {

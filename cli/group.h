@@ -2,6 +2,8 @@
  * switch module in Debian's vde_plug, watched by a small process of
  * nook's) per group, in the
  * user's runtime directory (.groups: no sandbox has that name):
+ *   .groups/lock               held while subnets are handed out
+ *   .groups/NAME/subnet        the group's, 10.77.N.0/24
  *   .groups/NAME/lock          held while addresses are handed out
  *   .groups/NAME/switch.lock   held by the switch's process while it lives
  *   .groups/NAME/switch/       the switch (its control socket, the ports)
@@ -16,8 +18,9 @@
 
 #include <nook/types.h>
 
-/* Every group's subnet (each group is a segment of its own). */
-#define GROUP_SUBNET "10.77.0.0/24"
+/* A group's subnet, one of GROUP_SUBNETS: each group has one of its own. */
+#define GROUP_SUBNET_FMT "10.77.%u.0/24"
+#define GROUP_SUBNETS 256
 
 struct group_member {
 	char switch_url[4200];  /* vde:///.../switch */

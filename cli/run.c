@@ -103,7 +103,7 @@ static const char usage_run[] =
 	"                           passt (stream) or gvproxy/vfkit (datagram), or a port\n"
 	"                           of a VDE switch (vde:///path/of/switch)\n"
 	"  --group NAME             (a sandbox: -d or create) join the group's network, a\n"
-	"                           switch of its own (subnet " GROUP_SUBNET "): members reach\n"
+	"                           switch of its own (a subnet 10.77.N.0/24): members reach\n"
 	"                           each other by address and by name, nobody else does;\n"
 	"                           with --scope public or any the sandbox also gets\n"
 	"                           user-mode NAT to the outside (default scope: group)\n"

@@ -88,7 +88,7 @@ static int check_options(const struct nook_exec_options *o, nook_error **err)
 		return error_set(err, EINVAL, "exec: workdir \"%s\": must be an absolute path",
 				 o->workdir);
 	for (size_t i = 0; i < o->nrlimits; i++) {
-		const struct nook_exec_rlimit *r = &o->rlimits[i];
+		const struct nook_rlimit *r = &o->rlimits[i];
 		if (r->resource < 0 || r->resource >= RLIM_NLIMITS || r->soft > r->hard)
 			return error_set(err, EINVAL,
 					 "exec: rlimit %d=%llu:%llu: unknown resource or soft above hard",

@@ -48,11 +48,6 @@ typedef struct nook_process nook_process;
 #define NOOK_EXEC_PIPE (-1) /* a pipe; its other end from nook_process_*_fd() */
 #define NOOK_EXEC_NULL (-2) /* stdin at EOF / output discarded */
 
-struct nook_exec_rlimit {
-	int resource;        /* RLIMIT_* */
-	uint64_t soft, hard; /* UINT64_MAX: unlimited */
-};
-
 struct nook_exec_options {
 	const char *const *argv; /* required; argv[0] a path or a name in PATH */
 	const char *const *env;  /* KEY=VALUE, NULL-terminated; NULL: none (PATH defaults to
@@ -71,7 +66,7 @@ struct nook_exec_options {
 	 * writes of at most PIPE_BUF bytes after poll() said they could take
 	 * some. */
 	int stdin_fd, stdout_fd, stderr_fd;
-	const struct nook_exec_rlimit *rlimits;
+	const struct nook_rlimit *rlimits; /* nook/types.h */
 	size_t nrlimits;
 };
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Long-lived sandboxes end to end (TAP), with a runtime directory of the
 # test's own. Before any boot: invalid and clashing names, the commands on
-# sandboxes that do not run. Then three sandboxes boot at once:
+# sandboxes that do not run. Then four sandboxes boot at once, two
+# groups of two:
 #   t1 (nook create, then start; group g1) runs a program that prints and
 #      sleeps;
 #      in it: execs with stdin (and end of file), separate stdout and
@@ -10,10 +11,11 @@
 #      checksum, an exec flooding output while another reads stdin, an
 #      interactive shell through a real pseudo-terminal (pty_session.py);
 #      logs; kill -s; stop; rm;
-#   t2 (run -d, idle; group g1) and t1 reach each other by name on the
-#      group's switch, while t3 (user-mode network, not in the group) cannot
-#      reach them (its scope refuses the group's addresses: nothing is sent);
-#      t3's published port reaches a server started by exec;
+#   t2 (run -d, idle; group g1) and t1 talk TCP by name both ways on the
+#      group's switch, and so do t3 and t4 (group g2); t3 reaches neither
+#      t1's address nor its name (nook refuses the frames: nothing is
+#      sent), t4 (also user-mode NAT, scope group) not the host's loopback;
+#      t4's published port reaches a server started by exec;
 #      then t2's VMM is killed: ps shows it dead, rm cleans up.
 # Usage: test_e2e_sandbox.sh NOOK PTY_SESSION
 # NOOK_E2E_EXEC_CONCURRENT (default 4) and NOOK_E2E_EXEC_BYTES (default
@@ -87,39 +89,72 @@ check "run --name without -d: status 125" equals "$(status badrun)" 125
 run grouprun run --group g1 -- true
 check "run --group without a sandbox: status 125" equals "$(status grouprun)" 125
 
-# --- Boot t1, t2 and t3 at once ---
+# --- Boot t1, t2, t3 and t4 at once: groups g1 (t1, t2) and g2 (t3, t4) ---
 n_ start t1 >"$work/start1.out" 2>"$work/start1.err" &
 start1=$!
-port=$((20000 + RANDOM % 20000))
-n_ run -d --name t3 --net user -p "127.0.0.1:$port:8080" >"$work/start3.out" 2>"$work/start3.err" &
+n_ run -d --name t3 --group g2 >"$work/start3.out" 2>"$work/start3.err" &
 start3=$!
+port=$((20000 + RANDOM % 20000))
+n_ run -d --name t4 --group g2 --net user -p "127.0.0.1:$port:8080" >"$work/start4.out" 2>"$work/start4.err" &
+start4=$!
 run start2 run -d --name t2 --group g1
-wait $start1
-echo $? >"$work/start1.status"
-wait $start3
-echo $? >"$work/start3.status"
+for i in 1 3 4; do
+	wait "$(eval echo \$start$i)"
+	echo $? >"$work/start$i.status"
+done
 check "start t1: status 0" equals "$(status start1)" 0
 check "run -d t2 (idle): status 0, prints the name" equals "$(status start2):$(cat "$work/start2.out")" "0:t2"
-check "run -d t3: status 0" equals "$(status start3)" 0
+check "run -d t3 and t4: status 0" equals "$(status start3):$(status start4)" "0:0"
 check "ps shows t1 running" equals "$(ps_status t1)" running
 check "ps shows t2 running" equals "$(ps_status t2)" running
-check "ps --format json: three running" equals "$(n_ ps --format json | python3 -c 'import json,sys; print(sorted(d["name"] for d in json.load(sys.stdin) if d["status"] == "running"))')" "['t1', 't2', 't3']"
+check "ps --format json: four running" equals "$(n_ ps --format json | python3 -c 'import json,sys; print(sorted(d["name"] for d in json.load(sys.stdin) if d["status"] == "running"))')" "['t1', 't2', 't3', 't4']"
 
-# --- The group ---
+# --- The groups ---
 run hostname exec t1 hostname
 check "a sandbox's host name is its name" equals "$(cat "$work/hostname.out")" t1
 run hosts exec t1 cat /etc/hosts
-check "the group's hosts file names t2" contains "$work/hosts.out" "t2"
-run ping12 exec t1 ping -c 2 -W 20 t2
-check "t1 reaches t2 by name" equals "$(status ping12)" 0
-run ping21 exec t2 ping -c 2 -W 20 t1
-check "t2 reaches t1 by name" equals "$(status ping21)" 0
+check "g1's hosts file names t2" contains "$work/hosts.out" "t2"
+check "and not t3, of g2" lacks "$work/hosts.out" "t3"
+# TCP by name both ways in g1: a server started by one exec, a client by
+# another (which tries again while the server is not listening yet).
+tcp() { # FROM TO PORT: FROM sends its name to TO's server
+	timeout -k 10 600 "$NOOK" exec "$2" nc -l -p "$3" >"$work/tcp-$1.out" 2>&1 &
+	local srv=$!
+	run "tcp-$1-client" exec "$1" sh -c "for i in \$(seq 30); do echo from-$1 | nc -w 3 $2 $3 && exit 0; sleep 1; done; exit 1"
+	wait $srv
+}
+tcp t2 t1 7001
+check "TCP by name from t2 to t1" equals "$(status tcp-t2-client):$(cat "$work/tcp-t2.out")" "0:from-t2"
+tcp t1 t2 7002
+check "TCP by name from t1 to t2" equals "$(status tcp-t1-client):$(cat "$work/tcp-t1.out")" "0:from-t1"
+tcp t4 t3 7003
+check "TCP by name in g2 (t4 to t3)" equals "$(status tcp-t4-client):$(cat "$work/tcp-t4.out")" "0:from-t4"
 t1ip=$(awk '$2 == "t1" { print $1 }' "$work/hosts.out")
-run ping31 exec t3 ping -c 1 -W 5 "$t1ip"
-check "t3, not in the group, cannot reach t1 ($t1ip)" test "$(status ping31)" -ne 0
-check "ps shows t3's published port" equals "$(n_ ps | awk '$1 == "t3" { print $5 }')" "127.0.0.1:$port:8080"
+run hosts2 exec t3 cat /etc/hosts
+t3ip=$(awk '$2 == "t3" { print $1 }' "$work/hosts2.out")
+check "the groups have subnets of their own ($t1ip, $t3ip)" test "${t1ip%.*}" != "${t3ip%.*}"
+run cross exec t3 sh -c "nc -w 5 $t1ip 7001 </dev/null; echo status \$?"
+check "t3, of g2, cannot reach t1 of g1 ($t1ip): nook refuses the frames" contains "$work/cross.out" "status 1"
+run crossname exec t3 nc -w 5 t1 7001
+check "nor by name" test "$(status crossname)" -ne 0
+# The host's loopback through t4's user-mode gateway: a listener that
+# must see nobody (scope group).
+python3 -c 'import socket,sys,time
+s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1], flush=True)
+s.settimeout(60)
+try: s.accept(); print("connected", flush=True)
+except OSError: pass' >"$work/hostlisten.out" &
+hostpid=$!
+for _ in $(seq 50); do [ -s "$work/hostlisten.out" ] && break; sleep 0.1; done
+hport=$(head -1 "$work/hostlisten.out")
+run tohost exec t4 nc -w 5 10.0.2.2 "$hport"
+check "t4 cannot reach the host's loopback (scope group)" test "$(status tohost)" -ne 0
+kill $hostpid 2>/dev/null
+wait $hostpid 2>/dev/null
+check "the host's listener saw no connection" lacks "$work/hostlisten.out" connected
+check "ps shows t4's published port" equals "$(n_ ps | awk '$1 == "t4" { print $5 }')" "127.0.0.1:$port:8080"
 # A published port of a long-lived sandbox: a server started by exec.
-timeout -k 10 600 "$NOOK" exec t3 sh -c 'echo hello-port | nc -l -p 8080' >"$work/nc.out" 2>&1 &
+timeout -k 10 600 "$NOOK" exec t4 sh -c 'echo hello-port | nc -l -p 8080' >"$work/nc.out" 2>&1 &
 ncpid=$!
 got=""
 for _ in $(seq 120); do
@@ -223,8 +258,8 @@ for _ in $(seq 100); do [ "$(ps_status t2)" = running ] || break; sleep 0.2; don
 check "a killed VMM: ps shows t2 dead" equals "$(ps_status t2)" dead
 check "inspect says why" contains <(n_ inspect t2) "killed by signal 9"
 run rm2 rm t2
-run rm3 rm -f t3
-check "rm -f of a running sandbox" equals "$(status rm3):$(ps_status t3)" "0:"
+run rm3 rm -f t3 t4
+check "rm -f of running sandboxes" equals "$(status rm3):$(ps_status t3)$(ps_status t4)" "0:"
 check "rm cleans up a dead sandbox" equals "$(status rm2):$(ls "$XDG_RUNTIME_DIR/nook")" "0:"
 check "rm takes t2 out of the group's hosts" lacks "$XDG_RUNTIME_DIR/nook/.groups/g1/hosts" t2
 tap_done

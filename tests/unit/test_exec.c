@@ -219,7 +219,7 @@ static void test_script_normal(void **state)
 
 	static const char *const argv[] = {"ls", "-l", "a b", NULL};
 	static const char *const env[] = {"A=1", "B=x=y", NULL};
-	static const struct nook_exec_rlimit rl = {.resource = 7, .soft = 64, .hard = 128};
+	static const struct nook_rlimit rl = {.resource = 7, .soft = 64, .hard = 128};
 	struct nook_exec_options o;
 	nook_exec_options_init(&o);
 	o.argv = argv;
@@ -262,7 +262,7 @@ static void test_script_request_parses(void **state)
 	server_start(&s, SCRIPT);
 	static const char *const argv[] = {"ls", "-l", "a b", NULL};
 	static const char *const env[] = {"A=1", "B=x=y", NULL};
-	static const struct nook_exec_rlimit rl = {.resource = 7, .soft = 64, .hard = 128};
+	static const struct nook_rlimit rl = {.resource = 7, .soft = 64, .hard = 128};
 	struct nook_exec_options o;
 	nook_exec_options_init(&o);
 	o.argv = argv;
@@ -409,7 +409,7 @@ static void test_no_agent_and_bad_input(void **state)
 
 	static const char *const empty[] = {"", NULL};
 	static const char *const bad_env[] = {"=x", NULL};
-	static const struct nook_exec_rlimit bad_rl = {.resource = 7, .soft = 2, .hard = 1};
+	static const struct nook_rlimit bad_rl = {.resource = 7, .soft = 2, .hard = 1};
 	for (int i = 0; i < 7; i++) {
 		nook_exec_options_init(&o);
 		o.argv = sh_argv;
