@@ -90,6 +90,7 @@ static void window_size(unsigned short *rows, unsigned short *cols)
 struct exec_signals {
 	sigset_t set;
 	nook_process *process;
+	bool done; /* then a SIGWINCH ends the thread */
 };
 
 static void *signal_thread(void *arg)
@@ -97,7 +98,7 @@ static void *signal_thread(void *arg)
 	struct exec_signals *s = arg;
 	for (;;) {
 		int sig;
-		if (sigwait(&s->set, &sig) != 0)
+		if (sigwait(&s->set, &sig) != 0 || __atomic_load_n(&s->done, __ATOMIC_SEQ_CST))
 			return NULL;
 		if (sig == SIGWINCH) {
 			unsigned short rows = 0, cols = 0;
@@ -159,7 +160,8 @@ int exec_in_sandbox(const char *name, const char *dir, const struct exec_request
 	bool watching = pthread_create(&t, NULL, signal_thread, &sigs) == 0;
 	r = nook_process_wait(sigs.process, &err);
 	if (watching) {
-		pthread_cancel(t);
+		__atomic_store_n(&sigs.done, true, __ATOMIC_SEQ_CST);
+		pthread_kill(t, SIGWINCH);
 		pthread_join(t, NULL);
 	}
 	terminal_restore();
