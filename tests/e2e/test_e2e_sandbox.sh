@@ -115,20 +115,21 @@ check "a sandbox's host name is its name" equals "$(cat "$work/hostname.out")" t
 run hosts exec t1 cat /etc/hosts
 check "g1's hosts file names t2" contains "$work/hosts.out" "t2"
 check "and not t3, of g2" lacks "$work/hosts.out" "t3"
-# TCP by name both ways in g1: a server started by one exec, a client by
-# another (which tries again while the server is not listening yet).
-tcp() { # FROM TO PORT: FROM sends its name to TO's server
-	timeout -k 10 600 "$NOOK" exec "$2" nc -l -p "$3" >"$work/tcp-$1.out" 2>&1 &
+# TCP by name both ways in g1: a server started by one exec sends its
+# name to the client another exec starts, which connects by name (again
+# while the server is not listening yet).
+tcp() { # FROM TO PORT: FROM connects to TO's server
+	timeout -k 10 600 "$NOOK" exec "$2" sh -c "echo from-$2 | nc -l -p $3" >"$work/srv-$2-$3.out" 2>&1 &
 	local srv=$!
-	run "tcp-$1-client" exec "$1" sh -c "for i in \$(seq 30); do echo from-$1 | nc -w 3 $2 $3 && exit 0; sleep 1; done; exit 1"
+	run "tcp-$1" exec "$1" sh -c "for i in \$(seq 30); do out=\$(sleep 5 | nc $2 $3); [ -n \"\$out\" ] && { echo \"\$out\"; exit 0; }; sleep 1; done; exit 1"
 	wait $srv
 }
 tcp t2 t1 7001
-check "TCP by name from t2 to t1" equals "$(status tcp-t2-client):$(cat "$work/tcp-t2.out")" "0:from-t2"
+check "TCP by name from t2 to t1" equals "$(status tcp-t2):$(cat "$work/tcp-t2.out")" "0:from-t1"
 tcp t1 t2 7002
-check "TCP by name from t1 to t2" equals "$(status tcp-t1-client):$(cat "$work/tcp-t1.out")" "0:from-t1"
+check "TCP by name from t1 to t2" equals "$(status tcp-t1):$(cat "$work/tcp-t1.out")" "0:from-t2"
 tcp t4 t3 7003
-check "TCP by name in g2 (t4 to t3)" equals "$(status tcp-t4-client):$(cat "$work/tcp-t4.out")" "0:from-t4"
+check "TCP by name in g2 (t4 to t3)" equals "$(status tcp-t4):$(cat "$work/tcp-t4.out")" "0:from-t3"
 t1ip=$(awk '$2 == "t1" { print $1 }' "$work/hosts.out")
 run hosts2 exec t3 cat /etc/hosts
 t3ip=$(awk '$2 == "t3" { print $1 }' "$work/hosts2.out")
