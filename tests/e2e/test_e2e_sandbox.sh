@@ -211,8 +211,7 @@ echo "# so far $(cat "$work/retries" 2>/dev/null | wc -l) exec(s) run again afte
 # One exec floods output and never reads its stdin, while another reads
 # its own.
 head -c 1048576 /dev/urandom >"$work/flood.in"
-timeout -k 10 900 "$NOOK" exec -i t1 sh -c 'yes flood | head -c 4000000; echo flood-done >&2' \
-	<"$work/flood.in" >"$work/flood.out" 2>"$work/flood.err" &
+exec_retrying flood -i t1 sh -c 'yes flood | head -c 4000000; echo flood-done >&2' &
 flood=$!
 head -c 200000 /dev/urandom >"$work/reader.in"
 exec_retrying reader -i t1 md5sum
