@@ -9,7 +9,8 @@ packages="meson ninja-build pkg-config gcc libc6-dev libcmocka-dev
   linux-source-6.1 make flex bison bc libelf-dev libssl-dev patch xz-utils
   busybox-static cpio python3 musl-tools zlib1g-dev libslirp-dev libglib2.0-dev
   qemu-utils e2fsprogs passt bindfs fuse3 python3.11 libpython3.11-testsuite
-  iproute2 clang libclang-rt-14-dev libseccomp-dev libcap-dev vdeplug"
+  iproute2 clang libclang-rt-14-dev libseccomp-dev libcap-dev vdeplug
+  libarchive-dev libjson-c-dev skopeo podman containerd runc"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
