@@ -68,6 +68,8 @@ static const char usage_run[] =
 	"  --cmdline TEXT           append TEXT to the kernel command line\n"
 	"  -e, --env KEY=VALUE      set an environment variable (repeatable)\n"
 	"  -w, --workdir DIR        working directory of the program (absolute)\n"
+	"  -u, --user USER[:GROUP]  run the program as USER (a name in the guest's\n"
+	"                           /etc/passwd or an id; default root)\n"
 	"  --rlimit NAME=SOFT:HARD  resource limit, e.g. RLIMIT_NOFILE=1024:2048 (repeatable)\n"
 	"  --console-output FILE    also write what the program writes to stdout and\n"
 	"                           stderr to FILE (a copy, both streams in one file)\n"
