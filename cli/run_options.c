@@ -302,7 +302,6 @@ int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct run_state
 		if (nook_parse_env_pair(arg, &env, &err) < 0)
 			return fail_error(err);
 		nook_env_pair_clear(&env);
-		r = nook_vm_config_add_env(cfg, arg);
 		const char **list = realloc(st->env, (st->nenv + 1) * sizeof(*list));
 		if (!list)
 			return fail("%s%s", "out of memory", "");
@@ -312,11 +311,9 @@ int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct run_state
 	}
 	case 'w':
 		st->workdir = arg;
-		r = nook_vm_config_set_workdir(cfg, arg);
 		break;
 	case 'u':
 		st->user = arg;
-		r = nook_vm_config_set_user(cfg, arg);
 		break;
 	case OPT_NAME:
 		if (sandbox_name_check(arg) < 0)
