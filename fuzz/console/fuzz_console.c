@@ -59,7 +59,6 @@ static struct virtio_console dev;
 /* The host's ends: where it writes each port's input and reads its
  * output (-1: none), and the copy's read end. */
 static int host_in[PORTS], host_out[PORTS], copy_read;
-static unsigned base_fds;
 
 struct input {
 	const uint8_t *p;
@@ -216,15 +215,16 @@ static void host_end(struct input *in)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int ready = -1;
-	if (ready < 0) {
+	if (ready < 0)
 		ready = fake_guest_create(&g, "fuzz_console");
-		base_fds = fake_guest_open_fds(false);
-	}
 	if (!ready || size < 5)
 		return 0;
 	struct input in = {data + 5, size - 5};
 	const uint8_t log2[QUEUES] = {data[1] & 15, data[1] >> 4, data[2] & 15, data[2] >> 4,
 				      data[3] & 15, data[3] >> 4, data[4] & 15, data[4] >> 4};
+	/* Counted per input: libFuzzer's symbolizer opens fds of its own between
+	 * inputs. */
+	unsigned base_fds = fake_guest_open_fds(false);
 	fake_guest_reset_memory(&g);
 	make_console(data[0]);
 	fake_guest_start(&g, 1ULL << VIRTIO_CONSOLE_F_MULTIPORT, QUEUES, log2);

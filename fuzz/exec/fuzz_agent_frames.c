@@ -40,7 +40,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64], path[96];
 static int listener;
-static unsigned base_fds;
 
 struct guest {
 	const uint8_t *reply, *stream;
@@ -66,7 +65,6 @@ static void set_up(void)
 	if (listener < 0 || bind(listener, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    listen(listener, 4) < 0)
 		abort();
-	base_fds = fake_guest_open_fds(false);
 }
 
 static void send_all(int fd, const void *buf, size_t len)
@@ -152,6 +150,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		gu.stream = gu.reply + gu.reply_len;
 		gu.stream_len = size - 1 - gu.reply_len;
 	}
+	/* Counted per input: libFuzzer's symbolizer opens fds of its own between
+	 * inputs. */
+	unsigned base_fds = fake_guest_open_fds(false);
 	int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	if (null_fd < 0)
 		abort();

@@ -22,8 +22,8 @@
  *     (port & 3), host port 1 + (port & 3) or, with dst_port bit 2, the
  *     first ports the host picks, 5: len = the payload's, 6: buf_alloc
  *     256 KiB, 7: a split byte follows), the 44-byte header, a 2-byte
- *     payload length (its first CONTENT bytes from the input, then zeroes) and the
- *     split byte (descriptors 1 + (s & 7); bit 3: one lies outside memory;
+ *     payload length (its first CONTENT bytes from the input, then
+ *     zeroes) and the split byte (descriptors 1 + (s & 7); bit 3: one lies outside memory;
  *     bit 4: the last is device-writable; bits 5-7: the first is that many
  *     times 7 bytes);
  *   1 RX buffers: a count byte (1 + (c & 15)) and a shape byte (size from
@@ -39,7 +39,6 @@
  *   6 the host's turn: accept the guest's connections, run the loop;
  *   7 a byte: bit 7 resets and restarts the driver, else notify queue
  *     (byte & 7). */
-#include <errno.h>
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
 #include <stdio.h>
@@ -69,7 +68,6 @@ static char dir[64], path[96];
 static int listeners[HOST_PORTS];
 /* The host's ends: peers of guest connections and clients of PATH. */
 static int peers[MAX_PEERS], npeers;
-static unsigned base_fds;
 
 static void remove_dir(void)
 {
@@ -110,7 +108,6 @@ static bool set_up(void)
 		    listen(listeners[i], 16) < 0)
 			abort();
 	}
-	base_fds = fake_guest_open_fds(false);
 	return true;
 }
 
@@ -247,7 +244,7 @@ static void rx_buffers(struct input *in)
 	fake_guest_notify(&g, 0);
 }
 
-static void peer_write(struct input *in)
+static void peer_io(struct input *in)
 {
 	static uint8_t buf[65535];
 	uint8_t k = byte(in);
@@ -306,11 +303,6 @@ static void host_client(struct input *in)
 	fake_guest_dispatch(&g);
 }
 
-static void start_driver(const uint8_t log2[3])
-{
-	fake_guest_start(&g, 0, 3, log2);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int ready = -1;
@@ -320,9 +312,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct input in = {data + 2, size - 2};
 	const uint8_t log2[3] = {data[0] & 15, data[0] >> 4, data[1] & 15};
+	/* Counted per input: libFuzzer's symbolizer opens fds of its own between
+	 * inputs. */
+	unsigned base_fds = fake_guest_open_fds(false);
 	fake_guest_reset_memory(&g);
 	dev.next_host_port = VIRTIO_VSOCK_HOST_PORT_FIRST;
-	start_driver(log2);
+	fake_guest_start(&g, 0, 3, log2);
 	while (in.left) {
 		uint8_t step = byte(&in);
 		switch (step & 7) {
@@ -340,7 +335,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 3:
-			peer_write(&in);
+			peer_io(&in);
 			break;
 		case 4:
 			peer_end(&in);
@@ -354,7 +349,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		default: {
 			uint8_t b = byte(&in);
 			if (b & 0x80)
-				start_driver(log2);
+				fake_guest_start(&g, 0, 3, log2);
 			else
 				fake_guest_notify(&g, b & 7);
 			break;
