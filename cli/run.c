@@ -48,7 +48,13 @@ static const char usage_run[] =
 	"  --rootfs DIR             root filesystem: host directory DIR, read-write\n"
 	"  --overlay DIR            root filesystem layer (repeatable, lowest first); the\n"
 	"                           last one receives the guest's writes, the others\n"
-	"                           are never changed\n"
+	"                           are never changed\n"	"  --image REF              root filesystem, program, environment and working\n"
+	"                           directory from a container image (oci:DIR[:TAG],\n"
+	"                           docker-archive:FILE, docker://NAME[:TAG]; pulled if\n"
+	"                           missing); the guest's writes go to a private layer\n"
+	"                           removed after the run. PROGRAM ARGS replace its Cmd\n"
+	"  --entrypoint PROG        with --image: run PROG instead of its Entrypoint and\n"
+	"                           Cmd (ARGS still follow)\n"
 	"  -v, --volume HOST:GUEST[:ro]\n"
 	"                           share a host directory or file at GUEST (repeatable);\n"
 	"                           :ro makes it read-only, enforced by the host\n"
@@ -244,6 +250,7 @@ void run_state_free(struct run_state *st)
 	close_port_fds(st);
 	free(st->overlay);
 	free(st->env);
+	run_image_free(st);
 	st->overlay = NULL;
 	st->env = NULL;
 }
@@ -270,6 +277,12 @@ int parse_run_args(int argc, char **argv, const char *usage, nook_vm_config *cfg
 		nook_vm_config_set_net_scope(cfg, NOOK_NETWORK_SCOPE_DEFAULT);
 	if (st->noverlay && nook_vm_config_set_fs_root_overlay(cfg, st->overlay, st->noverlay) < 0)
 		return fail("--overlay: %s%s", "out of memory", "");
+	if (st->entrypoint && !st->image)
+		return fail("--entrypoint %s: only with --image%s", st->entrypoint, "");
+	if (st->image && (st->noverlay || st->rootfs))
+		return fail("--image %s: not with --rootfs or --overlay%s", st->image, "");
+	if (st->image)
+		return run_image_apply(cfg, st, argv + optind, (size_t)(argc - optind));
 	int r = 0;
 	if (optind < argc)
 		r = nook_vm_config_set_exec_path(cfg, argv[optind]);
@@ -338,14 +351,17 @@ int cmd_run(int argc, char **argv, uint64_t t_main)
 	}
 	if (status == 0 && st.group && !st.sandbox_dir)
 		status = fail("--group %s: only for a sandbox (run -d, or create)%s", st.group, "");
-	if (status == 0 && optind >= argc && !st.sandbox_dir) {
+	if (status == 0 && optind >= argc && !st.sandbox_dir && !st.image) {
 		fprintf(stderr, "nook: run: no PROGRAM given\n%s", usage_run);
 		status = EXIT_NOOK_FAILED;
 	}
 	if (status == 0 && st.sandbox_dir)
 		status = prepare_sandbox_vmm(cfg, &st);
+	if (status == 0 && st.image)
+		status = run_image_root(cfg, &st);
 	if (status != 0) {
 		nook_vm_config_free(cfg);
+		run_image_done(&st);
 		run_state_free(&st);
 		return status < 0 ? 0 : status;
 	}
@@ -365,6 +381,7 @@ int cmd_run(int argc, char **argv, uint64_t t_main)
 	if (confine_process(cfg, &st, &confine, &status)) {
 		nook_confine_free(confine);
 		nook_vm_config_free(cfg);
+		run_image_done(&st);
 		run_state_free(&st);
 		return status;
 	}
@@ -385,5 +402,6 @@ int cmd_run(int argc, char **argv, uint64_t t_main)
 	if (vm && st.stats)
 		print_metrics(vm);
 	nook_vm_free(vm);
+	run_image_done(&st);
 	return r < 0 ? fail_error(err) : r;
 }
