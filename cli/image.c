@@ -241,6 +241,7 @@ int run_image_apply(nook_vm_config *cfg, struct run_state *st, char **args, size
 	if (r == -ENOENT) {
 		nook_error_free(err);
 		status = pull(s, st->image, &img);
+		r = 0;
 	} else if (r < 0) {
 		status = fail_error(err);
 	}

@@ -59,11 +59,11 @@ static bool hex64(const char *s, size_t n)
 static bool member_valid(const char *name, const char *suffix, const char **hex_out)
 {
 	*hex_out = NULL;
-	if (!strncmp(name, "blobs/sha256/", 13) && hex64(name + 13, strlen(name + 13))) {
+	size_t n = strlen(name), s = strlen(suffix);
+	if (n == 13 + 64 && !strncmp(name, "blobs/sha256/", 13) && hex64(name + 13, 64)) {
 		*hex_out = name + 13;
 		return true;
 	}
-	size_t n = strlen(name), s = strlen(suffix);
 	return n == 64 + s && hex64(name, 64) && !strcmp(name + 64, suffix);
 }
 
@@ -133,7 +133,8 @@ static int copy_members(const char *file, int dirfd, const char *const *names, s
 		return -EINVAL;
 	bool *seen = calloc(n, sizeof(*seen));
 	struct archive_entry *e;
-	int r = seen ? 0 : error_set(err, ENOMEM, "docker archive %s: out of memory", file), h;
+	int r = seen ? 0 : error_set(err, ENOMEM, "docker archive %s: out of memory", file);
+	int h = ARCHIVE_OK;
 	while (r == 0 && (h = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
 		if (archive_entry_filetype(e) != AE_IFREG)
 			continue;

@@ -3,7 +3,7 @@
 busybox rootfs): an OCI image layout with two tags and a docker save
 archive of the first.
 
-    make_images.py ROOTFS OUT [NLAYERS]
+    make_images.py ROOTFS OUT [NLAYERS [SALT]]
 
 OUT/oci (tags "test" and "other"), OUT/archive.tar. The "test" image:
   layer 1 (gzip): ROOTFS, /etc/motd "base", /etc/gone, /opaque/{old,sub/deep},
@@ -14,7 +14,8 @@ OUT/oci (tags "test" and "other"), OUT/archive.tar. The "test" image:
   config: Entrypoint /app/entry.sh, Cmd default-cmd, Env, WorkingDir /data
 "other" shares layers 1 and 2 and has its own third layer. With NLAYERS,
 also OUT/many: an OCI layout ("many") of the rootfs plus NLAYERS-1 small
-layers, each adding /layers/N.
+layers, each adding /layers/N. SALT (written to /etc/salt in the bottom
+layers) makes the layers of one test run its own in a shared store.
 """
 import gzip
 import hashlib
@@ -128,10 +129,12 @@ def compressed(tar, kind):
 def main():
     rootfs, out = sys.argv[1], sys.argv[2]
     nmany = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    salt = sys.argv[4].encode() if len(sys.argv) > 4 else b""
     os.makedirs(out, exist_ok=True)
 
     def base(t):
         t.add(rootfs, arcname=".", filter=root_owned)
+        add_file(t, "etc/salt", salt)
         add_file(t, "etc/motd", b"base\n")
         add_file(t, "etc/gone", b"gone\n")
         add_dir(t, "opaque")
@@ -195,8 +198,10 @@ def main():
                 add_dir(t, "layers")
                 add_file(t, "layers/%d" % i, b"%d\n" % i)
             return add
-        layers = [compressed(tar_bytes(lambda t: t.add(rootfs, arcname=".", filter=root_owned)),
-                             "gzip")]
+        def bottom(t):
+            t.add(rootfs, arcname=".", filter=root_owned)
+            add_file(t, "etc/salt", salt)
+        layers = [compressed(tar_bytes(bottom), "gzip")]
         layers += [compressed(tar_bytes(numbered(i)), "gzip") for i in range(2, nmany + 1)]
         many.image("many", layers, {"architecture": "amd64", "os": "linux",
                                     "config": {"Cmd": ["/bin/ls", "/layers"]}})

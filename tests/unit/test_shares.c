@@ -49,7 +49,7 @@ static void test_planted_symlink_is_refused(void **state)
 {
 	assert_int_equal(symlink(outside, work), 0);
 	struct vm_fs fs = upper_layer();
-	struct vm_share_plan share = vm_share_plan_of(&fs);
+	struct vm_share_plan share = vm_share_plan_of(&fs, 1);
 	struct fs_server *server = NULL;
 	nook_error *err = NULL;
 	assert_int_equal(vm_share_open_server(&share, NULL, &server, &err), -ENOTDIR);
@@ -62,7 +62,7 @@ static void test_planted_symlink_is_refused(void **state)
 static void test_work_dir_is_made_or_reused(void **state)
 {
 	struct vm_fs fs = upper_layer();
-	struct vm_share_plan share = vm_share_plan_of(&fs);
+	struct vm_share_plan share = vm_share_plan_of(&fs, 1);
 	for (int i = 0; i < 2; i++) {
 		struct fs_server *server = NULL;
 		assert_int_equal(vm_share_open_server(&share, NULL, &server, NULL), 0);
