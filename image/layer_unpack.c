@@ -333,10 +333,17 @@ static int make_hardlink(struct unpack *u, int dirfd, const char *base, const ch
 	return r < 0 ? fail(u, -r, "hard link to \"%.200s\": %s", target, strerror(-r)) : 0;
 }
 
+/* Names are bytes to the host: the archive's own (pax: UTF-8), whatever
+ * the process's locale can represent. */
+static const char *name_of(const char *utf8, const char *local)
+{
+	return utf8 ? utf8 : local ? local : "";
+}
+
 static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entry *e)
 {
 	char path[PATH_MAX];
-	u->entry = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
+	u->entry = name_of(archive_entry_pathname_utf8(e), archive_entry_pathname(e));
 	if (++u->entries > u->limits->max_entries)
 		return fail(u, EFBIG, "more than the layer's limit of %llu entries",
 			    (unsigned long long)u->limits->max_entries);
@@ -355,7 +362,9 @@ static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entr
 		return fail(u, EINVAL, "owner out of range");
 	if (!*path) /* the layer's root: its mode and owner only */
 		return type == AE_IFDIR ? make_dir(u, u->root, "", &guest) : 0;
-	const char *hardlink = archive_entry_hardlink(e);
+	const char *hardlink = archive_entry_hardlink(e)
+				       ? name_of(archive_entry_hardlink_utf8(e), archive_entry_hardlink(e))
+				       : NULL;
 	const char *base;
 	int dirfd = open_parent(u, path, true, &base);
 	if (dirfd < 0)
@@ -373,7 +382,7 @@ static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entr
 	case AE_IFDIR:
 		return make_dir(u, dirfd, base, &guest);
 	case AE_IFLNK: {
-		const char *target = archive_entry_symlink(e);
+		const char *target = name_of(archive_entry_symlink_utf8(e), archive_entry_symlink(e));
 		if (!target || !*target || strlen(target) >= PATH_MAX)
 			return fail(u, EINVAL, "a symlink without a target, or a too long one");
 		/* Followed only in the guest, inside its root. */
@@ -424,7 +433,9 @@ int layer_unpack(int fd, const char *digest, int64_t size, const char *dest,
 			 archive_error_string(a));
 	struct archive_entry *e;
 	int h = ARCHIVE_OK;
-	while (r == 0 && (h = archive_read_next_header(a, &e)) == ARCHIVE_OK)
+	/* A warning is a name the locale cannot show (name_of() does not
+	 * need it to). */
+	while (r == 0 && ((h = archive_read_next_header(a, &e)) == ARCHIVE_OK || h == ARCHIVE_WARN))
 		r = unpack_entry(&u, a, e);
 	u.entry = NULL;
 	if (r == 0 && h != ARCHIVE_EOF)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <locale.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -54,6 +55,10 @@ static struct blob tar_of(const struct entry *e, size_t n, bool gzip)
 {
 	size_t cap = 1 << 20;
 	struct blob b = {malloc(cap), 0};
+	/* Names written as UTF-8 (pax); nook reads them in the C locale. */
+	locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	assert_non_null(utf8);
+	locale_t old = uselocale(utf8);
 	struct archive *a = archive_write_new();
 	archive_write_set_format_pax_restricted(a);
 	if (gzip)
@@ -83,6 +88,8 @@ static struct blob tar_of(const struct entry *e, size_t n, bool gzip)
 	}
 	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
 	archive_write_free(a);
+	uselocale(old);
+	freelocale(utf8);
 	return b;
 }
 
@@ -422,6 +429,8 @@ static void test_unpacked_form(void **state)
 		DIR_E("etc"),
 		FILE_E("etc/gone", "gone"),
 		FILE_E("etc/kept", "kept"),
+		/* UTF-8 in a pax header, whatever the locale. */
+		FILE_E("etc/h\xc3\xa9llo", "utf-8"),
 		DIR_E("opaque"),
 		FILE_E("opaque/old", "old"),
 		{.name = "/abs/name", .type = AE_IFREG, .perm = 0600, .data = "abs"},
@@ -460,6 +469,8 @@ static void test_unpacked_form(void **state)
 	char *l0 = layer_dir(img, 0), *l1 = layer_dir(img, 1), p[700];
 	struct stat st;
 
+	snprintf(p, sizeof(p), "%s/etc/h\xc3\xa9llo", l0);
+	assert_int_equal(lstat(p, &st), 0);
 	/* An absolute name lands inside. */
 	snprintf(p, sizeof(p), "%s/abs/name", l0);
 	assert_int_equal(lstat(p, &st), 0);
