@@ -17,6 +17,9 @@
 #include "image/image_internal.h"
 #include "util/error.h"
 
+/* A member bigger than a layer may be (the layer limit's default). */
+#define MEMBER_MAX (64ull << 30)
+
 static struct archive *open_archive(const char *file, nook_error **err)
 {
 	struct archive *a = archive_read_new();
@@ -78,7 +81,10 @@ static int copy_out(struct archive *a, int dirfd, const char *name)
 	la_int64_t off;
 	int r, e = 0;
 	while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK)
-		if (pwrite(fd, buf, len, off) != (ssize_t)len) {
+		if (off < 0 || (uint64_t)off + len > MEMBER_MAX) {
+			e = -EFBIG;
+			break;
+		} else if (pwrite(fd, buf, len, off) != (ssize_t)len) {
 			e = errno ? -errno : -EIO;
 			break;
 		}

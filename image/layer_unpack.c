@@ -124,7 +124,8 @@ static int normalize(struct unpack *u, const char *name, char out[PATH_MAX])
 
 /* An O_PATH descriptor of directory `dir` (relative, normalized) of the
  * layer, made (mode 0755) where missing when `make`; never through a
- * symlink. The caller must not close it. */
+ * symlink. The caller must not close it. The one cached is always the
+ * parent of the entry being made, so replacing an entry never removes it. */
 static int open_dir(struct unpack *u, const char *dir, bool make)
 {
 	if (u->parent_fd >= 0 && strcmp(dir, u->parent) == 0)
