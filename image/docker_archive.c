@@ -1,6 +1,7 @@
 /* A `docker save` tarball: manifest.json lists, per image, its config
  * ("<hex>.json", or "blobs/sha256/<hex>" since Docker 25) and its layer
- * tars ("<id>/layer.tar", or "blobs/sha256/<hex>"). Those members are
+ * tars ("<id>/layer.tar", podman's "<hex>.tar", or "blobs/sha256/<hex>").
+ * Those members are
  * copied out into a private directory, then checked: the config against
  * the SHA-256 its name gives, each layer against the config's diff_ids
  * (or its blob name) while it is unpacked. */
@@ -58,16 +59,20 @@ static bool hex64(const char *s, size_t n)
 }
 
 /* A member name the manifest may use: blobs/sha256/<hex>, or <hex> then
- * `suffix`. *hex_out: the hex a blob name gives, else NULL. */
-static bool member_valid(const char *name, const char *suffix, const char **hex_out)
+ * one of `suffixes` (NULL-terminated). *hex_out: the hex a blob name
+ * gives, else NULL. */
+static bool member_valid(const char *name, const char *const *suffixes, const char **hex_out)
 {
 	*hex_out = NULL;
-	size_t n = strlen(name), s = strlen(suffix);
+	size_t n = strlen(name);
 	if (n == 13 + 64 && !strncmp(name, "blobs/sha256/", 13) && hex64(name + 13, 64)) {
 		*hex_out = name + 13;
 		return true;
 	}
-	return n == 64 + s && hex64(name, 64) && !strcmp(name + 64, suffix);
+	for (; *suffixes; suffixes++)
+		if (n == 64 + strlen(*suffixes) && hex64(name, 64) && !strcmp(name + 64, *suffixes))
+			return true;
+	return false;
 }
 
 /* Copies the data of the current entry into dirfd/name. */
@@ -203,10 +208,13 @@ int docker_archive_open(const char *file, const char *tmp_parent, struct image_s
 		names[i] = i ? (json_object_is_type(l, json_type_string) ? json_object_get_string(l)
 									  : "")
 			     : config;
-		if (!member_valid(names[i], i ? "/layer.tar" : ".json", &hexes[i]))
+		/* Docker's <id>/layer.tar, podman's <diff id>.tar. */
+		static const char *const layer_names[] = {"/layer.tar", ".tar", NULL};
+		static const char *const config_names[] = {".json", NULL};
+		if (!member_valid(names[i], i ? layer_names : config_names, &hexes[i]))
 			r = error_set(err, EINVAL, "docker archive %s: member name \"%.100s\" is not "
 				      "blobs/sha256/<64 hex>%s", file, names[i],
-				      i ? " or <64 hex>/layer.tar" : " or <64 hex>.json");
+				      i ? ", <64 hex>/layer.tar or <64 hex>.tar" : " or <64 hex>.json");
 	}
 	if (r == 0 && (!(out->tmpdir = malloc(strlen(tmp_parent) + 32)) ||
 		       (sprintf(out->tmpdir, "%s/archive-XXXXXX", tmp_parent),
