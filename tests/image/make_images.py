@@ -14,8 +14,9 @@ OUT/oci (tags "test" and "other"), OUT/archive.tar. The "test" image:
   config: Entrypoint /app/entry.sh, Cmd default-cmd, Env, WorkingDir /data
 "other" shares layers 1 and 2 and has its own third layer. With NLAYERS,
 also OUT/many: an OCI layout ("many") of the rootfs plus NLAYERS-1 small
-layers, each adding /layers/N. SALT (written to /etc/salt in the bottom
-layers) makes the layers of one test run its own in a shared store.
+layers, each adding /layers/N. SALT (in /etc/salt of the bottom layers
+and in every /layers/N) makes the layers of one test run its own in a
+shared store.
 """
 import gzip
 import hashlib
@@ -196,7 +197,7 @@ def main():
         def numbered(i):
             def add(t):
                 add_dir(t, "layers")
-                add_file(t, "layers/%d" % i, b"%d\n" % i)
+                add_file(t, "layers/%d" % i, b"%d %s\n" % (i, salt))
             return add
         def bottom(t):
             t.add(rootfs, arcname=".", filter=root_owned)
