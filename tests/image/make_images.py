@@ -14,9 +14,8 @@ OUT/oci (tags "test" and "other"), OUT/archive.tar. The "test" image:
   config: Entrypoint /app/entry.sh, Cmd default-cmd, Env, WorkingDir /data
 "other" shares layers 1 and 2 and has its own third layer. With NLAYERS,
 also OUT/many: an OCI layout ("many") of the rootfs plus NLAYERS-1 small
-layers, each adding /layers/N. SALT (in /etc/salt of the bottom layers
-and in every /layers/N) makes the layers of one test run its own in a
-shared store.
+layers, each adding /layers/N. SALT (in a file of every layer) makes the
+layers of one test run its own in a shared store.
 """
 import gzip
 import hashlib
@@ -148,6 +147,7 @@ def main():
         add_file(t, "data/users", b"owned by 1000\n", uid=1000, gid=1000)
 
     def second(t):
+        add_file(t, "etc/salt2", salt)
         add_file(t, "etc/.wh.gone", b"")
         add_dir(t, "opaque")
         add_file(t, "opaque/.wh..wh..opq", b"")
@@ -155,10 +155,12 @@ def main():
         add_file(t, "etc/motd", b"layer2\n")
 
     def third(t):
+        add_file(t, "etc/salt3", salt)
         add_dir(t, "app")
         add_file(t, "app/entry.sh", ENTRY, mode=0o755)
 
     def third_other(t):
+        add_file(t, "etc/salt3", salt)
         add_file(t, "etc/other", b"other\n")
 
     l1 = compressed(tar_bytes(base), "gzip")
