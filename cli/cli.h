@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <nook/vm.h>
 
@@ -38,6 +39,7 @@ extern const struct option run_options[];
 struct run_state {
 	bool boot_time;
 	bool stats;
+	bool rootfs;          /* a --rootfs */
 	const char **overlay; /* --overlay layers, lowest first */
 	size_t noverlay;
 	bool net, scope; /* a --net device, a --scope */
@@ -60,6 +62,12 @@ struct run_state {
 	/* The VMM of a sandbox (its monitor passes --sandbox-dir): the
 	 * sandbox's directory. */
 	const char *sandbox_dir;
+	/* --image, --entrypoint (image.c) */
+	const char *image, *entrypoint;
+	struct nook_image *image_handle;
+	struct nook_image_store *image_store;
+	char *upper_temp; /* a run's own upper layer, made by upper_pid */
+	pid_t upper_pid;
 };
 /* Parses run's (or create's) arguments into `cfg` and `st`; optind is then
  * PROGRAM's index (argc when there is none). 0; -1 after printing `usage`
@@ -93,6 +101,20 @@ int sandbox_name_check(const char *name);
  * argv[prog..argc) the program. */
 int run_in_sandbox(int argc, char **argv, int prog, const struct run_state *st);
 
+/* ---- image.c ---- */
+/* In a sandbox's directory: the upper layer of its --image root. */
+#define SANDBOX_UPPER "upper"
+/* --image: the image (pulled if missing), its program (args: PROGRAM
+ * ARGS if given), Env under -e, WorkingDir unless -w; 0 or an exit
+ * status after printing why. */
+int run_image_apply(nook_vm_config *cfg, struct run_state *st, char **args, size_t nargs);
+/* The overlay root of the image's layers and an upper layer. */
+int run_image_root(nook_vm_config *cfg, struct run_state *st);
+/* After the run: the run's own upper layer removed. */
+void run_image_done(struct run_state *st);
+/* The image let go (run_state_free()). */
+void run_image_free(struct run_state *st);
+
 /* ---- exec.c ---- */
 struct exec_request {
 	const char *const *argv; /* NULL-terminated */
@@ -120,5 +142,9 @@ int cmd_kill(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_images(int argc, char **argv);
+int cmd_rmi(int argc, char **argv);
+int cmd_image(int argc, char **argv);
 
 #endif

@@ -26,6 +26,10 @@ static const char usage_main[] =
 	"  rm        Remove a sandbox\n"
 	"  inspect   Everything about a sandbox, as JSON\n"
 	"  snapshot  List or empty the cache of warm-start snapshots\n"
+	"  pull      Fetch a container image into the image store\n"
+	"  images    List the images in the store\n"
+	"  rmi       Forget an image\n"
+	"  image     prune: remove the layers no image uses\n"
 	"  version   Print the version\n"
 	"\n"
 	"Run 'nook run --help' for the options of run, 'nook create --help' for\n"
@@ -39,6 +43,8 @@ static const struct {
 	{"exec", cmd_exec},         {"ps", cmd_ps},         {"logs", cmd_logs},
 	{"stop", cmd_stop},         {"kill", cmd_kill},     {"rm", cmd_rm},
 	{"inspect", cmd_inspect},
+	{"pull", cmd_pull},         {"images", cmd_images}, {"rmi", cmd_rmi},
+	{"image", cmd_image},
 };
 
 int main(int argc, char **argv)

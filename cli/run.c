@@ -49,6 +49,13 @@ static const char usage_run[] =
 	"  --overlay DIR            root filesystem layer (repeatable, lowest first); the\n"
 	"                           last one receives the guest's writes, the others\n"
 	"                           are never changed\n"
+	"  --image REF              root filesystem, program, environment and working\n"
+	"                           directory from a container image (oci:DIR[:TAG],\n"
+	"                           docker-archive:FILE, docker://NAME[:TAG]; pulled if\n"
+	"                           missing); the guest's writes go to a private layer\n"
+	"                           removed after the run. PROGRAM ARGS replace its Cmd\n"
+	"  --entrypoint PROG        with --image: run PROG instead of its Entrypoint and\n"
+	"                           Cmd (ARGS still follow)\n"
 	"  -v, --volume HOST:GUEST[:ro]\n"
 	"                           share a host directory or file at GUEST (repeatable);\n"
 	"                           :ro makes it read-only, enforced by the host\n"
@@ -246,6 +253,7 @@ void run_state_free(struct run_state *st)
 	close_port_fds(st);
 	free(st->overlay);
 	free(st->env);
+	run_image_free(st);
 	st->overlay = NULL;
 	st->env = NULL;
 }
@@ -272,9 +280,16 @@ int parse_run_args(int argc, char **argv, const char *usage, nook_vm_config *cfg
 		nook_vm_config_set_net_scope(cfg, NOOK_NETWORK_SCOPE_DEFAULT);
 	if (st->noverlay && nook_vm_config_set_fs_root_overlay(cfg, st->overlay, st->noverlay) < 0)
 		return fail("--overlay: %s%s", "out of memory", "");
-	/* -e, -w and -u are the program's; with -t and no program here (the
-	 * VMM of run -t), they are the exec's that runs it. */
-	bool program = optind < argc;
+	if (st->entrypoint && !st->image)
+		return fail("--entrypoint %s: only with --image%s", st->entrypoint, "");
+	if (st->image && (st->noverlay || st->rootfs))
+		return fail("--image %s: not with --rootfs or --overlay%s", st->image, "");
+	if (st->image && st->tty)
+		return fail("--image %s with -t: not supported yet (run it with -d --name NAME, "
+			    "then 'nook exec -it NAME PROGRAM')%s", st->image, "");
+	/* -e, -w and -u are the program's (an image has one); with -t and no
+	 * program here (the VMM of run -t), they are the exec's that runs it. */
+	bool program = optind < argc || st->image;
 	if (!program && !st->tty && (st->nenv || st->workdir || st->user))
 		return fail("-e, -w and -u need a PROGRAM (for a sandbox's later programs, give "
 			    "them to 'nook exec')%s%s", "", "");
@@ -285,6 +300,8 @@ int parse_run_args(int argc, char **argv, const char *usage, nook_vm_config *cfg
 		r = nook_vm_config_set_workdir(cfg, st->workdir);
 	if (program && r == 0 && st->user)
 		r = nook_vm_config_set_user(cfg, st->user);
+	if (r == 0 && st->image)
+		return run_image_apply(cfg, st, argv + optind, (size_t)(argc - optind));
 	if (r == 0 && program)
 		r = nook_vm_config_set_exec_path(cfg, argv[optind]);
 	for (int i = optind + 1; r == 0 && i < argc; i++)
@@ -352,14 +369,17 @@ int cmd_run(int argc, char **argv, uint64_t t_main)
 	}
 	if (status == 0 && st.group && !st.sandbox_dir)
 		status = fail("--group %s: only for a sandbox (run -d, or create)%s", st.group, "");
-	if (status == 0 && optind >= argc && !st.sandbox_dir) {
+	if (status == 0 && optind >= argc && !st.sandbox_dir && !st.image) {
 		fprintf(stderr, "nook: run: no PROGRAM given\n%s", usage_run);
 		status = EXIT_NOOK_FAILED;
 	}
 	if (status == 0 && st.sandbox_dir)
 		status = prepare_sandbox_vmm(cfg, &st);
+	if (status == 0 && st.image)
+		status = run_image_root(cfg, &st);
 	if (status != 0) {
 		nook_vm_config_free(cfg);
+		run_image_done(&st);
 		run_state_free(&st);
 		return status < 0 ? 0 : status;
 	}
@@ -379,6 +399,7 @@ int cmd_run(int argc, char **argv, uint64_t t_main)
 	if (confine_process(cfg, &st, &confine, &status)) {
 		nook_confine_free(confine);
 		nook_vm_config_free(cfg);
+		run_image_done(&st);
 		run_state_free(&st);
 		return status;
 	}
@@ -399,5 +420,6 @@ int cmd_run(int argc, char **argv, uint64_t t_main)
 	if (vm && st.stats)
 		print_metrics(vm);
 	nook_vm_free(vm);
+	run_image_done(&st);
 	return r < 0 ? fail_error(err) : r;
 }

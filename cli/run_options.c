@@ -55,6 +55,8 @@ enum {
 	OPT_SANDBOX_DIR,
 	OPT_GROUP,
 	OPT_HOSTNAME,
+	OPT_IMAGE,
+	OPT_ENTRYPOINT,
 };
 
 const struct option run_options[] = {
@@ -82,6 +84,8 @@ const struct option run_options[] = {
 	{"pvm", required_argument, NULL, OPT_PVM},
 	{"rootfs", required_argument, NULL, OPT_ROOTFS},
 	{"overlay", required_argument, NULL, OPT_OVERLAY},
+	{"image", required_argument, NULL, OPT_IMAGE},
+	{"entrypoint", required_argument, NULL, OPT_ENTRYPOINT},
 	{"net", required_argument, NULL, OPT_NET},
 	{"mac", required_argument, NULL, OPT_MAC},
 	{"vsock", required_argument, NULL, OPT_VSOCK},
@@ -386,6 +390,7 @@ int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct run_state
 		break;
 	case OPT_ROOTFS:
 		r = nook_vm_config_add_fs_root(cfg, arg);
+		st->rootfs = true;
 		break;
 	case OPT_OVERLAY: {
 		const char **layers = realloc(st->overlay, (st->noverlay + 1) * sizeof(*layers));
@@ -466,6 +471,12 @@ int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct run_state
 		r = nook_vm_config_add_net_port(cfg, &port);
 		break;
 	}
+	case OPT_IMAGE:
+		st->image = arg;
+		break;
+	case OPT_ENTRYPOINT:
+		st->entrypoint = arg;
+		break;
 	case OPT_PVM:
 		if (strcmp(arg, "auto") == 0)
 			nook_vm_config_set_pvm_mode(cfg, NOOK_PVM_AUTO);

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <nook/image.h>
+
 #include "cli/cli.h"
 
 int sandbox_name_check(const char *name)
@@ -262,5 +264,11 @@ int sandbox_remove_dir(const char *dir)
 		if (nook_file(e->d_name))
 			unlinkat(dirfd(d), e->d_name, 0);
 	closedir(d);
+	/* The guest's writes to an --image root. */
+	char upper[4200];
+	snprintf(upper, sizeof(upper), "%s/" SANDBOX_UPPER, dir);
+	nook_error *err = NULL;
+	if (nook_image_remove_dir(upper, &err) < 0)
+		nook_error_free(err);
 	return rmdir(dir) < 0 ? -errno : 0;
 }

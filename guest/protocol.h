@@ -116,13 +116,17 @@ enum nook_config_tag {
 	NOOK_TAG_WORKDIR = 4,   /* string: directory to chdir to before exec */
 	NOOK_TAG_RLIMIT = 5,    /* struct nook_record_rlimit */
 	/* The root: a virtio-fs tag mounted read-write, or an overlay of
-	 * read-only lower tags (repeatable, bottom first) under an upper tag
-	 * (its directory NOOK_OVERLAY_UPPER_DIR holds the writes and
-	 * NOOK_OVERLAY_WORK_DIR is overlayfs's work dir) or, without one, under
-	 * a tmpfs. Neither: the initramfs. Strings. */
+	 * read-only lower layers under an upper tag (its directory
+	 * NOOK_OVERLAY_UPPER_DIR holds the writes and NOOK_OVERLAY_WORK_DIR is
+	 * overlayfs's work dir) or, without one, under a tmpfs. Neither: the
+	 * initramfs. The lower layers are all served by one device, tag
+	 * ROOT_LOWERS (once), whose root holds a directory per layer:
+	 * ROOT_LOWER names one (repeatable, bottom first; no '/'), so that an
+	 * image of many layers takes one device slot. Strings. */
 	NOOK_TAG_ROOT = 6,
 	NOOK_TAG_ROOT_LOWER = 7,
 	NOOK_TAG_ROOT_UPPER = 8,
+	NOOK_TAG_ROOT_LOWERS = 10,
 	/* A virtio-fs share: struct nook_record_mount, the tag, then the
 	 * absolute guest path (the rest). */
 	NOOK_TAG_MOUNT = 9,

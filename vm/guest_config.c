@@ -33,6 +33,7 @@ int guest_config_add_string(struct bytes *b, enum nook_config_tag tag, const cha
 	case NOOK_TAG_HOSTNAME:
 	case NOOK_TAG_ROOT:
 	case NOOK_TAG_ROOT_LOWER:
+	case NOOK_TAG_ROOT_LOWERS:
 	case NOOK_TAG_ROOT_UPPER:
 	case NOOK_TAG_PORT:
 	case NOOK_TAG_USER:

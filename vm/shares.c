@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,13 +12,16 @@
 #include "guest/protocol.h"
 #include "vm/guest_config.h"
 
-struct vm_share_plan vm_share_plan_of(const struct vm_fs *fs)
+struct vm_share_plan vm_share_plan_of(const struct vm_fs *fs, size_t n)
 {
+	size_t nlowers = 0;
+	while (nlowers < n && fs[nlowers].role == VM_FS_ROOT_LOWER && fs[nlowers].kind == VM_FS_PATH)
+		nlowers++;
 	/* A share with a mount point may be a single file. */
 	struct stat st;
 	bool is_file = fs->kind == VM_FS_PATH && fs->mount_point && stat(fs->path, &st) == 0 &&
 		       S_ISREG(st.st_mode);
-	return (struct vm_share_plan){.fs = fs, .is_file = is_file};
+	return (struct vm_share_plan){.fs = fs, .is_file = is_file, .nlowers = nlowers};
 }
 
 bool vm_shares_use_builtin_root(const nook_vm_config *cfg)
@@ -81,12 +85,34 @@ static int open_overlay_upper(const struct vm_fs *fs, atomic_uint_least64_t *op_
 	return r;
 }
 
+/* The lower layers: export "I" is layer I, read-only. */
+static int open_overlay_lowers(const struct vm_share_plan *share, atomic_uint_least64_t *op_counts,
+			       struct fs_server **out, nook_error **err)
+{
+	struct fs_export *exports = calloc(share->nlowers, sizeof(*exports));
+	char (*names)[24] = calloc(share->nlowers, sizeof(*names));
+	int r = exports && names ? 0 : error_set(err, ENOMEM, "overlay layers: out of memory");
+	for (size_t i = 0; r == 0 && i < share->nlowers; i++) {
+		snprintf(names[i], sizeof(names[i]), "%zu", i);
+		exports[i] = (struct fs_export){names[i], share->fs[i].path, true};
+	}
+	const struct fs_server_options options = {.exports = exports, .nexports = share->nlowers,
+						  .op_counts = op_counts};
+	if (r == 0)
+		r = fs_server_create(&options, out, err);
+	free(exports);
+	free(names);
+	return r;
+}
+
 int vm_share_open_server(const struct vm_share_plan *share, atomic_uint_least64_t *op_counts,
 			 struct fs_server **out, nook_error **err)
 {
 	const struct vm_fs *fs = share->fs;
 	if (fs->role == VM_FS_ROOT_UPPER)
 		return open_overlay_upper(fs, op_counts, out, err);
+	if (share->nlowers)
+		return open_overlay_lowers(share, op_counts, out, err);
 	const struct fs_export export = {
 		share->is_file ? NOOK_MOUNT_FILE_ENTRY : NULL, fs->path, fs->read_only,
 	};
@@ -98,10 +124,17 @@ int vm_share_open_server(const struct vm_share_plan *share, atomic_uint_least64_
 int vm_shares_encode(const struct vm_share_plan *shares, size_t n, struct bytes *config)
 {
 	int r = 0;
-	/* Lower layers first, bottom first: their order is the overlay's. */
-	for (size_t i = 0; r == 0 && i < n; i++)
-		if (shares[i].fs->role == VM_FS_ROOT_LOWER)
-			r = guest_config_add_string(config, NOOK_TAG_ROOT_LOWER, shares[i].fs->tag);
+	/* Lower layers, bottom first: their order is the overlay's. */
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		if (!shares[i].nlowers)
+			continue;
+		r = guest_config_add_string(config, NOOK_TAG_ROOT_LOWERS, shares[i].fs->tag);
+		for (size_t j = 0; r == 0 && j < shares[i].nlowers; j++) {
+			char name[24];
+			snprintf(name, sizeof(name), "%zu", j);
+			r = guest_config_add_string(config, NOOK_TAG_ROOT_LOWER, name);
+		}
+	}
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		const struct vm_fs *fs = shares[i].fs;
 		if (fs->role == VM_FS_ROOT_UPPER) {

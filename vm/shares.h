@@ -22,10 +22,15 @@ struct vm_fs vm_shares_builtin_root(char *dir);
 struct vm_share_plan {
 	const struct vm_fs *fs;
 	bool is_file; /* a single regular file shared at its mount point */
+	/* The lower layers of an overlay root, fs[0..nlowers), all served by
+	 * one device (its root's entry "I" is layer I, bottom first), so that
+	 * many layers take one device slot; 0 for other shares. */
+	size_t nlowers;
 };
 
-/* Decides what a share is. */
-struct vm_share_plan vm_share_plan_of(const struct vm_fs *fs);
+/* Decides what the share fs[0] is (of n shares from fs on; consecutive
+ * root lowers make one share). The next share is fs[max(nlowers, 1)]. */
+struct vm_share_plan vm_share_plan_of(const struct vm_fs *fs, size_t n);
 
 /* Starts the passthrough server of a VM_FS_PATH share, counting its
  * requests by opcode into op_counts (FS_SERVER_OPCODE_SLOTS; NULL: not). */

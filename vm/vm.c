@@ -70,10 +70,13 @@ static int plan_vm(const nook_vm_config *cfg, struct vm_plan *plan, nook_error *
 					 "built-in rootfs %s is missing (build nook, or give a rootfs)",
 					 plan->builtin_root_dir);
 		plan->builtin_root = vm_shares_builtin_root(plan->builtin_root_dir);
-		plan->shares[plan->nshares++] = vm_share_plan_of(&plan->builtin_root);
+		plan->shares[plan->nshares++] = vm_share_plan_of(&plan->builtin_root, 1);
 	}
-	for (size_t i = 0; i < cfg->nfs; i++)
-		plan->shares[plan->nshares++] = vm_share_plan_of(&cfg->fs[i]);
+	for (size_t i = 0; i < cfg->nfs;) {
+		struct vm_share_plan share = vm_share_plan_of(&cfg->fs[i], cfg->nfs - i);
+		plan->shares[plan->nshares++] = share;
+		i += share.nlowers ? share.nlowers : 1;
+	}
 	return 0;
 }
 

@@ -136,7 +136,6 @@ int fs_node_stat_views(struct fs_node *nd, struct stat *host, struct stat *guest
 unsigned fs_guest_dtype(int dirfd, const char *name);
 int fs_guest_new(const struct fuse_in_header *h, const struct stat *parent, mode_t mode,
 		 dev_t rdev, struct stat *guest);
-mode_t fs_host_mode(mode_t type, mode_t mode);
 int fs_node_set_view(struct fs_node *nd, struct stat *st, const struct stat *want, bool fresh);
 int fs_node_disarm(struct fs_node *nd);
 int fs_node_kill_privs(struct fs_node *nd);

@@ -5,7 +5,7 @@
  *
  * The view is the host's stat, except where the host object, a regular
  * file or a directory (only those can hold user.* xattrs), carries the
- * record FS_RECORD = "UID:GID:MODE[:TYPE]" (containers/storage's format;
+ * record FS_RECORD_XATTR = "UID:GID:MODE[:TYPE]" (containers/storage's format;
  * fuse-overlayfs writes the 3-field form): decimal ids, octal mode (its
  * permission and s-bits count), TYPE one of file, dir, pipe, socket,
  * char-MAJ-MIN, block-MAJ-MIN. A host regular file may carry any of those
@@ -27,7 +27,6 @@
 
 #include "backends/fs/fs_internal.h"
 
-#define FS_RECORD "user.containers.override_stat"
 /* Where guest security.* and trusted.* attributes live on the host. */
 #define FS_REMAP_PREFIX "user.nook."
 #define FS_REMAP_CAP FS_REMAP_PREFIX "security.capability"
@@ -131,7 +130,7 @@ static bool parse_record(const char *s, mode_t host_type, struct stat *guest)
 	return true;
 }
 
-static int format_record(char *buf, size_t size, const struct stat *guest)
+int fs_record_format(char *buf, size_t size, const struct stat *guest)
 {
 	char type[32];
 	switch (guest->st_mode & S_IFMT) {
@@ -169,7 +168,7 @@ static void view_load_locked(struct fs_node *nd, const struct stat *st)
 		return;
 	char p[32], buf[64];
 	fs_proc_path(p, nd->fd);
-	ssize_t n = getxattr(p, FS_RECORD, buf, sizeof(buf) - 1);
+	ssize_t n = getxattr(p, FS_RECORD_XATTR, buf, sizeof(buf) - 1);
 	nd->view_known = true;
 	nd->view_ctime = st->st_ctim;
 	nd->view_recorded = n >= 0 || errno == ERANGE;
@@ -202,12 +201,12 @@ unsigned fs_guest_dtype(int dirfd, const char *name)
 {
 	char buf[64];
 	struct fs_xattr_args args = {.value = (uintptr_t)buf, .size = sizeof(buf) - 1};
-	ssize_t n = syscall(SYS_getxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, FS_RECORD, &args,
+	ssize_t n = syscall(SYS_getxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, FS_RECORD_XATTR, &args,
 			    sizeof(args));
 	if (n < 0 && errno == ENOSYS) {
 		char path[32 + NAME_MAX + 1];
 		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
-		n = lgetxattr(path, FS_RECORD, buf, sizeof(buf) - 1);
+		n = lgetxattr(path, FS_RECORD_XATTR, buf, sizeof(buf) - 1);
 	}
 	struct stat st;
 	if (n <= 0)
@@ -264,10 +263,10 @@ static int record_set_locked(struct fs_node *nd, const char *path, const struct 
 		return 0;
 	*changed = true;
 	if (plain)
-		return removexattr(path, FS_RECORD) < 0 && errno != ENODATA ? -errno : 0;
+		return removexattr(path, FS_RECORD_XATTR) < 0 && errno != ENODATA ? -errno : 0;
 	char buf[64];
-	int len = format_record(buf, sizeof(buf), want);
-	return setxattr(path, FS_RECORD, buf, (size_t)len, 0) < 0 ? -errno : 0;
+	int len = fs_record_format(buf, sizeof(buf), want);
+	return setxattr(path, FS_RECORD_XATTR, buf, (size_t)len, 0) < 0 ? -errno : 0;
 }
 
 /* Makes the guest see `want` (uid, gid, mode, rdev) of nd, whose host stat
@@ -387,7 +386,7 @@ static bool has_prefix(const char *s, const char *prefix)
 int fs_xattr_host_name(const char *name, bool change, char host[XATTR_NAME_MAX + 1])
 {
 	if (has_prefix(name, "user.")) {
-		if (!strcmp(name, FS_RECORD) || has_prefix(name, FS_REMAP_PREFIX))
+		if (!strcmp(name, FS_RECORD_XATTR) || has_prefix(name, FS_REMAP_PREFIX))
 			return change ? -EPERM : -ENODATA;
 		strcpy(host, name);
 		return 0;
@@ -416,7 +415,7 @@ size_t fs_xattr_guest_list(char *list, size_t len)
 			name += strlen(FS_REMAP_PREFIX);
 			if (!has_prefix(name, "security.") && !has_prefix(name, "trusted."))
 				continue;
-		} else if (!has_prefix(name, "user.") || !strcmp(name, FS_RECORD)) {
+		} else if (!has_prefix(name, "user.") || !strcmp(name, FS_RECORD_XATTR)) {
 			continue;
 		}
 		n = strlen(name);

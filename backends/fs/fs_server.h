@@ -74,6 +74,17 @@
 #include <nook/error.h>
 
 struct fs_server;
+struct stat;
+
+/* The ownership record (fs_owner.c), for code that makes host files for
+ * the guest to see through the server (image layers): the xattr on a host
+ * regular file or directory that holds the guest's view of it, its text
+ * for a view (uid, gid, st_mode with type, st_rdev; the length), and the
+ * host mode for an object of host type `type` the guest sees with `mode`
+ * (no s-bits, always readable and writable by the server). */
+#define FS_RECORD_XATTR "user.containers.override_stat"
+int fs_record_format(char *buf, size_t size, const struct stat *guest);
+mode_t fs_host_mode(mode_t type, mode_t mode);
 
 struct fs_export {
 	const char *name;      /* entry in the synthetic root; NULL: the root */

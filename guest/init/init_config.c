@@ -26,7 +26,8 @@ enum kind { KIND_RUN, KIND_EXEC };
 struct counts {
 	enum kind kind;
 	size_t args, envs, rlimits, lowers, mounts, nets, slots, ports, string_bytes, entropy_bytes;
-	bool exec_path, workdir, root, root_upper, clock, entropy, hostname, agent, user, tty;
+	bool exec_path, workdir, root, root_upper, root_lowers, clock, entropy, hostname, agent, user,
+		tty;
 };
 
 /* The records of an EXEC request; a CONFIG has all but the last two. */
@@ -134,10 +135,16 @@ static int check_record(uint32_t tag, const unsigned char *val, uint32_t len, si
 		once = &n->root_upper;
 		what = "root upper";
 		break;
+	case NOOK_TAG_ROOT_LOWERS:
+		once = &n->root_lowers;
+		what = "root lowers tag";
+		break;
 	case NOOK_TAG_ROOT_LOWER:
 		n->lowers++;
-		if (len == 0)
-			return fail(err, errlen, "record at offset %zu: empty root lower", off);
+		/* A directory of the lowers' device, nothing above it. */
+		if (len == 0 || memchr(val, '/', len) || (len <= 2 && val[0] == '.' &&
+							 (len == 1 || val[1] == '.')))
+			return fail(err, errlen, "record at offset %zu: bad root lower name", off);
 		break;
 	case NOOK_TAG_MOUNT:
 		return check_mount(val, len, off, n, err, errlen);
@@ -251,6 +258,8 @@ static int check_all(const unsigned char *p, size_t len, struct counts *n, char 
 		return fail(err, errlen, "both a root and an overlay root");
 	if (n->root_upper && !n->lowers)
 		return fail(err, errlen, "an overlay root without lower layers");
+	if (!n->lowers != !n->root_lowers)
+		return fail(err, errlen, "root lower layers without their device, or a device without them");
 	return 0;
 }
 
@@ -391,6 +400,8 @@ static int parse(enum kind kind, const void *buf, size_t len, struct init_config
 			cfg.root_upper = s;
 		else if (h.tag == NOOK_TAG_ROOT_LOWER)
 			cfg.root_lowers[cfg.nroot_lowers++] = s;
+		else if (h.tag == NOOK_TAG_ROOT_LOWERS)
+			cfg.root_lowers_tag = s;
 		else if (h.tag == NOOK_TAG_PORT)
 			cfg.ports[cfg.nports++] = s;
 		else

@@ -37,7 +37,8 @@ struct init_config {
 	struct init_rlimit *rlimits;
 	size_t nrlimits;
 	char *root;             /* virtio-fs root tag, or NULL */
-	char **root_lowers;     /* overlay root: nroot_lowers tags, bottom first */
+	char *root_lowers_tag;  /* overlay root: the device of the lower layers, */
+	char **root_lowers;     /* and nroot_lowers directories in it, bottom first */
 	size_t nroot_lowers;
 	char *root_upper;       /* overlay upper tag; NULL: a tmpfs */
 	struct init_mount *mounts;

@@ -64,20 +64,21 @@ static int mount_virtiofs(const char *tag, const char *dir, unsigned long flags,
 	return 0;
 }
 
-/* Overlay of the lower shares under the upper share's "upper" directory,
- * or under a tmpfs when there is no upper share. */
+/* Overlay of the lower layers (directories of one share) under the upper
+ * share's "upper" directory, or under a tmpfs when there is no upper
+ * share. */
 static int mount_overlay_root(const struct init_config *cfg, char *err, size_t errlen)
 {
-	char lowerdir[3072] = "", dir[64];
+	char lowerdir[3072] = "";
 	size_t pos = 0;
-	int r;
+	int r = mount_virtiofs(cfg->root_lowers_tag, "/nook/lowers", MS_RDONLY, err, errlen);
 
+	if (r < 0)
+		return r;
+	/* lowerdir lists the top layer first. */
 	for (size_t i = cfg->nroot_lowers; i-- > 0;) {
-		snprintf(dir, sizeof(dir), "/nook/lower%zu", i);
-		r = mount_virtiofs(cfg->root_lowers[i], dir, MS_RDONLY, err, errlen);
-		if (r < 0)
-			return r;
-		int n = snprintf(lowerdir + pos, sizeof(lowerdir) - pos, "%s%s", pos ? ":" : "", dir);
+		int n = snprintf(lowerdir + pos, sizeof(lowerdir) - pos, "%s/nook/lowers/%s",
+				 pos ? ":" : "", cfg->root_lowers[i]);
 		if (n < 0 || (size_t)n >= sizeof(lowerdir) - pos)
 			return fail(E2BIG, err, errlen, "overlay of %zu layers", cfg->nroot_lowers);
 		pos += (size_t)n;
