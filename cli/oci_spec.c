@@ -1,5 +1,6 @@
 /* config.json (the OCI runtime spec) into a nook VM, and the process
  * objects of config.json and exec's process.json. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -309,6 +310,39 @@ static int find_netns(json_object *config, struct oci_spec *spec)
 	return bad;
 }
 
+/* Annotation nook.publish, "PORT[/PROTO],...", or each as -p takes it:
+ * ports of the guest forwarded from the container's network namespace,
+ * from all its addresses unless one is given (the runtime spec has no
+ * ports: podman -p and CNI's portmap send the traffic to the namespace's
+ * own address). */
+static int apply_publish(json_object *annotations, nook_vm_config *cfg)
+{
+	json_object *v;
+	if (!annotations || !json_object_object_get_ex(annotations, "nook.publish", &v))
+		return 0;
+	char *list = strdup(json_object_get_string(v) ? json_object_get_string(v) : ""), *save;
+	if (!list)
+		return oci_fail("out of memory");
+	int status = 0;
+	for (char *e = strtok_r(list, ", ", &save); e && !status; e = strtok_r(NULL, ", ", &save)) {
+		struct nook_port_pair pair;
+		nook_error *err = NULL;
+		if (nook_parse_port_pair(e, &pair, &err) < 0) {
+			status = oci_fail("config.json: annotation nook.publish: %s", nook_error_message(err));
+			nook_error_free(err);
+			break;
+		}
+		const char *colon = strchr(e, ':');
+		if (!colon || !strchr(colon + 1, ':'))
+			pair.host_ip.s_addr = htonl(INADDR_ANY);
+		int r = nook_vm_config_add_net_port(cfg, &pair);
+		if (r < 0)
+			status = oci_fail("config.json: annotation nook.publish \"%s\": %s", e, strerror(-r));
+	}
+	free(list);
+	return status;
+}
+
 static int apply_process(const struct oci_process *p, nook_vm_config *cfg)
 {
 	int r = nook_vm_config_set_exec_path(cfg, p->argv[0]);
@@ -368,6 +402,8 @@ int oci_spec_load(const char *bundle, const char *vsock_path, struct oci_spec *s
 		 * what a runc container there could. */
 		r = nook_vm_config_add_net_user(cfg);
 		nook_vm_config_set_net_scope(cfg, NOOK_NETWORK_SCOPE_ANY);
+		if (r == 0 && apply_publish(spec->annotations, cfg))
+			return 1;
 	}
 	if (r == 0)
 		r = nook_vm_config_set_vsock_path(cfg, vsock_path);

@@ -39,12 +39,29 @@ static int container_path(const char *root, const char *id, struct oci_container
 	return 0;
 }
 
+/* `path` and its missing parents (0700), as runc makes its --root. */
+static int make_dirs(const char *path)
+{
+	char p[4096];
+	snprintf(p, sizeof(p), "%s", path);
+	for (char *s = strchr(p + 1, '/');; s = strchr(s + 1, '/')) {
+		if (s)
+			*s = 0;
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		if (!s)
+			return 0;
+		*s = '/';
+	}
+}
+
 int oci_container_make(const char *root, const char *id, struct oci_container *c)
 {
 	if (container_path(root, id, c))
 		return 1;
-	if (mkdir(root, 0700) < 0 && errno != EEXIST)
-		return oci_fail("--root %s: %s", root, strerror(errno));
+	int r = make_dirs(root);
+	if (r < 0)
+		return oci_fail("--root %s: %s", root, strerror(-r));
 	if (mkdir(c->dir, 0700) < 0)
 		return errno == EEXIST ? oci_fail("container %s exists already", id)
 				       : oci_fail("container %s: %s: %s", id, c->dir, strerror(errno));
