@@ -31,7 +31,7 @@ int connect_unix(const char *path);
 /* ---- run_options.c ---- */
 /* getopt_long's short options of run and create ('+': options end at
  * PROGRAM, whose own options are its business). */
-#define RUN_SHORT_OPTIONS "+he:w:v:p:dit"
+#define RUN_SHORT_OPTIONS "+he:w:u:v:p:dit"
 extern const struct option run_options[];
 
 /* What the options gather besides the config. */
@@ -53,6 +53,7 @@ struct run_state {
 	const char **env;
 	size_t nenv;
 	const char *workdir;
+	const char *user; /* -u */
 	/* Sandboxes (sandbox.c): --name, -d, -i, -t */
 	const char *name;
 	bool detach, interactive, tty;
@@ -102,8 +103,7 @@ struct exec_request {
 	const char *const *env;  /* nenv KEY=VALUE */
 	size_t nenv;
 	const char *workdir;
-	bool set_user;
-	uint32_t uid, gid;
+	const char *user; /* USER[:GROUP] or NULL */
 	bool interactive, tty;
 	const struct nook_rlimit *rlimits;
 	size_t nrlimits;

@@ -32,7 +32,7 @@ static const char usage_exec[] =
 	"                           mode until PROGRAM ends, and its size follows\n"
 	"  -e, --env KEY=VALUE      an environment variable (repeatable; default: PATH only)\n"
 	"  -w, --workdir DIR        working directory (absolute; default /)\n"
-	"  -u, --user UID[:GID]     numeric user and group (default 0:0)\n"
+	"  -u, --user USER[:GROUP]  user and group, names or ids (default root)\n"
 	"  --rlimit NAME=SOFT:HARD  resource limit, e.g. RLIMIT_NOFILE=1024:2048 (repeatable)\n"
 	"  -h, --help               show this help\n";
 
@@ -134,9 +134,7 @@ int exec_relay(const char *vsock_path, const struct exec_request *req)
 	o.workdir = req->workdir;
 	o.rlimits = req->rlimits;
 	o.nrlimits = req->nrlimits;
-	o.set_user = req->set_user;
-	o.uid = req->uid;
-	o.gid = req->gid;
+	o.user = req->user;
 	o.tty = req->tty;
 	if (req->tty)
 		window_size(&o.rows, &o.cols);
@@ -173,21 +171,6 @@ int exec_relay(const char *vsock_path, const struct exec_request *req)
 	nook_process_free(sigs.process);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r < 0 ? fail_error(err) : r;
-}
-
-/* -u UID[:GID]; without GID, the same number as UID. */
-static bool parse_user(const char *text, uint32_t *uid, uint32_t *gid)
-{
-	char *end;
-	errno = 0;
-	unsigned long u = strtoul(text, &end, 10), g = u;
-	if (*end == ':' && end[1])
-		g = strtoul(end + 1, &end, 10);
-	if (errno || *end || end == text || text[0] == '-' || u > UINT32_MAX - 1 || g > UINT32_MAX - 1)
-		return false;
-	*uid = (uint32_t)u;
-	*gid = (uint32_t)g;
-	return true;
 }
 
 int cmd_exec(int argc, char **argv)
@@ -251,9 +234,7 @@ int cmd_exec(int argc, char **argv)
 			break;
 		}
 		case 'u':
-			req.set_user = true;
-			if (!parse_user(optarg, &req.uid, &req.gid))
-				status = fail("exec -u \"%s\": expected UID[:GID] (numbers)%s", optarg, "");
+			req.user = optarg;
 			break;
 		default:
 			fputs("Run 'nook exec --help' for the options.\n", stderr);

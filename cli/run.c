@@ -68,6 +68,8 @@ static const char usage_run[] =
 	"  --cmdline TEXT           append TEXT to the kernel command line\n"
 	"  -e, --env KEY=VALUE      set an environment variable (repeatable)\n"
 	"  -w, --workdir DIR        working directory of the program (absolute)\n"
+	"  -u, --user USER[:GROUP]  run the program as USER (a name in the guest's\n"
+	"                           /etc/passwd or an id; default root)\n"
 	"  --rlimit NAME=SOFT:HARD  resource limit, e.g. RLIMIT_NOFILE=1024:2048 (repeatable)\n"
 	"  --console-output FILE    also write what the program writes to stdout and\n"
 	"                           stderr to FILE (a copy, both streams in one file)\n"
@@ -270,8 +272,20 @@ int parse_run_args(int argc, char **argv, const char *usage, nook_vm_config *cfg
 		nook_vm_config_set_net_scope(cfg, NOOK_NETWORK_SCOPE_DEFAULT);
 	if (st->noverlay && nook_vm_config_set_fs_root_overlay(cfg, st->overlay, st->noverlay) < 0)
 		return fail("--overlay: %s%s", "out of memory", "");
+	/* -e, -w and -u are the program's; with -t and no program here (the
+	 * VMM of run -t), they are the exec's that runs it. */
+	bool program = optind < argc;
+	if (!program && !st->tty && (st->nenv || st->workdir || st->user))
+		return fail("-e, -w and -u need a PROGRAM (for a sandbox's later programs, give "
+			    "them to 'nook exec')%s%s", "", "");
 	int r = 0;
-	if (optind < argc)
+	for (size_t i = 0; program && r == 0 && i < st->nenv; i++)
+		r = nook_vm_config_add_env(cfg, st->env[i]);
+	if (program && r == 0 && st->workdir)
+		r = nook_vm_config_set_workdir(cfg, st->workdir);
+	if (program && r == 0 && st->user)
+		r = nook_vm_config_set_user(cfg, st->user);
+	if (r == 0 && program)
 		r = nook_vm_config_set_exec_path(cfg, argv[optind]);
 	for (int i = optind + 1; r == 0 && i < argc; i++)
 		r = nook_vm_config_add_arg(cfg, argv[i]);

@@ -69,6 +69,7 @@ const struct option run_options[] = {
 	{"cmdline", required_argument, NULL, OPT_CMDLINE},
 	{"env", required_argument, NULL, 'e'},
 	{"workdir", required_argument, NULL, 'w'},
+	{"user", required_argument, NULL, 'u'},
 	{"rlimit", required_argument, NULL, OPT_RLIMIT},
 	{"console-output", required_argument, NULL, OPT_CONSOLE_OUTPUT},
 	{"kernel-log", required_argument, NULL, OPT_KERNEL_LOG},
@@ -301,7 +302,6 @@ int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct run_state
 		if (nook_parse_env_pair(arg, &env, &err) < 0)
 			return fail_error(err);
 		nook_env_pair_clear(&env);
-		r = nook_vm_config_add_env(cfg, arg);
 		const char **list = realloc(st->env, (st->nenv + 1) * sizeof(*list));
 		if (!list)
 			return fail("%s%s", "out of memory", "");
@@ -311,7 +311,9 @@ int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct run_state
 	}
 	case 'w':
 		st->workdir = arg;
-		r = nook_vm_config_set_workdir(cfg, arg);
+		break;
+	case 'u':
+		st->user = arg;
 		break;
 	case OPT_NAME:
 		if (sandbox_name_check(arg) < 0)

@@ -467,6 +467,7 @@ int run_in_sandbox(int argc, char **argv, int prog, const struct run_state *st)
 			.env = st->env,
 			.nenv = st->nenv,
 			.workdir = st->workdir,
+			.user = st->user,
 			.interactive = st->interactive,
 			.tty = true,
 		};

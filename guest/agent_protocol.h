@@ -14,7 +14,7 @@
  *   EXEC first and once: records in the CONFIG style (struct
  *     nook_record_header, guest/protocol.h): NOOK_TAG_EXEC_PATH (argv[0],
  *     a path or a name looked up in PATH; required), ARG, ENV, WORKDIR,
- *     RLIMIT, USER (struct nook_record_user; without it root) and TTY
+ *     RLIMIT, USER ("USER[:GROUP]"; without it root) and TTY
  *     (struct nook_record_tty; without it pipes). At most
  *     NOOK_AGENT_EXEC_MAX bytes. Anything else is refused with ERROR.
  *   STDIN: bytes for the program's stdin; length 0 is end of file (on a

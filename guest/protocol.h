@@ -150,10 +150,16 @@ enum nook_config_tag {
 	/* u32: the vsock port the exec agent listens on (NOOK_AGENT_PORT in
 	 * guest/agent_protocol.h); without it there is no agent. */
 	NOOK_TAG_AGENT = 37,
+	/* string, in a CONFIG or an EXEC request: the user to run as,
+	 * "USER[:GROUP]", each a name or a decimal id (at most
+	 * NOOK_USER_NAME_MAX bytes). nook-init resolves names in the root's
+	 * /etc/passwd and /etc/group as the program starts; without a GROUP
+	 * the group is the user's in /etc/passwd, else 0, and the user's
+	 * groups in /etc/group become its supplementary groups (Docker's
+	 * rules). Without it root. */
+	NOOK_TAG_USER = 38,
 	/* In an agent's EXEC request only (guest/agent_protocol.h), never in a
-	 * CONFIG: the user to run as, struct nook_record_user; a terminal,
-	 * struct nook_record_tty. */
-	NOOK_TAG_USER = 64,
+	 * CONFIG: a terminal, struct nook_record_tty. */
 	NOOK_TAG_TTY = 65,
 };
 
@@ -197,9 +203,7 @@ struct nook_record_clock {
 
 #define NOOK_ENTROPY_MIN 32
 
-struct nook_record_user {
-	uint32_t uid, gid; /* supplementary groups: none */
-};
+#define NOOK_USER_NAME_MAX 256
 
 struct nook_record_tty {
 	uint16_t rows, cols; /* the terminal's size; 0 0: the kernel's default */
@@ -211,7 +215,6 @@ _Static_assert(sizeof(struct nook_record_rlimit) == 20, "rlimit record layout");
 _Static_assert(sizeof(struct nook_record_mount) == 8, "mount record layout");
 _Static_assert(sizeof(struct nook_record_net) == 20, "net record layout");
 _Static_assert(sizeof(struct nook_record_clock) == 12, "clock record layout");
-_Static_assert(sizeof(struct nook_record_user) == 8, "user record layout");
 _Static_assert(sizeof(struct nook_record_tty) == 4, "tty record layout");
 
 #endif

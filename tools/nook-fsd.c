@@ -36,7 +36,7 @@ struct fsd {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: nook-fsd SHARED_DIR MOUNTPOINT [--readonly] [--threads N] [--max-fds N]\n"
-		   "                [--trace] [--metrics]\n"
+		   "                [--trace] [--metrics] [--writeback-cache]\n"
 		   "Serves SHARED_DIR at MOUNTPOINT through /dev/fuse with nook's FUSE server\n"
 		   "until SIGINT or SIGTERM, then unmounts. --readonly: every modifying\n"
 		   "request gets EROFS from the server (the mount itself stays read-write).\n"
@@ -45,7 +45,9 @@ static void usage(FILE *f)
 		   "(default: RLIMIT_NOFILE, raised to its hard limit; more get ENFILE).\n"
 		   "--trace: print each request's opcode, node id and result on stderr.\n"
 		   "--metrics: count the requests by opcode (as a VM does) and print the\n"
-		   "counts on stderr at the end.\n");
+		   "counts on stderr at the end.\n"
+		   "--writeback-cache: offer the kernel its writeback cache (writes gather in\n"
+		   "its page cache and reach the server when written back).\n");
 }
 
 /* The kernel reads ahead 128 KiB on FUSE mounts; a request can carry
@@ -107,7 +109,7 @@ static void *fsd_worker(void *arg)
 int main(int argc, char **argv)
 {
 	const char *dir = NULL, *mnt = NULL;
-	bool read_only = false, trace = false, metrics = false;
+	bool read_only = false, trace = false, metrics = false, writeback = false;
 	int nthreads_wanted = 4;
 	uint32_t max_fds = 0;
 	for (int i = 1; i < argc; i++) {
@@ -120,6 +122,8 @@ int main(int argc, char **argv)
 			trace = true;
 		} else if (!strcmp(argv[i], "--metrics")) {
 			metrics = true;
+		} else if (!strcmp(argv[i], "--writeback-cache")) {
+			writeback = true;
 		} else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
 			char *end;
 			long v = strtol(argv[++i], &end, 10);
@@ -193,7 +197,8 @@ int main(int argc, char **argv)
 	struct fs_export ex = {.host_path = dir, .read_only = read_only};
 	static atomic_uint_least64_t op_counts[FS_SERVER_OPCODE_SLOTS];
 	struct fs_server_options opt = {.exports = &ex, .nexports = 1, .max_write = FSD_MAX_WRITE,
-					.max_fds = max_fds, .op_counts = metrics ? op_counts : NULL};
+					.max_fds = max_fds, .op_counts = metrics ? op_counts : NULL,
+					.writeback_cache = writeback};
 	struct fsd d = {.main_thread = pthread_self(), .trace = trace};
 	nook_error *err = NULL;
 	if (fs_server_create(&opt, &d.server, &err) < 0) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "backends/vsock/unix.h"
+#include "guest/protocol.h"
 #include "devices/virtio/console.h"
 #include "kvm/kvm.h"
 
@@ -85,6 +86,7 @@ void nook_vm_config_free(nook_vm_config *cfg)
 	strv_free(&cfg->args);
 	strv_free(&cfg->env);
 	free(cfg->workdir);
+	free(cfg->user);
 	free(cfg->hostname);
 	free(cfg->rlimits);
 	for (size_t i = 0; i < cfg->ndisks; i++) {
@@ -610,6 +612,11 @@ int nook_vm_config_set_workdir(nook_vm_config *cfg, const char *dir)
 	return str_replace(&cfg->workdir, dir);
 }
 
+int nook_vm_config_set_user(nook_vm_config *cfg, const char *user)
+{
+	return str_replace(&cfg->user, user);
+}
+
 int nook_vm_config_set_hostname(nook_vm_config *cfg, const char *name)
 {
 	return str_replace(&cfg->hostname, name);
@@ -785,6 +792,17 @@ static int check_kernel(const nook_vm_config *cfg, nook_error **err)
 	return r;
 }
 
+int vm_check_user(const char *user, nook_error **err)
+{
+	const char *colon = strchr(user, ':');
+	size_t len = strlen(user);
+	if (len == 0 || len > NOOK_USER_NAME_MAX || colon == user || (colon && !colon[1]) ||
+	    (colon && strchr(colon + 1, ':')) || strpbrk(user, "\n/"))
+		return error_set(err, EINVAL, "user \"%s\": expected USER[:GROUP], each a name or "
+				 "a decimal id", user);
+	return 0;
+}
+
 static int check_exec(const nook_vm_config *cfg, nook_error **err)
 {
 	/* Without a program the sandbox is idle (nook-init stays up until
@@ -792,9 +810,11 @@ static int check_exec(const nook_vm_config *cfg, nook_error **err)
 	if (cfg->exec_path && !*cfg->exec_path)
 		return error_set(err, EINVAL, "exec path \"\": empty");
 	if (!cfg->init_path && !cfg->exec_path &&
-	    (cfg->args.n || cfg->env.n || cfg->workdir || cfg->nrlimits))
-		return error_set(err, EINVAL, "arguments, env, workdir or rlimits without a program: "
-				 "set an exec path");
+	    (cfg->args.n || cfg->env.n || cfg->workdir || cfg->nrlimits || cfg->user))
+		return error_set(err, EINVAL, "arguments, env, workdir, rlimits or user without a "
+				 "program: set an exec path");
+	if (cfg->user && vm_check_user(cfg->user, err) < 0)
+		return -EINVAL;
 	if (cfg->workdir && cfg->workdir[0] != '/')
 		return error_set(err, EINVAL, "workdir \"%s\": must be an absolute path",
 				      cfg->workdir);

@@ -150,6 +150,7 @@ struct nook_vm_config {
 	struct strv args;
 	struct strv env;
 	char *workdir;
+	char *user; /* "USER[:GROUP]" or NULL */
 	char *hostname;
 	struct vm_rlimit *rlimits;
 	size_t nrlimits;
@@ -185,6 +186,9 @@ static inline const char *vm_disk_id(const struct vm_disk *d)
  * nook does not run: tap, passt, gvproxy) the /24 around the address set. */
 void vm_net_first_subnet(const nook_vm_config *cfg, uint32_t *network, unsigned *prefix);
 
+/* A user to run as, "USER[:GROUP]" (nook_vm_config_set_user): 0, or
+ * -EINVAL with a message naming it. */
+int vm_check_user(const char *user, nook_error **err);
 /* Checks the values (ranges, paths, duplicates): everything that would be
  * wrong whatever nook implements. The error names the option and the
  * value. */

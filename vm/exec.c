@@ -24,6 +24,7 @@
 #include "util/bytes.h"
 #include "util/clock.h"
 #include "util/error.h"
+#include "vm/config.h"
 #include "vm/guest_config.h"
 #include "vm/vm.h"
 
@@ -109,6 +110,8 @@ static int check_options(const struct nook_exec_options *o, nook_error **err)
 /* The EXEC frame: the records of guest/protocol.h. */
 static int encode_request(const struct nook_exec_options *o, struct bytes *out, nook_error **err)
 {
+	if (o->user && vm_check_user(o->user, err) < 0)
+		return -EINVAL;
 	struct bytes b = {0};
 	int r = guest_config_add_string(&b, NOOK_TAG_EXEC_PATH, o->argv[0]);
 	for (size_t i = 1; r == 0 && o->argv[i]; i++)
@@ -120,8 +123,8 @@ static int encode_request(const struct nook_exec_options *o, struct bytes *out, 
 	for (size_t i = 0; r == 0 && i < o->nrlimits; i++)
 		r = guest_config_add_rlimit(&b, (uint32_t)o->rlimits[i].resource, o->rlimits[i].soft,
 					    o->rlimits[i].hard);
-	if (r == 0 && o->set_user)
-		r = guest_config_add_user(&b, o->uid, o->gid);
+	if (r == 0 && o->user)
+		r = guest_config_add_string(&b, NOOK_TAG_USER, o->user);
 	if (r == 0 && o->tty)
 		r = guest_config_add_tty(&b, o->rows, o->cols);
 	if (r == 0 && b.len > NOOK_AGENT_EXEC_MAX)

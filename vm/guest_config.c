@@ -35,6 +35,7 @@ int guest_config_add_string(struct bytes *b, enum nook_config_tag tag, const cha
 	case NOOK_TAG_ROOT_LOWER:
 	case NOOK_TAG_ROOT_UPPER:
 	case NOOK_TAG_PORT:
+	case NOOK_TAG_USER:
 		if (value[0] == '\0')
 			return -EINVAL;
 		break;
@@ -101,12 +102,6 @@ int guest_config_add_slot(struct bytes *b, uint32_t slot)
 int guest_config_add_agent(struct bytes *b, uint32_t port)
 {
 	return add_record(b, NOOK_TAG_AGENT, &port, sizeof(port));
-}
-
-int guest_config_add_user(struct bytes *b, uint32_t uid, uint32_t gid)
-{
-	const struct nook_record_user u = {.uid = uid, .gid = gid};
-	return add_record(b, NOOK_TAG_USER, &u, sizeof(u));
 }
 
 int guest_config_add_tty(struct bytes *b, uint16_t rows, uint16_t cols)

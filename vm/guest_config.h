@@ -29,7 +29,6 @@ int guest_config_add_slot(struct bytes *b, uint32_t slot);
 /* The exec agent's vsock port. */
 int guest_config_add_agent(struct bytes *b, uint32_t port);
 /* The records only an agent's EXEC request has (guest/agent_protocol.h). */
-int guest_config_add_user(struct bytes *b, uint32_t uid, uint32_t gid);
 int guest_config_add_tty(struct bytes *b, uint16_t rows, uint16_t cols);
 
 /* Appends a message of `type` carrying `payload` to `out`; -E2BIG past

@@ -36,6 +36,8 @@ int vm_encode_config(struct nook_vm *vm, const nook_vm_config *cfg, const struct
 		r = guest_config_add_string(b, NOOK_TAG_ENV, cfg->env.items[i]);
 	if (r == 0 && cfg->workdir)
 		r = guest_config_add_string(b, NOOK_TAG_WORKDIR, cfg->workdir);
+	if (r == 0 && cfg->user)
+		r = guest_config_add_string(b, NOOK_TAG_USER, cfg->user);
 	if (r == 0 && cfg->hostname)
 		r = guest_config_add_string(b, NOOK_TAG_HOSTNAME, cfg->hostname);
 	for (size_t i = 0; r == 0 && i < cfg->nrlimits; i++)

@@ -40,11 +40,16 @@ int fs_node_reopen(const struct fs_node *nd, int flags)
  * shape I/O on the descriptor. O_APPEND is left to the client kernel (it
  * sends the offset; a host O_APPEND would misplace mmap write-back),
  * O_DIRECT would impose the host's alignment on the client's buffers, and
- * O_PATH, O_TMPFILE, O_CREAT, O_EXCL are the server's to choose. */
-static int host_open_flags(uint32_t flags)
+ * O_PATH, O_TMPFILE, O_CREAT, O_EXCL are the server's to choose. With the
+ * client's writeback cache a write-only file is opened read-write: the
+ * client reads through any handle of the file to fill partial pages. */
+static int host_open_flags(const struct fs_server *s, uint32_t flags)
 {
-	return (int)(flags & (uint32_t)(O_ACCMODE | O_TRUNC | O_NONBLOCK | O_SYNC | O_DSYNC |
-					O_NOATIME | O_DIRECTORY | O_LARGEFILE));
+	int host = (int)(flags & (uint32_t)(O_ACCMODE | O_TRUNC | O_NONBLOCK | O_SYNC | O_DSYNC |
+					    O_NOATIME | O_DIRECTORY | O_LARGEFILE));
+	if (s->writeback_cache && (host & O_ACCMODE) == O_WRONLY)
+		host = (host & ~O_ACCMODE) | O_RDWR;
+	return host;
 }
 
 static bool open_writes(uint32_t flags)
@@ -74,7 +79,7 @@ int fs_op_open(struct fs_req *r, struct fs_node *nd)
 	if (open_writes(in->flags) && fs_node_read_only(r->s, nd))
 		return -EROFS;
 	int e = (in->flags & O_TRUNC) ? fs_node_disarm(nd) : 0;
-	int fd = e < 0 ? e : fs_node_reopen(nd, host_open_flags(in->flags));
+	int fd = e < 0 ? e : fs_node_reopen(nd, host_open_flags(r->s, in->flags));
 	if (fd < 0)
 		return fd;
 	if ((in->flags & O_TRUNC) && (in->open_flags & FUSE_OPEN_KILL_SUIDGID))
@@ -116,10 +121,10 @@ static int open_existing(struct fs_node *parent, const char *name, int flags)
 /* The new or existing regular file `name` in `parent` (O_TMPFILE: a new
  * unnamed one), opened with the client's flags; *made says which. A new
  * one has host mode `mode` (fs_host_mode). */
-static int create_or_open(struct fs_node *parent, const char *name, bool tmpfile,
-			  const struct fuse_create_in *in, mode_t mode, bool *made)
+static int create_or_open(const struct fs_server *s, struct fs_node *parent, const char *name,
+			  bool tmpfile, const struct fuse_create_in *in, mode_t mode, bool *made)
 {
-	int flags = host_open_flags(in->flags) | O_CLOEXEC | O_NOCTTY;
+	int flags = host_open_flags(s, in->flags) | O_CLOEXEC | O_NOCTTY;
 	*made = true;
 	if (tmpfile) {
 		int fd = openat(parent->fd, ".", flags | O_TMPFILE, mode);
@@ -171,7 +176,7 @@ static int create_in(struct fs_req *r, struct fs_node *parent, const char *name,
 	if (e < 0)
 		return e;
 	bool made;
-	int fd = create_or_open(parent, name, tmpfile, in, fs_host_mode(S_IFREG, want.st_mode),
+	int fd = create_or_open(r->s, parent, name, tmpfile, in, fs_host_mode(S_IFREG, want.st_mode),
 				&made);
 	if (fd < 0)
 		return fd;

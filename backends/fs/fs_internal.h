@@ -91,6 +91,7 @@ struct fs_server {
 	size_t nexports;
 	char *hidden_name;
 	uint32_t max_write;
+	bool writeback_cache; /* fs_server_options.writeback_cache */
 	atomic_uint_least64_t *op_counts; /* fs_server_options.op_counts */
 	atomic_bool initialized;
 	struct timespec created;

@@ -93,6 +93,8 @@ static int op_init(struct fs_req *r, struct fs_node *unused)
 			FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_PARALLEL_DIROPS |
 			FUSE_HANDLE_KILLPRIV_V2 | FUSE_MAX_PAGES | FUSE_ASYNC_DIO |
 			FUSE_CACHE_SYMLINKS | FUSE_AUTO_INVAL_DATA;
+	if (s->writeback_cache)
+		want |= FUSE_WRITEBACK_CACHE;
 	o.flags = in->flags & want;
 	o.minor = in->minor < FUSE_KERNEL_MINOR_VERSION ? in->minor : FUSE_KERNEL_MINOR_VERSION;
 	o.max_readahead = in->max_readahead;

@@ -90,6 +90,7 @@ int fs_server_create(const struct fs_server_options *opt, struct fs_server **out
 	pthread_mutex_init(&s->lock, NULL);
 	s->nexports = opt->nexports;
 	s->op_counts = opt->op_counts;
+	s->writeback_cache = opt->writeback_cache;
 	s->max_write = opt->max_write ? opt->max_write : FS_MAX_WRITE_LIMIT;
 	if (s->max_write > FS_MAX_WRITE_LIMIT)
 		s->max_write = FS_MAX_WRITE_LIMIT;

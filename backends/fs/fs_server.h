@@ -97,6 +97,12 @@ struct fs_server_options {
 	 * counters; opcodes beyond the last slot count in slot 0, which no
 	 * opcode uses), or NULL. Several servers may share one array. */
 	atomic_uint_least64_t *op_counts;
+	/* Offer the client its writeback cache (FUSE_WRITEBACK_CACHE): writes
+	 * gather in the client's page cache and reach the host when the client
+	 * writes them back (fsync, memory pressure, its dirty-page timeout,
+	 * unmount), in larger requests. fsync keeps its guarantee; data not
+	 * yet written back is lost if the client dies without syncing. */
+	bool writeback_cache;
 	/* Transport limit on the WRITE payload (negotiated max_write, clamped
 	 * to 4 KiB..1 MiB; 0: 1 MiB). */
 	uint32_t max_write;

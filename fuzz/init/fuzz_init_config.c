@@ -24,14 +24,14 @@ static void check(const uint8_t *data, size_t size, bool exec)
 	if ((exec || cfg.exec_path) && (!cfg.exec_path || cfg.argv[0] != cfg.exec_path ||
 					cfg.argv[cfg.argc]))
 		abort();
-	if (!cfg.exec_path && (cfg.argv || cfg.envc || cfg.workdir || cfg.nrlimits))
+	if (!cfg.exec_path && (cfg.argv || cfg.envc || cfg.workdir || cfg.nrlimits || cfg.user))
 		abort();
 	if (cfg.env[cfg.envc] || (!exec && (cfg.entropy_len < NOOK_ENTROPY_MIN ||
 					     cfg.clock_nsec >= 1000000000u)))
 		abort();
 	if (exec && (cfg.nmounts || cfg.nslots || cfg.root || cfg.agent_port))
 		abort();
-	if (!exec && (cfg.set_user || cfg.tty))
+	if (!exec && cfg.tty)
 		abort();
 	size_t total = 0;
 	for (size_t i = 0; i < cfg.argc; i++)

@@ -33,8 +33,8 @@ struct counts {
 static bool tag_allowed(enum kind kind, uint32_t tag)
 {
 	bool exec_tag = tag == NOOK_TAG_EXEC_PATH || tag == NOOK_TAG_ARG || tag == NOOK_TAG_ENV ||
-			tag == NOOK_TAG_WORKDIR || tag == NOOK_TAG_RLIMIT;
-	bool exec_only = tag == NOOK_TAG_USER || tag == NOOK_TAG_TTY;
+			tag == NOOK_TAG_WORKDIR || tag == NOOK_TAG_RLIMIT || tag == NOOK_TAG_USER;
+	bool exec_only = tag == NOOK_TAG_TTY;
 	return kind == KIND_EXEC ? exec_tag || exec_only : !exec_only;
 }
 
@@ -107,6 +107,13 @@ static int check_record(uint32_t tag, const unsigned char *val, uint32_t len, si
 	case NOOK_TAG_HOSTNAME:
 		once = &n->hostname;
 		what = "hostname";
+		break;
+	case NOOK_TAG_USER:
+		if (len > NOOK_USER_NAME_MAX)
+			return fail(err, errlen, "record at offset %zu: user of more than %d bytes", off,
+				    NOOK_USER_NAME_MAX);
+		once = &n->user;
+		what = "user";
 		break;
 	case NOOK_TAG_ARG:
 		n->args++;
@@ -191,9 +198,6 @@ static int check_record(uint32_t tag, const unsigned char *val, uint32_t len, si
 			return fail(err, errlen, "record at offset %zu: agent port %u", off, port);
 		return 0;
 	}
-	case NOOK_TAG_USER:
-		return check_once(&n->user, len, sizeof(struct nook_record_user), off, "user", err,
-				  errlen);
 	case NOOK_TAG_TTY:
 		return check_once(&n->tty, len, sizeof(struct nook_record_tty), off, "tty", err,
 				  errlen);
@@ -238,8 +242,9 @@ static int check_all(const unsigned char *p, size_t len, struct counts *n, char 
 			return fail(err, errlen, "no exec path");
 		return 0;
 	}
-	if (!n->exec_path && (n->args || n->envs || n->workdir || n->rlimits))
-		return fail(err, errlen, "arguments, environment, workdir or rlimits without an exec path");
+	if (!n->exec_path && (n->args || n->envs || n->workdir || n->rlimits || n->user))
+		return fail(err, errlen, "arguments, environment, workdir, rlimits or user without an "
+			    "exec path");
 	if (!n->clock || !n->entropy)
 		return fail(err, errlen, "no clock or no entropy");
 	if (n->root && (n->lowers || n->root_upper))
@@ -356,15 +361,6 @@ static int parse(enum kind kind, const void *buf, size_t len, struct init_config
 		case NOOK_TAG_AGENT:
 			memcpy(&cfg.agent_port, val, sizeof(cfg.agent_port));
 			continue;
-		case NOOK_TAG_USER: {
-			struct nook_record_user u;
-
-			memcpy(&u, val, sizeof(u));
-			cfg.set_user = true;
-			cfg.uid = u.uid;
-			cfg.gid = u.gid;
-			continue;
-		}
 		case NOOK_TAG_TTY: {
 			struct nook_record_tty t;
 
@@ -385,6 +381,8 @@ static int parse(enum kind kind, const void *buf, size_t len, struct init_config
 			cfg.workdir = s;
 		else if (h.tag == NOOK_TAG_HOSTNAME)
 			cfg.hostname = s;
+		else if (h.tag == NOOK_TAG_USER)
+			cfg.user = s;
 		else if (h.tag == NOOK_TAG_ARG)
 			cfg.argv[cfg.argc++] = s;
 		else if (h.tag == NOOK_TAG_ROOT)

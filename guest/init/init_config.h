@@ -54,9 +54,8 @@ struct init_config {
 	char **ports;           /* the run's named console ports */
 	size_t nports;
 	uint32_t agent_port;    /* the exec agent's vsock port; 0: no agent */
+	char *user;             /* "USER[:GROUP]" to run as; NULL: nook-init's, root */
 	/* EXEC requests only: */
-	bool set_user;          /* run as uid:gid (else as nook-init, root) */
-	uint32_t uid, gid;
 	bool tty;               /* on a new terminal of rows x cols */
 	uint16_t rows, cols;
 	void *mem;              /* the one allocation all of the above live in */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
+#include <pwd.h>
 #include <sys/io.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
@@ -70,6 +71,53 @@ static void exec_in_path(char *const argv[])
 	errno = err;
 }
 
+/* A decimal id, or -1. */
+static long long parse_id(const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v >= UINT32_MAX)
+		return -1;
+	return (long long)v;
+}
+
+/* Runs as "USER[:GROUP]" (NOOK_TAG_USER_NAME), resolved in the new root's
+ * /etc/passwd and /etc/group; dies naming what is missing. */
+static void become_user(const char *spec)
+{
+	char user[NOOK_USER_NAME_MAX + 1];
+	snprintf(user, sizeof(user), "%s", spec);
+	char *group = strchr(user, ':');
+	if (group)
+		*group++ = '\0';
+	if (!user[0] || (group && !group[0]))
+		die(NOOK_INIT_EXIT_SETUP, "user \"%s\": expected USER[:GROUP]", spec);
+
+	long long id = parse_id(user);
+	struct passwd *pw = id >= 0 ? getpwuid((uid_t)id) : getpwnam(user);
+	if (id < 0 && !pw)
+		die(NOOK_INIT_EXIT_SETUP, "user \"%s\": no such user in /etc/passwd", user);
+	uid_t uid = pw ? pw->pw_uid : (uid_t)id;
+	gid_t gid = pw ? pw->pw_gid : 0;
+	if (group) {
+		long long g = parse_id(group);
+		struct group *gr = g < 0 ? getgrnam(group) : NULL;
+		if (g < 0 && !gr)
+			die(NOOK_INIT_EXIT_SETUP, "group \"%s\": no such group in /etc/group", group);
+		gid = gr ? gr->gr_gid : (gid_t)g;
+	}
+	gid_t groups[64];
+	int ngroups = 0;
+	if (pw && !group) {
+		ngroups = (int)(sizeof(groups) / sizeof(groups[0]));
+		if (getgrouplist(pw->pw_name, gid, groups, &ngroups) < 0)
+			ngroups = (int)(sizeof(groups) / sizeof(groups[0])); /* the first 64 */
+	}
+	if (setgroups((size_t)ngroups, groups) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+		die(NOOK_INIT_EXIT_SETUP, "user %u:%u: %s", (unsigned)uid, (unsigned)gid, strerror(errno));
+}
+
 _Noreturn void init_exec(const struct init_config *cfg, const int stdio[3])
 {
 	/* PID 1's access to the paravirtual port is inherited across fork
@@ -95,8 +143,8 @@ _Noreturn void init_exec(const struct init_config *cfg, const int stdio[3])
 
 	/* After the rlimits (raising one needs root), before the workdir (the
 	 * user must be able to enter it). */
-	if (cfg->set_user && (setgroups(0, NULL) < 0 || setgid(cfg->gid) < 0 || setuid(cfg->uid) < 0))
-		die(NOOK_INIT_EXIT_SETUP, "user %u:%u: %s", cfg->uid, cfg->gid, strerror(errno));
+	if (cfg->user)
+		become_user(cfg->user);
 
 	clearenv();
 	for (size_t i = 0; i < cfg->envc; i++)

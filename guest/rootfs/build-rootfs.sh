@@ -43,8 +43,8 @@ chmod 0755 bin/busybox
 done
 [ -L bin/sh ] || die "busybox has no sh applet"
 
-echo 'root:x:0:0:root:/root:/bin/sh' >etc/passwd
-echo 'root:x:0:' >etc/group
+printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >etc/passwd
+printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >etc/group
 echo nook >etc/hostname
 
 # Reproducible: every mtime 0.

@@ -53,8 +53,9 @@ struct nook_exec_options {
 	const char *const *env;  /* KEY=VALUE, NULL-terminated; NULL: none (PATH defaults to
 				  * the usual directories) */
 	const char *workdir;     /* absolute; NULL: / */
-	bool set_user;           /* run as uid:gid, no supplementary groups; else root */
-	uint32_t uid, gid;
+	/* "USER[:GROUP]" as nook_vm_config_set_user() (nook/vm.h) takes it;
+	 * NULL: root */
+	const char *user;
 	/* A terminal (a pseudo-terminal in the guest, its controlling terminal)
 	 * of rows x cols: the program's stdin, stdout and stderr are all on it,
 	 * and its output comes on stdout only. */

@@ -353,6 +353,13 @@ NOOK_API int nook_vm_config_add_env(nook_vm_config *cfg, const char *key_value);
 NOOK_API int nook_vm_config_add_env_pair(nook_vm_config *cfg, const char *key, const char *value);
 NOOK_API int nook_vm_config_add_envs(nook_vm_config *cfg, const char *const *key_values);
 NOOK_API int nook_vm_config_set_workdir(nook_vm_config *cfg, const char *dir);
+/* The user the program runs as (default root): "USER[:GROUP]", each a name
+ * or a decimal id, as docker run -u takes it. Names are looked up in the
+ * guest root's /etc/passwd and /etc/group when the program starts (an
+ * unknown one makes it fail with exit status 125); without GROUP the
+ * group is the user's in /etc/passwd (0 for an id not there) and the
+ * user's groups in /etc/group are its supplementary groups. */
+NOOK_API int nook_vm_config_set_user(nook_vm_config *cfg, const char *user);
 /* The guest's host name (default: the kernel's, "(none)"): 1 to 64
  * letters, digits, '-', '.' or '_'. */
 NOOK_API int nook_vm_config_set_hostname(nook_vm_config *cfg, const char *name);

@@ -221,9 +221,7 @@ static void test_basics(void)
 	o.argv = argv;
 	o.env = env;
 	o.workdir = "/tmp";
-	o.set_user = true;
-	o.uid = 1234;
-	o.gid = 567;
+	o.user = "1234:567";
 	run(&o, NULL, 0, &r);
 	check(r.status == 0 && !strcmp(r.out, "bar baz\n/tmp\n1234\n567\n"),
 	      "env, workdir, uid:gid (status %d, \"%s\")", r.status, r.out);

@@ -46,6 +46,9 @@ check "bad log level: status 125" equals "$(status badlog)" 125
 run relworkdir run -w tmp -- /bin/true
 check "relative workdir: status 125" equals "$(status relworkdir)" 125
 run help --help
+run baduser run -u a:b:c -- /bin/true
+check "bad user: status 125" equals "$(status baduser)" 125
+check "bad user: message names the input" contains "$work/baduser.err" 'user "a:b:c": expected USER[:GROUP]'
 check "--help: status 0" equals "$(status help)" 0
 check "--help lists run" contains "$work/help.out" "run"
 run runhelp run --help
@@ -122,6 +125,14 @@ root_requests=$(sed -n 's/^nook: stats: fs \/dev\/root requests=\([0-9]*\).*/\1/
 check "boot 2: --stats counts the root share's requests ($root_requests)" test "${root_requests:-0}" -gt 0
 check "boot 2: --stats counts FUSE requests by opcode" grep -q "^nook: stats: fuse.* LOOKUP=[1-9]" "$work/boot2.err"
 sed -n 's/^/# /p' "$work/boot2.err"
+
+# --- Boot 2b, 2c: -u, names resolved in the guest's /etc/passwd ---
+run user1 run -u nobody -- /bin/sh -c 'echo "ids=$(id -u):$(id -g):$(id -G)"; touch /root/x'
+check "boot 2b: -u nobody runs as 65534:65534" contains "$work/user1.out" "ids=65534:65534:65534"
+check "boot 2b: nobody cannot write root's directory" contains "$work/user1.err" "Permission denied"
+run user2 run -u nosuch -- /bin/true
+check "boot 2c: an unknown user gives 125" equals "$(status user2)" 125
+check "boot 2c: message names it" contains "$work/user2.err" 'user "nosuch": no such user in /etc/passwd'
 
 # --- Boot 3 and 4: programs that cannot run; boot 3 through the example
 # program examples/vm_hello.c, which uses the public API only ---

@@ -229,6 +229,18 @@ while read -r line; do
 done <"$work/pty.out"
 check "pty: all 9 checks ran" equals "$(grep -c '^\(not \)\?ok ' "$work/pty.out")" 9
 
+# run -it: a throwaway sandbox whose program is an exec that takes -e, -w
+# and -u (again after a PVM start-up crash, as exec_retrying does).
+for _ in 1 2 3 4; do
+	timeout -k 10 "$BOOT_TIMEOUT" script -qec "$NOOK run -it -e A=1 -w /tmp -u nobody -- sh -c 'echo \"A=\$A \$(id -u) \$(pwd)\"'" \
+		/dev/null </dev/null >"$work/runit.out" 2>&1
+	status=$?
+	[ "$status" = 139 ] || break
+	echo runit >>"$work/retries"
+done
+check "run -it: -e, -w and -u reach its program (status $status)" contains "$work/runit.out" "A=1 65534 /tmp"
+check "run -it: its throwaway sandbox is gone" equals "$(n_ ps -a | grep -c '^nook-')" 0
+
 # --- logs, kill, stop, rm ---
 run logs logs t1
 check "logs: the program's stdout" contains "$work/logs.out" hello-from-main

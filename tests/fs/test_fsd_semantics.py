@@ -114,6 +114,7 @@ def main():
            'status %s' % m.status)
         ro_checks(src, mnt)
         budget_checks(src, mnt)
+        writeback_checks(src, mnt)
     finally:
         if is_mounted(mnt):
             subprocess.run(['umount', '-l', mnt], check=False)
@@ -455,6 +456,33 @@ def ro_checks(src, mnt):
        'read-only: host files unchanged')
     ok(not any(os.path.exists(os.path.join(src, x)) for x in ['new', 'newdir', 'k2', 'k3', 'k4']),
        'read-only: nothing created on the host')
+
+
+def writeback_checks(src, mnt):
+    """--writeback-cache: the kernel reads through write-only handles to
+    fill partial pages, so the server opens them read-write; what fsync
+    returns for is on the host, and so is everything after unmount."""
+    d = os.path.join(src, 'wb')
+    os.mkdir(d)
+    write(os.path.join(d, 'f'), b'a' * 10000)
+    os.chmod(os.path.join(d, 'f'), 0o644)
+    with FsdMount(FSD, src, mnt, options=['--writeback-cache']):
+        M = lambda *p: os.path.join(mnt, 'wb', *p)  # noqa: E731
+        fd = os.open(M('f'), os.O_WRONLY)
+        os.pwrite(fd, b'XYZ', 5000)
+        os.fsync(fd)
+        os.close(fd)
+        ok(read(os.path.join(d, 'f')) == b'a' * 5000 + b'XYZ' + b'a' * 4997,
+           'writeback: a partial-page write through O_WRONLY, fsynced, is on the host')
+        fd = os.open(M('g'), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.write(fd, b'one ')
+        os.write(fd, b'two')
+        os.close(fd)
+        ok(read(M('g')) == b'one two', 'writeback: O_APPEND writes in order')
+        os.truncate(M('f'), 3)
+        ok(os.stat(M('f')).st_size == 3 and read(M('f')) == b'aaa', 'writeback: truncate')
+    ok(read(os.path.join(d, 'g')) == b'one two' and read(os.path.join(d, 'f')) == b'aaa',
+       'writeback: everything is on the host after unmount')
 
 
 def budget_checks(src, mnt):

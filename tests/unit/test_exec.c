@@ -225,9 +225,7 @@ static void test_script_normal(void **state)
 	o.argv = argv;
 	o.env = env;
 	o.workdir = "/srv";
-	o.set_user = true;
-	o.uid = 1000;
-	o.gid = 50;
+	o.user = "1000:50";
 	o.tty = false;
 	o.rlimits = &rl;
 	o.nrlimits = 1;
@@ -268,9 +266,7 @@ static void test_script_request_parses(void **state)
 	o.argv = argv;
 	o.env = env;
 	o.workdir = "/srv";
-	o.set_user = true;
-	o.uid = 1000;
-	o.gid = 50;
+	o.user = "1000:50";
 	o.tty = true;
 	o.rows = 33;
 	o.cols = 101;
@@ -298,7 +294,7 @@ static void test_script_request_parses(void **state)
 	assert_string_equal(cfg.workdir, "/srv");
 	assert_int_equal(cfg.nrlimits, 1);
 	assert_int_equal(cfg.rlimits[0].soft, 64);
-	assert_true(cfg.set_user && cfg.uid == 1000 && cfg.gid == 50);
+	assert_string_equal(cfg.user, "1000:50");
 	assert_true(cfg.tty && cfg.rows == 33 && cfg.cols == 101);
 	init_config_free(&cfg);
 	server_stop(&s);

@@ -516,7 +516,8 @@ static void test_config_idle_and_agent(void **state)
 	assert_null(cfg.argv);
 	assert_int_equal(cfg.envc, 0);
 	assert_int_equal(cfg.agent_port, NOOK_AGENT_PORT);
-	assert_false(cfg.tty || cfg.set_user);
+	assert_false(cfg.tty);
+	assert_null(cfg.user);
 	init_config_free(&cfg);
 
 	static const struct {
@@ -526,7 +527,7 @@ static void test_config_idle_and_agent(void **state)
 		{ NOOK_TAG_AGENT, 4, NOOK_AGENT_PORT, "second agent port" },
 		{ NOOK_TAG_AGENT, 2, 1, "agent port of 2 bytes" },
 		{ NOOK_TAG_AGENT, 4, 0, "agent port 0" },
-		{ NOOK_TAG_USER, 8, 0, "does not belong in a run configuration" },
+		{ NOOK_TAG_USER, 4, 0x30303031, "or user without an exec path" },
 		{ NOOK_TAG_TTY, 4, 0, "does not belong in a run configuration" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -559,7 +560,7 @@ static void test_exec_request_roundtrip(void **state)
 	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_ENV, "A=b=c"), 0);
 	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_WORKDIR, "/tmp"), 0);
 	assert_int_equal(guest_config_add_rlimit(&b, 7, 10, 20), 0);
-	assert_int_equal(guest_config_add_user(&b, 1000, 100), 0);
+	assert_int_equal(guest_config_add_string(&b, NOOK_TAG_USER, "app:100"), 0);
 	assert_int_equal(guest_config_add_tty(&b, 50, 132), 0);
 	assert_int_equal(init_exec_request_parse(b.data, b.len, &cfg, err, sizeof(err)), 0);
 	assert_string_equal(cfg.exec_path, "ls");
@@ -569,9 +570,7 @@ static void test_exec_request_roundtrip(void **state)
 	assert_string_equal(cfg.env[0], "A=b=c");
 	assert_string_equal(cfg.workdir, "/tmp");
 	assert_int_equal(cfg.nrlimits, 1);
-	assert_true(cfg.set_user);
-	assert_int_equal(cfg.uid, 1000);
-	assert_int_equal(cfg.gid, 100);
+	assert_string_equal(cfg.user, "app:100");
 	assert_true(cfg.tty);
 	assert_int_equal(cfg.rows, 50);
 	assert_int_equal(cfg.cols, 132);
@@ -596,8 +595,8 @@ static void test_exec_request_malformed(void **state)
 		{ NOOK_TAG_SLOT, 4, "does not belong in an exec request" },
 		{ NOOK_TAG_AGENT, 4, "does not belong in an exec request" },
 		{ 99, 1, "does not belong in an exec request" },
-		{ NOOK_TAG_USER, 7, "user of 7 bytes" },
-		{ NOOK_TAG_USER, 8, "second user" },
+		{ NOOK_TAG_USER, 8, "contains a NUL byte" },
+		{ NOOK_TAG_USER, 1, "second user" },
 		{ NOOK_TAG_TTY, 5, "tty of 5 bytes" },
 		{ NOOK_TAG_TTY, 4, "second tty" },
 		{ NOOK_TAG_EXEC_PATH, 0, "empty exec path" },
@@ -613,8 +612,8 @@ static void test_exec_request_malformed(void **state)
 
 		if (!no_path)
 			raw(&b, NOOK_TAG_EXEC_PATH, 2, "sh", 2);
-		if (cases[i].tag == NOOK_TAG_USER && cases[i].len == 8)
-			raw(&b, NOOK_TAG_USER, 8, zero, 8);
+		if (cases[i].tag == NOOK_TAG_USER && cases[i].len == 1)
+			raw(&b, NOOK_TAG_USER, 1, "u", 1);
 		if (cases[i].tag == NOOK_TAG_TTY && cases[i].len == 4)
 			raw(&b, NOOK_TAG_TTY, 4, zero, 4);
 		if (i == 12)
@@ -623,7 +622,8 @@ static void test_exec_request_malformed(void **state)
 			raw(&b, NOOK_TAG_ARG, 0xffff, "abc", 3);
 		else if (cases[i].tag == NOOK_TAG_ENV)
 			raw(&b, NOOK_TAG_ENV, 3, "FOO", 3);
-		else if (cases[i].tag == NOOK_TAG_ROOT || cases[i].tag == 99 || cases[i].tag == NOOK_TAG_ARG)
+		else if (cases[i].tag == NOOK_TAG_ROOT || cases[i].tag == 99 || cases[i].tag == NOOK_TAG_ARG ||
+			 (cases[i].tag == NOOK_TAG_USER && cases[i].len == 1))
 			raw(&b, cases[i].tag, 1, "x", 1);
 		else if (i != 0)
 			raw(&b, cases[i].tag, cases[i].len, zero, cases[i].len);
