@@ -84,8 +84,8 @@ struct oci_process {
 	const char **env;
 	size_t nenv;
 	const char *cwd;
-	bool set_user;
-	uint32_t uid, gid;
+	const char *user; /* "UID:GID" (in user_buf), or NULL for root */
+	char user_buf[24];
 	struct nook_rlimit *rlimits;
 	size_t nrlimits;
 	bool terminal;

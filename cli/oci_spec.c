@@ -103,9 +103,8 @@ int oci_process_parse(json_object *process, const char *what, struct oci_process
 		int64_t u = uid ? json_object_get_int64(uid) : 0, g = gid ? json_object_get_int64(gid) : 0;
 		if (u < 0 || u >= UINT32_MAX || g < 0 || g >= UINT32_MAX)
 			bad = oci_fail("%s: process.user: uid and gid must be 0 to 4294967294", what);
-		p->set_user = u || g;
-		p->uid = (uint32_t)u;
-		p->gid = (uint32_t)g;
+		snprintf(p->user_buf, sizeof(p->user_buf), "%u:%u", (unsigned)u, (unsigned)g);
+		p->user = u || g ? p->user_buf : NULL;
 	}
 	size_t nr = rlimits ? json_object_array_length(rlimits) : 0;
 	if (!bad && nr && !(p->rlimits = calloc(nr, sizeof(*p->rlimits))))
@@ -355,6 +354,8 @@ static int apply_process(const struct oci_process *p, nook_vm_config *cfg)
 	for (size_t i = 0; r == 0 && i < p->nrlimits; i++)
 		r = nook_vm_config_add_rlimit(cfg, p->rlimits[i].resource, p->rlimits[i].soft,
 					      p->rlimits[i].hard);
+	if (r == 0 && p->user)
+		r = nook_vm_config_set_user(cfg, p->user);
 	return r < 0 ? oci_fail("config.json: process: %s", strerror(-r)) : 0;
 }
 

@@ -4,7 +4,7 @@
 # container's VMM is reaped by subreaper.py, which records exit statuses.
 # Before any boot: features, bad IDs and bundles, unknown containers, a bad
 # signal, JSON error logs. Then two containers:
-#   t1: a program in a network namespace of the test's own (the guest
+#   t1: a program (as uid 1000) in a network namespace of the test's own (the guest
 #       fetches a page from a server only that namespace has), with rw and
 #       ro bind mounts, hooks (prestart, createRuntime, poststart, poststop:
 #       the state on stdin), annotations; create, state created, wrong-state
@@ -93,6 +93,7 @@ check "create without process.args fails naming it" contains "$work/e5" "process
 # namespace its traffic left from.
 port=$((20000 + $$ % 20000))
 mkdir -p "$work/www-ns" "$work/www-host" "$work/rw" "$work/ro"
+chmod 0777 "$work/rw" # for the program's user
 echo "page from the container's namespace" >"$work/www-ns/index.html"
 echo "page from the host's namespace" >"$work/www-host/index.html"
 echo "read-only data" >"$work/ro/file"
@@ -118,13 +119,14 @@ cp -a "$ROOTFS" "$work/rootfs"
 bundle t1 rw "
 c['root']['path'] = '$work/rootfs'
 c['process']['args'] = ['sh', '-c', '''
-wget -q -O- http://10.0.2.2:$port/ > /rw/page 2>&1
+id > /rw/id; wget -q -O- http://10.0.2.2:$port/ > /rw/page 2>&1
 cat /ro/file > /rw/ro-read; echo x > /ro/new 2>/dev/null && echo ro-written >> /rw/ro-read
 trap \"echo got USR1\" USR1; trap \"echo got TERM; exit 42\" TERM
 echo started; while :; do sleep 1; done''']
 c['mounts'] += [{'destination': '/rw', 'type': 'bind', 'source': '$work/rw', 'options': ['rbind', 'rw']},
                 {'destination': '/ro', 'type': 'bind', 'source': '$work/ro', 'options': ['rbind', 'ro']}]
 c['linux']['namespaces'].append({'type': 'network', 'path': '$netns'})
+c['process']['user'] = {'uid': 1000, 'gid': 1000}
 c['annotations'] = {'org.example.key': 'value'}
 c['hooks'] = {h: [{'path': '$work/hook-' + h, 'args': ['hook-' + h]}]
               for h in ('prestart', 'createRuntime', 'poststart', 'poststop')}
@@ -185,6 +187,7 @@ equals "$(cat "$work/start-again.status")" 1; ok $? "t1: a second start fails"
 check "t1: state running" contains "$work/state.running" '"running"'
 check "t1: the poststart hook got the state (running)" contains "$work/hook-poststart.json" '"running"'
 check "t1: the guest's traffic leaves from the container's network namespace" contains "$work/rw/page" "page from the container's namespace"
+check "t1: the program runs as process.user (1000:1000)" contains "$work/rw/id" "uid=1000 gid=1000"
 check "t1: a ro bind mount is readable" contains "$work/rw/ro-read" "read-only data"
 check "... and not writable" lacks "$work/rw/ro-read" "ro-written"
 equals "$(cat "$work/exec.status")" 5; ok $? "t1: exec's exit status is the program's (5)"
