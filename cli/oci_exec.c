@@ -17,11 +17,16 @@
 #include "cli/cli.h"
 #include "cli/oci.h"
 
+/* A first boot of a machine shape here takes a minute or two (it makes the
+ * snapshot); a guest whose agent is not up after this never will be. */
+#define AGENT_WAIT_S 900
+
 int oci_wait_agent(const char *vsock, pid_t pid, unsigned long long start)
 {
-	/* A container just started may still be booting: as long as its VMM
-	 * lives, the agent is on its way. */
-	for (;;) {
+	/* A container just started may still be booting: while its VMM lives,
+	 * the agent is on its way. */
+	uint64_t end = monotonic_now_ns() + AGENT_WAIT_S * 1000000000ULL;
+	while (monotonic_now_ns() < end) {
 		int r = nook_exec_ping(vsock);
 		if (r == 0)
 			return 0;
@@ -29,6 +34,7 @@ int oci_wait_agent(const char *vsock, pid_t pid, unsigned long long start)
 			return -ESRCH;
 		nanosleep(&(struct timespec){.tv_nsec = 200000000}, NULL);
 	}
+	return -ETIMEDOUT;
 }
 
 static struct exec_request process_request(const struct oci_process *p, bool tty)
@@ -139,7 +145,9 @@ int oci_cmd_exec(const char *root, int argc, char **argv)
 	snprintf(vsock, sizeof(vsock), "%s/" OCI_VSOCK, c.dir);
 	int r = 0;
 	if (status == 0 && (r = oci_wait_agent(vsock, c.pid, c.pid_start)) < 0)
-		status = oci_fail("exec %s: the container ended before its agent answered", c.id);
+		status = oci_fail("exec %s: %s", c.id,
+				  r == -ETIMEDOUT ? "the guest's agent does not answer"
+						  : "the container ended before its agent answered");
 	if (status == 0 && tty)
 		status = oci_console_send(console, &slave);
 	pid_t pid = -1;

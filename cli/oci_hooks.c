@@ -64,9 +64,8 @@ static int run_hook(json_object *hook, const char *kind, size_t i, const char *s
 		close(in[1]);
 		return oci_fail("hooks.%s[%zu] %s: %s", kind, i, p, strerror(errno));
 	}
-	/* A hook that does not read its stdin must not block us: the state
-	 * fits a pipe's buffer. */
-	signal(SIGPIPE, SIG_IGN);
+	/* A hook that does not read its stdin does not block us: the state
+	 * fits a pipe's buffer (and main() ignores SIGPIPE). */
 	if (write(in[1], state, strlen(state)) < 0 && errno != EPIPE)
 		oci_debug("hooks.%s[%zu]: writing the state: %s", kind, i, strerror(errno));
 	close(in[1]);
@@ -98,7 +97,8 @@ int oci_hooks_run(json_object *hooks, const char *kind, json_object *state)
 	if (!hooks || !json_object_object_get_ex(hooks, kind, &list) ||
 	    !json_object_is_type(list, json_type_array))
 		return 0;
-	const char *text = json_object_to_json_string_ext(state, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *text = json_object_to_json_string_ext(
+		state, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
 		int r = run_hook(json_object_array_get_idx(list, i), kind, i, text);
 		if (r)

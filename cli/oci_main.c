@@ -278,7 +278,8 @@ int oci_cmd_state(const char *root, int argc, char **argv)
 	if (status || (status = load_one(root, argc, argv, "state", &c)))
 		return status;
 	json_object *state = oci_state_json(&c, oci_status(&c));
-	puts(json_object_to_json_string_ext(state, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	puts(json_object_to_json_string_ext(state,
+					    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(state);
 	oci_container_free(&c);
 	return 0;

@@ -314,11 +314,14 @@ static int find_netns(json_object *config, struct oci_spec *spec)
  * from all its addresses unless one is given (the runtime spec has no
  * ports: podman -p and CNI's portmap send the traffic to the namespace's
  * own address). */
-static int apply_publish(json_object *annotations, nook_vm_config *cfg)
+static int apply_publish(json_object *annotations, bool network, nook_vm_config *cfg)
 {
 	json_object *v;
 	if (!annotations || !json_object_object_get_ex(annotations, "nook.publish", &v))
 		return 0;
+	if (!network)
+		return oci_fail("config.json: annotation nook.publish: the container has no network "
+				"(a new network namespace without a path)");
 	char *list = strdup(json_object_get_string(v) ? json_object_get_string(v) : ""), *save;
 	if (!list)
 		return oci_fail("out of memory");
@@ -385,7 +388,8 @@ int oci_spec_load(const char *bundle, const char *vsock_path, struct oci_spec *s
 	 * which has no use for stdio. */
 	if (spec->process.terminal)
 		nook_vm_config_set_stdio(cfg, -1, -1, -1);
-	if ((!spec->process.terminal && apply_process(&spec->process, cfg)) || apply_root(c, bundle, cfg) ||
+	if ((!spec->process.terminal && apply_process(&spec->process, cfg)) ||
+	    apply_root(c, bundle, cfg) ||
 	    apply_mounts(c, cfg, &nshares) || apply_size(c, spec->annotations, cfg) ||
 	    find_netns(c, spec))
 		return 1;
@@ -403,9 +407,9 @@ int oci_spec_load(const char *bundle, const char *vsock_path, struct oci_spec *s
 		 * what a runc container there could. */
 		r = nook_vm_config_add_net_user(cfg);
 		nook_vm_config_set_net_scope(cfg, NOOK_NETWORK_SCOPE_ANY);
-		if (r == 0 && apply_publish(spec->annotations, cfg))
-			return 1;
 	}
+	if (r == 0 && apply_publish(spec->annotations, !spec->netns_private, cfg))
+		return 1;
 	if (r == 0)
 		r = nook_vm_config_set_vsock_path(cfg, vsock_path);
 	return r < 0 ? oci_fail("config.json: %s", strerror(-r)) : 0;

@@ -83,6 +83,10 @@ bundle badmem rw 'c["annotations"] = {"nook.memory_mib": "lots"}'
 R create --bundle "$work/badmem" e4 >"$work/e4" 2>&1
 ok $(($? != 1)) "create with annotation nook.memory_mib=lots exits 1"
 check "... naming the annotation" contains "$work/e4" "nook.memory_mib"
+bundle badpub rw 'c["annotations"] = {"nook.publish": "80,abc"}'
+R create --bundle "$work/badpub" e6 >"$work/e6" 2>&1
+ok $(($? != 1)) "create with annotation nook.publish=80,abc exits 1"
+check "... naming the bad port" contains "$work/e6" '"abc"'
 bundle noargs rw 'c["process"]["args"] = []'
 R create --bundle "$work/noargs" e5 >"$work/e5" 2>&1
 check "create without process.args fails naming it" contains "$work/e5" "process.args"
