@@ -19,7 +19,8 @@
 set -u
 dir=$(dirname "$0")
 . "$dir/../lib/tap.sh"
-RUNTIME=$1
+# Absolute: the clients run it from directories of their own.
+RUNTIME=$(realpath "$1")
 ROOTFS=$2
 BOOT_TIMEOUT=${NOOK_E2E_BOOT_TIMEOUT:-600}
 work=$(mktemp -d /tmp/nook-oci-XXXXXX)
