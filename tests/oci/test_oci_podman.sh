@@ -44,6 +44,8 @@ cleanup() {
 		for c in $(C c ls -q 2>/dev/null); do C c rm "$c" >/dev/null 2>&1; done
 		kill "$containerd_pid" 2>/dev/null
 		wait "$containerd_pid" 2>/dev/null
+		# The shim's runc --root for our namespace (empty by now).
+		rmdir "/run/containerd/runc/$ns" 2>/dev/null
 	fi
 	grep -o " $work/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
 	rm -rf "$work"
