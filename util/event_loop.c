@@ -28,15 +28,23 @@ void event_loop_destroy(struct event_loop *l)
 	l->epoll_fd = l->wake_fd = -1;
 }
 
+/* epoll reports EPOLLHUP and EPOLLERR whatever the mask: a quiet fd gets
+ * them edge-triggered, once per change, or a hung-up fd that nobody
+ * watches would keep the I/O thread spinning. */
+static uint32_t mask(uint32_t events)
+{
+	return events ? events : EPOLLET;
+}
+
 int event_loop_add(struct event_loop *l, struct event_source *s, uint32_t events)
 {
-	struct epoll_event ev = {.events = events, .data.ptr = s};
+	struct epoll_event ev = {.events = mask(events), .data.ptr = s};
 	return epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, s->fd, &ev) < 0 ? -errno : 0;
 }
 
 int event_loop_modify(struct event_loop *l, struct event_source *s, uint32_t events)
 {
-	struct epoll_event ev = {.events = events, .data.ptr = s};
+	struct epoll_event ev = {.events = mask(events), .data.ptr = s};
 	return epoll_ctl(l->epoll_fd, EPOLL_CTL_MOD, s->fd, &ev) < 0 ? -errno : 0;
 }
 

@@ -25,7 +25,8 @@ struct event_loop {
 
 int event_loop_init(struct event_loop *l);
 void event_loop_destroy(struct event_loop *l);
-/* `events` are EPOLLIN/EPOLLOUT...; 0 keeps the fd registered but quiet. */
+/* `events` are EPOLLIN/EPOLLOUT...; 0 keeps the fd registered but quiet:
+ * a hang-up or error on it is reported once, not for as long as it lasts. */
 int event_loop_add(struct event_loop *l, struct event_source *s, uint32_t events);
 int event_loop_modify(struct event_loop *l, struct event_source *s, uint32_t events);
 void event_loop_remove(struct event_loop *l, struct event_source *s);

@@ -148,6 +148,16 @@ static int encode_request(const struct nook_exec_options *o, struct bytes *out, 
 
 /* ---- the connection ---- */
 
+/* Text from the other end (the guest's ERROR, an answer to CONNECT) made
+ * printable for a message: control bytes become '?'. */
+static void printable(char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
+			s[i] = '?';
+	s[len] = '\0';
+}
+
 /* "OK <port>\n" from the vsock backend, read a byte at a time so that no
  * byte of the agent's is taken. */
 static int read_connect_reply(int fd, int stop_fd, const char *path, int timeout_ms,
@@ -185,7 +195,7 @@ static int read_connect_reply(int fd, int stop_fd, const char *path, int timeout
 		if (++len == CONNECT_LINE_MAX)
 			return error_set(err, EPROTO, "exec: vsock socket %s: answer too long", path);
 	}
-	line[len] = '\0';
+	printable(line, len);
 	unsigned port;
 	char extra;
 	if (sscanf(line, "OK %u%c", &port, &extra) != 1)
@@ -259,15 +269,6 @@ static int end_with(struct relay *r, int code, const char *fmt, ...)
 	va_end(ap);
 	r->p->status = error_set(&r->p->error, code, "%s", msg);
 	return 1;
-}
-
-/* The guest's ERROR text, printable. */
-static void printable(char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
-			s[i] = '?';
-	s[len] = '\0';
 }
 
 /* A whole frame from the guest. 1 when the exec is over. */

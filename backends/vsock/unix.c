@@ -130,8 +130,10 @@ static void on_client(void *opaque, uint32_t events)
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	const char *nl = n > 0 ? memchr(line, '\n', (size_t)n) : NULL;
-	if (!nl && n > 0 && (size_t)n < sizeof(line))
-		return; /* more to come (edge-triggered: the next bytes wake us) */
+	/* More to come (edge-triggered: the next bytes wake us), unless the
+	 * client hung up mid-line: then no more comes. */
+	if (!nl && n > 0 && (size_t)n < sizeof(line) && !(events & (EPOLLRDHUP | EPOLLHUP)))
+		return;
 	int64_t port = nl ? vsock_unix_parse_connect(line, (size_t)(nl - line)) : -EINVAL;
 	if (port >= 0 && recv(p->source.fd, line, (size_t)(nl - line + 1), MSG_DONTWAIT) !=
 				 nl - line + 1)

@@ -37,13 +37,13 @@
 #include "guest/init/init_config.h"
 #include "util/bytes.h"
 
-enum mode { SCRIPT, NO_AGENT, AGENT };
+enum mode { SCRIPT, NO_AGENT, AGENT, ANSWER };
 
 struct server {
 	char dir[64], path[108];
 	int lfd;
 	enum mode mode;
-	const void *script; /* SCRIPT: sent after the request */
+	const void *script; /* SCRIPT: sent after the request; ANSWER: the answer */
 	size_t script_len;
 	int hold_ms;        /* then the connection stays open this long */
 	pthread_t thread;
@@ -75,6 +75,11 @@ static void *serve(void *arg)
 		len++;
 	line[len] = '\0';
 	if (s->mode == NO_AGENT || strcmp(line, "CONNECT 1852796779") != 0) {
+		close(c);
+		return NULL;
+	}
+	if (s->mode == ANSWER) {
+		(void)!write(c, s->script, s->script_len);
 		close(c);
 		return NULL;
 	}
@@ -430,6 +435,26 @@ static void test_no_agent_and_bad_input(void **state)
 	nook_error_free(err);
 }
 
+/* An unexpected answer to CONNECT is quoted in the error with its control
+ * bytes made '?' (found by fuzz/exec: terminal escapes went through). */
+static void test_bad_answer_printable(void **state)
+{
+	(void)state;
+	static const char answer[] = "OK \x1b[2J\x07\x7f\n";
+	struct server s = {.script = answer, .script_len = sizeof(answer) - 1};
+	server_start(&s, ANSWER);
+	struct nook_exec_options o;
+	nook_exec_options_init(&o);
+	o.argv = sh_argv;
+	nook_process *p = NULL;
+	nook_error *err = NULL;
+	assert_int_equal(nook_exec(s.path, &o, &p, &err), -EPROTO);
+	assert_null(p);
+	assert_non_null(strstr(nook_error_message(err), "unexpected answer \"OK ?[2J??\""));
+	nook_error_free(err);
+	server_stop(&s);
+}
+
 /* ---- nook-init's real handler ---- */
 
 struct agent_exec {
@@ -703,6 +728,7 @@ int main(void)
 		cmocka_unit_test(test_script_after_exit),
 		cmocka_unit_test(test_script_silent),
 		cmocka_unit_test(test_no_agent_and_bad_input),
+		cmocka_unit_test(test_bad_answer_printable),
 		cmocka_unit_test(test_agent_statuses),
 		cmocka_unit_test(test_agent_stdin),
 		cmocka_unit_test(test_agent_flood_without_reading),

@@ -573,6 +573,31 @@ static void test_unix_host_to_guest(void **state)
 	close(cl);
 }
 
+/* Clients that hang up in the middle of their CONNECT line free their
+ * slot at once, not at their deadline: with every slot taken by such
+ * clients, the next one is served within 2 s (the deadline is 5 s). */
+static void test_unix_hang_up_mid_line(void **state)
+{
+	start(true);
+	post_rx(8);
+	char path[128];
+	snprintf(path, sizeof(path), "%s/v.sock", fx.dir);
+	for (int i = 0; i < VSOCK_UNIX_PENDING_MAX; i++) {
+		int half = unix_connect(path);
+		assert_int_equal(write(half, "CONNECT 9", 9), 9);
+		close(half);
+	}
+	/* Their hang-ups reach the I/O thread before the next client does. */
+	usleep(200 * 1000);
+	int cl = unix_connect(path);
+	assert_int_equal(write(cl, "CONNECT 8002\n", 13), 13);
+	struct virtio_vsock_hdr r;
+	assert_int_equal(next_rx(&r, NULL, 0), 0);
+	assert_int_equal(r.op, VIRTIO_VSOCK_OP_REQUEST);
+	assert_int_equal(r.dst_port, 8002);
+	close(cl);
+}
+
 static void test_unix_path_checks(void **state)
 {
 	start(true);
@@ -619,6 +644,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_connection_cap, teardown),
 		cmocka_unit_test_teardown(test_unix_guest_to_host, teardown),
 		cmocka_unit_test_teardown(test_unix_host_to_guest, teardown),
+		cmocka_unit_test_teardown(test_unix_hang_up_mid_line, teardown),
 		cmocka_unit_test_teardown(test_unix_path_checks, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
