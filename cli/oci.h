@@ -9,7 +9,8 @@
  *   start.fifo  while the container is created: the VMM blocks opening it
  *               for writing until `start` opens it for reading (runc's
  *               exec.fifo); gone once started
- *   vsock.sock  the agent's socket, for exec
+ *   vsock.sock  the agent's socket, for exec (elsewhere when the path
+ *               would be too long: sock_dir below)
  * The status follows: no VMM pid yet is creating, a live VMM with the FIFO
  * created, without it running, a VMM gone stopped. */
 #ifndef NOOK_CLI_OCI_H
@@ -32,6 +33,7 @@
 #define OCI_STATE_FILE "state.json"
 #define OCI_START_FIFO "start.fifo"
 #define OCI_VSOCK "vsock.sock"
+#define OCI_SOCKET_ROOT "/run/nook-runtime/sockets"
 
 /* ---- oci_log.c: --log, --log-format, --debug ---- */
 void oci_log_open(const char *path, bool json, bool debug);
@@ -48,6 +50,10 @@ enum oci_status { OCI_CREATING, OCI_CREATED, OCI_RUNNING, OCI_STOPPED };
 struct oci_container {
 	char id[256];
 	char dir[4096];
+	/* Where vsock.sock is: dir, unless that is too long for a UNIX socket
+	 * (containerd's roots with 64-digit IDs), then a directory of its own
+	 * named by a hash of dir in OCI_SOCKET_ROOT. */
+	char sock_dir[128];
 	char bundle[4096];
 	pid_t pid;                   /* the VMM; 0 while creating */
 	unsigned long long pid_start; /* its start time, /proc/PID/stat field 22 */

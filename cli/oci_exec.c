@@ -142,7 +142,7 @@ int oci_cmd_exec(const char *root, int argc, char **argv)
 	if (status == 0 && tty && !console)
 		status = oci_fail("exec: a terminal needs --console-socket");
 	char vsock[4200];
-	snprintf(vsock, sizeof(vsock), "%s/" OCI_VSOCK, c.dir);
+	snprintf(vsock, sizeof(vsock), "%s/" OCI_VSOCK, c.sock_dir);
 	int r = 0;
 	if (status == 0 && (r = oci_wait_agent(vsock, c.pid, c.pid_start)) < 0)
 		status = oci_fail("exec %s: %s", c.id,

@@ -86,7 +86,7 @@ static int vmm_main(struct oci_container *c, struct oci_spec *spec, nook_vm_conf
 	if (!spec->process.terminal)
 		return run_config(cfg, &st, t_main);
 	char vsock[4200];
-	snprintf(vsock, sizeof(vsock), "%s/" OCI_VSOCK, c->dir);
+	snprintf(vsock, sizeof(vsock), "%s/" OCI_VSOCK, c->sock_dir);
 	return oci_terminal_main(cfg, &st, vsock, &spec->process, t_main);
 }
 
@@ -133,7 +133,7 @@ int oci_cmd_create(const char *root, int argc, char **argv)
 	}
 	snprintf(c.bundle, sizeof(c.bundle), "%s", bundle_abs);
 	char vsock[4200], fifo[4200];
-	snprintf(vsock, sizeof(vsock), "%s/" OCI_VSOCK, c.dir);
+	snprintf(vsock, sizeof(vsock), "%s/" OCI_VSOCK, c.sock_dir);
 	snprintf(fifo, sizeof(fifo), "%s/" OCI_START_FIFO, c.dir);
 	int netns_fd = -1, slave = -1, sync[2] = {-1, -1};
 	status = oci_spec_load(bundle_abs, vsock, &spec, cfg);

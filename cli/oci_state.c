@@ -31,11 +31,20 @@ static int container_path(const char *root, const char *id, struct oci_container
 	if (oci_id_check(id))
 		return 1;
 	snprintf(c->id, sizeof(c->id), "%s", id);
-	/* Room for the vsock socket's guest connections (_PORT). */
 	int n = snprintf(c->dir, sizeof(c->dir), "%s/%s", root, id);
-	if (n < 0 || (size_t)n + sizeof("/" OCI_VSOCK "_4294967295") > 108)
-		return oci_fail("container %s: its state directory %s/%s is too long for a UNIX "
-				"socket (use a shorter --root)", id, root, id);
+	if (n < 0 || (size_t)n >= sizeof(c->dir))
+		return oci_fail("container %s: its state directory in %s is too long", id, root);
+	/* Room for the vsock socket's guest connections (_PORT) in a
+	 * sockaddr_un; else a directory named by the state directory's
+	 * FNV-1a hash (a clash is refused by mkdir). */
+	if ((size_t)n + sizeof("/" OCI_VSOCK "_4294967295") <= 108) {
+		memcpy(c->sock_dir, c->dir, (size_t)n + 1);
+		return 0;
+	}
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (const char *p = c->dir; *p; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+	snprintf(c->sock_dir, sizeof(c->sock_dir), OCI_SOCKET_ROOT "/%016llx", (unsigned long long)h);
 	return 0;
 }
 
@@ -65,6 +74,16 @@ int oci_container_make(const char *root, const char *id, struct oci_container *c
 	if (mkdir(c->dir, 0700) < 0)
 		return errno == EEXIST ? oci_fail("container %s exists already", id)
 				       : oci_fail("container %s: %s: %s", id, c->dir, strerror(errno));
+	if (strcmp(c->sock_dir, c->dir) != 0) {
+		/* A new directory: EEXIST is a hash clash, refused. */
+		r = make_dirs(OCI_SOCKET_ROOT);
+		if (r == 0 && mkdir(c->sock_dir, 0700) < 0)
+			r = -errno;
+		if (r < 0) {
+			rmdir(c->dir);
+			return oci_fail("container %s: %s: %s", id, c->sock_dir, strerror(-r));
+		}
+	}
 	time_t now = time(NULL);
 	struct tm tm;
 	strftime(c->created, sizeof(c->created), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
@@ -127,13 +146,16 @@ void oci_container_free(struct oci_container *c)
 
 int oci_container_remove(const struct oci_container *c)
 {
-	static const char *const files[] = {OCI_STATE_FILE, OCI_STATE_FILE ".tmp", OCI_START_FIFO,
-					    OCI_VSOCK};
+	static const char *const files[] = {OCI_STATE_FILE, OCI_STATE_FILE ".tmp", OCI_START_FIFO};
 	char path[4200];
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", c->dir, files[i]);
 		unlink(path);
 	}
+	snprintf(path, sizeof(path), "%s/" OCI_VSOCK, c->sock_dir);
+	unlink(path);
+	if (strcmp(c->sock_dir, c->dir) != 0)
+		rmdir(c->sock_dir);
 	if (rmdir(c->dir) < 0 && errno != ENOENT)
 		return oci_fail("container %s: removing %s: %s", c->id, c->dir, strerror(errno));
 	return 0;
