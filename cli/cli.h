@@ -74,6 +74,10 @@ struct run_state {
  * for -h; EXIT_NOOK_FAILED after printing why. */
 int parse_run_args(int argc, char **argv, const char *usage, nook_vm_config *cfg,
 		   struct run_state *st);
+/* Runs the VM that `cfg` and `st` describe (from the signal watch and the
+ * confinement to the end), taking both (cfg freed, st's run_state_free'd);
+ * the program's exit status, or EXIT_NOOK_FAILED after printing why. */
+int run_config(nook_vm_config *cfg, struct run_state *st, uint64_t t_main);
 /* Applies one option to `cfg` and `st`; 0, or EXIT_NOOK_FAILED after
  * printing why. */
 int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct run_state *st);
@@ -129,6 +133,8 @@ struct exec_request {
 /* Runs a program in the running sandbox `dir` with this process's stdio
  * (the terminal raw while -t): its exit status, or EXIT_NOOK_FAILED. */
 int exec_in_sandbox(const char *name, const char *dir, const struct exec_request *req);
+/* The same through the agent's vsock socket `vsock_path`. */
+int exec_relay(const char *vsock_path, const struct exec_request *req);
 
 /* ---- commands ---- */
 int cmd_run(int argc, char **argv, uint64_t t_main);

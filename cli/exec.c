@@ -115,6 +115,13 @@ int exec_in_sandbox(const char *name, const char *dir, const struct exec_request
 {
 	if (!sandbox_monitor(dir))
 		return fail("sandbox %s is not running%s", name, "");
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/" SANDBOX_VSOCK, dir);
+	return exec_relay(path, req);
+}
+
+int exec_relay(const char *vsock_path, const struct exec_request *req)
+{
 	const char **env = calloc(req->nenv + 1, sizeof(*env));
 	if (!env)
 		return fail("%s%s", "out of memory", "");
@@ -143,10 +150,8 @@ int exec_in_sandbox(const char *name, const char *dir, const struct exec_request
 	sigset_t old;
 	pthread_sigmask(SIG_BLOCK, &sigs.set, &old);
 
-	char path[4200];
-	snprintf(path, sizeof(path), "%s/" SANDBOX_VSOCK, dir);
 	nook_error *err = NULL;
-	int r = nook_exec(path, &o, &sigs.process, &err);
+	int r = nook_exec(vsock_path, &o, &sigs.process, &err);
 	free(env);
 	if (r < 0) {
 		pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -383,7 +383,12 @@ int cmd_run(int argc, char **argv, uint64_t t_main)
 		run_state_free(&st);
 		return status < 0 ? 0 : status;
 	}
+	return run_config(cfg, &st, t_main);
+}
 
+int run_config(nook_vm_config *cfg, struct run_state *st, uint64_t t_main)
+{
+	int status;
 	/* Blocked in every thread, so that only the watcher receives them. */
 	struct signal_watch watch = {0};
 	sigemptyset(&watch.set);
@@ -396,11 +401,11 @@ int cmd_run(int argc, char **argv, uint64_t t_main)
 
 	/* After the mask: the jail's child inherits it. */
 	nook_confine *confine = NULL;
-	if (confine_process(cfg, &st, &confine, &status)) {
+	if (confine_process(cfg, st, &confine, &status)) {
 		nook_confine_free(confine);
 		nook_vm_config_free(cfg);
-		run_image_done(&st);
-		run_state_free(&st);
+		run_image_done(st);
+		run_state_free(st);
 		return status;
 	}
 	nook_error *err = NULL;
@@ -409,17 +414,17 @@ int cmd_run(int argc, char **argv, uint64_t t_main)
 	nook_vm_config_free(cfg);
 	/* The VM has copies of its own: a reader of a port then sees end of
 	 * file when the guest closes it. */
-	run_state_free(&st);
+	run_state_free(st);
 	if (r == 0)
 		r = nook_confine_seal(confine, &err);
 	nook_confine_free(confine);
 	if (r == 0)
 		r = run_vm(vm, &watch, &err);
-	if (vm && st.boot_time)
+	if (vm && st->boot_time)
 		print_boot_times(vm, t_main);
-	if (vm && st.stats)
+	if (vm && st->stats)
 		print_metrics(vm);
 	nook_vm_free(vm);
-	run_image_done(&st);
+	run_image_done(st);
 	return r < 0 ? fail_error(err) : r;
 }
