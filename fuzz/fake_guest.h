@@ -15,6 +15,20 @@
 #include "kvm/kvm.h"
 #include "util/event_loop.h"
 
+/* A fuzz input, read on: bytes past its end are zeroes. */
+struct fuzz_input {
+	const uint8_t *p;
+	size_t left;
+};
+
+static inline uint8_t fuzz_byte(struct fuzz_input *in)
+{
+	if (!in->left)
+		return 0;
+	in->left--;
+	return *in->p++;
+}
+
 #define FAKE_GUEST_MEMORY (4u << 20)
 /* Queue q's descriptor table, avail and used rings: 16 KiB from here. */
 #define FAKE_GUEST_RINGS 0x100000u

@@ -67,24 +67,11 @@ int madvise(void *addr, size_t len, int advice)
 	return (int)syscall(SYS_madvise, addr, len, advice);
 }
 
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint8_t byte(struct input *in)
-{
-	if (!in->left)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
-
-static uint32_t u32(struct input *in)
+static uint32_t u32(struct fuzz_input *in)
 {
 	uint32_t v = 0;
 	for (int i = 0; i < 4; i++)
-		v |= (uint32_t)byte(in) << (8 * i);
+		v |= (uint32_t)fuzz_byte(in) << (8 * i);
 	return v;
 }
 
@@ -96,11 +83,11 @@ static unsigned reporting_queue(uint8_t features)
 	return features & 1 ? 3 : 2;
 }
 
-static void pfns(struct input *in, unsigned q)
+static void pfns(struct fuzz_input *in, unsigned q)
 {
 	static uint32_t list[MAX_PFNS];
-	unsigned n = 4 * byte(in) + 1;
-	uint8_t mode = byte(in);
+	unsigned n = 4 * fuzz_byte(in) + 1;
+	uint8_t mode = fuzz_byte(in);
 	uint32_t first = (mode & 3) == 1 || (mode & 3) == 2 ? u32(in) : 0;
 	for (unsigned i = 0; i < n; i++)
 		list[i] = (mode & 3) == 0 ? u32(in) : (mode & 3) == 1 ? first + i : first;
@@ -121,22 +108,22 @@ static void pfns(struct input *in, unsigned q)
 	fake_guest_notify(&g, q);
 }
 
-static void stats(struct input *in)
+static void stats(struct fuzz_input *in)
 {
 	uint8_t buf[255 * 10 + 15];
-	size_t len = byte(in) * 10u;
-	len += byte(in) & 15;
+	size_t len = fuzz_byte(in) * 10u;
+	len += fuzz_byte(in) & 15;
 	for (size_t i = 0; i < len; i++)
-		buf[i] = byte(in);
+		buf[i] = fuzz_byte(in);
 	struct fake_desc d = {.addr = fake_guest_buffer(&g, buf, len), .len = (uint32_t)len};
 	fake_guest_chain(&g, STATS_QUEUE, &d, 1);
 	fake_guest_notify(&g, STATS_QUEUE);
 }
 
-static void report(struct input *in, uint8_t features)
+static void report(struct fuzz_input *in, uint8_t features)
 {
 	struct fake_desc d[4];
-	unsigned n = 1 + (byte(in) & 3);
+	unsigned n = 1 + (fuzz_byte(in) & 3);
 	for (unsigned i = 0; i < n; i++) {
 		d[i].addr = u32(in);
 		d[i].len = u32(in);
@@ -146,13 +133,13 @@ static void report(struct input *in, uint8_t features)
 	fake_guest_notify(&g, reporting_queue(features));
 }
 
-static void config(struct input *in)
+static void config(struct fuzz_input *in)
 {
-	uint8_t off = byte(in), how = byte(in), v[8] = {0};
+	uint8_t off = fuzz_byte(in), how = fuzz_byte(in), v[8] = {0};
 	uint32_t len = 1 + (how & 7);
 	if (how & 0x80)
 		for (uint32_t i = 0; i < len; i++)
-			v[i] = byte(in);
+			v[i] = fuzz_byte(in);
 	fake_guest_config(&g, off, v, len, how & 0x80);
 }
 
@@ -183,14 +170,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (!ready || size < 3)
 		return 0;
-	struct input in = {data + 3, size - 3};
+	struct fuzz_input in = {data + 3, size - 3};
 	const uint8_t features = data[0];
 	const uint8_t log2[4] = {data[1] & 15, data[1] >> 4, data[2] & 15, data[2] >> 4};
 	fake_guest_reset_memory(&g);
 	virtio_balloon_set_target(&dev, 0);
 	start_driver(features, log2);
 	while (in.left) {
-		uint8_t step = byte(&in);
+		uint8_t step = fuzz_byte(&in);
 		switch (step & 7) {
 		case 0:
 		case 1:
@@ -214,7 +201,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			break;
 		default: {
-			uint8_t b = byte(&in);
+			uint8_t b = fuzz_byte(&in);
 			if (b & 0x80)
 				start_driver(features, log2);
 			else

@@ -60,19 +60,6 @@ static struct virtio_console dev;
  * output (-1: none), and the copy's read end. */
 static int host_in[PORTS], host_out[PORTS], copy_read;
 
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint8_t byte(struct input *in)
-{
-	if (!in->left)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
-
 static void nonblocking(int fd)
 {
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -126,14 +113,14 @@ static void end_console(void)
 	close(copy_read);
 }
 
-static void ctrl_message(struct input *in)
+static void ctrl_message(struct fuzz_input *in)
 {
 	uint8_t msg[8 + 255] = {0};
-	struct virtio_console_control m = {.id = byte(in), .event = byte(in), .value = byte(in)};
+	struct virtio_console_control m = {.id = fuzz_byte(in), .event = fuzz_byte(in), .value = fuzz_byte(in)};
 	memcpy(msg, &m, sizeof(m));
-	size_t len = byte(in);
+	size_t len = fuzz_byte(in);
 	for (size_t i = sizeof(m); i < len; i++)
-		msg[i] = byte(in);
+		msg[i] = fuzz_byte(in);
 	struct fake_desc d = {.addr = fake_guest_buffer(&g, msg, len), .len = (uint32_t)len};
 	fake_guest_chain(&g, CTRL_TX, &d, 1);
 	fake_guest_notify(&g, CTRL_TX);
@@ -150,16 +137,16 @@ static void buffers(unsigned q, unsigned count, uint8_t shape, uint32_t scale)
 	fake_guest_notify(&g, q);
 }
 
-static void port_data(struct input *in)
+static void port_data(struct fuzz_input *in)
 {
 	static uint8_t buf[65535];
-	unsigned q = byte(in) & 7;
-	size_t len = byte(in);
-	len |= (size_t)byte(in) << 8;
-	uint8_t split = byte(in);
+	unsigned q = fuzz_byte(in) & 7;
+	size_t len = fuzz_byte(in);
+	len |= (size_t)fuzz_byte(in) << 8;
+	uint8_t split = fuzz_byte(in);
 	memset(buf, 0, len);
 	for (size_t i = 0; i < len && i < CONTENT; i++)
-		buf[i] = byte(in);
+		buf[i] = fuzz_byte(in);
 	unsigned n = 1 + (split & 3);
 	struct fake_desc d[4];
 	size_t off = 0;
@@ -175,13 +162,13 @@ static void port_data(struct input *in)
 	fake_guest_notify(&g, q);
 }
 
-static void host_write(struct input *in)
+static void host_write(struct fuzz_input *in)
 {
 	uint8_t buf[255];
-	int port = byte(in) % PORTS, fd = host_in[port];
-	size_t len = byte(in);
+	int port = fuzz_byte(in) % PORTS, fd = host_in[port];
+	size_t len = fuzz_byte(in);
 	for (size_t i = 0; i < len; i++)
-		buf[i] = byte(in);
+		buf[i] = fuzz_byte(in);
 	/* Port 1's socket may be shut down for writing (step 6). */
 	if (fd >= 0 && (port == 1 ? send(fd, buf, len, MSG_NOSIGNAL) : write(fd, buf, len)) < 0) {
 		/* full, or ended: as a host program may find it */
@@ -200,9 +187,9 @@ static void host_read(void)
 	fake_guest_dispatch(&g);
 }
 
-static void host_end(struct input *in)
+static void host_end(struct fuzz_input *in)
 {
-	int port = byte(in) % PORTS;
+	int port = fuzz_byte(in) % PORTS;
 	if (port == 0 && host_in[0] >= 0) {
 		close(host_in[0]);
 		host_in[0] = -1;
@@ -219,7 +206,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ready = fake_guest_create(&g, "fuzz_console");
 	if (!ready || size < 5)
 		return 0;
-	struct input in = {data + 5, size - 5};
+	struct fuzz_input in = {data + 5, size - 5};
 	const uint8_t log2[QUEUES] = {data[1] & 15, data[1] >> 4, data[2] & 15, data[2] >> 4,
 				      data[3] & 15, data[3] >> 4, data[4] & 15, data[4] >> 4};
 	/* Counted per input: libFuzzer's symbolizer opens fds of its own between
@@ -229,22 +216,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	make_console(data[0]);
 	fake_guest_start(&g, 1ULL << VIRTIO_CONSOLE_F_MULTIPORT, QUEUES, log2);
 	while (in.left) {
-		uint8_t step = byte(&in);
+		uint8_t step = fuzz_byte(&in);
 		switch (step & 7) {
 		case 0:
 			ctrl_message(&in);
 			break;
 		case 1: {
-			unsigned count = 1 + (byte(&in) & 7);
-			buffers(CTRL_RX, count, byte(&in), 1);
+			unsigned count = 1 + (fuzz_byte(&in) & 7);
+			buffers(CTRL_RX, count, fuzz_byte(&in), 1);
 			break;
 		}
 		case 2:
 			port_data(&in);
 			break;
 		case 3: {
-			unsigned q = byte(&in) & 7, count = 1 + (byte(&in) & 7);
-			buffers(q, count, byte(&in), 16);
+			unsigned q = fuzz_byte(&in) & 7, count = 1 + (fuzz_byte(&in) & 7);
+			buffers(q, count, fuzz_byte(&in), 16);
 			break;
 		}
 		case 4:
@@ -257,7 +244,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			host_end(&in);
 			break;
 		default: {
-			uint8_t b = byte(&in);
+			uint8_t b = fuzz_byte(&in);
 			if (b & 0x80)
 				fake_guest_start(&g, 1ULL << VIRTIO_CONSOLE_F_MULTIPORT, QUEUES, log2);
 			else if (b & 0x40)

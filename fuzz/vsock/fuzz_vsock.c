@@ -111,21 +111,7 @@ static bool set_up(void)
 	return true;
 }
 
-/* The input, read on: bytes past its end are zeroes. */
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint8_t byte(struct input *in)
-{
-	if (!in->left)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
-
-static size_t take(struct input *in, void *dst, size_t len)
+static size_t take(struct fuzz_input *in, void *dst, size_t len)
 {
 	size_t n = len < in->left ? len : in->left;
 	memcpy(dst, in->p, n);
@@ -170,21 +156,21 @@ static void host_turn(void)
 	fake_guest_dispatch(&g);
 }
 
-static void tx_packet(struct input *in)
+static void tx_packet(struct fuzz_input *in)
 {
 	static const uint16_t ops[] = {
 		VIRTIO_VSOCK_OP_REQUEST, VIRTIO_VSOCK_OP_RESPONSE, VIRTIO_VSOCK_OP_RST,
 		VIRTIO_VSOCK_OP_SHUTDOWN, VIRTIO_VSOCK_OP_RW, VIRTIO_VSOCK_OP_CREDIT_UPDATE,
 		VIRTIO_VSOCK_OP_CREDIT_REQUEST, VIRTIO_VSOCK_OP_INVALID};
 	static uint8_t packet[HDR + 65535];
-	uint8_t fix = byte(in);
+	uint8_t fix = fuzz_byte(in);
 	struct virtio_vsock_hdr h;
 	take(in, &h, HDR);
-	size_t plen = byte(in);
-	plen |= (size_t)byte(in) << 8;
+	size_t plen = fuzz_byte(in);
+	plen |= (size_t)fuzz_byte(in) << 8;
 	memset(packet + HDR + take(in, packet + HDR, plen < CONTENT ? plen : CONTENT), 0,
 	       plen < CONTENT ? 0 : plen - CONTENT);
-	uint8_t split = fix & 0x80 ? byte(in) : 0;
+	uint8_t split = fix & 0x80 ? fuzz_byte(in) : 0;
 	if (fix & 1)
 		h.src_cid = VIRTIO_VSOCK_GUEST_CID;
 	if (fix & 2)
@@ -224,11 +210,11 @@ static void tx_packet(struct input *in)
 	fake_guest_notify(&g, 1);
 }
 
-static void rx_buffers(struct input *in)
+static void rx_buffers(struct fuzz_input *in)
 {
 	static const uint32_t sizes[] = {0, 16, HDR - 1, HDR, HDR + 1, 256, 4096, HDR + 65536};
-	unsigned count = 1 + (byte(in) & 15);
-	uint8_t shape = byte(in);
+	unsigned count = 1 + (fuzz_byte(in) & 15);
+	uint8_t shape = fuzz_byte(in);
 	uint32_t len = sizes[shape & 7];
 	uint16_t flags = shape & 8 ? 0 : VRING_DESC_F_WRITE;
 	for (unsigned i = 0; i < count; i++) {
@@ -244,10 +230,10 @@ static void rx_buffers(struct input *in)
 	fake_guest_notify(&g, 0);
 }
 
-static void peer_io(struct input *in)
+static void peer_io(struct fuzz_input *in)
 {
 	static uint8_t buf[65535];
-	uint8_t k = byte(in);
+	uint8_t k = fuzz_byte(in);
 	if (k & 0x80) {
 		/* The peer reads what it has, as a host program would. */
 		while (npeers && recv(peers[k % npeers], buf, sizeof(buf), MSG_DONTWAIT) > 0)
@@ -255,8 +241,8 @@ static void peer_io(struct input *in)
 		fake_guest_dispatch(&g);
 		return;
 	}
-	size_t len = byte(in);
-	len |= (size_t)byte(in) << 8;
+	size_t len = fuzz_byte(in);
+	len |= (size_t)fuzz_byte(in) << 8;
 	take(in, buf, len < CONTENT ? len : CONTENT);
 	if (npeers && send(peers[k % npeers], buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
 		/* full or gone: as a host peer may be */
@@ -264,9 +250,9 @@ static void peer_io(struct input *in)
 	fake_guest_dispatch(&g);
 }
 
-static void peer_end(struct input *in)
+static void peer_end(struct fuzz_input *in)
 {
-	uint8_t k = byte(in);
+	uint8_t k = fuzz_byte(in);
 	if (!npeers)
 		return;
 	int *fd = &peers[k % npeers];
@@ -279,9 +265,9 @@ static void peer_end(struct input *in)
 	fake_guest_dispatch(&g);
 }
 
-static void host_client(struct input *in)
+static void host_client(struct fuzz_input *in)
 {
-	uint8_t how = byte(in);
+	uint8_t how = fuzz_byte(in);
 	char line[32];
 	size_t len;
 	if (how & 0x80) {
@@ -310,7 +296,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ready = set_up();
 	if (!ready || size < 2)
 		return 0;
-	struct input in = {data + 2, size - 2};
+	struct fuzz_input in = {data + 2, size - 2};
 	const uint8_t log2[3] = {data[0] & 15, data[0] >> 4, data[1] & 15};
 	/* Counted per input: libFuzzer's symbolizer opens fds of its own between
 	 * inputs. */
@@ -319,7 +305,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dev.next_host_port = VIRTIO_VSOCK_HOST_PORT_FIRST;
 	fake_guest_start(&g, 0, 3, log2);
 	while (in.left) {
-		uint8_t step = byte(&in);
+		uint8_t step = fuzz_byte(&in);
 		switch (step & 7) {
 		case 0:
 			tx_packet(&in);
@@ -347,7 +333,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			host_turn();
 			break;
 		default: {
-			uint8_t b = byte(&in);
+			uint8_t b = fuzz_byte(&in);
 			if (b & 0x80)
 				fake_guest_start(&g, 0, 3, log2);
 			else
