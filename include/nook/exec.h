@@ -65,7 +65,7 @@ struct nook_exec_options {
 	 * its own after nook_exec() returns), or NOOK_EXEC_PIPE or
 	 * NOOK_EXEC_NULL. The relay writes output to them with blocking
 	 * writes of at most PIPE_BUF bytes after poll() said they could take
-	 * some. */
+	 * some; as for the VM's stdio (nook/vm.h), ignore SIGPIPE. */
 	int stdin_fd, stdout_fd, stderr_fd;
 	const struct nook_rlimit *rlimits; /* nook/types.h */
 	size_t nrlimits;

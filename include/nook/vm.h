@@ -289,6 +289,9 @@ NOOK_API int nook_vm_config_add_net_custom(nook_vm_config *cfg, const struct noo
  * streams, byte-exact), connected to these host fds (default 0, 1, 2; -1:
  * none; the VM works on copies of its own and never closes these). The same
  * device also carries nook-init's control port, which is not part of it.
+ * Output fds other than sockets are written with write(2): a process
+ * using libnook should ignore SIGPIPE (the nook command line does), or a
+ * pipe whose reader goes away ends it; ignored, that output is dropped.
  *
  * console_output (a file, created or truncated): a copy of what the program
  * writes to stdout and stderr, both in one file in the order the VM takes
