@@ -26,6 +26,8 @@ int parse_on_off(const char *flag, const char *arg, bool *on);
 int parse_count(const char *flag, const char *text, uint64_t max, uint64_t *out);
 /* `s` as a JSON string, quoted and escaped. */
 void json_string(FILE *f, const char *s);
+/* Whether env[0..n) has the KEY of `kv` (KEY=VALUE or a bare KEY). */
+bool env_has_key(const char *const *env, size_t n, const char *kv);
 /* A UNIX stream socket connected to `path`, or -1 with errno. */
 int connect_unix(const char *path);
 
@@ -66,8 +68,9 @@ struct run_state {
 	const char *image, *entrypoint;
 	struct nook_image *image_handle;
 	struct nook_image_store *image_store;
-	char *upper_temp; /* a run's own upper layer, made by upper_pid */
-	pid_t upper_pid;
+	struct nook_image_lease *image_lease;
+	char *upper_temp; /* a run's own upper layer */
+	pid_t image_pid;  /* the process that made both */
 };
 /* Parses run's (or create's) arguments into `cfg` and `st`; optind is then
  * PROGRAM's index (argc when there is none). 0; -1 after printing `usage`
@@ -108,10 +111,14 @@ int run_in_sandbox(int argc, char **argv, int prog, const struct run_state *st);
 /* ---- image.c ---- */
 /* In a sandbox's directory: the upper layer of its --image root. */
 #define SANDBOX_UPPER "upper"
-/* --image: the image (pulled if missing), its program (args: PROGRAM
- * ARGS if given), Env under -e, WorkingDir unless -w; 0 or an exit
+/* --image: the image (pulled if missing) into st, its Env added to
+ * st's under -e, its WorkingDir and User unless -w and -u; 0 or an exit
  * status after printing why. */
-int run_image_apply(nook_vm_config *cfg, struct run_state *st, char **args, size_t nargs);
+int run_image_open(struct run_state *st);
+/* The image's program (args: PROGRAM ARGS if given), NULL-terminated, in
+ * *argv (free() it); 0 or an exit status after printing why. */
+int run_image_program(const struct run_state *st, char **args, size_t nargs,
+		      const char ***argv);
 /* The overlay root of the image's layers and an upper layer. */
 int run_image_root(nook_vm_config *cfg, struct run_state *st);
 /* After the run: the run's own upper layer removed. */

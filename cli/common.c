@@ -89,3 +89,12 @@ void json_string(FILE *f, const char *s)
 	}
 	fputc('"', f);
 }
+
+bool env_has_key(const char *const *env, size_t n, const char *kv)
+{
+	size_t klen = strcspn(kv, "=");
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(env[i], kv, klen) == 0 && (env[i][klen] == '=' || env[i][klen] == '\0'))
+			return true;
+	return false;
+}

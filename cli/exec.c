@@ -111,13 +111,39 @@ static void *signal_thread(void *arg)
 	}
 }
 
-int exec_in_sandbox(const char *name, const char *dir, const struct exec_request *req)
+int exec_in_sandbox(const char *name, const char *dir, const struct exec_request *given)
 {
 	if (!sandbox_monitor(dir))
 		return fail("sandbox %s is not running%s", name, "");
+	/* The sandbox's defaults under the exec's own -e, -w and -u (a
+	 * sandbox of an older nook has none). */
+	int n = 0;
+	char **defaults = strings_read(dir, SANDBOX_EXEC_DEFAULTS, &n);
+	const char **env = calloc((size_t)n / 2 + given->nenv + 1, sizeof(*env));
+	if (!env) {
+		free(defaults);
+		return fail("%s%s", "out of memory", "");
+	}
+	struct exec_request req = *given;
+	req.nenv = 0;
+	for (int i = 0; defaults && i + 1 < n; i += 2) {
+		const char *opt = defaults[i], *value = defaults[i + 1];
+		if (!strcmp(opt, "-e") && !env_has_key(given->env, given->nenv, value))
+			env[req.nenv++] = value;
+		else if (!strcmp(opt, "-w") && !req.workdir)
+			req.workdir = value;
+		else if (!strcmp(opt, "-u") && !req.user)
+			req.user = value;
+	}
+	for (size_t i = 0; i < given->nenv; i++)
+		env[req.nenv++] = given->env[i];
+	req.env = env;
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/" SANDBOX_VSOCK, dir);
-	return exec_relay(path, req);
+	int r = exec_relay(path, &req);
+	free(env);
+	free(defaults);
+	return r;
 }
 
 int exec_relay(const char *vsock_path, const struct exec_request *req)

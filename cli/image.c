@@ -192,22 +192,13 @@ int cmd_image(int argc, char **argv)
 
 /* ---- run --image ---- */
 
-/* Whether -e gave KEY (a KEY=VALUE or a bare KEY). */
-static bool env_given(const struct run_state *st, const char *kv)
-{
-	size_t klen = strcspn(kv, "=");
-	for (size_t i = 0; i < st->nenv; i++)
-		if (strncmp(st->env[i], kv, klen) == 0 &&
-		    (st->env[i][klen] == '=' || st->env[i][klen] == '\0'))
-			return true;
-	return false;
-}
-
 /* The program, as docker runs it: Entrypoint then Cmd; PROGRAM ARGS
- * replace Cmd; --entrypoint replaces Entrypoint and drops Cmd. */
-static int set_program(nook_vm_config *cfg, const struct run_state *st, const nook_image *img,
-		       char **args, size_t nargs)
+ * replace Cmd; --entrypoint replaces Entrypoint and drops Cmd. A
+ * NULL-terminated array (free() it) of strings of the image and args. */
+int run_image_program(const struct run_state *st, char **args, size_t nargs,
+		      const char ***argv)
 {
+	const nook_image *img = st->image_handle;
 	const char *ep_flag[] = {st->entrypoint, NULL};
 	const char *const *ep = st->entrypoint ? ep_flag : nook_image_entrypoint(img);
 	const char *const *cmd = st->entrypoint || nargs ? NULL : nook_image_cmd(img);
@@ -221,15 +212,16 @@ static int set_program(nook_vm_config *cfg, const struct run_state *st, const no
 	if (!prog || !*prog)
 		return fail("--image %s: no PROGRAM given and the image has no Entrypoint or Cmd%s",
 			    st->image, "");
-	int r = 0;
-	for (size_t i = 0; r == 0 && i < total; i++) {
-		const char *a = i < nep ? ep[i] : nargs ? args[i - nep] : cmd[i - nep];
-		r = i ? nook_vm_config_add_arg(cfg, a) : nook_vm_config_set_exec_path(cfg, a);
-	}
-	return r < 0 ? fail("--image %s: %s", st->image, strerror(-r)) : 0;
+	const char **v = calloc(total + 1, sizeof(*v));
+	if (!v)
+		return fail("%s%s", "out of memory", "");
+	for (size_t i = 0; i < total; i++)
+		v[i] = i < nep ? ep[i] : nargs ? args[i - nep] : cmd[i - nep];
+	*argv = v;
+	return 0;
 }
 
-int run_image_apply(nook_vm_config *cfg, struct run_state *st, char **args, size_t nargs)
+int run_image_open(struct run_state *st)
 {
 	nook_image_store *s;
 	int status = open_store(&s);
@@ -241,30 +233,38 @@ int run_image_apply(nook_vm_config *cfg, struct run_state *st, char **args, size
 	if (r == -ENOENT) {
 		nook_error_free(err);
 		status = pull(s, st->image, &img);
-		r = 0;
 	} else if (r < 0) {
 		status = fail_error(err);
 	}
-	if (status == 0)
-		status = set_program(cfg, st, img, args, nargs);
-	const char *const *env = status == 0 ? nook_image_env(img) : NULL;
-	for (size_t i = 0; r >= 0 && env && env[i]; i++)
-		if (!env_given(st, env[i]))
-			r = nook_vm_config_add_env(cfg, env[i]);
-	if (status == 0 && r >= 0 && !st->workdir && nook_image_workdir(img))
-		r = nook_vm_config_set_workdir(cfg, nook_image_workdir(img));
-	if (status == 0 && r >= 0 && !st->user && nook_image_user(img) && *nook_image_user(img))
-		r = nook_vm_config_set_user(cfg, nook_image_user(img));
-	if (status == 0 && r < 0)
-		status = fail("--image %s: %s", st->image, strerror(-r));
-	if (status == 0) {
-		st->image_handle = img;
-		st->image_store = s;
-	} else {
-		nook_image_free(img);
+	if (status) {
 		nook_image_store_close(s);
+		return status;
 	}
-	return status;
+	st->image_handle = img;
+	st->image_store = s;
+	/* The image's Env under -e (which stays last), WorkingDir and User
+	 * unless -w and -u. */
+	const char *const *env = nook_image_env(img);
+	size_t n = 0, given = st->nenv;
+	while (env && env[n])
+		n++;
+	const char **list = calloc(given + n + 1, sizeof(*list));
+	if (!list)
+		return fail("%s%s", "out of memory", "");
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!env_has_key(st->env, given, env[i]))
+			list[k++] = env[i];
+	if (given)
+		memcpy(list + k, st->env, given * sizeof(*list));
+	free(st->env);
+	st->env = list;
+	st->nenv = k + given;
+	if (!st->workdir)
+		st->workdir = nook_image_workdir(img);
+	if (!st->user && nook_image_user(img) && *nook_image_user(img))
+		st->user = nook_image_user(img);
+	return 0;
 }
 
 /* The overlay root: the image's layers under a writable upper one, the
@@ -277,7 +277,9 @@ int run_image_root(nook_vm_config *cfg, struct run_state *st)
 	if (st->sandbox_dir) {
 		if (asprintf(&upper, "%s/" SANDBOX_UPPER, st->sandbox_dir) < 0)
 			return fail("%s%s", "out of memory", "");
-		if (mkdir(upper, 0700) < 0 && errno != EEXIST) {
+		/* 0755 as nook_image_upper_new() makes it (the sandbox's
+		 * directory is 0700). */
+		if ((mkdir(upper, 0755) < 0 && errno != EEXIST) || chmod(upper, 0755) < 0) {
 			int e = errno;
 			free(upper);
 			return fail("sandbox upper layer: %s", strerror(e), "");
@@ -286,14 +288,18 @@ int run_image_root(nook_vm_config *cfg, struct run_state *st)
 		return fail_error(err);
 	} else {
 		st->upper_temp = upper;
-		st->upper_pid = getpid();
 	}
+	st->image_pid = getpid();
 	size_t n = nook_image_layer_count(img);
 	const char **layers = calloc(n + 1, sizeof(*layers));
-	if (!layers) {
+	int status = layers ? 0 : fail("%s%s", "out of memory", "");
+	if (status == 0 && nook_image_lease_take(st->image_store, img, &st->image_lease, &err) < 0)
+		status = fail_error(err);
+	if (status) {
+		free(layers);
 		if (!st->upper_temp)
 			free(upper);
-		return fail("%s%s", "out of memory", "");
+		return status;
 	}
 	for (size_t i = 0; i < n; i++)
 		layers[i] = nook_image_layer_path(img, i);
@@ -308,11 +314,13 @@ int run_image_root(nook_vm_config *cfg, struct run_state *st)
 	return r < 0 ? fail("--image %s: %s", st->image, strerror(-r)) : 0;
 }
 
-/* Removes a run's own upper layer, in the process that made it (not in a
- * jailed child of it). */
+/* Removes a run's own upper layer and lets its layers go, in the process
+ * that made it (not in a jailed child of it). */
 void run_image_done(struct run_state *st)
 {
-	if (st->upper_temp && st->upper_pid == getpid()) {
+	nook_image_lease_release(st->image_lease);
+	st->image_lease = NULL;
+	if (st->upper_temp && st->image_pid == getpid()) {
 		nook_error *err = NULL;
 		if (nook_image_remove_dir(st->upper_temp, &err) < 0)
 			fail_error(err);

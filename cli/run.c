@@ -13,6 +13,8 @@
 
 #include "cli/cli.h"
 #include "cli/group.h"
+#include "cli/sandbox_dir.h"
+
 static const char usage_run[] =
 	"Usage: nook run [OPTIONS] [--] PROGRAM [ARG...]\n"
 	"       nook run -d --name NAME [OPTIONS] [--] [PROGRAM [ARG...]]\n"
@@ -49,11 +51,13 @@ static const char usage_run[] =
 	"  --overlay DIR            root filesystem layer (repeatable, lowest first); the\n"
 	"                           last one receives the guest's writes, the others\n"
 	"                           are never changed\n"
-	"  --image REF              root filesystem, program, environment and working\n"
-	"                           directory from a container image (oci:DIR[:TAG],\n"
-	"                           docker-archive:FILE, docker://NAME[:TAG]; pulled if\n"
-	"                           missing); the guest's writes go to a private layer\n"
-	"                           removed after the run. PROGRAM ARGS replace its Cmd\n"
+	"  --image REF              root filesystem, program, environment, working\n"
+	"                           directory and user from a container image\n"
+	"                           (oci:DIR[:TAG], docker-archive:FILE,\n"
+	"                           docker://NAME[:TAG]; pulled if missing); the guest's\n"
+	"                           writes go to a private layer removed after the run\n"
+	"                           (a sandbox's stays with it). PROGRAM ARGS replace\n"
+	"                           its Cmd\n"
 	"  --entrypoint PROG        with --image: run PROG instead of its Entrypoint and\n"
 	"                           Cmd (ARGS still follow)\n"
 	"  -v, --volume HOST:GUEST[:ro]\n"
@@ -284,12 +288,11 @@ int parse_run_args(int argc, char **argv, const char *usage, nook_vm_config *cfg
 		return fail("--entrypoint %s: only with --image%s", st->entrypoint, "");
 	if (st->image && (st->noverlay || st->rootfs))
 		return fail("--image %s: not with --rootfs or --overlay%s", st->image, "");
-	if (st->image && st->tty)
-		return fail("--image %s with -t: not supported yet (run it with -d --name NAME, "
-			    "then 'nook exec -it NAME PROGRAM')%s", st->image, "");
-	/* -e, -w and -u are the program's (an image has one); with -t and no
-	 * program here (the VMM of run -t), they are the exec's that runs it. */
-	bool program = optind < argc || st->image;
+	if (st->image && (status = run_image_open(st)))
+		return status;
+	/* -e, -w and -u are the program's; the VMM of run -t has none (its
+	 * program is an exec, which gets them). */
+	bool program = (optind < argc || st->image) && !(st->tty && st->sandbox_dir);
 	if (!program && !st->tty && (st->nenv || st->workdir || st->user))
 		return fail("-e, -w and -u need a PROGRAM (for a sandbox's later programs, give "
 			    "them to 'nook exec')%s%s", "", "");
@@ -300,12 +303,19 @@ int parse_run_args(int argc, char **argv, const char *usage, nook_vm_config *cfg
 		r = nook_vm_config_set_workdir(cfg, st->workdir);
 	if (program && r == 0 && st->user)
 		r = nook_vm_config_set_user(cfg, st->user);
-	if (r == 0 && st->image)
-		return run_image_apply(cfg, st, argv + optind, (size_t)(argc - optind));
-	if (r == 0 && program)
-		r = nook_vm_config_set_exec_path(cfg, argv[optind]);
-	for (int i = optind + 1; r == 0 && i < argc; i++)
-		r = nook_vm_config_add_arg(cfg, argv[i]);
+	/* PROGRAM ARGS, or the image's */
+	const char **prog = NULL;
+	const char *const *args = (const char *const *)argv + optind;
+	size_t nargs = program ? (size_t)(argc - optind) : 0;
+	if (program && r == 0 && st->image &&
+	    (status = run_image_program(st, argv + optind, nargs, &prog)))
+		return status;
+	if (prog)
+		for (args = prog, nargs = 0; prog[nargs];)
+			nargs++;
+	for (size_t i = 0; r == 0 && i < nargs; i++)
+		r = i ? nook_vm_config_add_arg(cfg, args[i]) : nook_vm_config_set_exec_path(cfg, args[i]);
+	free(prog);
 	return r < 0 ? fail("%s%s", strerror(-r), "") : 0;
 }
 
@@ -348,6 +358,26 @@ static int prepare_sandbox_vmm(nook_vm_config *cfg, const struct run_state *st)
 	if (r == 0 && !st->hostname)
 		r = nook_vm_config_set_hostname(cfg, name);
 	nook_vm_config_set_stdio(cfg, STDIN_FILENO, STDOUT_FILENO, STDOUT_FILENO);
+	/* Execs start from the program's -e, -w and -u (an image's Env,
+	 * WorkingDir and User among them), as docker exec does. */
+	const char **defaults = calloc(2 * st->nenv + 4, sizeof(*defaults));
+	int n = 0;
+	for (size_t i = 0; defaults && i < st->nenv; i++) {
+		defaults[n++] = "-e";
+		defaults[n++] = st->env[i];
+	}
+	if (defaults && st->workdir) {
+		defaults[n++] = "-w";
+		defaults[n++] = st->workdir;
+	}
+	if (defaults && st->user) {
+		defaults[n++] = "-u";
+		defaults[n++] = st->user;
+	}
+	if (r == 0)
+		r = defaults ? strings_write(st->sandbox_dir, SANDBOX_EXEC_DEFAULTS, n, defaults)
+			     : -ENOMEM;
+	free(defaults);
 	if (r < 0)
 		return fail("sandbox %s: %s", name, strerror(-r));
 	return st->group ? join_group(cfg, st, name) : 0;

@@ -86,7 +86,7 @@ static void spec_scan(int argc, char **argv, struct spec_info *info)
 static char **spec_load(const char *dir, int *argc, const char *name)
 {
 	int n;
-	char **spec = spec_read(dir, &n);
+	char **spec = strings_read(dir, "spec", &n);
 	if (!spec) {
 		fprintf(stderr, "nook: sandbox %s: its spec: %s\n", name, strerror(errno));
 		return NULL;
@@ -140,7 +140,7 @@ static int create_sandbox(const char *name, int n, char *const *spec_argv, char 
 	}
 	struct sandbox_state st = {.exit_code = -1, .created = (long long)time(NULL)};
 	snprintf(st.status, sizeof(st.status), "created");
-	if ((r = spec_write(dir, n, spec_argv)) < 0 || (r = state_write(dir, &st)) < 0) {
+	if ((r = strings_write(dir, "spec", n, (const char *const *)spec_argv)) < 0 || (r = state_write(dir, &st)) < 0) {
 		sandbox_remove_dir(dir);
 		return fail("sandbox %s: %s", dir, strerror(-r));
 	}
@@ -441,10 +441,17 @@ int run_in_sandbox(int argc, char **argv, int prog, const struct run_state *st)
 	if (!st->detach && !st->tty)
 		return fail("run: --name needs -d (a named sandbox runs detached; see 'nook "
 			    "create --help')%s%s", "", "");
-	if (st->tty && prog >= argc)
+	if (st->tty && prog >= argc && !st->image)
 		return fail("run: -t: no PROGRAM given%s%s", "", "");
 	if (st->vsock)
 		return fail(SANDBOX_NO_VSOCK "%s%s", "", "");
+	/* -t: the program (the image's, PROGRAM ARGS in its Cmd's place) */
+	const char **image_argv = NULL;
+	if (st->tty && st->image) {
+		int r = run_image_program(st, argv + prog, (size_t)(argc - prog), &image_argv);
+		if (r)
+			return r;
+	}
 	char name[SANDBOX_NAME_MAX + 1], dir[4096];
 	if (st->name)
 		snprintf(name, sizeof(name), "%s", st->name);
@@ -463,7 +470,7 @@ int run_in_sandbox(int argc, char **argv, int prog, const struct run_state *st)
 	}
 	if (r == 0) {
 		struct exec_request req = {
-			.argv = (const char *const *)argv + prog,
+			.argv = image_argv ? image_argv : (const char *const *)argv + prog,
 			.env = st->env,
 			.nenv = st->nenv,
 			.workdir = st->workdir,
@@ -474,6 +481,7 @@ int run_in_sandbox(int argc, char **argv, int prog, const struct run_state *st)
 		r = exec_in_sandbox(name, dir, &req);
 		stop_sandbox(name, dir, 0);
 	}
+	free(image_argv);
 	/* A sandbox of -t without --name is gone with its program. */
 	if (!st->name && sandbox_monitor(dir) == 0)
 		sandbox_remove_dir(dir);

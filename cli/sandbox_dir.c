@@ -173,11 +173,12 @@ void state_effective(const char *dir, struct sandbox_state *st)
 	}
 }
 
-int spec_write(const char *dir, int argc, char *const *argv)
+int strings_write(const char *dir, const char *file, int argc, const char *const *argv)
 {
-	char path[4200];
-	file_path(path, sizeof(path), dir, "spec");
-	FILE *f = fopen(path, "wxe");
+	char path[4200], tmp[4300];
+	file_path(path, sizeof(path), dir, file);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "we");
 	if (!f)
 		return -errno;
 	for (int i = 0; i < argc; i++)
@@ -185,13 +186,17 @@ int spec_write(const char *dir, int argc, char *const *argv)
 	int r = fflush(f) == 0 ? 0 : -errno;
 	if (fclose(f) != 0 && r == 0)
 		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
 	return r;
 }
 
-char **spec_read(const char *dir, int *argc)
+char **strings_read(const char *dir, const char *file, int *argc)
 {
 	char path[4200];
-	file_path(path, sizeof(path), dir, "spec");
+	file_path(path, sizeof(path), dir, file);
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return NULL;
@@ -246,8 +251,9 @@ char **spec_read(const char *dir, int *argc)
 /* Only what nook makes there is removed; anything else makes rmdir fail. */
 static bool nook_file(const char *name)
 {
-	static const char *const files[] = {"spec", "state", "monitor.lock", "log", "vmm.log",
-					    SANDBOX_VSOCK};
+	static const char *const files[] = {"spec", "spec.tmp", SANDBOX_EXEC_DEFAULTS,
+					    SANDBOX_EXEC_DEFAULTS ".tmp", "state", "monitor.lock",
+					    "log", "vmm.log", SANDBOX_VSOCK};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 		if (strcmp(name, files[i]) == 0)
 			return true;

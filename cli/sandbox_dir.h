@@ -3,6 +3,9 @@
  * root, else /tmp/nook-UID), mode 0700, so that users never see each
  * other's sandboxes. A sandbox's directory holds:
  *   spec       nook run's arguments it was created with, NUL-separated
+ *   exec-defaults  exec's options that every exec starts from (the -e, -w
+ *              and -u of its program, with an image's Env, WorkingDir and
+ *              User), NUL-separated; written by the VMM as it starts
  *   state      key=value lines (struct sandbox_state), replaced atomically
  *   monitor.lock  locked (fcntl) by the sandbox's monitor while it lives
  *   log        the program's stdout and stderr
@@ -44,10 +47,13 @@ pid_t sandbox_monitor(const char *dir);
  * (with a reason in st->error). */
 void state_effective(const char *dir, struct sandbox_state *st);
 
-/* The spec: argc strings. spec_read returns a NULL-terminated array in
- * one allocation (free() it), or NULL with errno. */
-int spec_write(const char *dir, int argc, char *const *argv);
-char **spec_read(const char *dir, int *argc);
+#define SANDBOX_EXEC_DEFAULTS "exec-defaults"
+
+/* The spec and exec-defaults files: argc strings, replaced atomically.
+ * strings_read returns a NULL-terminated array in one allocation (free()
+ * it), or NULL with errno. */
+int strings_write(const char *dir, const char *file, int argc, const char *const *argv);
+char **strings_read(const char *dir, const char *file, int *argc);
 
 /* Removes the sandbox's directory and the files nook puts in it; -errno
  * (ENOTEMPTY when something else is in it). */

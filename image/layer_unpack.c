@@ -37,7 +37,8 @@
 
 #define WHITEOUT_PREFIX ".wh."
 #define WHITEOUT_OPAQUE ".wh..wh..opq"
-#define OPAQUE_XATTR "user.overlay.opaque"
+#define OVERLAY_XATTRS "user.overlay."
+#define OPAQUE_XATTR OVERLAY_XATTRS "opaque"
 #define READ_CHUNK (256u << 10)
 
 struct hashed_input {
@@ -214,6 +215,28 @@ static int set_view(struct unpack *u, int fd, mode_t host_type, const struct sta
 	return 0;
 }
 
+/* The entry's extended attributes (pax SCHILY.xattr) as the file server
+ * shows them to the guest: user.* as they are, security.* (a file
+ * capability, say) and trusted.* renamed. The server's own records,
+ * overlay's (whiteouts and opaque directories say those) and other
+ * namespaces are not a layer's to set: left out. */
+static int set_xattrs(struct unpack *u, int fd, struct archive_entry *e)
+{
+	const char *name;
+	const void *value;
+	size_t size;
+	archive_entry_xattr_reset(e);
+	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+		char host[XATTR_NAME_MAX + 1];
+		if (!name || !strncmp(name, OVERLAY_XATTRS, strlen(OVERLAY_XATTRS)) ||
+		    fs_xattr_host_name(name, true, host) < 0)
+			continue;
+		if (fsetxattr(fd, host, value, size, 0) < 0)
+			return fail(u, errno, "xattr %.100s: %s", name, strerror(errno));
+	}
+	return 0;
+}
+
 static int write_data(struct unpack *u, struct archive *a, int fd)
 {
 	const void *buf;
@@ -255,6 +278,8 @@ static int make_file(struct unpack *u, struct archive *a, struct archive_entry *
 		r = fail(u, errno, "truncate: %s", strerror(errno));
 	if (r == 0)
 		r = set_view(u, fd, S_IFREG, guest);
+	if (r == 0)
+		r = set_xattrs(u, fd, e);
 	if (r == 0) {
 		const struct timespec times[2] = {{.tv_nsec = UTIME_OMIT},
 						  {archive_entry_mtime(e), archive_entry_mtime_nsec(e)}};
@@ -264,7 +289,8 @@ static int make_file(struct unpack *u, struct archive *a, struct archive_entry *
 	return r;
 }
 
-static int make_dir(struct unpack *u, int dirfd, const char *base, const struct stat *guest)
+static int make_dir(struct unpack *u, struct archive_entry *e, int dirfd, const char *base,
+		    const struct stat *guest)
 {
 	if (*base && mkdirat(dirfd, base, 0700) < 0 && errno != EEXIST)
 		return fail(u, errno, "mkdir: %s", strerror(errno));
@@ -272,6 +298,8 @@ static int make_dir(struct unpack *u, int dirfd, const char *base, const struct 
 	if (fd < 0)
 		return fail(u, errno, "open: %s", strerror(errno));
 	int r = set_view(u, fd, S_IFDIR, guest);
+	if (r == 0)
+		r = set_xattrs(u, fd, e);
 	close(fd);
 	return r;
 }
@@ -362,7 +390,7 @@ static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entr
 	    archive_entry_gid(e) < 0 || archive_entry_gid(e) >= UINT32_MAX)
 		return fail(u, EINVAL, "owner out of range");
 	if (!*path) /* the layer's root: its mode and owner only */
-		return type == AE_IFDIR ? make_dir(u, u->root, "", &guest) : 0;
+		return type == AE_IFDIR ? make_dir(u, e, u->root, "", &guest) : 0;
 	const char *hardlink = archive_entry_hardlink(e)
 				       ? name_of(archive_entry_hardlink_utf8(e), archive_entry_hardlink(e))
 				       : NULL;
@@ -381,7 +409,7 @@ static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entr
 	case AE_IFREG:
 		return make_file(u, a, e, dirfd, base, &guest);
 	case AE_IFDIR:
-		return make_dir(u, dirfd, base, &guest);
+		return make_dir(u, e, dirfd, base, &guest);
 	case AE_IFLNK: {
 		const char *target = name_of(archive_entry_symlink_utf8(e), archive_entry_symlink(e));
 		if (!target || !*target || strlen(target) >= PATH_MAX)

@@ -48,7 +48,17 @@ struct nook_image {
 	struct image_config config;
 };
 
-static const char *const subdirs[] = {"layers", "records", "uppers", "tmp"};
+static const char *const subdirs[] = {"layers", "records", "uppers", "tmp", "leases"};
+
+/* A lease: leases/XXXXXX, the hex names of an image's layers, one per
+ * line, flock'ed shared by the process running the image for as long as
+ * it does. Prune keeps those layers; a lease it can lock exclusively has
+ * no holder left (its process ended) and goes. */
+struct nook_image_lease {
+	char *path;
+	int fd;
+	pid_t pid;
+};
 
 /* ---- removing trees ---- */
 
@@ -590,13 +600,54 @@ int nook_image_remove(nook_image_store *s, const char *ref, nook_error **err)
 	return r;
 }
 
-static bool referenced(nook_image *const *list, size_t n, const char *hex)
+static bool referenced(nook_image *const *list, size_t n, const struct strv *leased,
+		       const char *hex)
 {
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < list[i]->nlayers; j++)
 			if (!strcmp(image_digest_hex(list[i]->layers[j].digest), hex))
 				return true;
+	for (size_t i = 0; i < leased->n; i++)
+		if (!strcmp(leased->items[i], hex))
+			return true;
 	return false;
+}
+
+/* The layers of the leases still held, into *leased; the others removed.
+ * Under the store's exclusive lock: no lease is being written. */
+static int leases_scan(nook_image_store *s, struct strv *leased, nook_error **err)
+{
+	char dir[4200];
+	snprintf(dir, sizeof(dir), "%s/leases", s->dir);
+	DIR *d = opendir(dir);
+	if (!d)
+		return error_set(err, errno, "image store %s: %s", dir, strerror(errno));
+	int r = 0;
+	for (struct dirent *e; r == 0 && (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			unlinkat(dirfd(d), e->d_name, 0);
+			close(fd);
+			continue;
+		}
+		FILE *f = fdopen(fd, "r");
+		char line[80];
+		while (r == 0 && f && fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\n")] = '\0';
+			if (strlen(line) == 2 * SHA256_SIZE && strv_push(leased, line) < 0)
+				r = error_set(err, ENOMEM, "out of memory");
+		}
+		if (f)
+			fclose(f);
+		else
+			close(fd);
+	}
+	closedir(d);
+	return r;
 }
 
 int nook_image_prune(nook_image_store *s, uint64_t *freed, nook_error **err)
@@ -607,7 +658,10 @@ int nook_image_prune(nook_image_store *s, uint64_t *freed, nook_error **err)
 		return error_set(err, -r, "image store %s: lock: %s", s->dir, strerror(-r));
 	nook_image **list = NULL;
 	size_t n = 0;
+	struct strv leased = {0};
 	r = nook_image_list(s, &list, &n, err);
+	if (r == 0)
+		r = leases_scan(s, &leased, err);
 	char dir[4200], path[4500];
 	int removed = 0;
 	tree_bytes = 0;
@@ -620,7 +674,7 @@ int nook_image_prune(nook_image_store *s, uint64_t *freed, nook_error **err)
 			continue;
 		char hex[65];
 		snprintf(hex, sizeof(hex), "%.64s", e->d_name);
-		if (referenced(list, n, hex))
+		if (referenced(list, n, &leased, hex))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		bool is_layer = strlen(e->d_name) == 64;
@@ -644,6 +698,7 @@ int nook_image_prune(nook_image_store *s, uint64_t *freed, nook_error **err)
 	if (d)
 		closedir(d);
 	*freed = tree_bytes;
+	strv_free(&leased);
 	for (size_t i = 0; i < n; i++)
 		nook_image_free(list[i]);
 	free(list);
@@ -655,12 +710,71 @@ int nook_image_upper_new(nook_image_store *s, char **path, nook_error **err)
 {
 	if (asprintf(path, "%s/uppers/run-XXXXXX", s->dir) < 0)
 		return error_set(err, ENOMEM, "out of memory");
-	if (!mkdtemp(*path)) {
+	/* The guest's / is the upper layer's root: 0755 like an image's, so
+	 * that a User other than root reaches the rest (uppers/ is 0700). */
+	if (!mkdtemp(*path) || chmod(*path, 0755) < 0) {
 		int e = errno;
+		rmdir(*path);
 		free(*path);
 		*path = NULL;
 		return error_set(err, e, "image store %s: upper directory: %s", s->dir, strerror(e));
 	}
+	return 0;
+}
+
+void nook_image_lease_release(nook_image_lease *l)
+{
+	if (!l)
+		return;
+	/* Another process's copy (a forked child): the fd may be gone or
+	 * be something else by now, and the lease is not its to end. */
+	if (l->pid == getpid()) {
+		unlink(l->path);
+		close(l->fd);
+	}
+	free(l->path);
+	free(l);
+}
+
+int nook_image_lease_take(nook_image_store *s, const nook_image *img, nook_image_lease **out,
+			  nook_error **err)
+{
+	nook_image_lease *l = calloc(1, sizeof(*l));
+	if (!l || asprintf(&l->path, "%s/leases/XXXXXX", s->dir) < 0) {
+		free(l);
+		return error_set(err, ENOMEM, "out of memory");
+	}
+	l->pid = getpid();
+	/* Under the store's lock: prune sees whole leases, and layers it
+	 * removed before are noticed here. */
+	int r = lock(s, LOCK_SH);
+	if (r < 0) {
+		error_set(err, -r, "image store %s: lock: %s", s->dir, strerror(-r));
+		free(l->path);
+		free(l);
+		return r;
+	}
+	l->fd = mkostemp(l->path, O_CLOEXEC);
+	if (l->fd < 0)
+		r = error_set(err, errno, "image store %s: lease: %s", s->dir, strerror(errno));
+	else if (flock(l->fd, LOCK_SH) < 0)
+		r = error_set(err, errno, "image store %s: lease: %s", s->dir, strerror(errno));
+	for (size_t i = 0; r == 0 && i < img->nlayers; i++) {
+		struct stat st;
+		if (stat(img->layers[i].path, &st) < 0)
+			r = error_set(err, ENOENT, "image %s: layer %s is gone from the store (image "
+				      "prune?); pull the image again", img->name, img->layers[i].digest);
+		else if (dprintf(l->fd, "%s\n", image_digest_hex(img->layers[i].digest)) < 0)
+			r = error_set(err, errno, "image store %s: lease: %s", s->dir, strerror(errno));
+	}
+	flock(s->lock_fd, LOCK_UN);
+	if (r < 0) {
+		if (l->fd < 0)
+			l->pid = 0; /* no file of its own to remove */
+		nook_image_lease_release(l);
+		return r;
+	}
+	*out = l;
 	return 0;
 }
 

@@ -10,7 +10,7 @@ packages="meson ninja-build pkg-config gcc libc6-dev libcmocka-dev
   busybox-static cpio python3 musl-tools zlib1g-dev libslirp-dev libglib2.0-dev
   qemu-utils e2fsprogs passt bindfs fuse3 python3.11 libpython3.11-testsuite
   iproute2 clang libclang-rt-14-dev libseccomp-dev libcap-dev vdeplug
-  libarchive-dev libjson-c-dev skopeo podman containerd runc"
+  libarchive-dev libjson-c-dev skopeo podman containerd runc docker.io"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

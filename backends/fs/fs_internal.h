@@ -139,7 +139,6 @@ int fs_guest_new(const struct fuse_in_header *h, const struct stat *parent, mode
 int fs_node_set_view(struct fs_node *nd, struct stat *st, const struct stat *want, bool fresh);
 int fs_node_disarm(struct fs_node *nd);
 int fs_node_kill_privs(struct fs_node *nd);
-int fs_xattr_host_name(const char *name, bool change, char host[XATTR_NAME_MAX + 1]);
 size_t fs_xattr_guest_list(char *list, size_t len);
 bool fs_xattr_is_priv(const char *name);
 

@@ -64,6 +64,7 @@
 #ifndef NOOK_BACKENDS_FS_SERVER_H
 #define NOOK_BACKENDS_FS_SERVER_H
 
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -85,6 +86,10 @@ struct stat;
 #define FS_RECORD_XATTR "user.containers.override_stat"
 int fs_record_format(char *buf, size_t size, const struct stat *guest);
 mode_t fs_host_mode(mode_t type, mode_t mode);
+/* The host name under which the guest sees xattr `name` (`change`: to set
+ * it): 0 with *host; -EPERM/-ENODATA for the server's own records,
+ * -EOPNOTSUPP for namespaces not served, -ERANGE when too long. */
+int fs_xattr_host_name(const char *name, bool change, char host[XATTR_NAME_MAX + 1]);
 
 struct fs_export {
 	const char *name;      /* entry in the synthetic root; NULL: the root */

@@ -9,6 +9,7 @@
  *   records/<hex>.json  one pulled image (hex: the SHA-256 of its name):
  *                   its name, id, layer list and the config values below
  *   uppers/         private writable upper layers of runs
+ *   leases/         the layers of images being run (nook_image_lease_take)
  *   tmp/            layers being unpacked; renamed into layers/ when whole
  * Files are made 0600 and directories 0700 (the layers' contents keep
  * their own permission bits, never an s-bit).
@@ -47,6 +48,7 @@ extern "C" {
 
 typedef struct nook_image_store nook_image_store;
 typedef struct nook_image nook_image;
+typedef struct nook_image_lease nook_image_lease;
 
 /* Opens (making it if missing) the store in `dir`, or the default one
  * when dir is NULL. */
@@ -84,8 +86,8 @@ NOOK_API int nook_image_list(nook_image_store *store, nook_image ***out, size_t 
 /* Forgets the image REF names (-ENOENT when there is none); its layers
  * stay until nook_image_prune(). */
 NOOK_API int nook_image_remove(nook_image_store *store, const char *ref, nook_error **err);
-/* Removes every layer no image refers to, and leftovers of interrupted
- * pulls; *freed_bytes: the size of the files removed. Waits for pulls in
+/* Removes every layer that neither an image nor a lease refers to, and
+ * leftovers of interrupted pulls; *freed_bytes: the size of the files removed. Waits for pulls in
  * progress. Returns the number of layers removed. */
 NOOK_API int nook_image_prune(nook_image_store *store, uint64_t *freed_bytes, nook_error **err);
 
@@ -107,8 +109,19 @@ NOOK_API const char *const *nook_image_env(const nook_image *image);
 NOOK_API const char *nook_image_workdir(const nook_image *image);
 NOOK_API const char *nook_image_user(const nook_image *image);
 
+/* Keeps the image's layers in the store while it runs: prune leaves
+ * them, even after rmi of the image, until the lease is released or the
+ * process that took it ends. Fails (-ENOENT, naming the layer) when a
+ * layer of the image was removed since it was opened. Take it before
+ * the VM is built and release it after the VM ends, in the same process
+ * (a forked child's release only frees its copy). */
+NOOK_API int nook_image_lease_take(nook_image_store *store, const nook_image *image,
+				   nook_image_lease **out, nook_error **err);
+NOOK_API void nook_image_lease_release(nook_image_lease *lease);
+
 /* A new empty directory for the writable upper layer of one run
- * (uppers/XXXXXX in the store, 0700); *path is the caller's to free. */
+ * (uppers/XXXXXX in the store; 0755, the guest's / being its root);
+ * *path is the caller's to free. */
 NOOK_API int nook_image_upper_new(nook_image_store *store, char **path, nook_error **err);
 /* Removes a directory and everything in it (an upper layer after its
  * run), never following a symlink. */

@@ -4,7 +4,8 @@
 # pulled into the store, run as overlay roots through the nook binary and
 # the real guest kernel, removed and pruned. Three short boots (warm from
 # the shared snapshot cache) and one of a 30-layer image, slow on PVM
-# hosts. Output is TAP.
+# hosts; then a sandbox of an image (execs, rmi and prune while it runs)
+# and run -it --image on a pseudo-terminal (script). Output is TAP.
 # Usage: test_e2e_image.sh NOOK ROOTFS_DIR MAKE_IMAGES
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
@@ -13,7 +14,16 @@ ROOTFS=$2
 MAKE_IMAGES=$3
 BOOT_TIMEOUT=${NOOK_E2E_BOOT_TIMEOUT:-300}
 work=$(mktemp -d /tmp/nook-e2e-image-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+chmod 0700 "$work"
+# Sandboxes of the test's own.
+export XDG_RUNTIME_DIR=$work/run
+mkdir -m 0700 "$XDG_RUNTIME_DIR"
+cleanup() {
+	timeout 60 "$NOOK" rm -f imgsb >/dev/null 2>&1
+	pkill -KILL -f "sandbox-dir $XDG_RUNTIME_DIR/" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
 store=${NOOK_CACHE_DIR:-$HOME/.cache/nook}/images
 
 # A busybox program on this PVM host sometimes dies of SIGSEGV as it
@@ -155,13 +165,63 @@ run prune1 image prune
 check "prune: status 0" equals "$(status prune1)" 0
 check "prune keeps what oci:other and the 30-layer image use" test -d "$(python3 -c '
 import json, sys
-print([i for i in json.load(open(sys.argv[1])) if i["name"].endswith(":other")][0]["layers"][0]["path"])' "$work/imagesjson.out")"
+print([i for i in json.load(open(sys.argv[1])) if i["name"] == sys.argv[2]][0]["layers"][0]["path"])' "$work/imagesjson.out" "$OCI:other")"
 run images2 images
 check "images after rmi" test "$(grep -c "$work/img" "$work/images2.out")" = 2
 run rmi2 rmi "$OCI:other" "oci:$work/img/many:many"
 run prune2 image prune
 check "prune: every layer of these images gone" test -z "$(python3 -c '
 import json, os, sys
-print(" ".join(l["path"] for f in sys.argv[1:] for i in json.load(open(f)) for l in i["layers"] if os.path.exists(l["path"])))' "$work/imagesjson.out" "$work/imagesjson2.out")"
+print(" ".join(l["path"] for f in sys.argv[2:] for i in json.load(open(f)) for l in i["layers"]
+               if sys.argv[1] in i["name"] and os.path.exists(l["path"])))' "$work/img" "$work/imagesjson.out" "$work/imagesjson2.out")"
+# --- A sandbox of an image: execs start from its Env, WorkingDir and
+# User (and run's -e), as docker exec does; rmi and prune while it runs
+# leave its layers, prune after it takes them ---
+run pull4 pull "$OCI:other"
+other_layer=$(python3 -c '
+import json, sys
+print([i for i in json.load(open(sys.argv[1])) if i["name"] == sys.argv[2]][0]["layers"][2]["path"])' "$work/imagesjson.out" "$OCI:other")
+for _ in 1 2 3; do
+	run sbrun run -d --name imgsb --image "$OCI:other" -e EXTRA=run -- /bin/sh -c 'exec sleep 100000'
+	[ "$(status sbrun)" = 0 ] && "$NOOK" exec imgsb true 2>/dev/null && break
+	"$NOOK" rm -f imgsb >/dev/null 2>&1
+	retries=$((retries + 1))
+done
+check "run -d --image: status 0" equals "$(status sbrun)" 0
+run rmiuse rmi "$OCI:other"
+run pruneuse image prune
+check "rmi and prune while it runs: status 0" equals "$(status rmiuse):$(status pruneuse)" 0:0
+check "the running image's layers stay" test -d "$other_layer"
+exec_img() { # OUT ARGS: nook exec, again after a start-up SIGSEGV
+	local out=$1; shift
+	for _ in 1 2 3; do
+		run "$out" exec "$@"
+		[ "$(status "$out")" = 139 ] || break
+		retries=$((retries + 1))
+	done
+}
+exec_img ex1 imgsb /bin/sh -c 'echo "$OTHER_VAR $EXTRA $(id -u) $(pwd) $(cat /etc/other)"'
+check "exec: the image's Env, run's -e, User and WorkingDir" equals "$(cat "$work/ex1.out")" "other run 65534 /tmp other"
+exec_img ex2 -e OTHER_VAR=exec -u 0 -w / imgsb /bin/sh -c 'echo "$OTHER_VAR $EXTRA $(id -u) $(pwd)"'
+check "exec -e, -u and -w over them" equals "$(cat "$work/ex2.out")" "exec run 0 /"
+run sbrm rm -f imgsb
+check "rm -f: status 0" equals "$(status sbrm)" 0
+run prune3 image prune
+check "prune after the run takes its layers" test ! -e "$other_layer"
+check "no lease is left" test -z "$(ls -A "$store/leases")"
+
+# --- run -it --image: the image's program on a terminal, with its Env,
+# User and WorkingDir ---
+for _ in 1 2 3; do
+	timeout -k 10 "$BOOT_TIMEOUT" script -qec "$NOOK run -it --image $OCI:other -- /bin/sh -c 'echo \$OTHER_VAR \$(id -u) \$(pwd); [ -t 0 ] && echo tty'" /dev/null </dev/null >"$work/runit.out" 2>&1
+	st=$?
+	[ "$st" = 139 ] || break
+	retries=$((retries + 1))
+done
+check "run -it --image: status 0 (was $st)" equals "$st" 0
+check "run -it --image: Env, User and WorkingDir" contains "$work/runit.out" "other 65534 /tmp"
+check "run -it --image: a terminal" grep -q "tty.\?$" "$work/runit.out"
+run rmi3 rmi "$OCI:other"
+run prune4 image prune
 echo "# boots run again after a start-up SIGSEGV: $retries"
 tap_done

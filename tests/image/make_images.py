@@ -176,7 +176,9 @@ def main():
     full = oci.image("test", [l1, l2, l3], config)
     oci.image("other", [l1, l2, l3o],
               {"architecture": "amd64", "os": "linux",
-               "config": {"Cmd": ["/bin/cat", "/etc/other"]}})
+               "config": {"Cmd": ["/bin/cat", "/etc/other"], "User": "nobody",
+                          "WorkingDir": "/tmp",
+                          "Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "OTHER_VAR=other"]}})
     oci.close()
 
     # docker save (the layout before Docker 25): <hex>.json, <id>/layer.tar

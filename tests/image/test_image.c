@@ -41,6 +41,7 @@ struct entry {
 	const char *hardlink;
 	unsigned uid, gid;
 	dev_t rdev;
+	const char *const *xattrs; /* name, value, ..., NULL */
 };
 
 #define FILE_E(n, d) {.name = (n), .type = AE_IFREG, .perm = 0644, .data = (d)}
@@ -79,6 +80,9 @@ static struct blob tar_of(const struct entry *e, size_t n, bool gzip)
 			archive_entry_set_hardlink(ae, e[i].hardlink);
 		if (e[i].rdev)
 			archive_entry_set_rdev(ae, e[i].rdev);
+		for (size_t x = 0; e[i].xattrs && e[i].xattrs[x]; x += 2)
+			archive_entry_xattr_add_entry(ae, e[i].xattrs[x], e[i].xattrs[x + 1],
+						      strlen(e[i].xattrs[x + 1]));
 		size_t len = e[i].data ? strlen(e[i].data) : 0;
 		archive_entry_set_size(ae, len);
 		assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
@@ -585,6 +589,55 @@ static void test_unpacked_form(void **state)
 	nook_image_store_close(s);
 }
 
+static void xattr_absent(const char *path, const char *name)
+{
+	char buf[128];
+	if (lgetxattr(path, name, buf, sizeof(buf)) >= 0 || errno != ENODATA)
+		fail_msg("%s: %s should not be there", path, name);
+}
+
+/* A layer's xattrs as the file server shows them; the names it keeps for
+ * itself, overlay's and other namespaces are not taken from a layer. */
+static void test_layer_xattrs(void **state)
+{
+	(void)state;
+	static const char *const ping_x[] = {
+		"security.capability", "cap-bytes", "user.mime", "text/plain",
+		"trusted.t", "tv", "user.containers.override_stat", "0:0:0104755",
+		"user.nook.security.capability", "forged", NULL};
+	static const char *const dir_x[] = {"user.overlay.opaque", "y", "user.d", "dv", NULL};
+	const struct entry e[] = {
+		{.name = "bin/ping", .type = AE_IFREG, .perm = 0644, .data = "p", .xattrs = ping_x},
+		{.name = "d", .type = AE_IFDIR, .perm = 0755, .xattrs = dir_x},
+	};
+	struct blob b = tar_of(e, 2, true);
+	layout_make("img-x", &b, 1, plain_config, NULL, NULL);
+	free(b.data);
+	nook_image_store *s = store_open();
+	nook_error *err = NULL;
+	char ref[600], path[700];
+	snprintf(ref, sizeof(ref), "oci:%s/img-x", scratch);
+	nook_image *img;
+	assert_int_equal(nook_image_pull(s, ref, NULL, NULL, &img, &err), 0);
+	snprintf(path, sizeof(path), "%s/bin/ping", nook_image_layer_path(img, 0));
+	xattr_equals(path, "user.nook.security.capability", "cap-bytes");
+	xattr_equals(path, "user.mime", "text/plain");
+	xattr_equals(path, "user.nook.trusted.t", "tv");
+	/* Root's 0644 file needs no record: a forged one would show. */
+	xattr_absent(path, "user.containers.override_stat");
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	snprintf(path, sizeof(path), "%s/d", nook_image_layer_path(img, 0));
+	xattr_equals(path, "user.d", "dv");
+	xattr_absent(path, "user.overlay.opaque");
+	nook_image_free(img);
+	assert_int_equal(nook_image_remove(s, ref, &err), 0);
+	uint64_t freed;
+	assert_int_equal(nook_image_prune(s, &freed, &err), 1);
+	nook_image_store_close(s);
+}
+
 /* Two images with a common layer: stored once; prune keeps what an image
  * still uses. */
 static void test_shared_and_prune(void **state)
@@ -634,6 +687,55 @@ static void test_shared_and_prune(void **state)
 	assert_int_equal(nook_image_remove(s, rb, &err), 0);
 	assert_int_equal(nook_image_prune(s, &freed, &err), 2);
 	assert_int_equal(count_entries("layers"), 0);
+	nook_image_store_close(s);
+}
+
+/* A lease keeps a running image's layers from prune, even after rmi; one
+ * whose process ended does not; a lease of layers pruned already fails. */
+static void test_leases(void **state)
+{
+	(void)state;
+	const struct entry e[] = {FILE_E("leased", "leased")};
+	struct blob b = tar_of(e, 1, false);
+	layout_make("img-l", &b, 1, plain_config, NULL, NULL);
+	free(b.data);
+	nook_image_store *s = store_open();
+	nook_error *err = NULL;
+	char ref[600];
+	snprintf(ref, sizeof(ref), "oci:%s/img-l", scratch);
+	nook_image *img;
+	nook_image_lease *lease;
+	uint64_t freed;
+	assert_int_equal(nook_image_pull(s, ref, NULL, NULL, &img, &err), 0);
+	assert_int_equal(nook_image_lease_take(s, img, &lease, &err), 0);
+	assert_int_equal(count_entries("leases"), 1);
+	assert_int_equal(nook_image_remove(s, ref, &err), 0);
+	assert_int_equal(nook_image_prune(s, &freed, &err), 0);
+	assert_int_equal(count_entries("layers"), 2);
+	nook_image_lease_release(lease);
+	assert_int_equal(count_entries("leases"), 0);
+	assert_int_equal(nook_image_prune(s, &freed, &err), 1);
+	nook_image_free(img);
+
+	/* A holder that ended without releasing it (killed, say). */
+	assert_int_equal(nook_image_pull(s, ref, NULL, NULL, &img, &err), 0);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(nook_image_lease_take(s, img, &lease, &err) == 0 ? 0 : 1);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(status, 0);
+	assert_int_equal(count_entries("leases"), 1);
+	assert_int_equal(nook_image_remove(s, ref, &err), 0);
+	assert_int_equal(nook_image_prune(s, &freed, &err), 1);
+	assert_int_equal(count_entries("leases"), 0);
+
+	/* The image was opened before its layers were pruned. */
+	assert_int_equal(nook_image_lease_take(s, img, &lease, &err), -ENOENT);
+	assert_non_null(strstr(nook_error_message(err), "gone from the store"));
+	nook_error_free(err);
+	assert_int_equal(count_entries("leases"), 0);
+	nook_image_free(img);
 	nook_image_store_close(s);
 }
 
@@ -727,7 +829,9 @@ int main(void)
 		cmocka_unit_test(test_digest_mismatch),
 		cmocka_unit_test(test_bad_layouts),
 		cmocka_unit_test(test_unpacked_form),
+		cmocka_unit_test(test_layer_xattrs),
 		cmocka_unit_test(test_shared_and_prune),
+		cmocka_unit_test(test_leases),
 		cmocka_unit_test(test_concurrent_pulls),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -11,7 +11,9 @@
 #     a temporary directory, its own namespace): ctr image import, ctr run
 #     --rm --runc-binary with its exit status and output; ctr run -d, ctr
 #     task exec (exit status, output), task kill, task rm.
-#   Docker: only the client is installed here, no dockerd: skipped.
+#   Docker (a dockerd of the test's own, docker.io from Debian, as root):
+#     docker run --runtime nook --rm with its exit status, stdout, stderr,
+#     -e and -v; run -d, exec, stop (143), rm.
 # A client that is missing is skipped, saying so; exit 77 when all are.
 # Usage: test_oci_podman.sh NOOK_RUNTIME ROOTFS_DIR
 set -u
@@ -30,6 +32,14 @@ P() { timeout -k 10 "$BOOT_TIMEOUT" podman --root "$work/pm/storage" --runroot "
 	--runtime "$RUNTIME" "$@"; }
 C() { timeout -k 10 "$BOOT_TIMEOUT" ctr -a "$work/ct/c.sock" -n "$ns" "$@"; }
 containerd_pid=
+dockerd_pid=
+stop_dockerd() {
+	kill "$dockerd_pid" 2>/dev/null
+	for _ in $(seq 60); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.5; done
+	kill -KILL "$dockerd_pid" 2>/dev/null
+	wait "$dockerd_pid" 2>/dev/null
+	dockerd_pid=
+}
 cleanup() {
 	# No VM or daemon outlives the test.
 	if [ -d "$work/pm" ]; then
@@ -46,6 +56,10 @@ cleanup() {
 		wait "$containerd_pid" 2>/dev/null
 		# The shim's runc --root for our namespace (empty by now).
 		rmdir "/run/containerd/runc/$ns" 2>/dev/null
+	fi
+	if [ -n "$dockerd_pid" ]; then
+		Dk rm -f dk1 >/dev/null 2>&1
+		stop_dockerd
 	fi
 	grep -o " $work/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
 	rm -rf "$work"
@@ -152,10 +166,52 @@ else
 	check "ctr task rm, container rm" test $? = 0
 fi
 
-if command -v dockerd >/dev/null; then
-	skip "Docker: not tested yet (dockerd is installed)"
+# ---- Docker ----
+# A dockerd of the test's own (Debian's docker.io: its own containerd,
+# data and exec roots in $work, vfs storage, no iptables and no bridge:
+# --network none), with nook-runtime as the runtime "nook".
+if ! command -v dockerd >/dev/null; then
+	skip "Docker: dockerd is not installed (Debian's docker.io)"
+elif [ "$(id -u)" != 0 ]; then
+	skip "Docker: dockerd needs root"
 else
-	skip "Docker: dockerd is not installed here (only the docker client is)"
+	mkdir -p "$work/dk/vol"
+	echo "from the host" >"$work/dk/vol/in"
+	dockerd --data-root "$work/dk/data" --exec-root "$work/dk/x" --pidfile "$work/dk/pid" \
+		-H "unix://$work/dk/d.sock" --storage-driver vfs --iptables=false --ip-forward=false \
+		--ip-masq=false --bridge=none --add-runtime "nook=$RUNTIME" >"$work/dk/log" 2>&1 &
+	dockerd_pid=$!
+	# The daemon's own client (the API versions match).
+	docker_cli=docker
+	[ -x /usr/bin/docker ] && docker_cli=/usr/bin/docker
+	Dk() { timeout -k 10 "$BOOT_TIMEOUT" "$docker_cli" -H "unix://$work/dk/d.sock" "$@"; }
+	for _ in $(seq 150); do Dk version >/dev/null 2>&1 && break; sleep 0.2; done
+	Dk import "$work/rootfs.tar" nook-busybox:oci >"$work/dk/import.out" 2>&1
+	check "docker import of the busybox rootfs" test $? = 0
+	Dk run --rm --runtime nook --network none -e FOO=bar -v "$work/dk/vol:/data" nook-busybox:oci \
+		sh -c 'echo foo=$FOO; cat /data/in; echo from-the-guest > /data/out; echo to-stderr >&2; exit 4' \
+		>"$work/dk/run.out" 2>"$work/dk/run.err"
+	equals $? 4; ok $? "docker run --runtime nook --rm: the exit status is the program's (4)"
+	check "docker run: stdout, with -e FOO=bar" contains "$work/dk/run.out" "foo=bar"
+	check "docker run: stderr apart" contains "$work/dk/run.err" "to-stderr"
+	check "docker run -v: the guest reads the host's file" contains "$work/dk/run.out" "from the host"
+	check "docker run -v: the host reads the guest's" contains "$work/dk/vol/out" "from-the-guest"
+	Dk run -d --name dk1 --runtime nook --network none nook-busybox:oci \
+		sh -c 'exec sleep 100000' >"$work/dk/d1.out" 2>&1
+	check "docker run -d" test $? = 0
+	for i in 1 2 3 4; do # again after a PVM start-up crash
+		Dk exec -e E=1 dk1 sh -c 'echo exec-in-dk1 E=$E; exit 7' >"$work/dk/exec.out" 2>&1
+		st=$?
+		[ "$st" = 139 ] || break
+		echo "# docker exec ended with 139 (a PVM start-up crash): again"
+	done
+	equals "$st" 7; ok $? "docker exec: the exit status (7)"
+	check "docker exec -e: its output" contains "$work/dk/exec.out" "exec-in-dk1 E=1"
+	Dk stop -t 3 dk1 >/dev/null 2>&1
+	check "docker stop: exited, by SIGTERM (143)" test "$(Dk inspect -f '{{.State.Status}} {{.State.ExitCode}}' dk1)" = "exited 143"
+	Dk rm dk1 >/dev/null 2>&1
+	check "docker rm" test $? = 0
+	stop_dockerd
 fi
 [ "$skipped" -ge 3 ] && exit 77
 tap_done
