@@ -193,6 +193,10 @@ int oci_cmd_create(const char *root, int argc, char **argv)
 		status = oci_hooks_run(spec.hooks, "prestart", state);
 		if (status == 0)
 			status = oci_hooks_run(spec.hooks, "createRuntime", state);
+		/* The container's namespaces are inside the VM: its
+		 * createContainer hooks (host paths) run here, after those. */
+		if (status == 0)
+			status = oci_hooks_run(spec.hooks, "createContainer", state);
 		json_object_put(state);
 	}
 	if (status && pid > 0) {
@@ -435,7 +439,8 @@ static int cmd_features(void)
 	puts("{\n"
 	     "  \"ociVersionMin\": \"1.0.0\",\n"
 	     "  \"ociVersionMax\": \"" OCI_VERSION "\",\n"
-	     "  \"hooks\": [\"prestart\", \"createRuntime\", \"poststart\", \"poststop\"],\n"
+	     "  \"hooks\": [\"prestart\", \"createRuntime\", \"createContainer\", \"poststart\",\n"
+	     "    \"poststop\"],\n"
 	     "  \"mountOptions\": [\"bind\", \"rbind\", \"ro\", \"rw\"],\n"
 	     "  \"linux\": {\n"
 	     "    \"namespaces\": [\"network\", \"pid\", \"mount\", \"ipc\", \"uts\"],\n"

@@ -380,6 +380,13 @@ int oci_spec_load(const char *bundle, const char *vsock_path, struct oci_spec *s
 		return 1;
 	if (!process)
 		return oci_fail("config.json: no process (nothing to run)");
+	/* They would run inside the container, which is the guest here: its
+	 * root is not a host file system a host program could run in. */
+	json_object *inside;
+	if (spec->hooks && json_object_object_get_ex(spec->hooks, "startContainer", &inside) &&
+	    json_object_is_type(inside, json_type_array) && json_object_array_length(inside))
+		return oci_fail("config.json: hooks.startContainer: not supported (they run inside "
+				"the container, and a nook container is a virtual machine)");
 	nook_vm_config_set_log(cfg, NOOK_LOG_WARN, NULL, NULL);
 	size_t nshares = 0;
 	if (oci_process_parse(process, "config.json", &spec->process))

@@ -6,9 +6,10 @@
 # signal, JSON error logs. Then two containers:
 #   t1: a program (as uid 1000) in a network namespace of the test's own (the guest
 #       fetches a page from a server only that namespace has), with rw and
-#       ro bind mounts, hooks (prestart, createRuntime, poststart, poststop:
-#       the state on stdin), annotations; create, state created, wrong-state
-#       errors, start, running, execs from process.json (env, cwd, user,
+#       ro bind mounts, hooks (prestart, createRuntime, createContainer,
+#       poststart, poststop: the state on stdin), annotations; create,
+#       state created, wrong-state errors, start, running, execs from
+#       process.json (env, cwd, user,
 #       exit status; --detach with its pid reaped), ps, kill USR1 (the
 #       program's trap), kill TERM (its trap exits 42: the VMM's status),
 #       stopped, wrong-state errors, delete, gone;
@@ -88,6 +89,11 @@ bundle badpub rw 'c["annotations"] = {"nook.publish": "80,abc"}'
 R create --bundle "$work/badpub" e6 >"$work/e6" 2>&1
 ok $(($? != 1)) "create with annotation nook.publish=80,abc exits 1"
 check "... naming the bad port" contains "$work/e6" '"abc"'
+bundle inhook rw 'c["hooks"] = {"startContainer": [{"path": "/bin/true"}]}'
+R create --bundle "$work/inhook" e7 >"$work/e7" 2>&1
+ok $(($? != 1)) "create with a startContainer hook exits 1"
+check "... saying why" contains "$work/e7" "hooks.startContainer: not supported"
+check "... and leaves no container behind" test ! -e "$root/e7"
 bundle noargs rw 'c["process"]["args"] = []'
 R create --bundle "$work/noargs" e5 >"$work/e5" 2>&1
 check "create without process.args fails naming it" contains "$work/e5" "process.args"
@@ -115,7 +121,7 @@ for i in $(seq 50); do
 	sleep 0.1
 done
 sleep 1
-for h in prestart createRuntime poststart poststop; do
+for h in prestart createRuntime createContainer poststart poststop; do
 	printf '#!/bin/sh\ncat > %s/hook-%s.json\n' "$work" "$h" >"$work/hook-$h"
 	chmod +x "$work/hook-$h"
 done
@@ -134,7 +140,7 @@ c['linux']['namespaces'].append({'type': 'network', 'path': '$netns'})
 c['process']['user'] = {'uid': 1000, 'gid': 1000}
 c['annotations'] = {'org.example.key': 'value'}
 c['hooks'] = {h: [{'path': '$work/hook-' + h, 'args': ['hook-' + h]}]
-              for h in ('prestart', 'createRuntime', 'poststart', 'poststop')}
+              for h in ('prestart', 'createRuntime', 'createContainer', 'poststart', 'poststop')}
 "
 cat >"$work/t1.sh" <<SH
 R() { timeout -k 5 $BOOT_TIMEOUT "$RUNTIME" --root "$root" "\$@"; }
@@ -195,9 +201,9 @@ import json,sys; s=json.load(open(sys.argv[1])); assert s["status"]=="created" a
 check "t1: the VMM (the pid) is a child of the caller's subreaper" grep -q "^$vmm " "$work/reaped"
 equals "$(cat "$work/exec-created.status")/$(cat "$work/delete-created.status")" 1/1; ok $? "t1: exec and delete of a created container fail"
 check "... saying why" contains "$work/e-delete-created" "not stopped"
-check "t1: prestart and createRuntime hooks got the state (created)" python3 -c '
+check "t1: prestart, createRuntime and createContainer hooks got the state (created)" python3 -c '
 import json,sys
-for f in sys.argv[1:]: s=json.load(open(f)); assert s["id"]=="t1" and s["status"]=="created", s' "$work/hook-prestart.json" "$work/hook-createRuntime.json"
+for f in sys.argv[1:]: s=json.load(open(f)); assert s["id"]=="t1" and s["status"]=="created", s' "$work/hook-prestart.json" "$work/hook-createRuntime.json" "$work/hook-createContainer.json"
 equals "$(cat "$work/start.status")" 0; ok $? "t1: start succeeds"
 equals "$(cat "$work/start-again.status")" 1; ok $? "t1: a second start fails"
 check "t1: state running" contains "$work/state.running" '"running"'
