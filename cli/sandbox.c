@@ -140,7 +140,8 @@ static int create_sandbox(const char *name, int n, char *const *spec_argv, char 
 	}
 	struct sandbox_state st = {.exit_code = -1, .created = (long long)time(NULL)};
 	snprintf(st.status, sizeof(st.status), "created");
-	if ((r = strings_write(dir, "spec", n, (const char *const *)spec_argv)) < 0 || (r = state_write(dir, &st)) < 0) {
+	if ((r = strings_write(dir, "spec", n, (const char *const *)spec_argv)) < 0 ||
+	    (r = state_write(dir, &st)) < 0) {
 		sandbox_remove_dir(dir);
 		return fail("sandbox %s: %s", dir, strerror(-r));
 	}

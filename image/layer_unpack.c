@@ -215,6 +215,16 @@ static int set_view(struct unpack *u, int fd, mode_t host_type, const struct sta
 	return 0;
 }
 
+/* `n` more bytes of the layer's files against its limit. */
+static int count_bytes(struct unpack *u, uint64_t n)
+{
+	if (n > u->limits->max_bytes - u->bytes)
+		return fail(u, EFBIG, "more than the layer's limit of %llu bytes of files",
+			    (unsigned long long)u->limits->max_bytes);
+	u->bytes += n;
+	return 0;
+}
+
 /* The entry's extended attributes (pax SCHILY.xattr) as the file server
  * shows them to the guest: user.* as they are, security.* (a file
  * capability, say) and trusted.* renamed. The server's own records,
@@ -231,6 +241,11 @@ static int set_xattrs(struct unpack *u, int fd, struct archive_entry *e)
 		if (!name || !strncmp(name, OVERLAY_XATTRS, strlen(OVERLAY_XATTRS)) ||
 		    fs_xattr_host_name(name, true, host) < 0)
 			continue;
+		/* Values count as file data: compressed zeros are no way
+		 * round the layer's limit. */
+		int r = count_bytes(u, size);
+		if (r < 0)
+			return r;
 		if (fsetxattr(fd, host, value, size, 0) < 0)
 			return fail(u, errno, "xattr %.100s: %s", name, strerror(errno));
 	}
@@ -244,10 +259,9 @@ static int write_data(struct unpack *u, struct archive *a, int fd)
 	la_int64_t off;
 	int r;
 	while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK) {
-		if (len > u->limits->max_bytes - u->bytes)
-			return fail(u, EFBIG, "more than the layer's limit of %llu bytes of files",
-				    (unsigned long long)u->limits->max_bytes);
-		u->bytes += len;
+		int q = count_bytes(u, len);
+		if (q < 0)
+			return q;
 		for (size_t done = 0; done < len;) {
 			ssize_t n = pwrite(fd, (const char *)buf + done, len - done, off + (off_t)done);
 			if (n < 0 && errno == EINTR)

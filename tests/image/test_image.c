@@ -636,6 +636,19 @@ static void test_layer_xattrs(void **state)
 	uint64_t freed;
 	assert_int_equal(nook_image_prune(s, &freed, &err), 1);
 	nook_image_store_close(s);
+
+	/* Xattr values count toward the layer's bytes (compressed zeros
+	 * would be a cheap way round the limit). */
+	static char big[2000];
+	memset(big, 'z', sizeof(big) - 1);
+	const char *const big_x[] = {"user.big", big, NULL};
+	const struct entry bomb[] = {
+		{.name = "a", .type = AE_IFREG, .perm = 0644, .data = "", .xattrs = big_x},
+	};
+	b = tar_of(bomb, 1, true);
+	layout_make("img-xbomb", &b, 1, plain_config, NULL, NULL);
+	free(b.data);
+	expect_refused("img-xbomb", "more than the layer's limit of 1000 bytes", 1000);
 }
 
 /* Two images with a common layer: stored once; prune keeps what an image
