@@ -712,9 +712,11 @@ int nook_image_upper_new(nook_image_store *s, char **path, nook_error **err)
 		return error_set(err, ENOMEM, "out of memory");
 	/* The guest's / is the upper layer's root: 0755 like an image's, so
 	 * that a User other than root reaches the rest (uppers/ is 0700). */
-	if (!mkdtemp(*path) || chmod(*path, 0755) < 0) {
+	bool made = mkdtemp(*path) != NULL;
+	if (!made || chmod(*path, 0755) < 0) {
 		int e = errno;
-		rmdir(*path);
+		if (made)
+			rmdir(*path);
 		free(*path);
 		*path = NULL;
 		return error_set(err, e, "image store %s: upper directory: %s", s->dir, strerror(e));
