@@ -160,6 +160,10 @@ void *vcpu_thread_main(void *arg)
 	uint64_t none = 0;
 	if (v->id == 0)
 		atomic_compare_exchange_strong(&m->t_first_run, &none, monotonic_ns());
+	/* A pause asked and resumed before this thread ran left its kick
+	 * behind (every KVM_RUN would return at once); the loop's checks see
+	 * a pause or stop that still holds. */
+	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	while (!machine_stopping(m)) {
 		if (atomic_load(&m->pause_requested)) {
 			vcpu_park(v);

@@ -294,4 +294,6 @@ void vm_destroy_devices(struct nook_vm *vm)
 		close(vm->stop_timer.fd);
 	if (vm->ready.fd >= 0)
 		close(vm->ready.fd);
+	if (vm->restore_watchdog.fd >= 0)
+		close(vm->restore_watchdog.fd);
 }

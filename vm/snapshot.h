@@ -24,7 +24,7 @@
 
 #define SNAPSHOT_MAGIC "NOOKSNAP"
 /* Bump when the layout of any section changes. */
-#define SNAPSHOT_VERSION 1
+#define SNAPSHOT_VERSION 2
 #define SNAPSHOT_STATE_FILE "state"
 #define SNAPSHOT_MEMORY_FILE "memory"
 #define SNAPSHOT_KEY_SIZE 32

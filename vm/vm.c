@@ -94,6 +94,7 @@ static nook_vm *vm_new(const nook_vm_config *cfg)
 	vm->loop.epoll_fd = vm->loop.wake_fd = -1;
 	vm->kernel_log_fd = -1;
 	vm->control_pipe[0] = vm->control_pipe[1] = vm->stop_timer.fd = vm->ready.fd = -1;
+	vm->restore_watchdog.fd = -1;
 	pthread_mutex_init(&vm->snapshot_lock, NULL);
 	pthread_cond_init(&vm->snapshot_cond, NULL);
 	machine_init(&vm->machine);
@@ -305,6 +306,7 @@ void nook_vm_free(nook_vm *vm)
 	bytes_free(&vm->config);
 	free(vm->cache_dir);
 	free(vm->request_dir);
+	free(vm->restored_from);
 	free(vm->vsock_path);
 	nook_error_free(vm->request_err);
 	pthread_mutex_destroy(&vm->snapshot_lock);

@@ -129,6 +129,11 @@ struct nook_vm {
 	bool request_done;
 	int request_result;
 	nook_error *request_err;
+	/* A restored guest that has not started its program when this fires
+	 * is described in the log, and the cache's snapshot it came from
+	 * (restored_from) is removed. */
+	struct event_source restore_watchdog;
+	char *restored_from;
 };
 
 void vm_log(struct nook_vm *vm, enum nook_log_level level, const char *fmt, ...)

@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 #include "vm/guest_config.h"
 #include "vm/snapshot_cache.h"
 #include "vm/vm.h"
+#include "x86/diagnose.h"
 #include "x86/snapshot.h"
 
 /* Entropy for the guest's pool at each run: twice the minimum. */
@@ -273,6 +276,55 @@ static int restore(struct nook_vm *vm, const struct snapshot *s, nook_error **er
 	return r;
 }
 
+/* Seconds from the restore: a warm start takes 10-30 s on a PVM host
+ * (its kernel code is emulated), minutes with ten at once on two cores. */
+#define RESTORE_WATCHDOG_S 240
+
+/* A restored guest that stalls stalls again on every restore of the same
+ * snapshot (seen on PVM hosts: it idles with an interrupt pending), so the
+ * snapshot goes and the next run makes a new one, and what the vCPU was
+ * doing goes to the log. */
+static void on_restore_watchdog(void *opaque, uint32_t events)
+{
+	struct nook_vm *vm = opaque;
+	uint64_t expirations;
+	if (read(vm->restore_watchdog.fd, &expirations, sizeof(expirations)) !=
+		    sizeof(expirations) ||
+	    atomic_load(&vm->boot_port.t_program) || machine_pause(&vm->machine) < 0)
+		return;
+	char state[512];
+	x86_describe_stall(&vm->machine.vcpus[0], state, sizeof(state));
+	machine_resume(&vm->machine);
+	vm_log(vm, NOOK_LOG_WARN, "the restored guest has not started its program yet (%s)", state);
+	if (vm->restored_from) {
+		snapshot_remove_dir(vm->restored_from);
+		vm_log(vm, NOOK_LOG_WARN, "removed the snapshot %s: the next run of this machine "
+		       "shape boots cold and makes a new one", vm->restored_from);
+	}
+}
+
+static int arm_restore_watchdog(struct nook_vm *vm, const char *dir, bool cached,
+				nook_error **err)
+{
+	struct itimerspec t = {.it_value = {.tv_sec = RESTORE_WATCHDOG_S}};
+	/* The tests' way to fire it at a healthy guest. */
+	const char *debug_ms = getenv("NOOK_DEBUG_RESTORE_WATCHDOG_MS");
+	if (debug_ms && atoi(debug_ms) > 0)
+		t.it_value = (struct timespec){atoi(debug_ms) / 1000, atoi(debug_ms) % 1000 * 1000000L};
+	vm->restore_watchdog = (struct event_source){
+		.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
+		.fn = on_restore_watchdog,
+		.opaque = vm,
+	};
+	if (cached && !(vm->restored_from = strdup(dir)))
+		return error_set(err, ENOMEM, "out of memory");
+	if (vm->restore_watchdog.fd < 0 ||
+	    event_loop_add(&vm->loop, &vm->restore_watchdog, EPOLLIN) < 0 ||
+	    timerfd_settime(vm->restore_watchdog.fd, 0, &t, NULL) < 0)
+		return error_set(err, errno, "restore watchdog: %s", strerror(errno));
+	return 0;
+}
+
 int vm_try_restore(struct nook_vm *vm, const nook_vm_config *cfg, const struct vm_plan *plan,
 		   const char *cmdline, bool allow_restore, nook_error **err)
 {
@@ -321,6 +373,8 @@ int vm_try_restore(struct nook_vm *vm, const nook_vm_config *cfg, const struct v
 			error_prefix(err, "snapshot %s", dir);
 			return -ESTALE;
 		}
+		if ((r = arm_restore_watchdog(vm, dir, !cfg->snapshot_dir, err)) < 0)
+			return r;
 		vm->boot = NOOK_VM_BOOT_RESTORED;
 		vm_log(vm, NOOK_LOG_INFO, "restored from snapshot %s", dir);
 		return 1;

@@ -99,3 +99,40 @@ void x86_describe_internal_error(struct vcpu *v, char *buf, size_t len)
 	if ((size_t)n < len && system_map_lookup(v->machine->system_map_path, rip, sym, sizeof(sym)) == 0)
 		snprintf(buf + n, len - (size_t)n, ", in %s", sym);
 }
+
+/* The highest vector set in one of the LAPIC's 256-bit registers (eight
+ * 32-bit words 16 bytes apart), or -1. */
+static int lapic_highest(const struct kvm_lapic_state *l, unsigned offset)
+{
+	for (int w = 7; w >= 0; w--) {
+		uint32_t v;
+		memcpy(&v, l->regs + offset + (unsigned)w * 16, sizeof(v));
+		if (v)
+			return w * 32 + 31 - __builtin_clz(v);
+	}
+	return -1;
+}
+
+void x86_describe_stall(struct vcpu *v, char *buf, size_t len)
+{
+	struct kvm_regs regs;
+	struct kvm_vcpu_events ev;
+	struct kvm_mp_state mp;
+	struct kvm_lapic_state lapic;
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0 ||
+	    ioctl(v->fd, KVM_GET_MP_STATE, &mp) < 0 || ioctl(v->fd, KVM_GET_LAPIC, &lapic) < 0) {
+		snprintf(buf, len, "vCPU %d: its state cannot be read: %s", v->id, strerror(errno));
+		return;
+	}
+	uint32_t tpr, ppr;
+	memcpy(&tpr, lapic.regs + 0x80, sizeof(tpr));
+	memcpy(&ppr, lapic.regs + 0xa0, sizeof(ppr));
+	snprintf(buf, len,
+		 "vCPU %d at rip 0x%llx, IF %d, interrupt shadow %u, mp_state %u, "
+		 "injected interrupt %s%u, pending exception %u, NMI pending %u masked %u, "
+		 "LAPIC TPR 0x%x PPR 0x%x highest IRR %d ISR %d",
+		 v->id, (unsigned long long)regs.rip, (regs.rflags & 0x200) != 0,
+		 ev.interrupt.shadow, mp.mp_state, ev.interrupt.injected ? "" : "none/",
+		 ev.interrupt.nr, ev.exception.pending, ev.nmi.pending, ev.nmi.masked, tpr, ppr,
+		 lapic_highest(&lapic, 0x200), lapic_highest(&lapic, 0x100));
+}

@@ -11,6 +11,11 @@
 
 void x86_describe_internal_error(struct vcpu *v, char *buf, size_t len);
 
+/* What a guest that makes no progress is doing: RIP, the interrupt flag
+ * and shadow, pending events, the MP state and the local APIC's TPR, PPR
+ * and highest IRR and ISR vectors. For a paused vCPU (machine_pause()). */
+void x86_describe_stall(struct vcpu *v, char *buf, size_t len);
+
 /* Guest virtual -> guest physical through the 4-level page tables at cr3;
  * returns -EFAULT when unmapped. Identity when paging is off. */
 int x86_translate(const struct guest_memory *mem, const struct kvm_sregs *sregs, uint64_t va,

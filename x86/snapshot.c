@@ -10,7 +10,13 @@
  * TSC (so the guest's clocks go on from where they were), the system call
  * entry points, the kernel GS base, PAT and MTRRs, the TSC deadline timer,
  * and KVM's paravirtual clock, steal-time and async page fault areas. Those
- * this host's KVM does not know are left out (KVM_GET_MSR_INDEX_LIST). */
+ * this host's KVM does not know are left out (KVM_GET_MSR_INDEX_LIST).
+ * KVM_SET_MSRS applies them in this order, which matters for one pair: the
+ * async page fault vector comes before the enable. Enabling sends the guest
+ * a wake-up on that vector and holds every later "page ready" until the
+ * guest acknowledges it; sent on vector 0 it never arrives, and the first
+ * guest task that waits for a page the host reads from disk waits forever
+ * (the restored guest idles, its program never runs). */
 static const uint32_t saved_msrs[] = {
 	0x10,       /* IA32_TSC */
 	0x3b,       /* IA32_TSC_ADJUST */
@@ -30,9 +36,11 @@ static const uint32_t saved_msrs[] = {
 	0xc0000103, /* TSC_AUX */
 	0x4b564d00, /* KVM wall clock */
 	0x4b564d01, /* KVM system time */
+	0x4b564d06, /* KVM async page fault vector: before the enable */
 	0x4b564d02, /* KVM async page faults */
 	0x4b564d03, /* KVM steal time */
 	0x4b564d04, /* KVM PV EOI */
+	0x4b564d05, /* KVM poll control */
 };
 #define NSAVED_MSRS (sizeof(saved_msrs) / sizeof(saved_msrs[0]))
 

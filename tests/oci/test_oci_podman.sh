@@ -22,7 +22,7 @@ dir=$(dirname "$0")
 # Absolute: the clients run it from directories of their own.
 RUNTIME=$(realpath "$1")
 ROOTFS=$2
-BOOT_TIMEOUT=${NOOK_E2E_BOOT_TIMEOUT:-600}
+BOOT_TIMEOUT=${NOOK_E2E_BOOT_TIMEOUT:-300}
 work=$(mktemp -d /tmp/nook-oci-cl-XXXXXX)
 ns=nook-oci-$$
 skipped=0
@@ -39,6 +39,19 @@ again_after_139() {
 		echo "# $* ended with 139 (a PVM start-up crash): again"
 	done
 }
+# FILE...: the end of each (a client's output, a daemon's log, the
+# runtime's log.json files) and the VMs still running, as TAP comments,
+# after a client command failed.
+explain() {
+	local f
+	for f in "$@"; do
+		[ -s "$f" ] || continue
+		echo "# --- ${f#"$work"/} (end):"
+		tail -n 25 "$f" | sed 's/^/#   /'
+	done
+	echo "# --- nook VMMs running: $(pgrep -c -f "$RUNTIME" 2>/dev/null)"
+	ps -o pid,etime,time,args -p "$(pgrep -d, -f "$RUNTIME")" 2>/dev/null | cut -c1-160 | sed 's/^/#   /'
+}
 P() { timeout -k 10 "$BOOT_TIMEOUT" podman --root "$work/pm/storage" --runroot "$work/pm/run" \
 	--tmpdir "$work/pm/tmp" --cgroup-manager cgroupfs --events-backend file \
 	--runtime "$RUNTIME" "$@"; }
@@ -52,23 +65,27 @@ stop_dockerd() {
 	wait "$dockerd_pid" 2>/dev/null
 	dockerd_pid=
 }
+# Each client's daemon and its VMs end with its section, so a VM that
+# hangs in one section cannot slow the next.
+stop_containerd() {
+	for t in $(C task ls -q 2>/dev/null); do
+		C task kill -s KILL "$t" >/dev/null 2>&1
+		C task rm -f "$t" >/dev/null 2>&1
+	done
+	for c in $(C c ls -q 2>/dev/null); do C c rm "$c" >/dev/null 2>&1; done
+	kill "$containerd_pid" 2>/dev/null
+	wait "$containerd_pid" 2>/dev/null
+	containerd_pid=
+	# The shim's runc --root for our namespace (empty by now).
+	rmdir "/run/containerd/runc/$ns" 2>/dev/null
+}
 cleanup() {
 	# No VM or daemon outlives the test.
 	if [ -d "$work/pm" ]; then
 		P rm -af -t 0 >/dev/null 2>&1
 		P image rm -af >/dev/null 2>&1
 	fi
-	if [ -n "$containerd_pid" ]; then
-		for t in $(C task ls -q 2>/dev/null); do
-			C task kill -s KILL "$t" >/dev/null 2>&1
-			C task rm -f "$t" >/dev/null 2>&1
-		done
-		for c in $(C c ls -q 2>/dev/null); do C c rm "$c" >/dev/null 2>&1; done
-		kill "$containerd_pid" 2>/dev/null
-		wait "$containerd_pid" 2>/dev/null
-		# The shim's runc --root for our namespace (empty by now).
-		rmdir "/run/containerd/runc/$ns" 2>/dev/null
-	fi
+	[ -n "$containerd_pid" ] && stop_containerd
 	if [ -n "$dockerd_pid" ]; then
 		Dk rm -f dk1 >/dev/null 2>&1
 		stop_dockerd
@@ -90,7 +107,9 @@ else
 	P run --rm --network none -e FOO=bar -v "$work/vol:/data" localhost/nook-busybox:oci \
 		sh -c 'echo foo=$FOO; cat /data/in; echo from-the-guest > /data/out; echo to-stderr >&2; exit 4' \
 		>"$work/run.out" 2>"$work/run.err"
-	equals $? 4; ok $? "podman run --rm: the exit status is the program's (4)"
+	st=$?
+	equals $st 4; ok $? "podman run --rm: the exit status is the program's (4)"
+	[ "$st" = 4 ] || explain "$work/run.out" "$work/run.err"
 	check "podman run: stdout, with -e FOO=bar" contains "$work/run.out" "foo=bar"
 	check "podman run: stderr apart" contains "$work/run.err" "to-stderr"
 	check "podman run -v: the guest reads the host's file" contains "$work/run.out" "from the host"
@@ -144,7 +163,9 @@ else
 	check "ctr image import of a docker-archive image" test $? = 0
 	C run --rm --runc-binary "$RUNTIME" docker.io/library/nook-busybox:oci c1 \
 		sh -c 'echo hi from ctr; exit 6' >"$work/c1.out" 2>&1
-	equals $? 6; ok $? "ctr run --rm --runc-binary: the exit status is the program's (6)"
+	st=$?
+	equals $st 6; ok $? "ctr run --rm --runc-binary: the exit status is the program's (6)"
+	[ "$st" = 6 ] || explain "$work/c1.out" "$work/ct/log" $(find "$work/ct/state" -name log.json 2>/dev/null)
 	check "ctr run: its output" contains "$work/c1.out" "hi from ctr"
 	C run -d --runc-binary "$RUNTIME" docker.io/library/nook-busybox:oci c2 \
 		sh -c 'while :; do sleep 1; done' >"$work/c2.out" 2>&1
@@ -154,6 +175,7 @@ else
 	ctr_exec() { execs=$((execs + 1)); C task exec --exec-id "e$execs" "$@"; }
 	again_after_139 "$work/e1.out" ctr_exec c2 sh -c 'echo exec here; echo $((1 + 2)); exit 3'
 	equals "$st" 3; ok $? "ctr task exec: the exit status (3)"
+	[ "$st" = 3 ] || explain "$work/c2.out" "$work/e1.out" "$work/ct/log" $(find "$work/ct/state" -name log.json 2>/dev/null)
 	check "ctr task exec: its output" contains "$work/e1.out" "exec here"
 	C task ps c2 >"$work/c2.ps" 2>&1
 	check "ctr task ps: the VMM" grep -q "^[0-9]" "$work/c2.ps"
@@ -167,6 +189,7 @@ else
 	equals "$state" STOPPED; ok $? "ctr task kill -s TERM: the task stops"
 	C task rm c2 >/dev/null 2>&1 && C c rm c2 >/dev/null 2>&1
 	check "ctr task rm, container rm" test $? = 0
+	stop_containerd
 fi
 
 # ---- Docker ----
@@ -194,7 +217,10 @@ else
 	Dk run --rm --runtime nook --network none -e FOO=bar -v "$work/dk/vol:/data" nook-busybox:oci \
 		sh -c 'echo foo=$FOO; cat /data/in; echo from-the-guest > /data/out; echo to-stderr >&2; exit 4' \
 		>"$work/dk/run.out" 2>"$work/dk/run.err"
-	equals $? 4; ok $? "docker run --runtime nook --rm: the exit status is the program's (4)"
+	st=$?
+	equals $st 4; ok $? "docker run --runtime nook --rm: the exit status is the program's (4)"
+	[ "$st" = 4 ] || explain "$work/dk/run.out" "$work/dk/run.err" "$work/dk/log" \
+		$(find "$work/dk/x" -name log.json 2>/dev/null)
 	check "docker run: stdout, with -e FOO=bar" contains "$work/dk/run.out" "foo=bar"
 	check "docker run: stderr apart" contains "$work/dk/run.err" "to-stderr"
 	check "docker run -v: the guest reads the host's file" contains "$work/dk/run.out" "from the host"
@@ -204,6 +230,7 @@ else
 	check "docker run -d" test $? = 0
 	again_after_139 "$work/dk/exec.out" Dk exec -e E=1 dk1 sh -c 'echo exec-in-dk1 E=$E; exit 7'
 	equals "$st" 7; ok $? "docker exec: the exit status (7)"
+	[ "$st" = 7 ] || explain "$work/dk/d1.out" "$work/dk/exec.out" "$work/dk/log"
 	check "docker exec -e: its output" contains "$work/dk/exec.out" "exec-in-dk1 E=1"
 	Dk stop -t 20 dk1 >/dev/null 2>&1
 	check "docker stop: exited, by SIGTERM (143)" equals "$(Dk inspect -f '{{.State.Status}} {{.State.ExitCode}}' dk1)" "exited 143"
