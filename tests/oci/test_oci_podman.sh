@@ -81,6 +81,8 @@ stop_containerd() {
 }
 cleanup() {
 	# No VM or daemon outlives the test.
+	pkill -P "$deadline_pid" 2>/dev/null
+	kill "$deadline_pid" 2>/dev/null
 	if [ -d "$work/pm" ]; then
 		P rm -af -t 0 >/dev/null 2>&1
 		P image rm -af >/dev/null 2>&1
@@ -94,6 +96,18 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# The test's own deadline, below meson's (which kills with SIGKILL and so
+# leaves daemons and VMs behind): the command running then is ended, and
+# the cleanup runs.
+DEADLINE=${NOOK_OCI_CLIENTS_DEADLINE:-1000}
+trap 'exit 1' TERM
+(
+	sleep "$DEADLINE" >/dev/null 2>&1
+	echo "# the test's deadline ($DEADLINE s) has passed: ending it"
+	kill -TERM $$
+	pkill -TERM -P $$
+) &
+deadline_pid=$!
 tar -C "$ROOTFS" -cf "$work/rootfs.tar" .
 
 # ---- podman ----
