@@ -57,6 +57,7 @@ P() { timeout -k 10 "$BOOT_TIMEOUT" podman --root "$work/pm/storage" --runroot "
 	--runtime "$RUNTIME" "$@"; }
 C() { timeout -k 10 "$BOOT_TIMEOUT" ctr -a "$work/ct/c.sock" -n "$ns" "$@"; }
 containerd_pid=
+deadline_pid=
 dockerd_pid=
 stop_dockerd() {
 	kill "$dockerd_pid" 2>/dev/null
@@ -81,11 +82,16 @@ stop_containerd() {
 }
 cleanup() {
 	# No VM or daemon outlives the test.
-	pkill -P "$deadline_pid" 2>/dev/null
 	kill "$deadline_pid" 2>/dev/null
 	if [ -d "$work/pm" ]; then
 		P rm -af -t 0 >/dev/null 2>&1
 		P image rm -af >/dev/null 2>&1
+		# conmon's "podman container cleanup" mounts the storage again
+		# when a container ends: it goes first.
+		for _ in $(seq 50); do
+			pgrep -f -- "--root $work/pm/storage" >/dev/null || break
+			sleep 0.2
+		done
 	fi
 	[ -n "$containerd_pid" ] && stop_containerd
 	if [ -n "$dockerd_pid" ]; then
@@ -101,8 +107,12 @@ trap cleanup EXIT
 # the cleanup runs.
 DEADLINE=${NOOK_OCI_CLIENTS_DEADLINE:-1000}
 trap 'exit 1' TERM
+# Killed by the cleanup, it ends its sleep and goes quietly.
 (
-	sleep "$DEADLINE" >/dev/null 2>&1
+	trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+	sleep "$DEADLINE" >/dev/null 2>&1 &
+	nap=$!
+	wait "$nap"
 	echo "# the test's deadline ($DEADLINE s) has passed: ending it"
 	kill -TERM $$
 	pkill -TERM -P $$
