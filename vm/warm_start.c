@@ -308,9 +308,10 @@ static int arm_restore_watchdog(struct nook_vm *vm, const char *dir, bool cached
 {
 	struct itimerspec t = {.it_value = {.tv_sec = RESTORE_WATCHDOG_S}};
 	/* The tests' way to fire it at a healthy guest. */
-	const char *debug_ms = getenv("NOOK_DEBUG_RESTORE_WATCHDOG_MS");
-	if (debug_ms && atoi(debug_ms) > 0)
-		t.it_value = (struct timespec){atoi(debug_ms) / 1000, atoi(debug_ms) % 1000 * 1000000L};
+	const char *debug = getenv("NOOK_DEBUG_RESTORE_WATCHDOG_MS");
+	int ms = debug ? atoi(debug) : 0;
+	if (ms > 0)
+		t.it_value = (struct timespec){ms / 1000, ms % 1000 * 1000000L};
 	vm->restore_watchdog = (struct event_source){
 		.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
 		.fn = on_restore_watchdog,

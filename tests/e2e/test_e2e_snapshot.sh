@@ -106,10 +106,11 @@ check "the snapshot kept its key" test -f "$snapdir/state"
 
 # --- list and prune, on a cache of their own, laid out as the shared one
 # (as root: within the jail's own directory, jail-UID/snapshots) ---
-own="$work/cache"
 rel=${snapdir#"$NOOK_CACHE_DIR"/}
-mkdir -p "$own/$(dirname "$rel")"
-cp -r "$snapdir" "$own/$rel"
+# CACHE: a copy of the snapshot in a cache of its own, at the same place.
+copy_snapshot() { mkdir -p "$1" && (cd "$NOOK_CACHE_DIR" && cp -a --sparse=always --parents "$rel" "$1"); }
+own="$work/cache"
+copy_snapshot "$own"
 if [ "$(id -u)" = 0 ]; then
 	check "as root: the jailed VMM's snapshot lies in its own directory" \
 		bash -c "case '$rel' in jail-*/snapshots/*) exit 0;; esac; exit 1"
@@ -127,8 +128,7 @@ check "snapshot: an unknown command gives 125" equals "$?" 125
 # the snapshot in a cache of its own): it describes the vCPU, removes the
 # snapshot so the next run makes a new one, and the run goes on ---
 wd="$work/wd-cache"
-mkdir -p "$wd"
-(cd "$NOOK_CACHE_DIR" && cp -a --sparse=always --parents "$rel" "$wd")
+copy_snapshot "$wd"
 NOOK_CACHE_DIR=$wd NOOK_DEBUG_RESTORE_WATCHDOG_MS=1 timeout -k 10 "$BOOT_TIMEOUT" \
 	"$NOOK" run --boot-time -- /bin/sh -c 'echo went-on' >"$work/wd.out" 2>"$work/wd.err"
 check "watchdog: the run was a restore" contains "$work/wd.err" "boot=restored"
