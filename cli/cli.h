@@ -44,6 +44,8 @@ struct run_state {
 	bool rootfs;          /* a --rootfs */
 	const char **overlay; /* --overlay layers, lowest first */
 	size_t noverlay;
+	const char *dax_window; /* a --dax-window for the next -v, as given */
+	uint64_t dax_window_mib;
 	bool net, scope; /* a --net device, a --scope */
 	enum nook_network_scope scope_value;
 	const char *group; /* --group */

@@ -63,6 +63,9 @@ static const char usage_run[] =
 	"  -v, --volume HOST:GUEST[:ro]\n"
 	"                           share a host directory or file at GUEST (repeatable);\n"
 	"                           :ro makes it read-only, enforced by the host\n"
+	"  --dax-window MIB         give the next -v a DAX window of MIB MiB (a multiple\n"
+	"                           of 2): the guest maps its files from the host's page\n"
+	"                           cache instead of copying them (mount -o dax=always)\n"
 	"  --initramfs PATH         root filesystem as a cpio newc archive instead\n"
 	"  --disk PATH[,format=raw|qcow2|vmdk|auto][,id=ID][,ro][,cache=writeback|unsafe]\n"
 	"        [,direct][,sync=none|relaxed|full][,backing=on]\n"
@@ -278,6 +281,9 @@ int parse_run_args(int argc, char **argv, const char *usage, nook_vm_config *cfg
 	}
 	if (status)
 		return status;
+	if (st->dax_window)
+		return fail("--dax-window %s: no -v after it (it gives the next -v a DAX window)%s",
+			    st->dax_window, "");
 	/* A sandbox network defaults to its own subnet (the low-level default
 	 * is any). */
 	if (st->net && !st->scope)

@@ -57,6 +57,7 @@ enum {
 	OPT_HOSTNAME,
 	OPT_IMAGE,
 	OPT_ENTRYPOINT,
+	OPT_DAX_WINDOW,
 };
 
 const struct option run_options[] = {
@@ -94,6 +95,7 @@ const struct option run_options[] = {
 	{"subnet", required_argument, NULL, OPT_SUBNET},
 	{"publish", required_argument, NULL, 'p'},
 	{"volume", required_argument, NULL, 'v'},
+	{"dax-window", required_argument, NULL, OPT_DAX_WINDOW},
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"allow-host-loopback", no_argument, NULL, OPT_ALLOW_HOST_LOOPBACK},
 	{"snapshot", required_argument, NULL, OPT_SNAPSHOT},
@@ -400,11 +402,25 @@ int apply_option(nook_vm_config *cfg, int opt, const char *arg, struct run_state
 		st->overlay[st->noverlay++] = arg;
 		break;
 	}
+	case OPT_DAX_WINDOW:
+		if (parse_count("--dax-window", arg, UINT64_MAX >> 20, &n) < 0)
+			return EXIT_NOOK_FAILED;
+		st->dax_window = arg;
+		st->dax_window_mib = n;
+		break;
 	case 'v': {
 		struct nook_path_pair pair;
 		if (nook_parse_path_pair(arg, &pair, &err) < 0)
 			return fail_error(err);
-		r = nook_vm_config_add_fs_volume(cfg, pair.host, pair.guest, pair.read_only);
+		/* A volume is a share with a mount point; --dax-window goes with
+		 * the -v after it and no other share. */
+		if (st->dax_window)
+			nook_vm_config_set_fs_shm_size(cfg, st->dax_window_mib << 20);
+		st->dax_window = NULL;
+		nook_vm_config_set_fs_read_only(cfg, pair.read_only);
+		r = nook_vm_config_set_fs_mount_point(cfg, pair.guest);
+		if (r == 0)
+			r = nook_vm_config_add_fs_path(cfg, pair.host);
 		nook_path_pair_clear(&pair);
 		break;
 	}

@@ -176,6 +176,8 @@ struct nook_record_rlimit {
 /* The share holds one file, NOOK_MOUNT_FILE_ENTRY, to bind at the path. */
 #define NOOK_MOUNT_FILE 2u
 #define NOOK_MOUNT_FILE_ENTRY "file"
+/* The device has a DAX window: mount with dax=always. */
+#define NOOK_MOUNT_DAX 4u
 
 struct nook_record_mount {
 	uint32_t flags;   /* NOOK_MOUNT_* */

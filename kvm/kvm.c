@@ -92,6 +92,12 @@ int machine_add_memory(struct machine *m, uint64_t gpa, uint64_t size, nook_erro
 	return guest_memory_add(&m->mem, m->vm_fd, gpa, size, err);
 }
 
+int machine_add_device_memory(struct machine *m, uint64_t size, struct guest_region *out,
+			      nook_error **err)
+{
+	return guest_memory_add_device(&m->mem, m->vm_fd, size, out, err);
+}
+
 static void kick_handler(int sig)
 {
 	(void)sig;

@@ -113,6 +113,10 @@ void machine_init(struct machine *m);
 int machine_create(struct machine *m, bool pvm, nook_error **err);
 /* Adds `size` bytes of RAM at guest physical address `gpa`. */
 int machine_add_memory(struct machine *m, uint64_t gpa, uint64_t size, nook_error **err);
+/* Adds `size` bytes of device memory (kvm/memory.h) where the layout has
+ * room for it; *out gets its address and host mapping. */
+int machine_add_device_memory(struct machine *m, uint64_t size, struct guest_region *out,
+			      nook_error **err);
 /* A VM ioctl whose failure is reported as "<name>: <strerror>". */
 int machine_vm_ioctl(struct machine *m, unsigned long req, void *arg, const char *name,
 		     nook_error **err);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <linux/kvm.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -43,10 +44,53 @@ int guest_memory_add(struct guest_memory *mem, int vm_fd, uint64_t gpa, uint64_t
 	return 0;
 }
 
+#define DEVICE_MEMORY_ALIGN (1ULL << 30)
+
+int guest_memory_add_device(struct guest_memory *mem, int vm_fd, uint64_t size,
+			    struct guest_region *out, nook_error **err)
+{
+	uint64_t gpa = (mem->device_next + DEVICE_MEMORY_ALIGN - 1) & ~(DEVICE_MEMORY_ALIGN - 1);
+	if (!size || size % (2u << 20) || gpa + size < gpa)
+		return error_set(err, EINVAL, "device memory: bad size %llu",
+				 (unsigned long long)size);
+	struct guest_region *arr = realloc(mem->devices, (mem->ndevices + 1) * sizeof(*arr));
+	if (!arr)
+		return error_set(err, ENOMEM, "device memory: out of memory");
+	mem->devices = arr;
+	void *hva = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (hva == MAP_FAILED)
+		return error_set(err, errno, "device memory: cannot reserve %llu MiB: %s",
+				 (unsigned long long)(size >> 20), strerror(errno));
+	madvise(hva, size, MADV_DONTDUMP);
+	madvise(hva, size, MADV_DONTFORK);
+	/* Slots after RAM's, one per device region. */
+	uint32_t slot = GUEST_MEMORY_MAX_REGIONS + (uint32_t)mem->ndevices;
+	arr[mem->ndevices++] = (struct guest_region){.gpa = gpa, .size = size, .hva = hva};
+	mem->device_next = gpa + size;
+	*out = arr[mem->ndevices - 1];
+	if (vm_fd < 0)
+		return 0;
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)hva,
+	};
+	if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return error_set(err, errno, "KVM_SET_USER_MEMORY_REGION (device memory at %#llx): %s",
+				 (unsigned long long)gpa, strerror(errno));
+	return 0;
+}
+
 void guest_memory_destroy(struct guest_memory *mem)
 {
 	for (int i = 0; i < mem->nregions; i++)
 		munmap(mem->regions[i].hva, mem->regions[i].size);
+	for (int i = 0; i < mem->ndevices; i++)
+		munmap(mem->devices[i].hva, mem->devices[i].size);
+	free(mem->devices);
+	mem->devices = NULL;
+	mem->ndevices = 0;
 	mem->nregions = 0;
 	mem->size = 0;
 }

@@ -1,4 +1,5 @@
-/* Guest physical memory: anonymous host mappings registered with KVM. */
+/* Guest physical memory: anonymous host mappings registered with KVM, RAM
+ * and device memory. */
 #ifndef NOOK_KVM_MEMORY_H
 #define NOOK_KVM_MEMORY_H
 
@@ -19,6 +20,11 @@ struct guest_memory {
 	struct guest_region regions[GUEST_MEMORY_MAX_REGIONS];
 	int nregions;
 	uint64_t size; /* total bytes of RAM */
+	/* Device memory (below), placed from device_next on (set by the
+	 * architecture's layout, above RAM), aligned to 1 GiB each. */
+	struct guest_region *devices;
+	int ndevices;
+	uint64_t device_next;
 };
 
 /* Maps `size` bytes of RAM at `gpa` and registers them with the VM
@@ -26,6 +32,17 @@ struct guest_memory {
 int guest_memory_add(struct guest_memory *mem, int vm_fd, uint64_t gpa, uint64_t size,
 		     nook_error **err);
 void guest_memory_destroy(struct guest_memory *mem);
+
+/* Device memory: a guest physical range that is not RAM and whose host
+ * mapping a device changes while the guest runs (a virtio shared-memory
+ * region: virtio-fs's DAX window). It starts inaccessible (PROT_NONE): a
+ * guest access to a part the device has not mapped fails its vCPU's
+ * KVM_RUN with EFAULT, which ends the VM. Never reached through
+ * guest_memory_ptr(), so no device ever reads or writes it on the guest's
+ * behalf, and never in a snapshot. `size` is a multiple of 2 MiB; *out
+ * gets its address and host mapping (freed by guest_memory_destroy). */
+int guest_memory_add_device(struct guest_memory *mem, int vm_fd, uint64_t size,
+			    struct guest_region *out, nook_error **err);
 
 /* Host address of [gpa, gpa + len), or NULL unless the whole range lies in
  * one RAM region. Every guest-supplied address goes through here. */

@@ -138,26 +138,46 @@ static int add_named_ports(struct nook_vm *vm, const nook_vm_config *cfg, nook_e
 						   irq, err);
 }
 
+/* A DAX window the server could not close again may leave a hole in guest
+ * memory (backends/fs/fs_dax.c): the guest must not run on. */
+static void on_dax_broken(void *opaque, int e)
+{
+	struct vm_share *share = opaque;
+	machine_request_stop(share->dev.mmio.machine, MACHINE_STOP_ERROR,
+			     0, "fs tag \"%s\": DAX window: cannot unmap a range: %s", share->dev.tag,
+			     strerror(-e));
+}
+
 static int add_share(struct nook_vm *vm, struct vm_share *share, const struct vm_share_plan *plan,
 		     nook_error **err)
 {
 	const struct vm_fs *fs = plan->fs;
 	struct nook_fs_backend backend = fs->backend;
 	void *opaque = fs->opaque;
+	struct guest_region window = {0};
+	int r = fs->shm_size ? machine_add_device_memory(&vm->machine, fs->shm_size, &window, err)
+			     : 0;
+	if (r < 0) {
+		error_prefix(err, "fs tag \"%s\": DAX window: ", fs->tag);
+		return r;
+	}
 	if (fs->kind == VM_FS_PATH) {
-		int r = vm_share_open_server(plan, vm->machine.metrics ? vm->fuse_ops : NULL,
-					     &share->server, err);
-		if (r < 0)
+		const struct fs_server_options common = {
+			.op_counts = vm->machine.metrics ? vm->fuse_ops : NULL,
+			.dax_window = window.hva, .dax_window_size = window.size,
+			.dax_broken = on_dax_broken, .dax_opaque = share,
+		};
+		if ((r = vm_share_open_server(plan, &common, &share->server, err)) < 0)
 			return r;
 		backend.request = fs_server_handle;
 		opaque = share->server;
 	}
 	uint64_t base;
 	uint32_t irq;
-	int r = next_slot(vm, &share->dev.mmio, &base, &irq, err);
+	r = next_slot(vm, &share->dev.mmio, &base, &irq, err);
 	if (r == 0)
 		r = virtio_fs_init(&share->dev, &vm->machine, &vm->loop, fs->tag, &backend, opaque,
-				   base, irq, err);
+				   &window, base, irq, err);
 	return r;
 }
 

@@ -885,6 +885,42 @@ static int check_mount_points(const nook_vm_config *cfg, nook_error **err)
 	return 0;
 }
 
+/* DAX windows: whole 2 MiB units (the guest maps in those); together at
+ * most VM_FS_DAX_TOTAL_MAX (each unit can be a host mapping of its own, and
+ * a process has at most 65530) and at most 16 times the guest's memory
+ * (the guest needs 1/64 of a window for its page structures). */
+static int check_dax(const nook_vm_config *cfg, nook_error **err)
+{
+	uint64_t limit_mib = cfg->memory_mib * 16;
+	if (limit_mib > VM_FS_DAX_TOTAL_MAX >> 20)
+		limit_mib = VM_FS_DAX_TOTAL_MAX >> 20;
+	uint64_t total_mib = 0;
+	for (size_t i = 0; i < cfg->nfs; i++) {
+		const struct vm_fs *fs = &cfg->fs[i];
+		if (!fs->shm_size)
+			continue;
+		const char *why = NULL;
+		if (fs->kind == VM_FS_CUSTOM)
+			why = "needs nook's own file server, not a custom backend";
+		else if (fs->role != VM_FS_PLAIN || strcmp(fs->tag, VM_FS_ROOT_TAG) == 0)
+			why = "applies to shares, not to the root file system";
+		else if (fs->shm_size % VM_FS_DAX_UNIT)
+			why = "must be a multiple of 2 MiB";
+		if (why)
+			return error_set(err, EINVAL, "fs tag \"%s\": DAX window of %llu bytes: %s",
+					 fs->tag, (unsigned long long)fs->shm_size, why);
+		total_mib += fs->shm_size >> 20;
+		if (fs->shm_size >> 20 > limit_mib || total_mib > limit_mib)
+			return error_set(err, EINVAL,
+					 "fs tag \"%s\": DAX windows of more than %llu MiB in all (16 "
+					 "times the VM's %llu MiB of memory, and at most %llu MiB)",
+					 fs->tag, (unsigned long long)limit_mib,
+					 (unsigned long long)cfg->memory_mib,
+					 (unsigned long long)(VM_FS_DAX_TOTAL_MAX >> 20));
+	}
+	return 0;
+}
+
 static int check_fs(const nook_vm_config *cfg, nook_error **err)
 {
 	for (size_t i = 0; i < cfg->nfs; i++) {
@@ -925,7 +961,8 @@ static int check_fs(const nook_vm_config *cfg, nook_error **err)
 		if (r < 0)
 			return r;
 	}
-	return check_mount_points(cfg, err);
+	int r = check_mount_points(cfg, err);
+	return r < 0 ? r : check_dax(cfg, err);
 }
 
 static const char *net_kind_name(enum vm_net_kind kind)
@@ -1246,7 +1283,7 @@ static int check_pending(const nook_vm_config *cfg, nook_error **err)
 	return 0;
 }
 
-int vm_config_check(const nook_vm_config *cfg, nook_error **err)
+int vm_config_validate(const nook_vm_config *cfg, nook_error **err)
 {
 	int r = check_pending(cfg, err);
 	if (r == 0)
@@ -1268,21 +1305,3 @@ int vm_config_check(const nook_vm_config *cfg, nook_error **err)
 	return r;
 }
 
-#define UNSUPPORTED(...) error_set(err, ENOTSUP, "not supported yet: " __VA_ARGS__)
-
-int vm_config_check_supported(const nook_vm_config *cfg, nook_error **err)
-{
-	for (size_t i = 0; i < cfg->nfs; i++)
-		if (cfg->fs[i].shm_size)
-			return UNSUPPORTED("fs tag \"%s\" DAX window (shm size %llu)", cfg->fs[i].tag,
-					   (unsigned long long)cfg->fs[i].shm_size);
-	return 0;
-}
-
-int vm_config_validate(const nook_vm_config *cfg, nook_error **err)
-{
-	int r = vm_config_check(cfg, err);
-	if (r == 0)
-		r = vm_config_check_supported(cfg, err);
-	return r;
-}

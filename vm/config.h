@@ -189,15 +189,13 @@ void vm_net_first_subnet(const nook_vm_config *cfg, uint32_t *network, unsigned 
 /* A user to run as, "USER[:GROUP]" (nook_vm_config_set_user): 0, or
  * -EINVAL with a message naming it. */
 int vm_check_user(const char *user, nook_error **err);
-/* Checks the values (ranges, paths, duplicates): everything that would be
- * wrong whatever nook implements. The error names the option and the
- * value. */
-int vm_config_check(const nook_vm_config *cfg, nook_error **err);
-/* Fails with "not supported yet: <option>" (ENOTSUP) for the first option
- * set whose device nook does not implement. */
-int vm_config_check_supported(const nook_vm_config *cfg, nook_error **err);
-/* Both, in that order: what nook_vm_build() calls before it touches KVM. */
+/* Checks the values (ranges, paths, duplicates), what nook_vm_build()
+ * calls before it touches KVM. The error names the option and the value. */
 int vm_config_validate(const nook_vm_config *cfg, nook_error **err);
+
+/* DAX windows (check_dax in config.c). */
+#define VM_FS_DAX_UNIT (2ULL << 20)
+#define VM_FS_DAX_TOTAL_MAX (32ULL << 30)
 
 #define NOOK_DEFAULT_VCPUS 1
 #define NOOK_DEFAULT_MEMORY_MIB 512

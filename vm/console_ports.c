@@ -46,8 +46,13 @@ int vm_console_ports_create(struct vm_console_ports *cp, const nook_vm_config *c
 			r = raw_mode(h, p, err);
 		else if (p->kind == VM_PORT_CUSTOM &&
 			 (r = console_custom_create(&p->backend, p->opaque, p->name, &custom_fds[i],
-						    &h->custom, err)) == 0)
-			ports[i].in_fd = ports[i].out_fd = custom_fds[i];
+						    &h->custom, err)) == 0) {
+			/* Without a read callback the port has no input, as an
+			 * output file's: an input at end of file would close
+			 * the port for the guest's writes too. */
+			ports[i].in_fd = p->backend.read ? custom_fds[i] : -1;
+			ports[i].out_fd = p->backend.write ? custom_fds[i] : -1;
+		}
 	}
 	if (r == 0) {
 		cp->dev_created = true;

@@ -50,7 +50,7 @@ struct vm_fs vm_shares_builtin_root(char *dir)
  * upper one. It lives in the layer, hidden from the guest. An existing one
  * is used only if it is a real directory: a symlink planted there (by a
  * hostile layer, say) must not export whatever it points at. */
-static int open_overlay_upper(const struct vm_fs *fs, atomic_uint_least64_t *op_counts,
+static int open_overlay_upper(const struct vm_fs *fs, struct fs_server_options options,
 			      struct fs_server **out, nook_error **err)
 {
 	int upper = open(fs->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -74,19 +74,16 @@ static int open_overlay_upper(const struct vm_fs *fs, atomic_uint_least64_t *op_
 		{NOOK_OVERLAY_UPPER_DIR, fs->path, false},
 		{NOOK_OVERLAY_WORK_DIR, work_path, false},
 	};
-	const struct fs_server_options options = {
-		.exports = exports,
-		.nexports = 2,
-		.hidden_name = VM_OVERLAY_WORK_NAME,
-		.op_counts = op_counts,
-	};
+	options.exports = exports;
+	options.nexports = 2;
+	options.hidden_name = VM_OVERLAY_WORK_NAME;
 	r = fs_server_create(&options, out, err);
 	close(work);
 	return r;
 }
 
 /* The lower layers: export "I" is layer I, read-only. */
-static int open_overlay_lowers(const struct vm_share_plan *share, atomic_uint_least64_t *op_counts,
+static int open_overlay_lowers(const struct vm_share_plan *share, struct fs_server_options options,
 			       struct fs_server **out, nook_error **err)
 {
 	struct fs_export *exports = calloc(share->nlowers, sizeof(*exports));
@@ -96,8 +93,8 @@ static int open_overlay_lowers(const struct vm_share_plan *share, atomic_uint_le
 		snprintf(names[i], sizeof(names[i]), "%zu", i);
 		exports[i] = (struct fs_export){names[i], share->fs[i].path, true};
 	}
-	const struct fs_server_options options = {.exports = exports, .nexports = share->nlowers,
-						  .op_counts = op_counts};
+	options.exports = exports;
+	options.nexports = share->nlowers;
 	if (r == 0)
 		r = fs_server_create(&options, out, err);
 	free(exports);
@@ -105,19 +102,20 @@ static int open_overlay_lowers(const struct vm_share_plan *share, atomic_uint_le
 	return r;
 }
 
-int vm_share_open_server(const struct vm_share_plan *share, atomic_uint_least64_t *op_counts,
+int vm_share_open_server(const struct vm_share_plan *share, const struct fs_server_options *common,
 			 struct fs_server **out, nook_error **err)
 {
 	const struct vm_fs *fs = share->fs;
+	struct fs_server_options options = common ? *common : (struct fs_server_options){0};
 	if (fs->role == VM_FS_ROOT_UPPER)
-		return open_overlay_upper(fs, op_counts, out, err);
+		return open_overlay_upper(fs, options, out, err);
 	if (share->nlowers)
-		return open_overlay_lowers(share, op_counts, out, err);
+		return open_overlay_lowers(share, options, out, err);
 	const struct fs_export export = {
 		share->is_file ? NOOK_MOUNT_FILE_ENTRY : NULL, fs->path, fs->read_only,
 	};
-	const struct fs_server_options options = {.exports = &export, .nexports = 1,
-						  .op_counts = op_counts};
+	options.exports = &export;
+	options.nexports = 1;
 	return fs_server_create(&options, out, err);
 }
 
@@ -145,6 +143,8 @@ int vm_shares_encode(const struct vm_share_plan *shares, size_t n, struct bytes 
 			uint32_t flags = fs->read_only ? NOOK_MOUNT_READ_ONLY : 0;
 			if (shares[i].is_file)
 				flags |= NOOK_MOUNT_FILE;
+			if (fs->shm_size)
+				flags |= NOOK_MOUNT_DAX;
 			r = guest_config_add_mount(config, flags, fs->tag, fs->mount_point);
 		}
 	}

@@ -32,9 +32,9 @@ struct vm_share_plan {
  * root lowers make one share). The next share is fs[max(nlowers, 1)]. */
 struct vm_share_plan vm_share_plan_of(const struct vm_fs *fs, size_t n);
 
-/* Starts the passthrough server of a VM_FS_PATH share, counting its
- * requests by opcode into op_counts (FS_SERVER_OPCODE_SLOTS; NULL: not). */
-int vm_share_open_server(const struct vm_share_plan *share, atomic_uint_least64_t *op_counts,
+/* Starts the passthrough server of a VM_FS_PATH share with the options
+ * `common` (or none) gives beyond its exports: op_counts, the DAX window. */
+int vm_share_open_server(const struct vm_share_plan *share, const struct fs_server_options *common,
 			 struct fs_server **out, nook_error **err);
 
 /* Tells nook-init about the root and the mounts of `shares`. */

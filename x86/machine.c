@@ -21,6 +21,8 @@ static int create(struct machine *m, uint64_t memory, bool pvm, uint32_t ioapic_
 		r = machine_add_memory(m, 0, low, err);
 	if (r == 0 && memory > low)
 		r = machine_add_memory(m, FOUR_GIB, memory - low, err);
+	/* Device memory (DAX windows) above RAM and the 32-bit device hole. */
+	m->mem.device_next = FOUR_GIB + (memory - low);
 	if (r == 0)
 		r = machine_vm_ioctl(m, KVM_SET_TSS_ADDR, (void *)(uintptr_t)LAYOUT_KVM_TSS,
 				     "KVM_SET_TSS_ADDR", err);

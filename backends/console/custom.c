@@ -95,17 +95,15 @@ int console_custom_create(const struct nook_console_port_backend *backend, void 
 
 int console_custom_start(struct console_custom *cc, bool confine, nook_error **err)
 {
-	/* Without a callback, that direction ends at once. */
+	/* Without a callback the device does not use that direction
+	 * (vm/console_ports.c). */
 	int r = 0;
-	if (!cc->backend.read)
-		shutdown(cc->fd, SHUT_WR);
-	else if ((r = thread_start(&cc->reader, THREAD_ROLE_IO, "nook-port-in", confine,
-				   reader_main, cc)) == 0)
+	if (cc->backend.read && (r = thread_start(&cc->reader, THREAD_ROLE_IO, "nook-port-in",
+						  confine, reader_main, cc)) == 0)
 		cc->reader_started = true;
-	if (r == 0 && !cc->backend.write)
-		shutdown(cc->fd, SHUT_RD);
-	else if (r == 0 && (r = thread_start(&cc->writer, THREAD_ROLE_IO, "nook-port-out",
-					     confine, writer_main, cc)) == 0)
+	if (r == 0 && cc->backend.write &&
+	    (r = thread_start(&cc->writer, THREAD_ROLE_IO, "nook-port-out", confine, writer_main,
+			      cc)) == 0)
 		cc->writer_started = true;
 	if (r < 0)
 		return error_set(err, -r, "console port %s: thread: %s", cc->name, strerror(-r));

@@ -11,6 +11,7 @@
  *   fs_file.c     file data: OPEN, CREATE, TMPFILE, READ, WRITE, RELEASE,
  *                 FSYNC, FALLOCATE, LSEEK, COPY_FILE_RANGE, SYNCFS
  *   fs_dir.c      directories: OPENDIR, READDIR, READDIRPLUS
+ *   fs_dax.c      the DAX window: SETUPMAPPING, REMOVEMAPPING
  *   fs_server.c   creation and destruction
  */
 #ifndef NOOK_BACKENDS_FS_INTERNAL_H
@@ -32,6 +33,9 @@
 #include "backends/fs/fs_server.h"
 
 #define FS_ATTR_TIMEOUT 1
+/* DAX ranges are whole units of this: the Linux client's FUSE_DAX_SZ. */
+#define FS_DAX_SHIFT 21
+#define FS_DAX_UNIT (1ULL << FS_DAX_SHIFT)
 #define FS_SYNTH_ROOT_INO 1
 
 /* What the guest sees of a host object beyond its host stat (fs_owner.c). */
@@ -93,6 +97,11 @@ struct fs_server {
 	uint32_t max_write;
 	bool writeback_cache; /* fs_server_options.writeback_cache */
 	atomic_uint_least64_t *op_counts; /* fs_server_options.op_counts */
+	uint8_t *dax_window;		  /* fs_server_options.dax_* */
+	uint64_t dax_window_size;
+	void (*dax_broken)(void *opaque, int err);
+	void *dax_opaque;
+	atomic_bool dax_failed; /* the window may have a hole: no more mappings */
 	atomic_bool initialized;
 	struct timespec created;
 
@@ -214,5 +223,9 @@ fs_op_fn fs_op_getattr, fs_op_setattr, fs_op_readlink, fs_op_statfs, fs_op_acces
 fs_op_fn fs_op_open, fs_op_create, fs_op_tmpfile, fs_op_read, fs_op_write, fs_op_release,
 	fs_op_fsync, fs_op_fallocate, fs_op_lseek, fs_op_copy_file_range, fs_op_syncfs;
 fs_op_fn fs_op_opendir, fs_op_readdir, fs_op_readdirplus;
+fs_op_fn fs_op_setupmapping, fs_op_removemapping;
+
+/* fs_dax.c: the window emptied (a new session, or its end). */
+void fs_dax_reset(struct fs_server *s);
 
 #endif

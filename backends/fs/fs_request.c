@@ -95,6 +95,11 @@ static int op_init(struct fs_req *r, struct fs_node *unused)
 			FUSE_CACHE_SYMLINKS | FUSE_AUTO_INVAL_DATA;
 	if (s->writeback_cache)
 		want |= FUSE_WRITEBACK_CACHE;
+	if (s->dax_window) {
+		want |= FUSE_MAP_ALIGNMENT;
+		o.map_alignment = FS_DAX_SHIFT;
+		fs_dax_reset(s);
+	}
 	o.flags = in->flags & want;
 	o.minor = in->minor < FUSE_KERNEL_MINOR_VERSION ? in->minor : FUSE_KERNEL_MINOR_VERSION;
 	o.max_readahead = in->max_readahead;
@@ -110,6 +115,7 @@ static int op_init(struct fs_req *r, struct fs_node *unused)
 static int op_destroy(struct fs_req *r, struct fs_node *unused)
 {
 	atomic_store(&r->s->initialized, false);
+	fs_dax_reset(r->s);
 	return 0;
 }
 
@@ -157,7 +163,7 @@ struct fs_op {
 #define OP_NOARGS(code, fn, fl) [code] = {fn, 0, fl, &#code[5]}
 
 /* Opcodes not listed get ENOSYS: POSIX/BSD locks (not negotiated, so the
- * client keeps them local), DAX mappings, IOCTL, POLL, BMAP, NOTIFY_REPLY,
+ * client keeps them local), IOCTL, POLL, BMAP, NOTIFY_REPLY,
  * and FLUSH (nothing is buffered and locks are not served: ENOSYS makes the
  * client stop sending it on every close()). */
 static const struct fs_op fs_ops[] = {
@@ -206,6 +212,8 @@ static const struct fs_op fs_ops[] = {
 	OP(FUSE_READDIRPLUS, fs_op_readdirplus, struct fuse_read_in, OP_NODE),
 	OP(FUSE_RELEASEDIR, fs_op_release, struct fuse_release_in, 0),
 	OP(FUSE_FSYNCDIR, fs_op_fsync, struct fuse_fsync_in, 0),
+	OP(FUSE_SETUPMAPPING, fs_op_setupmapping, struct fuse_setupmapping_in, OP_NODE),
+	OP(FUSE_REMOVEMAPPING, fs_op_removemapping, struct fuse_removemapping_in, 0),
 };
 
 static const struct fs_op *op_find(uint32_t opcode)

@@ -91,6 +91,10 @@ int fs_server_create(const struct fs_server_options *opt, struct fs_server **out
 	s->nexports = opt->nexports;
 	s->op_counts = opt->op_counts;
 	s->writeback_cache = opt->writeback_cache;
+	s->dax_window = opt->dax_window;
+	s->dax_window_size = opt->dax_window ? opt->dax_window_size & ~(FS_DAX_UNIT - 1) : 0;
+	s->dax_broken = opt->dax_broken;
+	s->dax_opaque = opt->dax_opaque;
 	s->max_write = opt->max_write ? opt->max_write : FS_MAX_WRITE_LIMIT;
 	if (s->max_write > FS_MAX_WRITE_LIMIT)
 		s->max_write = FS_MAX_WRITE_LIMIT;

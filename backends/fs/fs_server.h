@@ -56,10 +56,13 @@
  * is O_NONBLOCK (the client's blocking mode is restored on the descriptor),
  * so a host lease cannot hold a worker either.
  *
+ * DAX: with a window (below), SETUPMAPPING and REMOVEMAPPING map ranges
+ * of the exports' regular files into it and out again (fs_dax.c).
+ *
  * Not implemented (ENOSYS): POSIX/BSD locks (not negotiated, so the client
- * kernel keeps locks local), DAX mappings (SETUPMAPPING/REMOVEMAPPING),
- * IOCTL, POLL, BMAP; FLUSH (nothing is buffered: the client then stops
- * sending it).
+ * kernel keeps locks local), IOCTL, POLL, BMAP; FLUSH (nothing is buffered:
+ * the client then stops sending it); SETUPMAPPING and REMOVEMAPPING without
+ * a window.
  */
 #ifndef NOOK_BACKENDS_FS_SERVER_H
 #define NOOK_BACKENDS_FS_SERVER_H
@@ -135,6 +138,17 @@ struct fs_server_options {
 	 * at least 64, so that one server cannot take all that its siblings
 	 * (an overlay root has one per layer, a VM one per share) may use. */
 	uint32_t max_fds;
+	/* The DAX window (virtio-fs's shared memory region, kvm/memory.h's
+	 * device memory), or NULL: host memory the guest reaches as its own,
+	 * into which SETUPMAPPING maps ranges of files, MAP_SHARED. It must be
+	 * PROT_NONE wherever nothing is mapped; its size is a multiple of 2 MiB.
+	 * Emptied at each INIT and DESTROY. dax_broken(dax_opaque, -errno) is
+	 * called (once) if a part of it could not be made PROT_NONE again:
+	 * the caller must stop the guest, whose memory may now have a hole. */
+	uint8_t *dax_window;
+	uint64_t dax_window_size;
+	void (*dax_broken)(void *opaque, int err);
+	void *dax_opaque;
 };
 
 int fs_server_create(const struct fs_server_options *opt, struct fs_server **out,

@@ -36,6 +36,18 @@ static int64_t fs_handle_request(struct virtio_mmio_device *dev, const struct vi
 				   chain->nin);
 }
 
+/* The DAX window (VIRTIO_FS_SHMCAP_ID_CACHE), when the share has one. */
+static bool fs_shm_region(struct virtio_mmio_device *dev, uint32_t id, uint64_t *gpa,
+			  uint64_t *len)
+{
+	struct virtio_fs *fs = dev->opaque;
+	if (id != VIRTIO_FS_SHMCAP_ID_CACHE || !fs->window.size)
+		return false;
+	*gpa = fs->window.gpa;
+	*len = fs->window.size;
+	return true;
+}
+
 static const struct virtio_device_ops fs_ops = {
 	.name = "fs",
 	.device_id = VIRTIO_ID_FS,
@@ -44,11 +56,12 @@ static const struct virtio_device_ops fs_ops = {
 	.config_size = sizeof(struct virtio_fs_config),
 	.read_config = fs_read_config,
 	.queue_notify = fs_queue_notify,
+	.shm_region = fs_shm_region,
 };
 
 int virtio_fs_init(struct virtio_fs *fs, struct machine *m, struct event_loop *loop,
 		   const char *tag, const struct nook_fs_backend *backend, void *opaque,
-		   uint64_t base, uint32_t irq, nook_error **err)
+		   const struct guest_region *window, uint64_t base, uint32_t irq, nook_error **err)
 {
 	size_t tag_len = strlen(tag);
 	if (tag_len == 0 || tag_len > NOOK_FS_TAG_MAX)
@@ -59,6 +72,7 @@ int virtio_fs_init(struct virtio_fs *fs, struct machine *m, struct event_loop *l
 	fs->loop = loop;
 	fs->backend = *backend;
 	fs->backend_opaque = opaque;
+	fs->window = window ? *window : (struct guest_region){0};
 	int r = virtio_mmio_init(&fs->mmio, m, loop, &fs_ops, fs, base, irq, err);
 	if (r == 0)
 		r = virtio_workers_start(&fs->workers, &fs->mmio, fs_handle_request, VIRTIO_FS_WORKERS,

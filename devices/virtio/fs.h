@@ -21,13 +21,17 @@ struct virtio_fs {
 	struct nook_fs_backend backend;
 	void *backend_opaque;
 	struct virtio_workers workers;
+	struct guest_region window; /* the DAX window; size 0: none */
 };
 
 /* `tag` is what the guest mounts ("mount -t virtiofs TAG DIR"), at most
- * NOOK_FS_TAG_MAX bytes. */
+ * NOOK_FS_TAG_MAX bytes. `window` (or NULL) is the device memory the guest
+ * finds as the device's DAX window; the backend maps files into it
+ * (FUSE_SETUPMAPPING). */
 int virtio_fs_init(struct virtio_fs *fs, struct machine *m, struct event_loop *loop,
 		   const char *tag, const struct nook_fs_backend *backend, void *opaque,
-		   uint64_t base, uint32_t irq, nook_error **err);
+		   const struct guest_region *window, uint64_t base, uint32_t irq,
+		   nook_error **err);
 void virtio_fs_destroy(struct virtio_fs *fs);
 
 #endif

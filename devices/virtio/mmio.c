@@ -70,7 +70,7 @@ static void device_reset(struct virtio_mmio_device *dev)
 		virtq_reset(&dev->queues[i]);
 	dev->status = 0;
 	dev->driver_features = 0;
-	dev->device_features_sel = dev->driver_features_sel = dev->queue_sel = 0;
+	dev->device_features_sel = dev->driver_features_sel = dev->queue_sel = dev->shm_sel = 0;
 	atomic_store(&dev->interrupt_status, 0);
 }
 
@@ -102,7 +102,16 @@ static uint32_t register_read(struct virtio_mmio_device *dev, uint64_t offset)
 		return dev->config_generation;
 	case VIRTIO_MMIO_SHM_LEN_LOW:
 	case VIRTIO_MMIO_SHM_LEN_HIGH:
-		return 0xffffffff; /* no shared memory region */
+	case VIRTIO_MMIO_SHM_BASE_LOW:
+	case VIRTIO_MMIO_SHM_BASE_HIGH: {
+		/* Length ~0: no such region. */
+		uint64_t gpa = ~0ULL, len = ~0ULL;
+		if (dev->ops->shm_region && !dev->ops->shm_region(dev, dev->shm_sel, &gpa, &len))
+			gpa = len = ~0ULL;
+		uint64_t v = offset <= VIRTIO_MMIO_SHM_LEN_HIGH ? len : gpa;
+		bool high = offset == VIRTIO_MMIO_SHM_LEN_HIGH || offset == VIRTIO_MMIO_SHM_BASE_HIGH;
+		return (uint32_t)(high ? v >> 32 : v);
+	}
 	default:
 		return 0;
 	}
@@ -160,6 +169,9 @@ static void register_write(struct virtio_mmio_device *dev, uint64_t offset, uint
 		break;
 	case VIRTIO_MMIO_QUEUE_SEL:
 		dev->queue_sel = v;
+		break;
+	case VIRTIO_MMIO_SHM_SEL:
+		dev->shm_sel = v;
 		break;
 	case VIRTIO_MMIO_QUEUE_NUM:
 		if (q_configurable)
@@ -361,7 +373,9 @@ void virtio_mmio_cmdline(uint64_t base, uint32_t irq, struct strbuf *b)
 }
 
 /* The transport in the snapshot file's layout (version 1), which has room
- * for this many queues: a device with more is never saved. */
+ * for this many queues: a device with more is never saved. The shared
+ * memory selector is not kept: only devices that are never saved (virtio-fs)
+ * have a region, and for the others every selector reads "none". */
 #define STATE_QUEUES 16
 
 struct virtio_mmio_state {

@@ -45,6 +45,11 @@ struct virtio_device_ops {
 	void (*activate)(struct virtio_mmio_device *dev);
 	/* The driver reset the device (vCPU thread, device lock held). */
 	void (*reset)(struct virtio_mmio_device *dev);
+	/* Shared memory region `id` (virtio 1.2, 2.10): false when the device
+	 * has none of that id; NULL: it has none at all. A device with one
+	 * has no save op (see virtio_mmio_save). */
+	bool (*shm_region)(struct virtio_mmio_device *dev, uint32_t id, uint64_t *gpa,
+			   uint64_t *len);
 	/* Snapshot of the device's own state (device lock held, the VM
 	 * paused): save appends it, restore checks and loads what save wrote.
 	 * A device without them cannot be saved while the guest sees it. */
@@ -68,7 +73,7 @@ struct virtio_mmio_device {
 	bool hidden; /* reads as an empty placeholder (see above) */
 
 	uint32_t status;
-	uint32_t device_features_sel, driver_features_sel, queue_sel;
+	uint32_t device_features_sel, driver_features_sel, queue_sel, shm_sel;
 	uint64_t driver_features;
 	uint32_t config_generation;
 	atomic_uint interrupt_status;

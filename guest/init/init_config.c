@@ -47,7 +47,7 @@ static int check_mount(const unsigned char *val, uint32_t len, size_t off, struc
 	if (len < sizeof(m))
 		return fail(err, errlen, "record at offset %zu: mount of %u bytes", off, len);
 	memcpy(&m, val, sizeof(m));
-	if (m.flags & ~(NOOK_MOUNT_READ_ONLY | NOOK_MOUNT_FILE))
+	if (m.flags & ~(NOOK_MOUNT_READ_ONLY | NOOK_MOUNT_FILE | NOOK_MOUNT_DAX))
 		return fail(err, errlen, "record at offset %zu: unknown mount flags 0x%x", off, m.flags);
 	if (m.tag_len == 0 || m.tag_len >= len - sizeof(m))
 		return fail(err, errlen, "record at offset %zu: mount tag length %u", off, m.tag_len);

@@ -53,14 +53,17 @@ static int make_dirs(const char *path, int parent_only)
 	return 0;
 }
 
-static int mount_virtiofs(const char *tag, const char *dir, unsigned long flags, char *err,
-			  size_t errlen)
+/* dax: the device has a DAX window; file data are then mapped from the
+ * host's page cache instead of copied. */
+static int mount_virtiofs(const char *tag, const char *dir, unsigned long flags, bool dax,
+			  char *err, size_t errlen)
 {
 	int r = make_dirs(dir, 0);
 	if (r < 0)
 		return fail(-r, err, errlen, "mkdir %s", dir);
-	if (mount(tag, dir, "virtiofs", flags, NULL) < 0)
-		return fail(errno, err, errlen, "mount virtio-fs \"%s\" on %s", tag, dir);
+	if (mount(tag, dir, "virtiofs", flags, dax ? "dax=always" : NULL) < 0)
+		return fail(errno, err, errlen, "mount virtio-fs \"%s\" on %s%s", tag, dir,
+			    dax ? " (dax=always)" : "");
 	return 0;
 }
 
@@ -71,7 +74,7 @@ static int mount_overlay_root(const struct init_config *cfg, char *err, size_t e
 {
 	char lowerdir[3072] = "";
 	size_t pos = 0;
-	int r = mount_virtiofs(cfg->root_lowers_tag, "/nook/lowers", MS_RDONLY, err, errlen);
+	int r = mount_virtiofs(cfg->root_lowers_tag, "/nook/lowers", MS_RDONLY, false, err, errlen);
 
 	if (r < 0)
 		return r;
@@ -85,7 +88,7 @@ static int mount_overlay_root(const struct init_config *cfg, char *err, size_t e
 	}
 	const char *extra = "";
 	if (cfg->root_upper) {
-		r = mount_virtiofs(cfg->root_upper, "/nook/upper", 0, err, errlen);
+		r = mount_virtiofs(cfg->root_upper, "/nook/upper", 0, false, err, errlen);
 		if (r < 0)
 			return r;
 		/* The host may not let nook set trusted.* xattrs. */
@@ -120,17 +123,18 @@ static int mount_share(const struct init_mount *m, size_t index, const char *roo
 {
 	char target[4096];
 	unsigned long flags = (m->flags & NOOK_MOUNT_READ_ONLY) ? MS_RDONLY : 0;
+	bool dax = m->flags & NOOK_MOUNT_DAX;
 
 	if (snprintf(target, sizeof(target), "%s%s", root, m->path) >= (int)sizeof(target))
 		return fail(ENAMETOOLONG, err, errlen, "mount point %s", m->path);
 	if (!(m->flags & NOOK_MOUNT_FILE))
-		return mount_virtiofs(m->tag, target, flags, err, errlen);
+		return mount_virtiofs(m->tag, target, flags, dax, err, errlen);
 
 	/* A single file: its share holds just that file; bind it. */
 	char staging[64], source[96];
 	snprintf(staging, sizeof(staging), STAGING "%zu", index);
 	snprintf(source, sizeof(source), "%s/" NOOK_MOUNT_FILE_ENTRY, staging);
-	int r = mount_virtiofs(m->tag, staging, flags, err, errlen);
+	int r = mount_virtiofs(m->tag, staging, flags, dax, err, errlen);
 	if (r < 0)
 		return r;
 	r = make_dirs(target, 1);
@@ -155,7 +159,7 @@ int init_mount_root(const struct init_config *cfg, char *err, size_t errlen)
 	int r = 0;
 
 	if (cfg->root)
-		r = mount_virtiofs(cfg->root, NEW_ROOT, 0, err, errlen);
+		r = mount_virtiofs(cfg->root, NEW_ROOT, 0, false, err, errlen);
 	else if (cfg->nroot_lowers)
 		r = mount_overlay_root(cfg, err, errlen);
 	else

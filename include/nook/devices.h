@@ -51,8 +51,9 @@ struct nook_net_backend {
  * The guest's writes wait while write() does: back-pressure, no loss.
  * nook_vm_free() waits for a read() in progress to return: a read() that
  * may block must be made to return (0 or an error) before the VM is freed,
- * e.g. by ending the caller's input. Either callback may be NULL: the guest
- * reads end of file at once, or its output is dropped. */
+ * e.g. by ending the caller's input. Either callback may be NULL: the port
+ * then has no input (the guest's reads wait, as on a port whose host side
+ * only takes output), or its output is dropped. */
 struct nook_console_port_backend {
 	ssize_t (*read)(void *opaque, void *buf, size_t size);
 	ssize_t (*write)(void *opaque, const void *buf, size_t len);

@@ -15,9 +15,7 @@
  * The configuration mirrors a libkrun-style VM builder, grouped the same
  * way: machine, kernel, fs, net, console, exec, disk. Setters only store;
  * nook_vm_build() checks everything and fails with a message naming the
- * option. Options whose device nook does not implement yet are stored too,
- * and nook_vm_build() then fails with "not supported yet: <option>" rather
- * than ignoring them (marked "[not supported yet]" below). Windows-only
+ * option. Windows-only
  * options (named pipes, virtio output files) and the sound and GPU options
  * of the reference builder do not exist here.
  *
@@ -186,8 +184,7 @@ NOOK_API int nook_vm_config_set_init_path(nook_vm_config *cfg, const char *path)
  * nook's FUSE passthrough server, which keeps the guest inside the
  * directory. Without a root (and without
  * an initramfs of the caller's) the guest's root is nook's built-in rootfs,
- * shared read-only, with the guest's writes kept in guest memory. DAX
- * windows (shm size) are not supported yet. */
+ * shared read-only, with the guest's writes kept in guest memory. */
 
 /* The root file system: a host directory under the tag "/dev/root",
  * read-write. */
@@ -213,7 +210,21 @@ NOOK_API int nook_vm_config_set_fs_mount_point(nook_vm_config *cfg, const char *
  * (the guest's writes fail with EROFS). */
 NOOK_API void nook_vm_config_set_fs_read_only(nook_vm_config *cfg, bool read_only);
 /* The tag and the DAX window size in bytes (0: none) of the next share
- * added with add_fs_path; the tag is also used by add_fs_custom. */
+ * added with add_fs_path; the tag is also used by add_fs_custom.
+ *
+ * A DAX window lets the guest map the share's files instead of copying
+ * them: the device gets a shared-memory region of that size, nook-init
+ * mounts the share with dax=always (a share without a mount point is
+ * mounted by the guest, with "-o dax=always" for the same), and the guest
+ * kernel maps 2 MiB ranges of files into it on demand. File data then
+ * are the host's page cache pages themselves: guest reads and writes (and
+ * mmap, also MAP_SHARED) see the host's changes at once and the host the
+ * guest's, with no copy through the queue. The size: a multiple of 2 MiB,
+ * all windows together at most 16 times the memory size and 32 GiB; the
+ * guest spends 1/64 of it on page structures. A host process that
+ * truncates a file the guest has mapped makes the guest's next access to
+ * the cut pages end the VM with an error (as with QEMU and virtiofsd).
+ * Not for the root or a custom backend. */
 NOOK_API int nook_vm_config_set_fs_tag(nook_vm_config *cfg, const char *tag);
 NOOK_API void nook_vm_config_set_fs_shm_size(nook_vm_config *cfg, uint64_t bytes);
 /* A mount of a host directory. Without a tag it is named "fs<N>", N being

@@ -39,13 +39,7 @@ truncate -s "${alloc}M" "$work/share/alloc"
 timeout -k 10 "${NOOK_E2E_BALLOON_TIMEOUT:-1500}" "$DRIVER" "$work/share" "$alloc" "$inflate" \
 	>"$work/driver.out" 2>"$work/driver.err"
 echo $? >"$work/driver.status"
-while IFS= read -r line; do
-	case $line in
-	"ok - "*) ok 0 "${line#ok - }" ;;
-	"not ok - "*) ok 1 "${line#not ok - }" ;;
-	*) echo "# ${line#\# }" ;;
-	esac
-done <"$work/driver.out"
+tap_lines "$work/driver.out"
 sed 's/^/# stderr: /' "$work/driver.err" | tail -20
 check "balloon driver: status 0" equals "$(cat "$work/driver.status")" 0
 tap_done

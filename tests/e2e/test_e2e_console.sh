@@ -8,12 +8,16 @@
 # end of file both ways, the program's stdout and stderr in --console-output
 # and a line the guest logs in --kernel-log. Boot 2 (cold, its own command
 # line): --disable-implicit-console, after which the guest has no stdio
-# ports, only nook-init's control port and the named ones. Before the
-# boots: bad --console-port input exits 125 with a message.
-# Usage: test_e2e_console.sh NOOK
+# ports, only nook-init's control port and the named ones. Boot 3
+# (tests/e2e/ports_driver.c, the public API): a terminal port on a
+# pseudo-terminal (raw while the VM exists, restored after) and ports of a
+# custom backend. Before the boots: bad --console-port input exits 125 with
+# a message.
+# Usage: test_e2e_console.sh NOOK PORTS_DRIVER
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
 NOOK=$1
+PORTS_DRIVER=$2
 BOOT_TIMEOUT=${NOOK_E2E_BOOT_TIMEOUT:-300}
 # What goes through the ports. Guest kernel copies are emulated here:
 # measured 20-110 KiB/s a port depending on the host's load, so a boot
@@ -171,5 +175,13 @@ check "boot 2: no stdin, stdout or stderr port in the guest" \
 check "boot 2: the program's stdout is /dev/null" contains "$work/report" "STDOUT_IS 1:3"
 check "boot 2: the program's stdin is /dev/null" contains "$work/report" "STDIN_IS 1:3"
 check "boot 2: nothing on nook's stdout" lacks "$work/boot2.out" "if-stdout-still-worked"
+
+SECONDS=0
+timeout -k 10 "$BOOT_TIMEOUT" "$PORTS_DRIVER" $((DATA_KIB * 1024)) >"$work/ports.out" 2>"$work/ports.err"
+echo $? >"$work/ports.status"
+echo "# boot 3: ${SECONDS} s"
+tap_lines "$work/ports.out"
+sed 's/^/# stderr: /' "$work/ports.err" | tail -20
+check "boot 3 (ports driver): status 0" equals "$(status ports)" 0
 
 tap_done

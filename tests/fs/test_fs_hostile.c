@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -1623,6 +1624,162 @@ static void test_synthetic_root(void **state)
 	fs_server_destroy(s);
 }
 
+
+/* ---- the DAX window ---- */
+
+#define DAX_UNIT (2u << 20)
+#define DAX_WINDOW (4 * DAX_UNIT)
+
+/* The permissions /proc/self/maps gives the mapping holding addr
+ * ("r-xp", ...), or "" when none does. */
+static const char *prot_at(const void *addr)
+{
+	static char perms[8];
+	perms[0] = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+	assert_non_null(f);
+	unsigned long lo, hi;
+	char p[8];
+	while (fscanf(f, "%lx-%lx %7s%*[^\n]", &lo, &hi, p) == 3)
+		if ((unsigned long)addr >= lo && (unsigned long)addr < hi) {
+			strcpy(perms, p);
+			break;
+		}
+	fclose(f);
+	return perms;
+}
+
+static int setupmapping(uint64_t node, uint64_t foffset, uint64_t len, uint64_t flags,
+			uint64_t moffset)
+{
+	struct fuse_setupmapping_in in = {.fh = ~0ULL, .foffset = foffset, .len = len,
+					  .flags = flags, .moffset = moffset};
+	return call(FUSE_SETUPMAPPING, node, &in, sizeof(in), &R);
+}
+
+/* REMOVEMAPPING with `count` in its header and n entries after it. */
+static int removemapping(uint32_t count, const struct fuse_removemapping_one *one, size_t n)
+{
+	uint8_t args[sizeof(struct fuse_removemapping_in) + 8 * sizeof(*one)];
+	struct fuse_removemapping_in in = {.count = count};
+	memcpy(args, &in, sizeof(in));
+	memcpy(args + sizeof(in), one, n * sizeof(*one));
+	return call(FUSE_REMOVEMAPPING, 0, args, sizeof(in) + n * sizeof(*one), &R);
+}
+
+static atomic_int dax_broken_calls;
+static void on_dax_broken(void *opaque, int e)
+{
+	(void)opaque;
+	(void)e;
+	dax_broken_calls++;
+}
+
+/* A guest maps only regular files of its exports, whole 2 MiB units inside
+ * the window, writable only where it may write, and whatever it maps out
+ * (or a new session) leaves the window PROT_NONE, never a hole. */
+static void test_dax_window(void **state)
+{
+	char rw[128], ro[128];
+	snprintf(rw, sizeof(rw), "%s/daxrw", F.top);
+	snprintf(ro, sizeof(ro), "%s/daxro", F.top);
+	mkdir(rw, 0755);
+	mkdir(ro, 0755);
+	write_file(path_in(rw, "data"), INSIDE);
+	write_file(path_in(rw, "suid"), INSIDE);
+	assert_int_equal(chmod(path_in(rw, "suid"), 06755), 0);
+	write_file(path_in(ro, "data"), INSIDE);
+	char abs[200];
+	snprintf(abs, sizeof(abs), "%s/secret", F.outside);
+	assert_int_equal(symlink(abs, path_in(rw, "link")), 0);
+	uint8_t *win = mmap(NULL, DAX_WINDOW, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			    -1, 0);
+	assert_true(win != MAP_FAILED);
+	struct fs_export ex[] = {{.name = "rw", .host_path = rw},
+				 {.name = "ro", .host_path = ro, .read_only = true}};
+	struct fs_server_options opt = {.exports = ex, .nexports = 2, .dax_window = win,
+					.dax_window_size = DAX_WINDOW, .dax_broken = on_dax_broken};
+	struct fs_server *s;
+	assert_int_equal(fs_server_create(&opt, &s, NULL), 0);
+	struct fs_server *saved = F.s;
+	F.s = s;
+	struct fuse_init_in init = {.major = 7, .minor = 38, .max_readahead = 65536,
+				    .flags = FUSE_MAP_ALIGNMENT};
+	assert_int_equal(call(FUSE_INIT, 0, &init, sizeof(init), &R), 0);
+	struct fuse_init_out *io = (void *)R.data;
+	assert_true(io->flags & FUSE_MAP_ALIGNMENT);
+	assert_int_equal(io->map_alignment, 21);
+
+	uint64_t rwdir = must_lookup(FUSE_ROOT_ID, "rw"), rodir = must_lookup(FUSE_ROOT_ID, "ro");
+	uint64_t data = must_lookup(rwdir, "data"), rodata = must_lookup(rodir, "data");
+	uint64_t suid = must_lookup(rwdir, "suid"), link = must_lookup(rwdir, "link");
+	const uint64_t RD = FUSE_SETUPMAPPING_FLAG_READ, WR = RD | FUSE_SETUPMAPPING_FLAG_WRITE;
+
+	/* Ranges: not whole units, outside the window, wrapping, bad file
+	 * offsets and flags. */
+	assert_int_equal(setupmapping(data, 0, DAX_UNIT, RD, DAX_WINDOW), -EINVAL);
+	assert_int_equal(setupmapping(data, 0, 2 * DAX_UNIT, RD, 3 * DAX_UNIT), -EINVAL);
+	assert_int_equal(setupmapping(data, 0, DAX_UNIT, RD, 4096), -EINVAL);
+	assert_int_equal(setupmapping(data, 0, 4096, RD, 0), -EINVAL);
+	assert_int_equal(setupmapping(data, 0, 0, RD, 0), -EINVAL);
+	assert_int_equal(setupmapping(data, 0, -(uint64_t)DAX_UNIT, RD, 2 * DAX_UNIT), -EINVAL);
+	assert_int_equal(setupmapping(data, 0, DAX_UNIT, RD, -(uint64_t)DAX_UNIT), -EINVAL);
+	assert_int_equal(setupmapping(data, 100, DAX_UNIT, RD, 0), -EINVAL);
+	assert_int_equal(setupmapping(data, INT64_MAX & ~4095ULL, DAX_UNIT, RD, 0), -EINVAL);
+	assert_int_equal(setupmapping(data, 0, DAX_UNIT, RD | 8, 0), -EINVAL);
+	/* What may not be mapped: directories, symlinks (the outside secret),
+	 * forged nodes, read-only exports for writing. */
+	assert_int_equal(setupmapping(rwdir, 0, DAX_UNIT, RD, 0), -ENODEV);
+	assert_int_equal(setupmapping(link, 0, DAX_UNIT, RD, 0), -ENODEV);
+	assert_int_equal(setupmapping(FUSE_ROOT_ID, 0, DAX_UNIT, RD, 0), -ENODEV);
+	assert_int_equal(setupmapping(0xdead0000beefULL, 0, DAX_UNIT, RD, 0), -ESTALE);
+	assert_int_equal(setupmapping(rodata, 0, DAX_UNIT, WR, 0), -EROFS);
+	for (size_t off = 0; off < DAX_WINDOW; off += DAX_UNIT)
+		assert_string_equal(prot_at(win + off), "---p");
+
+	/* A read-only mapping shows the file; a writable one shares its page
+	 * cache both ways. */
+	assert_int_equal(setupmapping(rodata, 0, DAX_UNIT, RD, 0), 0);
+	assert_string_equal(prot_at(win), "r--s");
+	assert_memory_equal(win, INSIDE, strlen(INSIDE));
+	assert_int_equal(setupmapping(data, 0, DAX_UNIT, WR, DAX_UNIT), 0);
+	assert_string_equal(prot_at(win + DAX_UNIT), "rw-s");
+	memcpy(win + DAX_UNIT, "GUEST", 5);
+	char back[16] = {0};
+	int fd = open(path_in(rw, "data"), O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, back, 5, 0), 5);
+	assert_memory_equal(back, "GUEST", 5);
+	assert_int_equal(pwrite(fd, "HOST!", 5, 6), 5);
+	close(fd);
+	assert_memory_equal(win + DAX_UNIT + 6, "HOST!", 5);
+	/* A writable mapping of a host setuid file moves the bits first. */
+	assert_int_equal(setupmapping(suid, 0, DAX_UNIT, WR, 2 * DAX_UNIT), 0);
+	struct stat st;
+	assert_int_equal(lstat(path_in(rw, "suid"), &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0755);
+
+	/* REMOVEMAPPING: a count beyond its entries, entries outside the
+	 * window or not whole units. */
+	struct fuse_removemapping_one one[2] = {{0, DAX_UNIT}, {DAX_WINDOW, DAX_UNIT}};
+	assert_int_equal(removemapping(3, one, 1), -EINVAL);
+	assert_int_equal(removemapping(1, &one[1], 1), -EINVAL);
+	struct fuse_removemapping_one odd = {DAX_UNIT, 4096};
+	assert_int_equal(removemapping(1, &odd, 1), -EINVAL);
+	assert_int_equal(removemapping(1, one, 1), 0);
+	assert_string_equal(prot_at(win), "---p");
+	assert_string_equal(prot_at(win + DAX_UNIT), "rw-s");
+	/* A new session starts with an empty window. */
+	assert_int_equal(call(FUSE_INIT, 0, &init, sizeof(init), &R), 0);
+	for (size_t off = 0; off < DAX_WINDOW; off += DAX_UNIT)
+		assert_string_equal(prot_at(win + off), "---p");
+	assert_int_equal(dax_broken_calls, 0);
+
+	F.s = saved;
+	fs_server_destroy(s);
+	munmap(win, DAX_WINDOW);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1650,6 +1807,7 @@ int main(void)
 		cmocka_unit_test(test_fd_budget),
 		cmocka_unit_test(test_concurrent_forget),
 		cmocka_unit_test(test_random_requests),
+		cmocka_unit_test(test_dax_window),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

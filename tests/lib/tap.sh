@@ -9,6 +9,8 @@
 #                              $work/NAME.in if present; stdout, stderr and
 #                              status to $work/NAME.{out,err,status}
 #   status NAME
+#   tap_lines FILE             a test driver's "ok - ..."/"not ok - ..." lines
+#                              as test points, its other lines as comments
 n=0
 failed=0
 ok() {
@@ -30,6 +32,16 @@ run() {
 	echo $? >"$work/$name.status"
 }
 status() { cat "$work/$1.status"; }
+tap_lines() {
+	local line
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) ok 0 "${line#ok - }" ;;
+		"not ok - "*) ok 1 "${line#not ok - }" ;;
+		*) echo "# ${line#\# }" ;;
+		esac
+	done <"$1"
+}
 tap_done() {
 	echo "1..$n"
 	exit $((failed > 0))

@@ -157,7 +157,7 @@ static int setup(void **state)
 	assert_int_equal(event_loop_init(&fx.loop), 0);
 	assert_int_equal(event_loop_start(&fx.loop, false), 0);
 	const struct nook_fs_backend backend = {.request = held_request};
-	assert_int_equal(virtio_fs_init(&fx.fs, &fx.m, &fx.loop, "held", &backend, NULL,
+	assert_int_equal(virtio_fs_init(&fx.fs, &fx.m, &fx.loop, "held", &backend, NULL, NULL,
 					LAYOUT_VIRTIO_MMIO_BASE, LAYOUT_FIRST_DEVICE_IRQ, &err),
 			 0);
 	driver_init();

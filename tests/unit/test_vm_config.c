@@ -813,6 +813,41 @@ static void set_fs_dax(nook_vm_config *c)
 	nook_vm_config_set_fs_shm_size(c, 1 << 20);
 	nook_vm_config_add_fs_path(c, tmp_root);
 }
+static void set_fs_dax_ok(nook_vm_config *c)
+{
+	nook_vm_config_set_fs_shm_size(c, 2 << 20);
+	nook_vm_config_set_fs_mount_point(c, "/data");
+	nook_vm_config_add_fs_path(c, tmp_root);
+	nook_vm_config_set_fs_shm_size(c, 1ULL << 30);
+	nook_vm_config_add_fs_path(c, tmp_root);
+}
+static void set_fs_dax_custom(nook_vm_config *c)
+{
+	struct nook_fs_backend be = {.request = fs_request};
+	nook_vm_config_set_fs_shm_size(c, 2 << 20);
+	nook_vm_config_add_fs_custom(c, &be, NULL);
+}
+static void set_fs_dax_root(nook_vm_config *c)
+{
+	nook_vm_config_set_fs_tag(c, "/dev/root");
+	nook_vm_config_set_fs_shm_size(c, 2 << 20);
+	nook_vm_config_add_fs_path(c, tmp_root);
+}
+/* 512 MiB of memory allows 8 GiB of windows in all. */
+static void set_fs_dax_too_much(nook_vm_config *c)
+{
+	nook_vm_config_set_memory_mib(c, 512);
+	nook_vm_config_set_fs_shm_size(c, 6ULL << 30);
+	nook_vm_config_add_fs_path(c, tmp_root);
+	nook_vm_config_set_fs_shm_size(c, 4ULL << 30);
+	nook_vm_config_add_fs_path(c, tmp_root);
+}
+static void set_fs_dax_huge(nook_vm_config *c)
+{
+	nook_vm_config_set_memory_mib(c, 4096);
+	nook_vm_config_set_fs_shm_size(c, 1ULL << 62);
+	nook_vm_config_add_fs_path(c, tmp_root);
+}
 static void set_fs_shares_ok(nook_vm_config *c)
 {
 	const char *layers[] = {tmp_root, tmp_root};
@@ -924,13 +959,6 @@ static void set_ht_odd(nook_vm_config *c)
 	nook_vm_config_set_vcpus(c, 3);
 	set_ht(c);
 }
-/* A real error comes before an unsupported option. */
-static void set_dup_disk_and_dax(nook_vm_config *c)
-{
-	set_fs_dax(c);
-	set_disk_dup_id(c);
-}
-
 /* "@ROOT", "@FILE" in a needle stand for the temporary paths. */
 static const char *expand(const char *needle, char *buf, size_t len)
 {
@@ -1006,12 +1034,15 @@ static const struct invalid_case {
 	{"net vde empty url", set_vde_empty, EINVAL, {"net vde \"\"", "empty"}},
 	{"hostname bad", set_hostname_bad, EINVAL, {"hostname \"a b\"", "letters"}},
 	{"fs custom read-only", set_fs_custom_read_only, EINVAL, {"fs tag \"fs0\"", "custom backend"}},
-	{"real error first", set_dup_disk_and_dax, EEXIST, {"id \"data\""}},
 	{"hyperthreading odd vcpus", set_ht_odd, EINVAL, {"hyperthreading: 3 vCPUs", "even number"}},
 
 	{"vsock path empty", set_vsock_empty, EINVAL, {"vsock path \"\"", "empty"}},
 	{"vsock path too long", set_vsock_long, ENAMETOOLONG, {"vsock path \"/vvv", "at most 96 bytes"}},
-	{"fs DAX", set_fs_dax, ENOTSUP, {"not supported yet: fs tag \"fs0\" DAX", "1048576"}},
+	{"fs DAX unit", set_fs_dax, EINVAL, {"fs tag \"fs0\": DAX window of 1048576 bytes", "multiple of 2 MiB"}},
+	{"fs DAX custom", set_fs_dax_custom, EINVAL, {"fs tag \"fs0\": DAX window", "custom backend"}},
+	{"fs DAX root", set_fs_dax_root, EINVAL, {"fs tag \"/dev/root\": DAX window", "not to the root"}},
+	{"fs DAX too much", set_fs_dax_too_much, EINVAL, {"fs tag \"fs1\": DAX windows of more than 8192 MiB", "512 MiB of memory"}},
+	{"fs DAX huge", set_fs_dax_huge, EINVAL, {"fs tag \"fs0\": DAX windows of more than 32768 MiB", "at most 32768 MiB"}},
 	{"net port 0", set_net_port0, ERANGE, {"published port 127.0.0.1:0:80/tcp", "out of range"}},
 	{"net port twice", set_net_port_twice, EEXIST, {"published port 0.0.0.0:8080/tcp", "twice"}},
 	{"net port no user", set_net_port_tap, EINVAL, {"needs a user-mode network"}},
@@ -1157,7 +1188,7 @@ static void test_validation_ok(void **state)
 	void (*cases[])(nook_vm_config *) = {set_nothing, set_devices_off, set_rng_on,
 					     set_balloon_on, set_balloon_stats,
 					     set_balloon_no_stats, set_exec_options,
-					     set_fs_root_ok, set_fs_shares_ok, set_fs_custom_ok,
+					     set_fs_root_ok, set_fs_shares_ok, set_fs_custom_ok, set_fs_dax_ok,
 					     set_disk_ok, set_net_all_ok, set_net_sandbox_ok,
 					     set_hijack_only, set_console_all_ok, set_no_exec};
 	pty = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -1184,9 +1215,9 @@ static void test_build_fails_before_kvm(void **state)
 	set_fs_dax(cfg);
 	nook_vm *vm = (nook_vm *)&vm;
 	nook_error *err = NULL;
-	assert_int_equal(nook_vm_build(cfg, &vm, &err), -ENOTSUP);
+	assert_int_equal(nook_vm_build(cfg, &vm, &err), -EINVAL);
 	assert_null(vm);
-	assert_non_null(strstr(nook_error_message(err), "not supported yet: fs tag"));
+	assert_non_null(strstr(nook_error_message(err), "fs tag \"fs0\": DAX window"));
 	nook_error_free(err);
 	nook_vm_config_free(cfg);
 }
