@@ -34,6 +34,8 @@
 #define OCI_START_FIFO "start.fifo"
 #define OCI_VSOCK "vsock.sock"
 #define OCI_SOCKET_ROOT "/run/nook-runtime/sockets"
+/* In a socket directory of OCI_SOCKET_ROOT: the state directory it is for. */
+#define OCI_SOCKET_OWNER "owner"
 
 /* ---- oci_log.c: --log, --log-format, --debug ---- */
 void oci_log_open(const char *path, bool json, bool debug);

@@ -64,6 +64,42 @@ static int make_dirs(const char *path)
 	}
 }
 
+/* The socket directory of a new container, holding the name of its state
+ * directory (OCI_SOCKET_OWNER). One that exists already is taken over only
+ * when it names the same state directory: a runtime killed before delete
+ * left it (with a stale socket); a different name is a hash clash
+ * (-EEXIST). */
+static int make_sock_dir(const struct oci_container *c)
+{
+	int r = make_dirs(OCI_SOCKET_ROOT);
+	if (r < 0)
+		return r;
+	char path[4200], owner[sizeof(c->dir)] = "";
+	snprintf(path, sizeof(path), "%s/" OCI_SOCKET_OWNER, c->sock_dir);
+	if (mkdir(c->sock_dir, 0700) < 0) {
+		if (errno != EEXIST)
+			return -errno;
+		FILE *f = fopen(path, "re");
+		size_t n = f ? fread(owner, 1, sizeof(owner) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		owner[n] = 0;
+		if (strcmp(owner, c->dir) != 0)
+			return -EEXIST;
+		snprintf(path, sizeof(path), "%s/" OCI_VSOCK, c->sock_dir);
+		unlink(path);
+		return 0;
+	}
+	FILE *f = fopen(path, "we");
+	if (!f || fputs(c->dir, f) < 0 || fclose(f) != 0) {
+		r = -errno;
+		unlink(path);
+		rmdir(c->sock_dir);
+		return r;
+	}
+	return 0;
+}
+
 int oci_container_make(const char *root, const char *id, struct oci_container *c)
 {
 	if (container_path(root, id, c))
@@ -74,15 +110,11 @@ int oci_container_make(const char *root, const char *id, struct oci_container *c
 	if (mkdir(c->dir, 0700) < 0)
 		return errno == EEXIST ? oci_fail("container %s exists already", id)
 				       : oci_fail("container %s: %s: %s", id, c->dir, strerror(errno));
-	if (strcmp(c->sock_dir, c->dir) != 0) {
-		/* A new directory: EEXIST is a hash clash, refused. */
-		r = make_dirs(OCI_SOCKET_ROOT);
-		if (r == 0 && mkdir(c->sock_dir, 0700) < 0)
-			r = -errno;
-		if (r < 0) {
-			rmdir(c->dir);
-			return oci_fail("container %s: %s: %s", id, c->sock_dir, strerror(-r));
-		}
+	if (strcmp(c->sock_dir, c->dir) != 0 && (r = make_sock_dir(c)) < 0) {
+		rmdir(c->dir);
+		return oci_fail("container %s: %s: %s", id, c->sock_dir,
+				r == -EEXIST ? "in use by another container (a hash clash)"
+					     : strerror(-r));
 	}
 	time_t now = time(NULL);
 	struct tm tm;
@@ -154,8 +186,11 @@ int oci_container_remove(const struct oci_container *c)
 	}
 	snprintf(path, sizeof(path), "%s/" OCI_VSOCK, c->sock_dir);
 	unlink(path);
-	if (strcmp(c->sock_dir, c->dir) != 0)
+	if (strcmp(c->sock_dir, c->dir) != 0) {
+		snprintf(path, sizeof(path), "%s/" OCI_SOCKET_OWNER, c->sock_dir);
+		unlink(path);
 		rmdir(c->sock_dir);
+	}
 	if (rmdir(c->dir) < 0 && errno != ENOENT)
 		return oci_fail("container %s: removing %s: %s", c->id, c->dir, strerror(errno));
 	return 0;

@@ -92,7 +92,7 @@ static int share(const char *path, int seconds)
 
 static void report(const char *test, double mib, double t0)
 {
-	printf("%s %.0f MiB/s\n", test, mib / (now() - t0));
+	printf("%s %.2f MiB/s\n", test, mib / (now() - t0));
 }
 
 static int bench(const char *path, long mib)

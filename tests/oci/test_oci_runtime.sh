@@ -262,4 +262,18 @@ check "t2: the pid's exit status is the program's (3)" grep -q "^$(cat "$work/t2
 R delete $t2 >/dev/null 2>&1
 ok $? "t2: delete"
 check "t2: its socket directory is gone too" equals "$(ls -A /run/nook-runtime/sockets 2>/dev/null)" "$sockets_before"
+
+# ---- t3: a runtime killed before delete left its socket directory ----
+t3=$(printf 't3%062d' 0)
+bundle t3 rw ""
+R create --bundle "$work/t3" --pid-file "$work/t3.pid" $t3 >/dev/null 2>"$work/t3-first.err"
+ok $? "t3: create"
+kill -9 "$(cat "$work/t3.pid" 2>/dev/null)" 2>/dev/null
+rm -rf "${root:?}/$t3"
+check "t3: the socket directory stays behind" \
+	test "$(ls -A /run/nook-runtime/sockets 2>/dev/null)" != "$sockets_before"
+R create --bundle "$work/t3" --pid-file "$work/t3.pid" $t3 >/dev/null 2>"$work/t3.err"
+ok $? "t3: the same ID again takes it over"
+R delete --force $t3 >/dev/null 2>&1
+check "t3: and delete removes it" equals "$(ls -A /run/nook-runtime/sockets 2>/dev/null)" "$sockets_before"
 tap_done
