@@ -19,6 +19,7 @@
  * out of the way first (fs_node_disarm), since its data then change
  * without any WRITE request. */
 #include <errno.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -93,10 +94,15 @@ int fs_op_removemapping(struct fs_req *r, struct fs_node *unused)
 	if (atomic_load(&s->dax_failed))
 		return -EIO;
 	for (uint32_t i = 0; i < in->count; i++) {
-		const struct fuse_removemapping_one *one = fs_arg_take(r, sizeof(*one));
-		if (!one || !window_range(s, one->moffset, one->len))
+		/* The entries follow a 4-byte header: copied, not read in place. */
+		const void *at = fs_arg_take(r, sizeof(struct fuse_removemapping_one));
+		struct fuse_removemapping_one one;
+		if (!at)
 			return -EINVAL;
-		int e = window_clear(s, one->moffset, one->len);
+		memcpy(&one, at, sizeof(one));
+		if (!window_range(s, one.moffset, one.len))
+			return -EINVAL;
+		int e = window_clear(s, one.moffset, one.len);
 		if (e < 0)
 			return e;
 	}

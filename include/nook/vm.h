@@ -222,9 +222,13 @@ NOOK_API void nook_vm_config_set_fs_read_only(nook_vm_config *cfg, bool read_onl
  * guest's, with no copy through the queue. The size: a multiple of 2 MiB,
  * all windows together at most 16 times the memory size and 32 GiB; the
  * guest spends 1/64 of it on page structures. A host process that
- * truncates a file the guest has mapped makes the guest's next access to
- * the cut pages end the VM with an error (as with QEMU and virtiofsd).
- * Not for the root or a custom backend. */
+ * truncates a file the guest has mapped leaves the guest's next access to
+ * the cut pages unservable (as with QEMU and virtiofsd): on PVM hosts that
+ * vCPU hangs until the VM is stopped.
+ * Not for the root or a custom backend. The guest kernel needs
+ * CONFIG_FUSE_DAX, which the built-in kernel does not have (README, "DAX
+ * windows"); without it the guest refuses the dax=always mount and the
+ * run fails with nook-init's message naming it. */
 NOOK_API int nook_vm_config_set_fs_tag(nook_vm_config *cfg, const char *tag);
 NOOK_API void nook_vm_config_set_fs_shm_size(nook_vm_config *cfg, uint64_t bytes);
 /* A mount of a host directory. Without a tag it is named "fs<N>", N being
