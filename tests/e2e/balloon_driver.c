@@ -23,6 +23,8 @@
 
 #include <nook/vm.h>
 
+#include "driver_tap.h"
+
 static const char guest_script[] =
 	"echo @ready; read x\n"
 	"cat /data/alloc >/dev/null\n"
@@ -38,19 +40,6 @@ static const char guest_script[] =
 
 static int out_fd, in_fd; /* the guest's stdout (read end), stdin (write end) */
 static nook_vm *vm;
-static int failures;
-
-static void check(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	printf("%s - ", ok ? "ok" : "not ok");
-	vprintf(fmt, ap);
-	printf("\n");
-	fflush(stdout);
-	va_end(ap);
-	failures += !ok;
-}
 
 static double now_s(void)
 {
@@ -177,15 +166,10 @@ static int run(const char *share, long alloc_mib, long inflate_mib, bool balloon
 	nook_vm_config_set_log(cfg, NOOK_LOG_INFO, NULL, NULL);
 	if (getenv("BALLOON_CONSOLE")) /* the kernel log, for debugging */
 		nook_vm_config_set_console_output(cfg, getenv("BALLOON_CONSOLE"));
-	nook_error *err = NULL;
-	int r = nook_vm_build(cfg, &vm, &err);
-	nook_vm_config_free(cfg);
-	if (r == 0)
-		r = nook_vm_start(vm, &err);
-	if (r < 0) {
-		printf("Bail out! %s\n", nook_error_message(err));
+	if (!(vm = driver_start(cfg)))
 		return 125;
-	}
+	nook_error *err = NULL;
+	int r;
 	struct nook_balloon_stats s;
 	bool ok = next_marker("ready", 600);
 	check(ok, "the guest reached its script");

@@ -34,28 +34,15 @@
 #include <nook/exec.h>
 #include <nook/vm.h>
 
+#include "driver_tap.h"
+
 #include "util/sha256.h"
 
 static nook_vm *vm;
-static int failures;
 static const char *data_dir;
 /* Runs of 139 retried (the PVM start-up crash above). */
 static int retries;
 #define RETRY_MAX 5
-
-static void check(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	flockfile(stdout);
-	printf("%s - ", ok ? "ok" : "not ok");
-	vprintf(fmt, ap);
-	printf("\n");
-	fflush(stdout);
-	funlockfile(stdout);
-	va_end(ap);
-	failures += !ok;
-}
 
 static double now_s(void)
 {
@@ -438,16 +425,11 @@ int main(int argc, char **argv)
 	nook_vm_config_set_log(cfg, NOOK_LOG_INFO, NULL, NULL);
 	if (getenv("EXEC_CONSOLE")) /* the kernel log, for debugging */
 		nook_vm_config_set_console_output(cfg, getenv("EXEC_CONSOLE"));
-	nook_error *err = NULL;
 	double t0 = now_s();
-	int r = nook_vm_build(cfg, &vm, &err);
-	nook_vm_config_free(cfg);
-	if (r == 0)
-		r = nook_vm_start(vm, &err);
-	if (r < 0) {
-		printf("Bail out! %s\n", nook_error_message(err));
+	if (!(vm = driver_start(cfg)))
 		return 125;
-	}
+	nook_error *err = NULL;
+	int r;
 	struct result first;
 	sh("true", NULL, 0, &first);
 	check(first.status == 0, "the idle VM's agent runs a first exec (%.1f s after build)",

@@ -23,23 +23,12 @@
 #include <nook/devices.h>
 #include <nook/vm.h>
 
+#include "driver_tap.h"
+
 static const char guest_script[] =
 	"read l </dev/virtio-ports/tty && echo \"pong:$l\" >/dev/virtio-ports/tty\n"
 	"cat /dev/virtio-ports/cin >/dev/virtio-ports/cout\n";
 
-static int failures;
-
-static void check(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	printf("%s - ", ok ? "ok" : "not ok");
-	vprintf(fmt, ap);
-	printf("\n");
-	fflush(stdout);
-	va_end(ap);
-	failures += !ok;
-}
 
 static unsigned char pattern(size_t i)
 {
@@ -140,16 +129,9 @@ int main(int argc, char **argv)
 	nook_vm_config_add_arg(cfg, "-c");
 	nook_vm_config_add_arg(cfg, guest_script);
 	nook_vm_config_set_log(cfg, NOOK_LOG_INFO, NULL, NULL);
-	nook_vm *vm;
-	nook_error *err = NULL;
-	int r = nook_vm_build(cfg, &vm, &err);
-	nook_vm_config_free(cfg);
-	if (r == 0)
-		r = nook_vm_start(vm, &err);
-	if (r < 0) {
-		printf("Bail out! %s\n", nook_error_message(err));
+	nook_vm *vm = driver_start(cfg);
+	if (!vm)
 		return 125;
-	}
 	struct termios t;
 	check(tcgetattr(slave, &t) == 0 && !(t.c_lflag & (ICANON | ECHO)),
 	      "the terminal is raw while the VM exists");
@@ -162,7 +144,8 @@ int main(int argc, char **argv)
 		printf("# the terminal showed: %s\n", buf);
 	check(!strstr(buf, "ping\r\n") && !strstr(buf, "ping\npong"),
 	      "raw: the terminal did not echo the line");
-	r = nook_vm_wait(vm, &err);
+	nook_error *err = NULL;
+	int r = nook_vm_wait(vm, &err);
 	check(r == 0, "the guest program exited 0 (%d%s%s)", r, r < 0 ? ": " : "",
 	      r < 0 ? nook_error_message(err) : "");
 	nook_error_free(err);

@@ -19,13 +19,7 @@ mkdir "$work/data"
 timeout -k 10 "${NOOK_E2E_EXEC_TIMEOUT:-600}" "$DRIVER" "$work/vsock.sock" "$work/data" "$execs" "$bytes" \
 	>"$work/driver.out" 2>"$work/driver.err"
 echo $? >"$work/driver.status"
-while IFS= read -r line; do
-	case $line in
-	"ok - "*) ok 0 "${line#ok - }" ;;
-	"not ok - "*) ok 1 "${line#not ok - }" ;;
-	*) echo "# ${line#\# }" ;;
-	esac
-done <"$work/driver.out"
+tap_lines "$work/driver.out"
 sed 's/^/# stderr: /' "$work/driver.err" | tail -20
 check "exec driver: status 0" equals "$(cat "$work/driver.status")" 0
 tap_done
