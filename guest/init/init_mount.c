@@ -54,15 +54,16 @@ static int make_dirs(const char *path, int parent_only)
 }
 
 /* dax: the device has a DAX window; file data are then mapped from the
- * host's page cache instead of copied. */
-static int mount_virtiofs(const char *tag, const char *dir, unsigned long flags, bool dax,
-			  char *err, size_t errlen)
+ * host's page cache instead of copied. Errors name `shown`: the path the
+ * user gave, not where beneath the new root it lies. */
+static int mount_virtiofs(const char *tag, const char *dir, const char *shown,
+			  unsigned long flags, bool dax, char *err, size_t errlen)
 {
 	int r = make_dirs(dir, 0);
 	if (r < 0)
-		return fail(-r, err, errlen, "mkdir %s", dir);
+		return fail(-r, err, errlen, "mkdir %s", shown);
 	if (mount(tag, dir, "virtiofs", flags, dax ? "dax=always" : NULL) < 0)
-		return fail(errno, err, errlen, "mount virtio-fs \"%s\" on %s%s", tag, dir,
+		return fail(errno, err, errlen, "mount virtio-fs \"%s\" on %s%s", tag, shown,
 			    dax ? " (dax=always)" : "");
 	return 0;
 }
@@ -74,7 +75,7 @@ static int mount_overlay_root(const struct init_config *cfg, char *err, size_t e
 {
 	char lowerdir[3072] = "";
 	size_t pos = 0;
-	int r = mount_virtiofs(cfg->root_lowers_tag, "/nook/lowers", MS_RDONLY, false, err, errlen);
+	int r = mount_virtiofs(cfg->root_lowers_tag, "/nook/lowers", "/nook/lowers", MS_RDONLY, false, err, errlen);
 
 	if (r < 0)
 		return r;
@@ -88,7 +89,7 @@ static int mount_overlay_root(const struct init_config *cfg, char *err, size_t e
 	}
 	const char *extra = "";
 	if (cfg->root_upper) {
-		r = mount_virtiofs(cfg->root_upper, "/nook/upper", 0, false, err, errlen);
+		r = mount_virtiofs(cfg->root_upper, "/nook/upper", "/nook/upper", 0, false, err, errlen);
 		if (r < 0)
 			return r;
 		/* The host may not let nook set trusted.* xattrs. */
@@ -128,13 +129,13 @@ static int mount_share(const struct init_mount *m, size_t index, const char *roo
 	if (snprintf(target, sizeof(target), "%s%s", root, m->path) >= (int)sizeof(target))
 		return fail(ENAMETOOLONG, err, errlen, "mount point %s", m->path);
 	if (!(m->flags & NOOK_MOUNT_FILE))
-		return mount_virtiofs(m->tag, target, flags, dax, err, errlen);
+		return mount_virtiofs(m->tag, target, m->path, flags, dax, err, errlen);
 
 	/* A single file: its share holds just that file; bind it. */
 	char staging[64], source[96];
 	snprintf(staging, sizeof(staging), STAGING "%zu", index);
 	snprintf(source, sizeof(source), "%s/" NOOK_MOUNT_FILE_ENTRY, staging);
-	int r = mount_virtiofs(m->tag, staging, flags, dax, err, errlen);
+	int r = mount_virtiofs(m->tag, staging, m->path, flags, dax, err, errlen);
 	if (r < 0)
 		return r;
 	r = make_dirs(target, 1);
@@ -159,7 +160,7 @@ int init_mount_root(const struct init_config *cfg, char *err, size_t errlen)
 	int r = 0;
 
 	if (cfg->root)
-		r = mount_virtiofs(cfg->root, NEW_ROOT, 0, false, err, errlen);
+		r = mount_virtiofs(cfg->root, NEW_ROOT, "/", 0, false, err, errlen);
 	else if (cfg->nroot_lowers)
 		r = mount_overlay_root(cfg, err, errlen);
 	else

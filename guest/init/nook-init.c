@@ -42,6 +42,9 @@
 #define PORT_POLL_MS 10
 
 static bool have_port;
+/* The program's stderr port once open: a failure is told there too, since
+ * the kernel log reaches the host only with --kernel-log. */
+static int stderr_port = -1;
 
 static void report_event(enum nook_port_event event, unsigned arg)
 {
@@ -60,8 +63,9 @@ static _Noreturn void power_off(void)
 }
 
 /* To the kernel log, at error level so that it reaches the console even
- * with "quiet"; to fd 2 if there is no /dev/kmsg. */
-static void vlog(const char *fmt, va_list ap)
+ * with "quiet"; to fd 2 if there is no /dev/kmsg; with `to_user`, also to
+ * the program's stderr port. */
+static void vlog(bool to_user, const char *fmt, va_list ap)
 {
 	char msg[512];
 	int n = snprintf(msg, sizeof(msg), "<3>nook-init: ");
@@ -78,6 +82,8 @@ static void vlog(const char *fmt, va_list ap)
 	} else {
 		(void)!write(STDERR_FILENO, msg + 3, (size_t)n - 3);
 	}
+	if (to_user && stderr_port >= 0)
+		(void)!write(stderr_port, msg + 3, (size_t)n - 3);
 }
 
 __attribute__((format(printf, 1, 2)))
@@ -86,7 +92,7 @@ static void warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(fmt, ap);
+	vlog(false, fmt, ap);
 	va_end(ap);
 }
 
@@ -96,7 +102,7 @@ static _Noreturn void fail(int err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(fmt, ap);
+	vlog(true, fmt, ap);
 	va_end(ap);
 	report_event(NOOK_EVENT_INIT_FAILED, (unsigned)err);
 	power_off();
@@ -253,6 +259,7 @@ static void open_ports(int fds[NPORTS])
 			break;
 		nanosleep(&(struct timespec){ .tv_nsec = PORT_POLL_MS * 1000000L }, NULL);
 	}
+	stderr_port = fds[2];
 
 	for (int i = 0; i < 3; i++) {
 		if (fds[i] >= 0)

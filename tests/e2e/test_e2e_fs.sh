@@ -1,7 +1,9 @@
 #!/bin/bash
 # Tier 3: virtio-fs end to end — a directory rootfs, an overlay rootfs and
 # shared directories and files, through the nook binary and the real guest
-# kernel. Two boots. Output is TAP. Usage: test_e2e_fs.sh NOOK ROOTFS_DIR
+# kernel. Two boots, and a run that nook-init cannot set up (a volume's
+# mount point beneath a file): status 125, nook-init's own message on
+# stderr beside nook's. Output is TAP. Usage: test_e2e_fs.sh NOOK ROOTFS_DIR
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
 NOOK=$1
@@ -87,4 +89,10 @@ check "top layer holds the new file" equals "$(cat "$work/top/etc/added" 2>&1)" 
 check "top layer holds a whiteout for the deleted file" test -c "$work/top/etc/gone"
 check "bottom layer unchanged" equals "$(tree_sum "$work/l1")" "$l1_before"
 check "middle layer unchanged" equals "$(tree_sum "$work/l2")" "$l2_before"
+
+# --- nook-init fails: the guest's reason reaches the user ---
+run initfail run -v "$work/rw:/etc/passwd/sub" -- /bin/true
+check "mount point beneath a file: status 125" equals "$(status initfail)" 125
+check "mount point beneath a file: nook-init's message" contains "$work/initfail.err" "nook-init: mkdir /etc/passwd/sub: Not a directory"
+check "mount point beneath a file: nook's message" contains "$work/initfail.err" "nook-init failed in the guest: Not a directory"
 tap_done
