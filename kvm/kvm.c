@@ -92,10 +92,33 @@ int machine_add_memory(struct machine *m, uint64_t gpa, uint64_t size, nook_erro
 	return guest_memory_add(&m->mem, m->vm_fd, gpa, size, err);
 }
 
+int machine_reserve_device_memory(struct machine *m, nook_error **err)
+{
+	struct guest_region unused;
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < m->ndevice_memory_sizes; i++)
+		r = guest_memory_add_device(&m->mem, m->vm_fd, m->device_memory_sizes[i], &unused,
+					    err);
+	return r;
+}
+
 int machine_add_device_memory(struct machine *m, uint64_t size, struct guest_region *out,
 			      nook_error **err)
 {
-	return guest_memory_add_device(&m->mem, m->vm_fd, size, out, err);
+	if (m->device_memory_taken < m->mem.ndevices) {
+		const struct guest_region *d = &m->mem.devices[m->device_memory_taken];
+		if (d->size != size)
+			return error_set(err, EINVAL,
+					 "device memory: %llu bytes asked, %llu reserved",
+					 (unsigned long long)size, (unsigned long long)d->size);
+		*out = *d;
+	} else {
+		int r = guest_memory_add_device(&m->mem, m->vm_fd, size, out, err);
+		if (r < 0)
+			return r;
+	}
+	m->device_memory_taken++;
+	return 0;
 }
 
 static void kick_handler(int sig)

@@ -75,6 +75,12 @@ struct machine {
 	int threads_per_core; /* CPUID topology: 1, or 2 with hyperthreading */
 	bool nested;          /* VMX/SVM offered to the guest */
 	bool metrics;         /* count exits and device traffic (vcpu.c, virtio) */
+	/* Device memory the machine will have, registered with RAM when the
+	 * architecture creates the machine (set before), and handed out in
+	 * this order by machine_add_device_memory(). */
+	const uint64_t *device_memory_sizes;
+	size_t ndevice_memory_sizes;
+	int device_memory_taken;
 	struct guest_memory mem;
 	struct io_bus pio;
 	struct io_bus mmio;
@@ -113,8 +119,12 @@ void machine_init(struct machine *m);
 int machine_create(struct machine *m, bool pvm, nook_error **err);
 /* Adds `size` bytes of RAM at guest physical address `gpa`. */
 int machine_add_memory(struct machine *m, uint64_t gpa, uint64_t size, nook_error **err);
-/* Adds `size` bytes of device memory (kvm/memory.h) where the layout has
- * room for it; *out gets its address and host mapping. */
+/* Registers the device memory of machine.device_memory_sizes where the
+ * layout has room for it; the architecture calls it with RAM, before the
+ * irqchip (x86/machine.c says why). */
+int machine_reserve_device_memory(struct machine *m, nook_error **err);
+/* Device memory (kvm/memory.h) of `size` bytes: the next one reserved, or
+ * else added now; *out gets its address and host mapping. */
 int machine_add_device_memory(struct machine *m, uint64_t size, struct guest_region *out,
 			      nook_error **err);
 /* A VM ioctl whose failure is reported as "<name>: <strerror>". */

@@ -59,7 +59,9 @@ static int plan_vm(const nook_vm_config *cfg, struct vm_plan *plan, nook_error *
 				 "guest/kernel/build-kernel.sh (or pass a kernel path)",
 				 plan->kernel_path);
 	default_artifact("nook-init", NOOK_INIT_BINARY, plan->init_path, sizeof(plan->init_path));
-	if (!(plan->shares = calloc(cfg->nfs + 1, sizeof(*plan->shares))))
+	plan->shares = calloc(cfg->nfs + 1, sizeof(*plan->shares));
+	plan->dax_windows = calloc(cfg->nfs + 1, sizeof(*plan->dax_windows));
+	if (!plan->shares || !plan->dax_windows)
 		return error_set(err, ENOMEM, "out of memory");
 	if (vm_shares_use_builtin_root(cfg)) {
 		default_artifact("rootfs", NOOK_ROOTFS_DIR, plan->builtin_root_dir,
@@ -77,6 +79,9 @@ static int plan_vm(const nook_vm_config *cfg, struct vm_plan *plan, nook_error *
 		plan->shares[plan->nshares++] = share;
 		i += share.nlowers ? share.nlowers : 1;
 	}
+	for (size_t i = 0; i < plan->nshares; i++)
+		if (plan->shares[i].fs->shm_size)
+			plan->dax_windows[plan->ndax_windows++] = plan->shares[i].fs->shm_size;
 	return 0;
 }
 
@@ -110,6 +115,8 @@ static int assemble(struct nook_vm *vm, const nook_vm_config *cfg, const struct 
 	m->threads_per_core = cfg->hyperthreading ? 2 : 1;
 	m->nested = cfg->nested_virt;
 	m->metrics = cfg->metrics;
+	m->device_memory_sizes = plan->dax_windows;
+	m->ndevice_memory_sizes = plan->ndax_windows;
 	vm->split_irqchip = cfg->split_irqchip;
 	int r = m->nested ? x86_check_nested(err) : 0;
 	if (r == 0)
@@ -117,6 +124,7 @@ static int assemble(struct nook_vm *vm, const nook_vm_config *cfg, const struct 
 								 want_pvm(cfg->pvm), IOAPIC_PINS, err)
 				      : x86_machine_create(m, cfg->memory_mib << 20, want_pvm(cfg->pvm),
 							   err);
+	m->device_memory_sizes = NULL; /* the plan's, gone after the build */
 	if (r == 0 && vm->split_irqchip)
 		r = ioapic_init(&vm->ioapic, m, LAYOUT_IOAPIC, err);
 	if (r == 0)
@@ -184,6 +192,7 @@ int nook_vm_build(const nook_vm_config *cfg, nook_vm **out, nook_error **err)
 	}
 	nook_error_free(restore_err);
 	free(plan.shares);
+	free(plan.dax_windows);
 	return r;
 }
 

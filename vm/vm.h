@@ -58,6 +58,8 @@ struct vm_plan {
 	struct vm_fs builtin_root;
 	struct vm_share_plan *shares; /* the built-in root (if used), then the config's */
 	size_t nshares;
+	uint64_t *dax_windows; /* the shares' DAX window sizes, those that have one */
+	size_t ndax_windows;
 	char kernel_path[PATH_MAX];
 	char init_path[PATH_MAX];
 };

@@ -14,15 +14,18 @@ static int create(struct machine *m, uint64_t memory, bool pvm, uint32_t ioapic_
 {
 	int r = machine_create(m, pvm, err);
 	m->describe_internal_error = x86_describe_internal_error;
-	/* Guest memory first: registered after the irqchip, the memslot
-	 * update waits for an SRCU grace period (7 ms, measured). */
+	/* Guest memory first: registered after the irqchip, each memslot
+	 * update waits for an SRCU grace period (6-8 ms, measured). */
 	uint64_t low = memory < LAYOUT_MMIO_GAP_START ? memory : LAYOUT_MMIO_GAP_START;
 	if (r == 0)
 		r = machine_add_memory(m, 0, low, err);
 	if (r == 0 && memory > low)
 		r = machine_add_memory(m, FOUR_GIB, memory - low, err);
-	/* Device memory (DAX windows) above RAM and the 32-bit device hole. */
+	/* Device memory (DAX windows) above RAM and the 32-bit device hole,
+	 * registered before the irqchip as RAM is. */
 	m->mem.device_next = FOUR_GIB + (memory - low);
+	if (r == 0)
+		r = machine_reserve_device_memory(m, err);
 	if (r == 0)
 		r = machine_vm_ioctl(m, KVM_SET_TSS_ADDR, (void *)(uintptr_t)LAYOUT_KVM_TSS,
 				     "KVM_SET_TSS_ADDR", err);

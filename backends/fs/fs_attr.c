@@ -14,8 +14,10 @@
 
 #include "backends/fs/fs_internal.h"
 
-void fs_fill_attr(struct fuse_attr *a, const struct stat *st)
+void fs_fill_attr(const struct fs_server *s, struct fuse_attr *a, const struct stat *st)
 {
+	bool dax = atomic_load(&s->dax_inode) && S_ISREG(st->st_mode) &&
+		   (uint64_t)st->st_size >= FS_DAX_INODE_MIN;
 	*a = (struct fuse_attr){
 		.ino = st->st_ino, .size = (uint64_t)st->st_size, .blocks = (uint64_t)st->st_blocks,
 		.atime = (uint64_t)st->st_atim.tv_sec, .mtime = (uint64_t)st->st_mtim.tv_sec,
@@ -26,6 +28,7 @@ void fs_fill_attr(struct fuse_attr *a, const struct stat *st)
 		/* The client's new_decode_dev() form. */
 		.rdev = (minor(st->st_rdev) & 0xff) | major(st->st_rdev) << 8 |
 			(minor(st->st_rdev) & ~0xffu) << 12,
+		.flags = dax ? FUSE_ATTR_DAX : 0,
 	};
 }
 
@@ -58,7 +61,7 @@ static int reply_attr(struct fs_req *r, struct fs_node *nd)
 	if (e < 0)
 		return e;
 	struct fuse_attr_out o = {.attr_valid = FS_ATTR_TIMEOUT};
-	fs_fill_attr(&o.attr, &st);
+	fs_fill_attr(r->s, &o.attr, &st);
 	return fs_reply_add(r, &o, sizeof(o));
 }
 

@@ -41,7 +41,7 @@ static int dirent_add(struct fs_req *r, struct fs_node *dir, int hfd, bool plus,
 	if (plus && strcmp(name, ".") && strcmp(name, "..") &&
 	    fs_lookup_child(r->s, dir, name, &nd, &st) == 0) {
 		fs_node_guest_stat(nd, &st);
-		fs_fill_entry(entry, nd, &st);
+		fs_fill_entry(r->s, entry, nd, &st);
 		fs_node_put(r->s, nd);
 		type = IFTODT(entry->attr.mode);
 	} else if (type == DT_REG && hfd >= 0) {

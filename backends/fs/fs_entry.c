@@ -67,11 +67,12 @@ int fs_lookup_child(struct fs_server *s, struct fs_node *parent, const char *nam
 }
 
 /* The entry of a node with the guest's stat of it. */
-void fs_fill_entry(struct fuse_entry_out *e, const struct fs_node *nd, const struct stat *st)
+void fs_fill_entry(const struct fs_server *s, struct fuse_entry_out *e, const struct fs_node *nd,
+		   const struct stat *st)
 {
 	*e = (struct fuse_entry_out){.nodeid = nd->nodeid, .entry_valid = FS_ATTR_TIMEOUT,
 				     .attr_valid = FS_ATTR_TIMEOUT};
-	fs_fill_attr(&e->attr, st);
+	fs_fill_attr(s, &e->attr, st);
 }
 
 /* Replies with the entry of nd (a client reference from fs_lookup_child)
@@ -79,7 +80,7 @@ void fs_fill_entry(struct fuse_entry_out *e, const struct fs_node *nd, const str
 static int reply_node(struct fs_req *r, struct fs_node *nd, const struct stat *st)
 {
 	struct fuse_entry_out o;
-	fs_fill_entry(&o, nd, st);
+	fs_fill_entry(r->s, &o, nd, st);
 	int e = fs_reply_add(r, &o, sizeof(o));
 	fs_node_done(r->s, nd, e == 0);
 	return e;

@@ -202,7 +202,7 @@ static int create_in(struct fs_req *r, struct fs_node *parent, const char *name,
 		struct fuse_entry_out entry;
 		struct fuse_open_out open;
 	} o = {.open.open_flags = FOPEN_KEEP_CACHE};
-	fs_fill_entry(&o.entry, nd, &st);
+	fs_fill_entry(r->s, &o.entry, nd, &st);
 	if ((e = fs_handle_new(r->s, nd, fd, &o.open.fh)) == 0 &&
 	    (e = fs_reply_add(r, &o, sizeof(o))) < 0)
 		fs_handle_release(r->s, o.open.fh);

@@ -36,6 +36,10 @@
 /* DAX ranges are whole units of this: the Linux client's FUSE_DAX_SZ. */
 #define FS_DAX_SHIFT 21
 #define FS_DAX_UNIT (1ULL << FS_DAX_SHIFT)
+/* Per-file DAX (a client mounted without dax=always): regular files of at
+ * least this size are mapped, smaller ones copied, so that a small window
+ * holds the big files (programs) without a 2 MiB unit per small one. */
+#define FS_DAX_INODE_MIN (1ULL << 20)
 #define FS_SYNTH_ROOT_INO 1
 
 /* What the guest sees of a host object beyond its host stat (fs_owner.c). */
@@ -102,6 +106,7 @@ struct fs_server {
 	void (*dax_broken)(void *opaque, int err);
 	void *dax_opaque;
 	atomic_bool dax_failed; /* the window may have a hole: no more mappings */
+	atomic_bool dax_inode;	/* the session agreed on per-file DAX */
 	atomic_bool initialized;
 	struct timespec created;
 
@@ -198,13 +203,14 @@ bool fs_is_hidden(const struct fs_server *s, const struct fs_node *parent, const
 int fs_check_new_name(struct fs_req *r, struct fs_node *parent, const char *name);
 int fs_lookup_child(struct fs_server *s, struct fs_node *parent, const char *name,
 		    struct fs_node **out, struct stat *st);
-void fs_fill_entry(struct fuse_entry_out *e, const struct fs_node *nd, const struct stat *st);
+void fs_fill_entry(const struct fs_server *s, struct fuse_entry_out *e, const struct fs_node *nd,
+		   const struct stat *st);
 int fs_new_view(struct fs_req *r, struct fs_node *parent, mode_t mode, dev_t rdev,
 		struct stat *want);
 int fs_give_view(struct fs_node *nd, struct stat *st, const struct stat *want);
 
 /* fs_attr.c */
-void fs_fill_attr(struct fuse_attr *a, const struct stat *st);
+void fs_fill_attr(const struct fs_server *s, struct fuse_attr *a, const struct stat *st);
 int fs_node_host_stat(struct fs_server *s, const struct fs_node *nd, struct stat *st);
 int fs_node_stat(struct fs_server *s, struct fs_node *nd, struct stat *st);
 

@@ -89,18 +89,33 @@ static int op_init(struct fs_req *r, struct fs_node *unused)
 		return fs_reply_add(r, &o, sizeof(o));
 	if (in->minor < FS_MIN_MINOR)
 		return -EPROTO;
-	uint32_t want = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES |
+	/* Flags from bit 32 on come in flags2, after the short form; without
+	 * it FUSE_INIT_EXT is not what the client sent. */
+	uint64_t offered = in->flags & ~(uint64_t)FUSE_INIT_EXT;
+	const void *flags2 = (in->flags & FUSE_INIT_EXT) ? fs_arg_take(r, sizeof(uint32_t)) : NULL;
+	if (flags2) {
+		offered |= FUSE_INIT_EXT;
+		uint32_t high;
+		memcpy(&high, flags2, sizeof(high));
+		offered |= (uint64_t)high << 32;
+	}
+	uint64_t want = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES |
 			FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_PARALLEL_DIROPS |
 			FUSE_HANDLE_KILLPRIV_V2 | FUSE_MAX_PAGES | FUSE_ASYNC_DIO |
-			FUSE_CACHE_SYMLINKS | FUSE_AUTO_INVAL_DATA;
+			FUSE_CACHE_SYMLINKS | FUSE_AUTO_INVAL_DATA | FUSE_INIT_EXT;
 	if (s->writeback_cache)
 		want |= FUSE_WRITEBACK_CACHE;
 	if (s->dax_window) {
-		want |= FUSE_MAP_ALIGNMENT;
+		/* A client that asks for per-file DAX (mounted without
+		 * dax=always) gets it for big files (FS_DAX_INODE_MIN). */
+		want |= FUSE_MAP_ALIGNMENT | FUSE_HAS_INODE_DAX;
 		o.map_alignment = FS_DAX_SHIFT;
 		fs_dax_reset(s);
 	}
-	o.flags = in->flags & want;
+	uint64_t agreed = offered & want;
+	atomic_store(&s->dax_inode, (agreed & FUSE_HAS_INODE_DAX) != 0);
+	o.flags = (uint32_t)agreed;
+	o.flags2 = (uint32_t)(agreed >> 32);
 	o.minor = in->minor < FUSE_KERNEL_MINOR_VERSION ? in->minor : FUSE_KERNEL_MINOR_VERSION;
 	o.max_readahead = in->max_readahead;
 	o.max_write = s->max_write;

@@ -226,9 +226,10 @@ NOOK_API void nook_vm_config_set_fs_read_only(nook_vm_config *cfg, bool read_onl
  * the cut pages unservable (as with QEMU and virtiofsd): on PVM hosts that
  * vCPU hangs until the VM is stopped.
  * Not for the root or a custom backend. The guest kernel needs
- * CONFIG_FUSE_DAX (the built-in one has it); without it the guest refuses
- * the dax=always mount and the run fails (nook-init's message on the
- * program's stderr, and "nook-init failed in the guest: Invalid argument"). */
+ * CONFIG_FUSE_DAX, which the built-in kernel does not have (README, "DAX
+ * windows"); without it the guest refuses the dax=always mount and the
+ * run fails (nook-init's message on the program's stderr, and "nook-init
+ * failed in the guest: Invalid argument"). */
 NOOK_API int nook_vm_config_set_fs_tag(nook_vm_config *cfg, const char *tag);
 NOOK_API void nook_vm_config_set_fs_shm_size(nook_vm_config *cfg, uint64_t bytes);
 /* A mount of a host directory. Without a tag it is named "fs<N>", N being

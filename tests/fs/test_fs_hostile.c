@@ -1780,6 +1780,88 @@ static void test_dax_window(void **state)
 	munmap(win, DAX_WINDOW);
 }
 
+/* INIT with flags2: `high` is what the client offers from bit 32 on. */
+static int init_ext(uint32_t flags, uint32_t high, size_t len)
+{
+	struct fuse_init_in in = {.major = 7, .minor = 38, .max_readahead = 65536,
+				  .flags = flags, .flags2 = high};
+	return call(FUSE_INIT, 0, &in, len, &R);
+}
+
+/* Per-file DAX (a client mounted without dax=always, as the built-in root
+ * is): agreed only with a window and only when the client asks (in
+ * flags2); then regular files of 1 MiB or more carry FUSE_ATTR_DAX, and
+ * nothing else does. */
+static void test_dax_per_file(void **state)
+{
+	char dir[128];
+	snprintf(dir, sizeof(dir), "%s/daxinode", F.top);
+	mkdir(dir, 0755);
+	write_file(path_in(dir, "small"), INSIDE);
+	write_file(path_in(dir, "big"), INSIDE);
+	assert_int_equal(truncate(path_in(dir, "big"), 1 << 20), 0);
+	write_file(path_in(dir, "under"), INSIDE);
+	assert_int_equal(truncate(path_in(dir, "under"), (1 << 20) - 1), 0);
+	char target[200];
+	snprintf(target, sizeof(target), "%s/big", dir);
+	assert_int_equal(symlink(target, path_in(dir, "link")), 0);
+	uint8_t *win = mmap(NULL, DAX_WINDOW, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			    -1, 0);
+	assert_true(win != MAP_FAILED);
+	struct fs_export ex = {.host_path = dir, .read_only = true};
+	struct fs_server_options plain = {.exports = &ex, .nexports = 1};
+	struct fs_server_options dax = plain;
+	dax.dax_window = win;
+	dax.dax_window_size = DAX_WINDOW;
+	dax.dax_broken = on_dax_broken;
+	const uint32_t ask = FUSE_MAP_ALIGNMENT | FUSE_INIT_EXT;
+	const uint32_t inode_dax = (uint32_t)(FUSE_HAS_INODE_DAX >> 32);
+	struct fs_server *saved = F.s;
+	struct {
+		const struct fs_server_options *opt;
+		uint32_t flags, high;
+		size_t len;
+		bool agreed;
+	} cases[] = {
+		{&dax, ask, inode_dax, sizeof(struct fuse_init_in), true},
+		/* dax=always: the client does not ask. */
+		{&dax, ask, 0, sizeof(struct fuse_init_in), false},
+		/* No window: never, whatever the client asks. */
+		{&plain, ask, inode_dax, sizeof(struct fuse_init_in), false},
+		/* FUSE_INIT_EXT without the flags2 field: nothing read past
+		 * the request. */
+		{&dax, ask, inode_dax, offsetof(struct fuse_init_in, flags2), false},
+		/* flags2 without FUSE_INIT_EXT is not there. */
+		{&dax, FUSE_MAP_ALIGNMENT, inode_dax, sizeof(struct fuse_init_in), false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(fs_server_create(cases[i].opt, &F.s, NULL), 0);
+		assert_int_equal(init_ext(cases[i].flags, cases[i].high, cases[i].len), 0);
+		const struct fuse_init_out *o = (void *)R.data;
+		assert_int_equal(!!(o->flags2 & inode_dax), cases[i].agreed);
+		assert_int_equal(!!(o->flags & FUSE_INIT_EXT),
+				 cases[i].len == sizeof(struct fuse_init_in) &&
+					 (cases[i].flags & FUSE_INIT_EXT));
+		int e;
+		struct fuse_attr a;
+		uint64_t big = lookup(FUSE_ROOT_ID, "big", &e, &a);
+		assert_int_equal(e, 0);
+		assert_int_equal(!!(a.flags & FUSE_ATTR_DAX), cases[i].agreed);
+		assert_int_equal(!!(getattr_ok(big).flags & FUSE_ATTR_DAX), cases[i].agreed);
+		const char *never[] = {"small", "under", "link"};
+		for (size_t j = 0; j < 3; j++) {
+			lookup(FUSE_ROOT_ID, never[j], &e, &a);
+			assert_int_equal(e, 0);
+			assert_false(a.flags & FUSE_ATTR_DAX);
+		}
+		assert_false(getattr_ok(FUSE_ROOT_ID).flags & FUSE_ATTR_DAX);
+		fs_server_destroy(F.s);
+	}
+	assert_int_equal(dax_broken_calls, 0);
+	F.s = saved;
+	munmap(win, DAX_WINDOW);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1808,6 +1890,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent_forget),
 		cmocka_unit_test(test_random_requests),
 		cmocka_unit_test(test_dax_window),
+		cmocka_unit_test(test_dax_per_file),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
