@@ -75,7 +75,8 @@ static int mount_overlay_root(const struct init_config *cfg, char *err, size_t e
 {
 	char lowerdir[3072] = "";
 	size_t pos = 0;
-	int r = mount_virtiofs(cfg->root_lowers_tag, "/nook/lowers", "/nook/lowers", MS_RDONLY, false, err, errlen);
+	int r = mount_virtiofs(cfg->root_lowers_tag, "/nook/lowers", "/nook/lowers", MS_RDONLY,
+			       false, err, errlen);
 
 	if (r < 0)
 		return r;
@@ -89,7 +90,8 @@ static int mount_overlay_root(const struct init_config *cfg, char *err, size_t e
 	}
 	const char *extra = "";
 	if (cfg->root_upper) {
-		r = mount_virtiofs(cfg->root_upper, "/nook/upper", "/nook/upper", 0, false, err, errlen);
+		r = mount_virtiofs(cfg->root_upper, "/nook/upper", "/nook/upper", 0, false, err,
+				   errlen);
 		if (r < 0)
 			return r;
 		/* The host may not let nook set trusted.* xattrs. */

@@ -13,7 +13,8 @@
 #   2 MiB units; an append) match the host's.
 # The boot needs a guest kernel with CONFIG_FUSE_DAX, which the built-in
 # one does not have (README, "DAX windows"): KERNEL_CONFIG is the kernel's
-# .config, and without the option the boot is skipped, saying why.
+# .config; without the option a run with a window must fail saying why,
+# and the boot is skipped, saying why.
 # Usage: test_e2e_dax.sh NOOK GUEST_PEER KERNEL_CONFIG
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
@@ -44,7 +45,15 @@ check "a window over 16 times the memory: message" contains "$work/big.err" "mor
 run word run --dax-window lots -v "$work/dax:/dax" -- /bin/true
 check "--dax-window lots: status 125" equals "$(status word)" 125
 
+# A kernel without the option refuses the dax=always mount, and the user
+# hears why: nook-init's message and nook's.
 if ! grep -qx CONFIG_FUSE_DAX=y "$KERNEL_CONFIG" 2>/dev/null; then
+	run nodax run --dax-window 4 -v "$work/dax:/dax" -- /bin/true
+	check "a kernel without FUSE_DAX: status 125" equals "$(status nodax)" 125
+	check "a kernel without FUSE_DAX: nook-init names the mount" contains "$work/nodax.err" \
+		'on /dax (dax=always): Invalid argument'
+	check "a kernel without FUSE_DAX: nook's message" contains "$work/nodax.err" \
+		"nook-init failed in the guest: Invalid argument"
 	echo "ok $((n + 1)) # SKIP the boot: the guest kernel has no CONFIG_FUSE_DAX ($KERNEL_CONFIG)"
 	n=$((n + 1))
 	tap_done
