@@ -40,6 +40,7 @@ static nook_vm *__attribute__((unused)) driver_start(nook_vm_config *cfg)
 	if (r < 0) {
 		printf("Bail out! %s\n", nook_error_message(err));
 		nook_error_free(err);
+		nook_vm_free(vm); /* built but not started */
 		return NULL;
 	}
 	return vm;
