@@ -61,8 +61,9 @@ void print_metrics(nook_vm *vm)
 		const struct nook_device_metrics *d = &m->devices[i];
 		fprintf(stderr,
 			"nook: stats: %s requests=%" PRIu64 " bytes-from-guest=%" PRIu64
-			" bytes-to-guest=%" PRIu64,
-			d->name, d->requests, d->bytes_from_guest, d->bytes_to_guest);
+			" bytes-to-guest=%" PRIu64 " notifications=%" PRIu64 " interrupts=%" PRIu64 "%s",
+			d->name, d->requests, d->bytes_from_guest, d->bytes_to_guest,
+			d->notifications, d->interrupts, d->needs_reset ? " needs-reset" : "");
 		if (strncmp(d->name, "net ", 4) == 0)
 			fprintf(stderr,
 				" frames-from-guest=%" PRIu64 " frames-to-guest=%" PRIu64

@@ -2,6 +2,8 @@
  * virtio device's queues (devices/virtio/queue.c), of the file servers
  * (backends/fs) and of the network devices, gathered into one copy. */
 #include <errno.h>
+#include <linux/virtio_config.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +71,7 @@ int nook_vm_get_metrics(nook_vm *vm, struct nook_vm_metrics **out, nook_error **
 			m->vcpus[i].exits[k] = atomic_load_explicit(&v->exits[k], memory_order_relaxed);
 	}
 	for (unsigned i = 0; i < vm->nslots; i++) {
-		const struct virtio_mmio_device *dev = vm->slots[i];
+		struct virtio_mmio_device *dev = vm->slots[i];
 		if (!dev || !dev->ops)
 			continue;
 		struct nook_device_metrics *d = &m->devices[m->ndevices++];
@@ -79,6 +81,12 @@ int nook_vm_get_metrics(nook_vm *vm, struct nook_vm_metrics **out, nook_error **
 			atomic_load_explicit(&dev->counters.bytes_from_guest, memory_order_relaxed);
 		d->bytes_to_guest =
 			atomic_load_explicit(&dev->counters.bytes_to_guest, memory_order_relaxed);
+		d->notifications =
+			atomic_load_explicit(&dev->counters.notifications, memory_order_relaxed);
+		d->interrupts = atomic_load_explicit(&dev->counters.interrupts, memory_order_relaxed);
+		pthread_mutex_lock(&dev->lock);
+		d->needs_reset = dev->status & VIRTIO_CONFIG_S_NEEDS_RESET;
+		pthread_mutex_unlock(&dev->lock);
 	}
 	for (int i = 0; i < NOOK_FUSE_OPCODE_SLOTS; i++)
 		m->fuse_ops[i] = atomic_load_explicit(&vm->fuse_ops[i], memory_order_relaxed);

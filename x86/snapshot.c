@@ -7,16 +7,18 @@
 #include <sys/ioctl.h>
 
 /* The MSRs a running Linux guest depends on and KVM keeps per vCPU: the
- * TSC (so the guest's clocks go on from where they were), the system call
- * entry points, the kernel GS base, PAT and MTRRs, the TSC deadline timer,
- * and KVM's paravirtual clock, steal-time and async page fault areas. Those
- * this host's KVM does not know are left out (KVM_GET_MSR_INDEX_LIST).
- * KVM_SET_MSRS applies them in this order, which matters for one pair: the
- * async page fault vector comes before the enable. Enabling sends the guest
- * a wake-up on that vector and holds every later "page ready" until the
- * guest acknowledges it; sent on vector 0 it never arrives, and the first
- * guest task that waits for a page the host reads from disk waits forever
- * (the restored guest idles, its program never runs). */
+ * TSC (with hardware KVM the guest's clocks go on from where they were; a
+ * PVM guest reads the host's TSC, so its clocks jump ahead by the
+ * snapshot's age), the system call entry points, the kernel GS base, PAT
+ * and MTRRs, the TSC deadline timer, and KVM's paravirtual clock,
+ * steal-time and async page fault areas. Those this host's KVM does not
+ * know are left out (KVM_GET_MSR_INDEX_LIST). KVM_SET_MSRS applies them in
+ * this order, which matters for one pair: the async page fault vector
+ * comes before the enable. Enabling sends the guest a wake-up on that
+ * vector and holds every later "page ready" until the guest acknowledges
+ * it; sent on vector 0 it never arrives, and the first guest task that
+ * waits for a page the host reads from disk waits forever (the restored
+ * guest idles, its program never runs). */
 static const uint32_t saved_msrs[] = {
 	0x10,       /* IA32_TSC */
 	0x3b,       /* IA32_TSC_ADJUST */

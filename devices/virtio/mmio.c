@@ -34,6 +34,8 @@ static bool interrupt_pending(void *opaque)
 static void raise_interrupt(struct virtio_mmio_device *dev, uint32_t bits)
 {
 	atomic_fetch_or(&dev->interrupt_status, bits);
+	if (dev->machine->metrics)
+		atomic_fetch_add_explicit(&dev->counters.interrupts, 1, memory_order_relaxed);
 	uint64_t one = 1;
 	if (write(dev->irq_fd, &one, sizeof(one)) < 0) {
 		/* An eventfd write fails only when the counter is saturated,
@@ -289,6 +291,8 @@ static void on_queue_notify(void *opaque, uint32_t events)
 	uint64_t count;
 	if (read(n->source.fd, &count, sizeof(count)) < 0)
 		return;
+	if (dev->machine->metrics)
+		atomic_fetch_add_explicit(&dev->counters.notifications, count, memory_order_relaxed);
 	pthread_mutex_lock(&dev->lock);
 	if ((dev->status & VIRTIO_CONFIG_S_DRIVER_OK) && !(dev->status & VIRTIO_CONFIG_S_NEEDS_RESET) &&
 	    dev->queues[n->index].ready && dev->ops->queue_notify)

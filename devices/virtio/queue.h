@@ -15,10 +15,13 @@
 
 /* What a device's queues carried, for nook_vm_get_metrics(): the chains
  * the guest made available, the bytes of their readable buffers, and the
- * bytes the device wrote back. Shared by the device's queues (and its
- * worker threads), kept across resets. */
+ * bytes the device wrote back; and the guest's queue notifications and the
+ * interrupts the device raised (counted by the transport), which tell a
+ * device that stalled because one side stopped hearing the other. Shared by
+ * the device's queues (and its worker threads), kept across resets. */
 struct virtq_counters {
 	atomic_uint_least64_t chains, bytes_from_guest, bytes_to_guest;
+	atomic_uint_least64_t notifications, interrupts;
 };
 
 struct virtq {

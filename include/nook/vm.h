@@ -528,6 +528,12 @@ struct nook_device_metrics {
 	 * guest's frames the scope filter refused, and frames dropped
 	 * (malformed, or the backend could not take them). */
 	uint64_t frames_from_guest, frames_to_guest, frames_filtered, frames_dropped;
+	uint64_t notifications; /* the guest's queue notifications (kicks) */
+	uint64_t interrupts;    /* raised by the device: used buffers, config changes */
+	/* The guest broke the device's protocol (a malformed descriptor
+	 * chain, say): the device does nothing more until the guest resets
+	 * it (virtio's DEVICE_NEEDS_RESET). */
+	bool needs_reset;
 };
 #define NOOK_FUSE_OPCODE_SLOTS 64
 struct nook_vm_metrics {

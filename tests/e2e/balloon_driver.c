@@ -128,6 +128,33 @@ static void print_stats(const struct nook_balloon_stats *s)
 	       s->minor_faults, s->age_ms, s->released_bytes, s->refused);
 }
 
+/* The balloon device's traffic: when the guest stops answering, these say
+ * which side stopped hearing the other. False when it needs a reset (the
+ * guest broke its protocol) or there are no metrics. */
+static bool print_device(void)
+{
+	struct nook_vm_metrics *m;
+	nook_error *err = NULL;
+	if (nook_vm_get_metrics(vm, &m, &err) < 0) {
+		printf("# metrics: %s\n", nook_error_message(err));
+		nook_error_free(err);
+		return false;
+	}
+	bool healthy = false;
+	for (size_t i = 0; i < m->ndevices; i++) {
+		const struct nook_device_metrics *d = &m->devices[i];
+		if (strcmp(d->name, "balloon"))
+			continue;
+		printf("# balloon device: %" PRIu64 " requests, %" PRIu64 " notifications, %" PRIu64
+		       " interrupts%s\n",
+		       d->requests, d->notifications, d->interrupts,
+		       d->needs_reset ? ", needs a reset" : "");
+		healthy = !d->needs_reset;
+	}
+	nook_vm_metrics_free(m);
+	return healthy;
+}
+
 static uint64_t released(void)
 {
 	struct nook_balloon_stats s;
@@ -224,6 +251,7 @@ static int run(const char *share, long alloc_mib, long inflate_mib, bool balloon
 		check(s.actual_mib == (uint64_t)inflate_mib,
 		      "the guest inflated the balloon to %" PRIu64 " MiB (%.1f s)", s.actual_mib,
 		      now_s() - t1);
+		check(print_device(), "the balloon device works (metrics, no reset needed)");
 	}
 	go_on();
 	ok = ok && next_marker("mem1", 120);

@@ -124,6 +124,9 @@ check "boot 2: --stats counts vCPU 0's MMIO exits ($mmio)" test "${mmio:-0}" -gt
 root_requests=$(sed -n 's/^nook: stats: fs \/dev\/root requests=\([0-9]*\).*/\1/p' "$work/boot2.err")
 check "boot 2: --stats counts the root share's requests ($root_requests)" test "${root_requests:-0}" -gt 0
 check "boot 2: --stats counts FUSE requests by opcode" grep -q "^nook: stats: fuse.* LOOKUP=[1-9]" "$work/boot2.err"
+check "boot 2: --stats counts the root share's notifications and interrupts" \
+	grep -q "^nook: stats: fs /dev/root .* notifications=[1-9][0-9]* interrupts=[1-9]" "$work/boot2.err"
+check "boot 2: no device was left needing a reset" lacks "$work/boot2.err" "needs-reset"
 sed -n 's/^/# /p' "$work/boot2.err"
 
 # --- Boot 2b, 2c: -u, names resolved in the guest's /etc/passwd ---

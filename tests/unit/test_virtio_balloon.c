@@ -132,6 +132,7 @@ static int setup(void **state)
 		.size = R0_SIZE + R1_SIZE,
 	};
 	assert_int_equal(event_loop_init(&fx.loop), 0);
+	fx.m.metrics = true;
 	assert_int_equal(virtio_balloon_init(&fx.b, &fx.m, &fx.loop, 1000, LAYOUT_VIRTIO_MMIO_BASE,
 					     LAYOUT_FIRST_DEVICE_IRQ, &err),
 			 0);
@@ -181,7 +182,7 @@ struct d {
 	bool writable;
 };
 
-static void post(int q, const struct d *ds, int n)
+static void make_available(int q, const struct d *ds, int n)
 {
 	for (int i = 0; i < n; i++)
 		desc(q)[i] = (struct vring_desc){
@@ -192,6 +193,11 @@ static void post(int q, const struct d *ds, int n)
 	struct vring_avail *a = avail(q);
 	a->ring[fx.avail_idx[q] % QS] = 0;
 	__atomic_store_n(&a->idx, ++fx.avail_idx[q], __ATOMIC_RELEASE);
+}
+
+static void post(int q, const struct d *ds, int n)
+{
+	make_available(q, ds, n);
 	pthread_mutex_lock(&fx.b.mmio.lock);
 	fx.b.mmio.ops->queue_notify(&fx.b.mmio, (uint16_t)q);
 	pthread_mutex_unlock(&fx.b.mmio.lock);
@@ -315,6 +321,60 @@ static void test_inflate_hostile(void **state)
 	assert_true(fx.b.mmio.status & VIRTIO_CONFIG_S_NEEDS_RESET);
 	assert_int_equal(used_idx(0), 5);
 	assert_guards_intact();
+}
+
+/* Kicks queue q the way the guest does, through its QueueNotify register,
+ * and waits (up to 10 s) until the I/O thread has served it. */
+static void kick(int q, bool (*served)(void))
+{
+	uint8_t data[4];
+	io_data_put(data, 4, (uint64_t)q);
+	assert_true(io_bus_access(&fx.m.mmio, LAYOUT_VIRTIO_MMIO_BASE + VIRTIO_MMIO_QUEUE_NOTIFY,
+				  data, 4, true));
+	for (int i = 0; i < 10000 && !served(); i++)
+		usleep(1000);
+	assert_true(served());
+}
+
+static uint64_t counted(atomic_uint_least64_t *c)
+{
+	return atomic_load(c);
+}
+
+static bool inflate_returned(void) { return used_idx(0) == 1; }
+static bool device_broken(void)
+{
+	pthread_mutex_lock(&fx.b.mmio.lock);
+	bool broken = fx.b.mmio.status & VIRTIO_CONFIG_S_NEEDS_RESET;
+	pthread_mutex_unlock(&fx.b.mmio.lock);
+	return broken;
+}
+
+/* The metrics' counts: the guest's kicks as the I/O thread serves them, the
+ * interrupts the device raises (a used buffer, a config change, a broken
+ * queue's DEVICE_NEEDS_RESET). */
+static void test_counts_kicks_and_interrupts(void **state)
+{
+	NEED_DEVICE();
+	struct virtq_counters *c = &fx.b.mmio.counters;
+	assert_int_equal(event_loop_start(&fx.loop, false), 0);
+	uint32_t pfn = (uint32_t)(TARGET / PAGE);
+	put_pfns(&pfn, 1);
+	make_available(0, &(struct d){BUF, 4, false}, 1);
+	kick(0, inflate_returned);
+	assert_int_equal(counted(&c->notifications), 1);
+	assert_int_equal(counted(&c->chains), 1);
+	assert_int_equal(counted(&c->interrupts), 1);
+	assert_int_equal(virtio_balloon_set_target(&fx.b, 1), 0);
+	assert_int_equal(counted(&c->interrupts), 2);
+	/* A buffer that leaves RAM: the device needs a reset and says so. */
+	make_available(0, &(struct d){R0_SIZE - 2, 8, false}, 1);
+	kick(0, device_broken);
+	event_loop_stop(&fx.loop);
+	assert_int_equal(counted(&c->notifications), 2);
+	assert_int_equal(counted(&c->chains), 1);
+	assert_int_equal(counted(&c->interrupts), 3);
+	assert_int_equal(used_idx(0), 1);
 }
 
 static void test_reporting(void **state)
@@ -548,6 +608,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inflate_releases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inflate_file_backed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inflate_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counts_kicks_and_interrupts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reporting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reporting_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_numbering, setup, teardown),
