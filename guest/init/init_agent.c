@@ -421,16 +421,11 @@ _Noreturn void init_agent_serve(int sock)
 	if (sfd < 0)
 		refuse(sock, "signalfd: %s", strerror(errno));
 
-	r->pid = fork();
+	sigset_t none;
+	sigemptyset(&none);
+	r->pid = init_spawn(&cfg, stdio, &none);
 	if (r->pid < 0)
-		refuse(sock, "fork: %s", strerror(errno));
-	if (r->pid == 0) {
-		sigset_t none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		init_exec(&cfg, stdio);
-	}
+		refuse(sock, "starting the program: %s", strerror((int)-r->pid));
 	close(stdio[0]);
 	if (!cfg.tty) {
 		close(stdio[1]);

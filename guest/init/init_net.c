@@ -129,18 +129,28 @@ static int configure_dhcp(const char *name)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EHOSTUNREACH;
 }
 
-int init_net_configure(const struct init_config *cfg, char *err, size_t errlen)
+int init_net_loopback(char *err, size_t errlen)
 {
 	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (sock < 0) {
-		if (cfg->nnets == 0)
-			return 0; /* a kernel without INET and no network asked for */
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -errno;
-	}
+	if (sock < 0)
+		return 0; /* a kernel without INET */
 	int r = set_flags_up(sock, "lo");
 	if (r < 0)
 		snprintf(err, errlen, "lo: %s", strerror(-r));
+	close(sock);
+	return r;
+}
+
+int init_net_configure(const struct init_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->nnets == 0)
+		return 0;
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -errno;
+	}
+	int r = 0;
 	for (size_t i = 0; i < cfg->nnets; i++) {
 		const struct init_net *net = &cfg->nets[i];
 		char name[IFNAMSIZ];

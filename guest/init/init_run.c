@@ -1,6 +1,8 @@
 #include "guest/init/init_run.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,12 +38,37 @@ static _Noreturn void die(int status, const char *fmt, ...)
 	_exit(status);
 }
 
+/* What the child needs, worked out by the parent: the child of vfork()
+ * shares the parent's memory, so it must not allocate or read files. */
+struct spawn_plan {
+	char **envp;
+	const char *path;        /* PATH's value, for a program given by name */
+	bool set_user;
+	uid_t uid;
+	gid_t gid;
+	int ngroups;
+	gid_t groups[64];
+	char error[512];         /* a failure to report as the program's (status 125) */
+};
+
+__attribute__((format(printf, 2, 3)))
+static void plan_error(struct spawn_plan *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->error[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(p->error, sizeof(p->error), fmt, ap);
+	va_end(ap);
+}
+
 /* execvp() without its fallback of handing a file that is not in an
  * executable format to /bin/sh, so that a program found in PATH fails the
  * same way as one given by path. Returns with errno set. */
-static void exec_in_path(char *const argv[])
+static void exec_in_path(char *const argv[], const char *dir, char *const envp[])
 {
-	const char *file = argv[0], *dir = getenv("PATH");
+	const char *file = argv[0];
 	size_t flen = strlen(file);
 	int err = ENOENT;
 	char path[PATH_MAX];
@@ -58,7 +85,7 @@ static void exec_in_path(char *const argv[])
 			memcpy(path, d, n);
 			path[n] = '/';
 			memcpy(path + n + 1, file, flen + 1);
-			execve(path, argv, environ);
+			execve(path, argv, envp);
 			if (errno == EACCES)
 				err = EACCES;
 			else if (errno != ENOENT && errno != ENOTDIR)
@@ -82,47 +109,94 @@ static long long parse_id(const char *s)
 	return (long long)v;
 }
 
-/* Runs as "USER[:GROUP]" (NOOK_TAG_USER_NAME), resolved in the new root's
- * /etc/passwd and /etc/group; dies naming what is missing. */
-static void become_user(const char *spec)
+/* "USER[:GROUP]" (NOOK_TAG_USER_NAME), resolved in the new root's
+ * /etc/passwd and /etc/group; an error names what is missing. */
+static void plan_user(struct spawn_plan *p, const char *spec)
 {
 	char user[NOOK_USER_NAME_MAX + 1];
 	snprintf(user, sizeof(user), "%s", spec);
 	char *group = strchr(user, ':');
 	if (group)
 		*group++ = '\0';
-	if (!user[0] || (group && !group[0]))
-		die(NOOK_INIT_EXIT_SETUP, "user \"%s\": expected USER[:GROUP]", spec);
+	if (!user[0] || (group && !group[0])) {
+		plan_error(p, "user \"%s\": expected USER[:GROUP]", spec);
+		return;
+	}
 
 	long long id = parse_id(user);
 	struct passwd *pw = id >= 0 ? getpwuid((uid_t)id) : getpwnam(user);
-	if (id < 0 && !pw)
-		die(NOOK_INIT_EXIT_SETUP, "user \"%s\": no such user in /etc/passwd", user);
-	uid_t uid = pw ? pw->pw_uid : (uid_t)id;
-	gid_t gid = pw ? pw->pw_gid : 0;
+	if (id < 0 && !pw) {
+		plan_error(p, "user \"%s\": no such user in /etc/passwd", user);
+		return;
+	}
+	p->uid = pw ? pw->pw_uid : (uid_t)id;
+	p->gid = pw ? pw->pw_gid : 0;
 	if (group) {
 		long long g = parse_id(group);
 		struct group *gr = g < 0 ? getgrnam(group) : NULL;
-		if (g < 0 && !gr)
-			die(NOOK_INIT_EXIT_SETUP, "group \"%s\": no such group in /etc/group", group);
-		gid = gr ? gr->gr_gid : (gid_t)g;
+		if (g < 0 && !gr) {
+			plan_error(p, "group \"%s\": no such group in /etc/group", group);
+			return;
+		}
+		p->gid = gr ? gr->gr_gid : (gid_t)g;
 	}
-	gid_t groups[64];
-	int ngroups = 0;
+	p->ngroups = 0;
 	if (pw && !group) {
-		ngroups = (int)(sizeof(groups) / sizeof(groups[0]));
-		if (getgrouplist(pw->pw_name, gid, groups, &ngroups) < 0)
-			ngroups = (int)(sizeof(groups) / sizeof(groups[0])); /* the first 64 */
+		p->ngroups = (int)(sizeof(p->groups) / sizeof(p->groups[0]));
+		if (getgrouplist(pw->pw_name, p->gid, p->groups, &p->ngroups) < 0)
+			p->ngroups = (int)(sizeof(p->groups) / sizeof(p->groups[0])); /* the first 64 */
 	}
-	if (setgroups((size_t)ngroups, groups) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
-		die(NOOK_INIT_EXIT_SETUP, "user %u:%u: %s", (unsigned)uid, (unsigned)gid, strerror(errno));
+	p->set_user = true;
 }
 
-_Noreturn void init_exec(const struct init_config *cfg, const int stdio[3])
+static bool same_key(const char *a, const char *b)
+{
+	size_t n = strcspn(a, "=");
+	return strncmp(a, b, n + 1) == 0;
+}
+
+/* The config's environment as putenv() one entry at a time would leave it
+ * (a repeated KEY keeps its first place and takes its last value), and
+ * Docker's PATH when it sets none. */
+static void plan_environment(struct spawn_plan *p, const struct init_config *cfg)
+{
+	static char default_path[] = "PATH=" DEFAULT_PATH;
+	size_t n = 0;
+
+	p->envp = calloc(cfg->envc + 2, sizeof(*p->envp));
+	if (!p->envp) {
+		plan_error(p, "environment: %s", strerror(ENOMEM));
+		return;
+	}
+	for (size_t i = 0; i < cfg->envc; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = same_key(cfg->env[j], cfg->env[i]);
+		if (seen)
+			continue;
+		char *last = cfg->env[i];
+		for (size_t j = i + 1; j < cfg->envc; j++)
+			if (same_key(cfg->env[j], last))
+				last = cfg->env[j];
+		p->envp[n++] = last;
+		if (same_key(last, default_path))
+			p->path = last + 5;
+	}
+	if (!p->path) {
+		p->envp[n++] = default_path;
+		p->path = DEFAULT_PATH;
+	}
+}
+
+/* The child, between vfork() and exec: system calls on its own process
+ * state only (fds, session, limits, credentials, directory). */
+static _Noreturn void exec_child(const struct init_config *cfg, const int stdio[3],
+				 const sigset_t *mask, const struct spawn_plan *p)
 {
 	/* PID 1's access to the paravirtual port is inherited across fork
 	 * and exec; the program must not report events in nook-init's name. */
 	ioperm(NOOK_PORT, 4, 0);
+	sigprocmask(SIG_SETMASK, mask, NULL);
 	for (int fd = 0; fd < 3; fd++)
 		if (dup2(stdio[fd], fd) < 0)
 			_exit(NOOK_INIT_EXIT_SETUP); /* no stderr to tell */
@@ -140,29 +214,43 @@ _Noreturn void init_exec(const struct init_config *cfg, const int stdio[3])
 			die(NOOK_INIT_EXIT_SETUP, "rlimit %u=%llu:%llu: %s", r->resource,
 			    (unsigned long long)r->soft, (unsigned long long)r->hard, strerror(errno));
 	}
+	if (p->error[0])
+		die(NOOK_INIT_EXIT_SETUP, "%s", p->error);
 
 	/* After the rlimits (raising one needs root), before the workdir (the
 	 * user must be able to enter it). */
-	if (cfg->user)
-		become_user(cfg->user);
-
-	clearenv();
-	for (size_t i = 0; i < cfg->envc; i++)
-		if (putenv(cfg->env[i]) != 0)
-			die(NOOK_INIT_EXIT_SETUP, "environment: %s", strerror(errno));
-	if (!getenv("PATH") && setenv("PATH", DEFAULT_PATH, 1) < 0)
-		die(NOOK_INIT_EXIT_SETUP, "environment: %s", strerror(errno));
+	if (p->set_user && (setgroups((size_t)p->ngroups, p->groups) < 0 || setgid(p->gid) < 0 ||
+			    setuid(p->uid) < 0))
+		die(NOOK_INIT_EXIT_SETUP, "user %u:%u: %s", (unsigned)p->uid, (unsigned)p->gid,
+		    strerror(errno));
 
 	if (cfg->workdir && chdir(cfg->workdir) < 0)
 		die(NOOK_INIT_EXIT_SETUP, "workdir %s: %s", cfg->workdir, strerror(errno));
 
 	if (strchr(cfg->exec_path, '/'))
-		execve(cfg->exec_path, cfg->argv, environ);
+		execve(cfg->exec_path, cfg->argv, p->envp);
 	else
-		exec_in_path(cfg->argv);
+		exec_in_path(cfg->argv, p->path, p->envp);
 	if (errno == ENOENT)
 		die(NOOK_INIT_EXIT_NOT_FOUND, "%s: not found", cfg->exec_path);
 	die(NOOK_INIT_EXIT_CANNOT_EXEC, "%s: %s", cfg->exec_path, strerror(errno));
+}
+
+pid_t init_spawn(const struct init_config *cfg, const int stdio[3], const sigset_t *mask)
+{
+	struct spawn_plan plan = { 0 };
+
+	plan_environment(&plan, cfg);
+	if (cfg->user)
+		plan_user(&plan, cfg->user);
+	/* vfork: no copy of the parent's page tables, which costs a fork
+	 * hundreds of milliseconds where guest kernel code is emulated. */
+	pid_t pid = vfork();
+	if (pid == 0)
+		exec_child(cfg, stdio, mask, &plan);
+	int e = errno;
+	free(plan.envp);
+	return pid < 0 ? -e : pid;
 }
 
 int init_exit_status(int wstatus)

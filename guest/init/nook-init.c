@@ -130,14 +130,22 @@ static void mount_all(const char *root)
 
 	for (size_t i = 0; i < sizeof(mounts) / sizeof(mounts[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", root, mounts[i].target);
-		mkdir(path, 0755); /* EEXIST is the common case */
-		if (mount(mounts[i].fstype, path, mounts[i].fstype, mounts[i].flags,
-			  mounts[i].options) == 0 || errno == EBUSY)
+		/* The directory is there in nearly every root: mkdir only when
+		 * it is missing (each lookup in a shared root is a FUSE request). */
+		int r = mount(mounts[i].fstype, path, mounts[i].fstype, mounts[i].flags,
+			      mounts[i].options);
+		if (r < 0 && errno == ENOENT && mkdir(path, 0755) == 0)
+			r = mount(mounts[i].fstype, path, mounts[i].fstype, mounts[i].flags,
+				  mounts[i].options);
+		if (r == 0 || errno == EBUSY)
 			continue;
 		if (mounts[i].required)
 			fail(errno, "mount %s: %s", mounts[i].target, strerror(errno));
 		warn("mount %s: %s", mounts[i].target, strerror(errno));
 	}
+	/* devtmpfs is one instance: the new root's /dev already has the links. */
+	if (root[0])
+		return;
 
 	static const char *const links[][2] = {
 		{ "pts/ptmx", "/dev/ptmx" },
@@ -146,10 +154,8 @@ static void mount_all(const char *root)
 		{ "/proc/self/fd/1", "/dev/stdout" },
 		{ "/proc/self/fd/2", "/dev/stderr" },
 	};
-	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
-		snprintf(path, sizeof(path), "%s%s", root, links[i][1]);
-		symlink(links[i][0], path); /* EEXIST: keep what devtmpfs made */
-	}
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+		symlink(links[i][0], links[i][1]); /* EEXIST: keep what devtmpfs made */
 }
 
 /* The kernel starts PID 1 with fds 0-2 on /dev/console only if the
@@ -397,6 +403,9 @@ int main(void)
 	open_ports(ports);
 	if (ports[3] < 0)
 		fail(ENODEV, "no control port %s", NOOK_PORT_NAME_CONTROL);
+	char err[512];
+	if (init_net_loopback(err, sizeof(err)) < 0)
+		warn("network: %s", err);
 
 	/* The ready point: nothing so far depends on the run. */
 	report_event(NOOK_EVENT_READY, 0);
@@ -406,13 +415,9 @@ int main(void)
 		start_agent(cfg.agent_port);
 
 	report_event(NOOK_EVENT_PROGRAM_STARTED, 0);
-	pid_t pid = 0;
-	if (cfg.exec_path && (pid = fork()) < 0)
-		fail(errno, "fork: %s", strerror(errno));
-	if (cfg.exec_path && pid == 0) {
-		sigprocmask(SIG_SETMASK, &orig, NULL);
-		init_exec(&cfg, ports);
-	}
+	pid_t pid = cfg.exec_path ? init_spawn(&cfg, ports, &orig) : 0;
+	if (pid < 0)
+		fail(-pid, "starting the program: %s", strerror(-pid));
 
 	static struct control control;
 	pthread_t control_thread;

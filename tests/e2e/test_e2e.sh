@@ -74,6 +74,7 @@ md5sum </tmp/big.sorted >/tmp/sum; read -r sum _ </tmp/sum; echo "env=$sum"
 echo "pwd=$(pwd)"
 echo "nofile=$(ulimit -n):$(ulimit -Hn)"
 echo "memkb=$(sed -n "s/^MemTotal: *\([0-9]*\) kB/\1/p" /proc/meminfo)"
+echo "lo=$(cat /sys/class/net/lo/flags)"
 for a in "$@"; do printf "arg=[%s]\n" "$a"; done
 exit 7'
 # Cold (refresh), so that the kernel's boot log is there to check.
@@ -88,6 +89,7 @@ check "boot 1: stdout not on stderr" bash -c "! grep -q 'foo=' '$work/boot1.err'
 check "boot 1: env" contains "$work/boot1.out" "foo=bar"
 check "boot 1: 100 env vars of 1 KiB intact" contains "$work/boot1.out" "env=$expected_env"
 check "boot 1: workdir" contains "$work/boot1.out" "pwd=/tmp"
+check "boot 1: loopback up (IFF_UP|IFF_LOOPBACK)" contains "$work/boot1.out" "lo=0x9"
 check "boot 1: rlimit NOFILE" contains "$work/boot1.out" "nofile=1024:2048"
 memkb=$(sed -n 's/^memkb=//p' "$work/boot1.out")
 check "boot 1: --memory 256 in /proc/meminfo ($memkb kB)" test "${memkb:-0}" -gt 200000 -a "${memkb:-0}" -le 262144
@@ -130,8 +132,9 @@ check "boot 2: no device was left needing a reset" lacks "$work/boot2.err" "need
 sed -n 's/^/# /p' "$work/boot2.err"
 
 # --- Boot 2b, 2c: -u, names resolved in the guest's /etc/passwd ---
-run user1 run -u nobody -- /bin/sh -c 'echo "ids=$(id -u):$(id -g):$(id -G)"; touch /root/x'
+run user1 run -u nobody -- /bin/sh -c 'echo "ids=$(id -u):$(id -g):$(id -G)"; echo "lo=$(cat /sys/class/net/lo/flags)"; touch /root/x'
 check "boot 2b: -u nobody runs as 65534:65534" contains "$work/user1.out" "ids=65534:65534:65534"
+check "boot 2b: loopback up in a restored guest" contains "$work/user1.out" "lo=0x9"
 check "boot 2b: nobody cannot write root's directory" contains "$work/user1.err" "Permission denied"
 run user2 run -u nosuch -- /bin/true
 check "boot 2c: an unknown user gives 125" equals "$(status user2)" 125

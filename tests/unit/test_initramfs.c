@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -673,10 +674,10 @@ static pid_t run_config(const struct bytes *b, const char *in, struct run *res)
 	for (int i = 0; i < 3; i++)
 		assert_true(stdio[i] >= 3);
 
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		init_exec(&cfg, stdio);
+	sigset_t none;
+	sigemptyset(&none);
+	pid_t pid = init_spawn(&cfg, stdio, &none);
+	assert_true(pid > 0);
 	for (int i = 0; i < 3; i++)
 		close(stdio[i]);
 	read_all(out[0], res->out, sizeof(res->out));
@@ -747,6 +748,46 @@ static void test_exec_drops_port_access(void **state)
 	bytes_free(&b);
 }
 
+/* The environment as putenv() one entry at a time would leave it: a
+ * repeated KEY keeps its first place and takes its last value; Docker's
+ * PATH comes last unless the config sets one. The child shares nook-init's
+ * memory until it execs (vfork), so the caller's own environment and
+ * directory must stay as they were. */
+static void test_exec_environment(void **state)
+{
+	static const struct {
+		const char *env[4], *out;
+	} cases[] = {
+		{ { "A=1", "B=2", "A=3", NULL },
+		  "A=3\nB=2\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n" },
+		{ { "PATH=/usr/bin:/bin", "C=x=y", "PATH=/bin", NULL }, "PATH=/bin\nC=x=y\n" },
+	};
+	char cwd[PATH_MAX], *dir = make_tmpdir();
+
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(setenv("NOOK_TEST_PARENT", "kept", 1), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct bytes b = { 0 };
+		struct run res;
+
+		simple_config(&b, "env", NULL);
+		for (const char *const *e = cases[i].env; *e; e++)
+			assert_int_equal(guest_config_add_string(&b, NOOK_TAG_ENV, *e), 0);
+		assert_int_equal(guest_config_add_string(&b, NOOK_TAG_WORKDIR, dir), 0);
+		run_config(&b, NULL, &res);
+		assert_string_equal(res.err, "");
+		assert_int_equal(res.status, 0);
+		assert_string_equal(res.out, cases[i].out);
+		bytes_free(&b);
+	}
+	char now[PATH_MAX];
+	assert_non_null(getcwd(now, sizeof(now)));
+	assert_string_equal(now, cwd);
+	assert_string_equal(getenv("NOOK_TEST_PARENT"), "kept");
+	unsetenv("NOOK_TEST_PARENT");
+	remove_tree(dir);
+}
+
 static void test_exec_failures(void **state)
 {
 	char *dir = make_tmpdir(), text[512], elfish[512], path_env[600];
@@ -758,7 +799,7 @@ static void test_exec_failures(void **state)
 	snprintf(path_env, sizeof(path_env), "PATH=/nonexistent::%s", dir);
 
 	const struct {
-		const char *exec_path, *env, *workdir, *err;
+		const char *exec_path, *env, *workdir, *user, *err;
 		int status;
 		uint64_t soft, hard;
 	} cases[] = {
@@ -781,6 +822,11 @@ static void test_exec_failures(void **state)
 		  .err = "nook-init: workdir /no/such/dir: No such file or directory\n" },
 		{ .exec_path = "sh", .soft = 10, .hard = 5, .status = 125,
 		  .err = "nook-init: rlimit 7=10:5: Invalid argument\n" },
+		/* resolved before the child starts, reported as the program's */
+		{ .exec_path = "sh", .user = "no-such-user-nook", .status = 125,
+		  .err = "nook-init: user \"no-such-user-nook\": no such user in /etc/passwd\n" },
+		{ .exec_path = "sh", .user = "0:no-such-group-nook", .status = 125,
+		  .err = "nook-init: group \"no-such-group-nook\": no such group in /etc/group\n" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -792,6 +838,8 @@ static void test_exec_failures(void **state)
 			assert_int_equal(guest_config_add_string(&b, NOOK_TAG_ENV, cases[i].env), 0);
 		if (cases[i].workdir)
 			assert_int_equal(guest_config_add_string(&b, NOOK_TAG_WORKDIR, cases[i].workdir), 0);
+		if (cases[i].user)
+			assert_int_equal(guest_config_add_string(&b, NOOK_TAG_USER, cases[i].user), 0);
 		if (cases[i].soft)
 			assert_int_equal(guest_config_add_rlimit(&b, RLIMIT_NOFILE, cases[i].soft,
 								     cases[i].hard), 0);
@@ -850,6 +898,7 @@ int main(void)
 		cmocka_unit_test(test_exec_request_malformed),
 		cmocka_unit_test(test_exec_program),
 		cmocka_unit_test(test_exec_drops_port_access),
+		cmocka_unit_test(test_exec_environment),
 		cmocka_unit_test(test_exec_failures),
 		cmocka_unit_test(test_exit_status_and_reap),
 	};
