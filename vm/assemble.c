@@ -228,9 +228,8 @@ static int add_vsock(struct nook_vm *vm, const nook_vm_config *cfg, nook_error *
 	return r;
 }
 
-/* Last, and hidden like the network until after the ready point: probing
- * it is not part of the boot, and it is never in a snapshot (see
- * devices/virtio/balloon.h). */
+/* Probed at boot with the console and rng, so a snapshot has it bound
+ * (see devices/virtio/balloon.h). */
 static int add_balloon(struct nook_vm *vm, const nook_vm_config *cfg, nook_error **err)
 {
 	uint64_t base;
@@ -249,13 +248,21 @@ int vm_assemble_devices(struct nook_vm *vm, const nook_vm_config *cfg, const str
 	int r = add_legacy(vm, cfg, err);
 	if (r == 0)
 		r = add_console(vm, cfg, err);
-	vm->nvisible = vm->nslots;
+	if (r == 0 && cfg->balloon)
+		r = add_balloon(vm, cfg, err);
 	if (r == 0 && plan->nshares && !(vm->shares = calloc(plan->nshares, sizeof(*vm->shares))))
 		r = error_set(err, ENOMEM, "shares: out of memory");
+	/* The root's shares are probed at boot too, so that a restored guest
+	 * has them bound already; only mounting them waits for the run. */
+	size_t nroot = vm_shares_root_count(plan->shares, plan->nshares);
 	for (size_t i = 0; r == 0 && i < plan->nshares; i++) {
+		if (i == nroot)
+			vm->nvisible = vm->nslots;
 		r = add_share(vm, &vm->shares[i], &plan->shares[i], err);
 		vm->nshares = i + 1;
 	}
+	if (nroot == plan->nshares)
+		vm->nvisible = vm->nslots;
 	if (r == 0)
 		r = add_disks(vm, cfg, err);
 	if (r == 0)
@@ -264,8 +271,6 @@ int vm_assemble_devices(struct nook_vm *vm, const nook_vm_config *cfg, const str
 		r = add_named_ports(vm, cfg, err);
 	if (r == 0)
 		r = add_vsock(vm, cfg, err);
-	if (r == 0 && cfg->balloon)
-		r = add_balloon(vm, cfg, err);
 	if (r < 0 || !vm->ready_point)
 		return r;
 	/* The guest meets these only after the ready point; every other

@@ -24,6 +24,34 @@ struct vm_share_plan vm_share_plan_of(const struct vm_fs *fs, size_t n)
 	return (struct vm_share_plan){.fs = fs, .is_file = is_file, .nlowers = nlowers};
 }
 
+static bool is_root_part(const struct vm_share_plan *share)
+{
+	return share->fs->role != VM_FS_PLAIN || strcmp(share->fs->tag, VM_FS_ROOT_TAG) == 0;
+}
+
+size_t vm_shares_root_count(const struct vm_share_plan *shares, size_t n)
+{
+	size_t i = 0;
+	while (i < n && is_root_part(&shares[i]))
+		i++;
+	return i;
+}
+
+int vm_shares_describe_root(const struct vm_share_plan *shares, size_t n, char *buf,
+			    size_t len)
+{
+	size_t used = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < vm_shares_root_count(shares, n); i++) {
+		int w = snprintf(buf + used, len - used, "fs %s window %llu;", shares[i].fs->tag,
+				 (unsigned long long)shares[i].fs->shm_size);
+		if (w < 0 || (size_t)w >= len - used)
+			return -ENOSPC;
+		used += (size_t)w;
+	}
+	return 0;
+}
+
 bool vm_shares_use_builtin_root(const nook_vm_config *cfg)
 {
 	if (cfg->initramfs_path)
@@ -137,7 +165,7 @@ int vm_shares_encode(const struct vm_share_plan *shares, size_t n, struct bytes 
 		const struct vm_fs *fs = shares[i].fs;
 		if (fs->role == VM_FS_ROOT_UPPER) {
 			r = guest_config_add_string(config, NOOK_TAG_ROOT_UPPER, fs->tag);
-		} else if (fs->role == VM_FS_PLAIN && strcmp(fs->tag, VM_FS_ROOT_TAG) == 0) {
+		} else if (fs->role == VM_FS_PLAIN && is_root_part(&shares[i])) {
 			r = guest_config_add_string(config, NOOK_TAG_ROOT, fs->tag);
 		} else if (fs->mount_point) {
 			uint32_t flags = fs->read_only ? NOOK_MOUNT_READ_ONLY : 0;

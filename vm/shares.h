@@ -32,6 +32,16 @@ struct vm_share_plan {
  * root lowers make one share). The next share is fs[max(nlowers, 1)]. */
 struct vm_share_plan vm_share_plan_of(const struct vm_fs *fs, size_t n);
 
+/* How many of `shares`, from the first, make up the root (a plain root,
+ * an overlay's lower layers and its top): the guest probes those at boot,
+ * before the ready point (vm/assemble.c). */
+size_t vm_shares_root_count(const struct vm_share_plan *shares, size_t n);
+
+/* What the guest sees of the root's shares when it probes them (their tags
+ * and DAX window sizes), for the snapshot's key; -ENOSPC if it does not fit. */
+int vm_shares_describe_root(const struct vm_share_plan *shares, size_t n, char *buf,
+			    size_t len);
+
 /* Starts the passthrough server of a VM_FS_PATH share with the options
  * `common` (or none) gives beyond its exports: op_counts, the DAX window. */
 int vm_share_open_server(const struct vm_share_plan *share, const struct fs_server_options *common,

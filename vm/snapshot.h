@@ -5,8 +5,8 @@
  *           irqchip (devices/ioapic.h), "serial", "legacy" and
  *           "virtio-mmio.<slot>" for each device the guest had probed
  *           (devices/virtio/mmio.h and each device's save op). Devices that
- *           were still hidden at the ready point (shares, disks, network)
- *           are not in it: the guest had never seen them.
+ *           were still hidden at the ready point (shares other than the
+ *           root's, disks, network, ports, vsock) are not in it: the guest had never seen them.
  *   memory  guest RAM, the regions one after the other, sparse.
  *
  * The header's magic, version, sizes and CRC-32 of the sections are all
@@ -24,7 +24,7 @@
 
 #define SNAPSHOT_MAGIC "NOOKSNAP"
 /* Bump when the layout of any section changes. */
-#define SNAPSHOT_VERSION 2
+#define SNAPSHOT_VERSION 3
 #define SNAPSHOT_STATE_FILE "state"
 #define SNAPSHOT_MEMORY_FILE "memory"
 #define SNAPSHOT_KEY_SIZE 32

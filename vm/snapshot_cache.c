@@ -144,12 +144,15 @@ int snapshot_key(const struct snapshot_shape *shape, struct machine *m,
 	}
 	char numbers[160];
 	snprintf(numbers, sizeof(numbers),
-		 "format %d memory %llu vcpus %u threads %u nested %d rng %d split-irqchip %d",
+		 "format %d memory %llu vcpus %u threads %u nested %d rng %d balloon %d stats %d "
+		 "split-irqchip %d",
 		 SNAPSHOT_VERSION, (unsigned long long)shape->memory_mib, shape->vcpus,
-		 shape->threads_per_core, shape->nested, shape->rng, shape->split_irqchip);
+		 shape->threads_per_core, shape->nested, shape->rng, shape->balloon,
+		 shape->balloon_stats, shape->split_irqchip);
 	hash_str(&h, KEY_DOMAIN, NOOK_VERSION);
 	hash_str(&h, "shape", numbers);
 	hash_str(&h, "cmdline", shape->cmdline);
+	hash_str(&h, "root shares", shape->root_shares ? shape->root_shares : "");
 	sha256_update(&h, kernel, sizeof(kernel));
 	sha256_update(&h, init, sizeof(init));
 	/* What the guest may use, not which host CPU answered: the APIC ids

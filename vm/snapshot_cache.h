@@ -28,6 +28,8 @@ struct snapshot_shape {
 	unsigned vcpus, threads_per_core;
 	bool nested;
 	bool rng;
+	bool balloon, balloon_stats;
+	const char *root_shares; /* vm_shares_describe_root() */
 	bool split_irqchip;
 };
 

@@ -67,7 +67,8 @@ struct vm_plan {
 struct nook_vm {
 	enum vm_state state;
 	/* PID 1 is nook-init: the guest has a ready point, devices beyond the
-	 * console and rng wait in hidden slots until after it. */
+	 * console, rng, balloon and root's shares wait in hidden slots until
+	 * after it. */
 	bool ready_point;
 	enum nook_vm_boot boot;
 	enum nook_log_level log_level;
@@ -141,9 +142,10 @@ struct nook_vm {
 void vm_log(struct nook_vm *vm, enum nook_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* assemble.c: the machine, the legacy devices, the console, rng, shares,
- * disks, network, vsock devices and the balloon in their slots (hidden when the guest has a
- * ready point) and placeholders in the rest. */
+/* assemble.c: the machine, the legacy devices, the console, rng, balloon
+ * and the root's shares, then the other shares, disks, network, ports and
+ * vsock devices in their slots (hidden when the guest has a ready point)
+ * and placeholders in the rest. */
 int vm_assemble_devices(struct nook_vm *vm, const nook_vm_config *cfg, const struct vm_plan *plan,
 			nook_error **err);
 void vm_destroy_devices(struct nook_vm *vm);

@@ -47,7 +47,7 @@ int vm_encode_config(struct nook_vm *vm, const nook_vm_config *cfg, const struct
 		r = guest_config_add_rlimit(b, (uint32_t)cfg->rlimits[i].resource,
 					    cfg->rlimits[i].soft, cfg->rlimits[i].hard);
 	/* The hidden slots, bound in order: shares, disks, network, console
-	 * ports, vsock, balloon. */
+	 * ports, vsock. */
 	for (unsigned i = vm->nvisible; r == 0 && i < vm->nslots; i++)
 		if (vm->slots[i])
 			r = guest_config_add_slot(b, i);
@@ -269,7 +269,7 @@ static int restore(struct nook_vm *vm, const struct snapshot *s, nook_error **er
 		bool saved = state_find(state, len, name, &sec) == 0;
 		/* The guest probed exactly the visible slots. */
 		if (saved != (i < vm->nvisible) ||
-		    (saved && (sec.version != 1 ||
+		    (saved && (sec.version != VIRTIO_MMIO_STATE_VERSION ||
 			       virtio_mmio_restore(vm->slots[i], sec.data, sec.len) < 0)))
 			r = error_set(err, EINVAL, "snapshot: slot %u does not match the machine", i);
 	}
@@ -331,11 +331,20 @@ int vm_try_restore(struct nook_vm *vm, const nook_vm_config *cfg, const struct v
 {
 	if (!vm->ready_point || cfg->initramfs_path || cfg->snapshot_mode == NOOK_SNAPSHOT_OFF)
 		return 0;
+	char root_shares[512];
+	if (vm_shares_describe_root(plan->shares, plan->nshares, root_shares,
+				    sizeof(root_shares)) < 0) {
+		vm_log(vm, NOOK_LOG_WARN, "snapshot key: the root's shares do not fit in one; "
+		       "booting cold without a snapshot");
+		return 0;
+	}
 	const struct snapshot_shape shape = {
 		.kernel_path = plan->kernel_path, .init_path = plan->init_path, .cmdline = cmdline,
 		.memory_mib = cfg->memory_mib, .vcpus = cfg->vcpus,
 		.threads_per_core = (unsigned)vm->machine.threads_per_core,
-		.nested = vm->machine.nested, .rng = cfg->rng, .split_irqchip = vm->split_irqchip,
+		.nested = vm->machine.nested, .rng = cfg->rng, .balloon = cfg->balloon,
+		.balloon_stats = cfg->balloon && cfg->balloon_stats_ms, .root_shares = root_shares,
+		.split_irqchip = vm->split_irqchip,
 	};
 	char dir[PATH_MAX];
 	nook_error *why = NULL;

@@ -13,12 +13,11 @@
  * itself, since a released page does not keep its contents) and
  * FREE_PAGE_HINT (for migration).
  *
- * Snapshots: the VM reveals the balloon after the ready point, like the
- * shares, disks and network devices (vm/assemble.c): a cold boot does not
- * pay for probing it, and it is never in a snapshot nor in its key. Its
- * save/restore ops exist all the same, for the transport's contract
- * (devices/virtio/mmio.h): a guest that sees it at the time of a snapshot
- * (a VM without a ready point) can be saved. Their layout (version 1, in
+ * Snapshots: the guest probes the balloon at boot, with the console and
+ * rng (vm/assemble.c), so a restored guest has it bound already. Whether
+ * there is one, and whether it has statistics (its features), are
+ * part of the snapshot's key; the interval is the host's alone. The save
+ * op keeps the targets and the stats buffer the host holds (version 1, in
  * the mmio section after the transport's): struct virtio_balloon_state
  * below. */
 #ifndef NOOK_DEVICES_VIRTIO_BALLOON_H

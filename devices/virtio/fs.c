@@ -48,6 +48,27 @@ static bool fs_shm_region(struct virtio_mmio_device *dev, uint32_t id, uint64_t 
 	return true;
 }
 
+static int fs_save(struct virtio_mmio_device *dev, struct bytes *out)
+{
+	for (unsigned i = 0; i < NUM_QUEUES; i++)
+		if (dev->queues[i].ready && dev->queues[i].last_avail != dev->queues[i].used_idx)
+			return -EBUSY;
+	const struct virtio_fs_state st = {.version = 1};
+	return bytes_append(out, &st, sizeof(st));
+}
+
+static int fs_restore(struct virtio_mmio_device *dev, const void *state, size_t len)
+{
+	struct virtio_fs_state st;
+	if (len != sizeof(st))
+		return -EINVAL;
+	memcpy(&st, state, sizeof(st));
+	bool idle = true;
+	for (unsigned i = 0; i < NUM_QUEUES; i++)
+		idle = idle && dev->queues[i].last_avail == dev->queues[i].used_idx;
+	return st.version == 1 && st.reserved == 0 && idle ? 0 : -EINVAL;
+}
+
 static const struct virtio_device_ops fs_ops = {
 	.name = "fs",
 	.device_id = VIRTIO_ID_FS,
@@ -57,6 +78,8 @@ static const struct virtio_device_ops fs_ops = {
 	.read_config = fs_read_config,
 	.queue_notify = fs_queue_notify,
 	.shm_region = fs_shm_region,
+	.save = fs_save,
+	.restore = fs_restore,
 };
 
 int virtio_fs_init(struct virtio_fs *fs, struct machine *m, struct event_loop *loop,

@@ -1,7 +1,14 @@
 /* virtio-fs (virtio 1.x, 5.11): FUSE requests from the guest's queues are
  * handed to a file system backend (the passthrough server of backends/fs, or
  * one the caller supplies). Requests are served by worker threads so that a
- * slow file system operation never stalls the VM's I/O thread. */
+ * slow file system operation never stalls the VM's I/O thread.
+ *
+ * Snapshots: the root's shares are probed before the ready point and saved
+ * with it (vm/assemble.c), before the guest mounts them. The device keeps
+ * nothing of its own beyond the transport's queues, and a FUSE session
+ * does not survive a snapshot (the backend behind a restored device is a
+ * fresh one), so save refuses a device with requests in flight. Its state
+ * after the transport's (version 1): struct virtio_fs_state below. */
 #ifndef NOOK_DEVICES_VIRTIO_FS_H
 #define NOOK_DEVICES_VIRTIO_FS_H
 
@@ -22,6 +29,11 @@ struct virtio_fs {
 	void *backend_opaque;
 	struct virtio_workers workers;
 	struct guest_region window; /* the DAX window; size 0: none */
+};
+
+struct virtio_fs_state {
+	uint32_t version; /* 1 */
+	uint32_t reserved; /* 0 */
 };
 
 /* `tag` is what the guest mounts ("mount -t virtiofs TAG DIR"), at most

@@ -376,16 +376,15 @@ void virtio_mmio_cmdline(uint64_t base, uint32_t irq, struct strbuf *b)
 	strbuf_printf(b, " virtio_mmio.device=4K@0x%llx:%u", (unsigned long long)base, irq);
 }
 
-/* The transport in the snapshot file's layout (version 1), which has room
- * for this many queues: a device with more is never saved. The shared
- * memory selector is not kept: only devices that are never saved (virtio-fs)
- * have a region, and for the others every selector reads "none". */
+/* The transport in the snapshot file's layout (version 2 added the shared
+ * memory selector), which has room for this many queues: a device
+ * with more is never saved. */
 #define STATE_QUEUES 16
 
 struct virtio_mmio_state {
 	uint32_t device_id;
 	uint32_t status;
-	uint32_t device_features_sel, driver_features_sel, queue_sel;
+	uint32_t device_features_sel, driver_features_sel, queue_sel, shm_sel;
 	uint32_t config_generation, interrupt_status;
 	uint64_t driver_features;
 	uint32_t nqueues;
@@ -401,7 +400,7 @@ int virtio_mmio_save(struct virtio_mmio_device *dev, const char *name, struct by
 		.device_id = dev->ops->device_id, .status = dev->status,
 		.device_features_sel = dev->device_features_sel,
 		.driver_features_sel = dev->driver_features_sel, .queue_sel = dev->queue_sel,
-		.config_generation = dev->config_generation,
+		.shm_sel = dev->shm_sel, .config_generation = dev->config_generation,
 		.interrupt_status = atomic_load(&dev->interrupt_status),
 		.driver_features = dev->driver_features, .nqueues = dev->ops->num_queues,
 	};
@@ -411,7 +410,7 @@ int virtio_mmio_save(struct virtio_mmio_device *dev, const char *name, struct by
 	if (r == 0)
 		r = dev->ops->save(dev, &b);
 	if (r == 0)
-		r = state_put(out, name, 1, b.data, b.len);
+		r = state_put(out, name, VIRTIO_MMIO_STATE_VERSION, b.data, b.len);
 	bytes_free(&b);
 	return r;
 }
@@ -430,6 +429,7 @@ int virtio_mmio_restore(struct virtio_mmio_device *dev, const void *state, size_
 	dev->device_features_sel = st.device_features_sel;
 	dev->driver_features_sel = st.driver_features_sel;
 	dev->queue_sel = st.queue_sel;
+	dev->shm_sel = st.shm_sel;
 	dev->config_generation = st.config_generation;
 	atomic_store(&dev->interrupt_status, st.interrupt_status);
 	dev->driver_features = st.driver_features;

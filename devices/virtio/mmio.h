@@ -46,8 +46,7 @@ struct virtio_device_ops {
 	/* The driver reset the device (vCPU thread, device lock held). */
 	void (*reset)(struct virtio_mmio_device *dev);
 	/* Shared memory region `id` (virtio 1.2, 2.10): false when the device
-	 * has none of that id; NULL: it has none at all. A device with one
-	 * has no save op (see virtio_mmio_save). */
+	 * has none of that id; NULL: it has none at all. */
 	bool (*shm_region)(struct virtio_mmio_device *dev, uint32_t id, uint64_t *gpa,
 			   uint64_t *len);
 	/* Snapshot of the device's own state (device lock held, the VM
@@ -107,9 +106,11 @@ int virtio_mmio_register_placeholder(struct machine *m, uint64_t base, nook_erro
  * "virtio_mmio.device=...". */
 void virtio_mmio_cmdline(uint64_t base, uint32_t irq, struct strbuf *b);
 
+#define VIRTIO_MMIO_STATE_VERSION 2
+
 /* Snapshot: the transport's registers and queues, then the device's own
- * state, as section `name` (version 1). Only a device the guest sees and
- * whose ops can save it (-ENOTSUP otherwise). Restore checks the section
+ * state, as section `name` (version VIRTIO_MMIO_STATE_VERSION). Only a
+ * device the guest sees and whose ops can save it (-ENOTSUP otherwise). Restore checks the section
  * against the device (its id, its queues against guest memory) and fails
  * with -EINVAL on any mismatch. */
 int virtio_mmio_save(struct virtio_mmio_device *dev, const char *name, struct bytes *out);

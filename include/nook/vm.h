@@ -145,7 +145,8 @@ NOOK_API void nook_vm_config_set_seccomp(nook_vm_config *cfg, bool on);
  * them the run (program, environment, mounts, disks, network, the wall
  * clock and fresh entropy) and the program runs. A snapshot taken at the
  * ready point can stand in for the first half of every later VM of the
- * same shape (kernel, command line, memory, vCPUs, rng; see
+ * same shape (kernel, command line, memory, vCPUs, rng, balloon, the
+ * root's share tags; see
  * vm/snapshot_cache.h for the whole key).
  *   AUTO     restore from the per-user cache ($NOOK_CACHE_DIR, else
  *            $XDG_CACHE_HOME/nook or ~/.cache/nook) when it holds a snapshot
@@ -159,10 +160,12 @@ NOOK_API void nook_vm_config_set_seccomp(nook_vm_config *cfg, bool on);
  * MSRs (the TSC too: the guest's clocks go on from where they were), local
  * APIC, pending events and MP state, the PIC, IOAPIC, PIT and kvm-clock,
  * and the devices the guest had probed by then: the serial port, the i8042
- * and CMOS, the implicit virtio console (its ports) and virtio-rng. Shares,
- * disks, network devices and the named console ports are never in a
- * snapshot: they stay hidden from the guest until after the ready point.
- * Nothing of the run is in it either. */
+ * and CMOS, the implicit virtio console (its ports), virtio-rng, the
+ * balloon and the root's virtio-fs devices (probed, not yet mounted: the
+ * host directories behind them are the run's). Other shares, disks, network
+ * and vsock devices and the named console ports are never in a snapshot:
+ * they stay hidden from the guest until after the ready point. Nothing of
+ * the run is in it either. */
 enum nook_snapshot_mode { NOOK_SNAPSHOT_AUTO, NOOK_SNAPSHOT_OFF, NOOK_SNAPSHOT_REFRESH };
 NOOK_API void nook_vm_config_set_snapshot_mode(nook_vm_config *cfg, enum nook_snapshot_mode mode);
 /* A snapshot directory to use instead of the cache, with the same modes

@@ -132,9 +132,18 @@ check "boot 2: no device was left needing a reset" lacks "$work/boot2.err" "need
 sed -n 's/^/# /p' "$work/boot2.err"
 
 # --- Boot 2b, 2c: -u, names resolved in the guest's /etc/passwd ---
-run user1 run -u nobody -- /bin/sh -c 'echo "ids=$(id -u):$(id -g):$(id -G)"; echo "lo=$(cat /sys/class/net/lo/flags)"; touch /root/x'
+run user1 run --stats -u nobody -- /bin/sh -c 'echo "ids=$(id -u):$(id -g):$(id -G)"; echo "lo=$(cat /sys/class/net/lo/flags)"; echo "balloon=$(ls /sys/bus/virtio/drivers/virtio_balloon | grep virtio)"; while read -r _ m t _; do echo "mnt=$m $t"; done </proc/mounts; touch /tmp/n && echo "tmp writable"; touch /root/x'
 check "boot 2b: -u nobody runs as 65534:65534" contains "$work/user1.out" "ids=65534:65534:65534"
 check "boot 2b: loopback up in a restored guest" contains "$work/user1.out" "lo=0x9"
+# The system file systems are nook-init's own, moved into the new root.
+for m in "/dev devtmpfs" "/proc proc" "/sys sysfs" "/dev/pts devpts" "/dev/shm tmpfs" "/tmp tmpfs"; do
+	check "boot 2b: $m in the restored guest's root" contains "$work/user1.out" "mnt=$m"
+done
+check "boot 2b: nobody can write /tmp" contains "$work/user1.out" "tmp writable"
+# The balloon is probed before the ready point: bound from the snapshot.
+check "boot 2b: the balloon's driver bound in a restored guest" contains "$work/user1.out" "balloon=virtio"
+check "boot 2b: the restored balloon device is counted and not broken" \
+	grep -Eq "^nook: stats: balloon requests=[0-9]+ .*interrupts=[0-9]+$" "$work/user1.err"
 check "boot 2b: nobody cannot write root's directory" contains "$work/user1.err" "Permission denied"
 run user2 run -u nosuch -- /bin/true
 check "boot 2c: an unknown user gives 125" equals "$(status user2)" 125

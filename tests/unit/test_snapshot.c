@@ -266,6 +266,15 @@ static void test_key_changes_with_every_input(void **state)
 	s.rng = false;
 	assert_int_equal(snapshot_key(&s, &m, other, &err), 0);
 	assert_memory_not_equal(base, other, sizeof(base));
+	/* The balloon is probed before the ready point, with its features. */
+	s = shape;
+	s.balloon = true;
+	uint8_t balloon[SNAPSHOT_KEY_SIZE];
+	assert_int_equal(snapshot_key(&s, &m, balloon, &err), 0);
+	assert_memory_not_equal(base, balloon, sizeof(base));
+	s.balloon_stats = true;
+	assert_int_equal(snapshot_key(&s, &m, other, &err), 0);
+	assert_memory_not_equal(balloon, other, sizeof(balloon));
 	s = shape;
 	s.vcpus = 2;
 	s.threads_per_core = 2;

@@ -539,7 +539,7 @@ static void test_save_restore(void **state)
 	assert_int_equal(virtio_mmio_save(&fx.b.mmio, "balloon", &saved), 0);
 	struct state_section sec;
 	assert_int_equal(state_find(saved.data, saved.len, "balloon", &sec), 0);
-	assert_int_equal(sec.version, 1);
+	assert_int_equal(sec.version, VIRTIO_MMIO_STATE_VERSION);
 	/* Restored into the same device: the held buffer goes back on request. */
 	fx.b.stats_held = false;
 	assert_int_equal(virtio_mmio_restore(&fx.b.mmio, sec.data, sec.len), 0);

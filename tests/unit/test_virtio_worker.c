@@ -4,7 +4,9 @@
  * a queue), then a full device reset. The reply must be dropped, not pushed
  * into the reset queue (a zero-size ring there once divided by zero and
  * killed the VMM). Driven through the real MMIO registers of a virtio-fs
- * device whose backend holds each request until the test lets it go. */
+ * device whose backend holds each request until the test lets it go.
+ * Also that device's snapshot ops: a request in flight cannot be saved,
+ * and a saved state with one, or a broken device section, is refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,11 +18,14 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
+#include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "devices/virtio/fs.h"
+#include "util/state.h"
 #include "x86/layout.h"
 #include "x86/machine.h"
 
@@ -221,6 +226,62 @@ static void test_device_reset_drops_the_reply(void **state)
 	assert_int_equal(used_ring()->idx, 0);
 }
 
+/* The request queue's state inside a saved section: found by its
+ * descriptor table's address. */
+static struct virtq_state *saved_request_queue(uint8_t *data, size_t len)
+{
+	uint64_t desc = RING + REQUEST_QUEUE * 0x4000;
+	for (size_t off = 0; off + sizeof(struct virtq_state) <= len; off += 8)
+		if (!memcmp(data + off, &desc, sizeof(desc)))
+			return (struct virtq_state *)(data + off);
+	fail_msg("the request queue is not in the saved section");
+	return NULL;
+}
+
+static void test_save_restore(void **state)
+{
+	/* A request in flight: its reply would be lost with the snapshot. */
+	post_and_hold();
+	struct bytes saved = {0};
+	assert_int_equal(virtio_mmio_save(&fx.fs.mmio, "fs", &saved), -EBUSY);
+	release_and_settle(0);
+	assert_int_equal(used_ring()->idx, 1);
+	reg_write(VIRTIO_MMIO_SHM_SEL, 7);
+	assert_int_equal(virtio_mmio_save(&fx.fs.mmio, "fs", &saved), 0);
+	struct state_section sec;
+	assert_int_equal(state_find(saved.data, saved.len, "fs", &sec), 0);
+	assert_int_equal(sec.version, VIRTIO_MMIO_STATE_VERSION);
+	reg_write(VIRTIO_MMIO_SHM_SEL, 0);
+	assert_int_equal(virtio_mmio_restore(&fx.fs.mmio, sec.data, sec.len), 0);
+	assert_int_equal(fx.fs.mmio.shm_sel, 7);
+	assert_int_equal(fx.fs.mmio.queues[REQUEST_QUEUE].used_idx, 1);
+	/* The restored device serves the next request. */
+	post_and_hold();
+	release_and_settle(1);
+	assert_int_equal(used_ring()->idx, 2);
+
+	uint8_t *copy = malloc(sec.len);
+	assert_non_null(copy);
+	struct virtio_fs_state *own = (struct virtio_fs_state *)(copy + sec.len - sizeof(*own));
+	const struct {
+		uint32_t version, reserved;
+	} broken[] = {{2, 0}, {0, 0}, {1, 1}};
+	for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+		memcpy(copy, sec.data, sec.len);
+		own->version = broken[i].version;
+		own->reserved = broken[i].reserved;
+		assert_int_equal(virtio_mmio_restore(&fx.fs.mmio, copy, sec.len), -EINVAL);
+	}
+	memcpy(copy, sec.data, sec.len);
+	assert_int_equal(virtio_mmio_restore(&fx.fs.mmio, copy, sec.len - 1), -EINVAL);
+	/* A request taken but never answered: not a state a restore can honour. */
+	struct virtq_state *q = saved_request_queue(copy, sec.len);
+	q->last_avail = (uint16_t)(q->used_idx + 1);
+	assert_int_equal(virtio_mmio_restore(&fx.fs.mmio, copy, sec.len), -EINVAL);
+	free(copy);
+	bytes_free(&saved);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -229,6 +290,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_reset_and_reready_drops_the_reply, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_device_reset_drops_the_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_restore, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
