@@ -40,9 +40,9 @@ size_t vm_shares_root_count(const struct vm_share_plan *shares, size_t n)
 int vm_shares_describe_root(const struct vm_share_plan *shares, size_t n, char *buf,
 			    size_t len)
 {
-	size_t used = 0;
+	size_t used = 0, nroot = vm_shares_root_count(shares, n);
 	buf[0] = 0;
-	for (size_t i = 0; i < vm_shares_root_count(shares, n); i++) {
+	for (size_t i = 0; i < nroot; i++) {
 		int w = snprintf(buf + used, len - used, "fs %s window %llu;", shares[i].fs->tag,
 				 (unsigned long long)shares[i].fs->shm_size);
 		if (w < 0 || (size_t)w >= len - used)

@@ -48,11 +48,19 @@ static bool fs_shm_region(struct virtio_mmio_device *dev, uint32_t id, uint64_t 
 	return true;
 }
 
-static int fs_save(struct virtio_mmio_device *dev, struct bytes *out)
+/* No live queue has a request taken and not yet answered. */
+static bool fs_idle(const struct virtio_mmio_device *dev)
 {
 	for (unsigned i = 0; i < NUM_QUEUES; i++)
 		if (dev->queues[i].ready && dev->queues[i].last_avail != dev->queues[i].used_idx)
-			return -EBUSY;
+			return false;
+	return true;
+}
+
+static int fs_save(struct virtio_mmio_device *dev, struct bytes *out)
+{
+	if (!fs_idle(dev))
+		return -EBUSY;
 	const struct virtio_fs_state st = {.version = 1};
 	return bytes_append(out, &st, sizeof(st));
 }
@@ -63,10 +71,7 @@ static int fs_restore(struct virtio_mmio_device *dev, const void *state, size_t 
 	if (len != sizeof(st))
 		return -EINVAL;
 	memcpy(&st, state, sizeof(st));
-	bool idle = true;
-	for (unsigned i = 0; i < NUM_QUEUES; i++)
-		idle = idle && dev->queues[i].last_avail == dev->queues[i].used_idx;
-	return st.version == 1 && st.reserved == 0 && idle ? 0 : -EINVAL;
+	return st.version == 1 && st.reserved == 0 && fs_idle(dev) ? 0 : -EINVAL;
 }
 
 static const struct virtio_device_ops fs_ops = {
