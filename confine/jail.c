@@ -265,7 +265,8 @@ static int enter_root(const struct confine_plan *p, const struct confine_log *lo
 static int write_text(const char *dir, const char *file, const char *text)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	ssize_t len = (ssize_t)strlen(text);
 	int r = fd < 0 || write(fd, text, (size_t)len) != len ? -errno : 0;

@@ -112,7 +112,7 @@ int snapshot_open(const char *dir, struct snapshot *s, nook_error **err)
 {
 	*s = (struct snapshot){.memory_fd = -1};
 	char path[PATH_MAX];
-	uint64_t size;
+	uint64_t size = 0;
 	int fd = open_part(dir, SNAPSHOT_STATE_FILE, path, sizeof(path), &size);
 	if (fd < 0)
 		return error_set(err, -fd, "snapshot %s: %s", path, strerror(-fd));

@@ -240,7 +240,8 @@ static int each_entry(const char *root, const char *sub,
 		      nook_error **err)
 {
 	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s/%s", root, sub);
+	if (snprintf(dir, sizeof(dir), "%s/%s", root, sub) >= (int)sizeof(dir))
+		return error_set(err, ENAMETOOLONG, "snapshot cache %s: path too long", root);
 	int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int dfd = rfd < 0 ? -1 : openat(rfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	int e = errno;

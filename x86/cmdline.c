@@ -33,18 +33,20 @@ void x86_cmdline_append(struct strbuf *b, const struct machine *m, const struct 
 	 * mode and ignore CPUID masks, so the kernel is told to do without;
 	 * nor LSL, which the NMI/#DB entry uses to find its CPU when the
 	 * kernel uses FSGSBASE (measured: an emulation failure in
-	 * paranoid_entry on a 2-vCPU guest). Without ERMS and FSRM the kernel
-	 * copies and clears memory with REP MOVSQ/STOSQ instead of byte-wise
-	 * REP MOVSB/STOSB: the emulator pays per iteration, so an 8-byte step
-	 * makes the guest's read() of cached data 4 times and its page
-	 * allocation 2 times faster there. A restored guest's clock jumps
-	 * ahead by the snapshot's age there (KVM cannot offset PVM's TSC): a
-	 * grace period that was running at the snapshot then looks stalled,
-	 * and RCU's report of it (stack dumps, formatted in emulated kernel
-	 * code) cost such a warm run about 0.4 s; it is not reported.
+	 * paranoid_entry on a 2-vCPU guest), nor CMPXCHG16B (an emulation
+	 * failure in SLUB, which takes a lock without it). Without ERMS and
+	 * FSRM the kernel copies and clears memory with REP MOVSQ/STOSQ
+	 * instead of byte-wise REP MOVSB/STOSB: the emulator pays per
+	 * iteration, so an 8-byte step makes the guest's read() of cached
+	 * data 4 times and its page allocation 2 times faster there. A
+	 * restored guest's clock jumps ahead by the snapshot's age there (KVM
+	 * cannot offset PVM's TSC): a grace period that was running at the
+	 * snapshot then looks stalled, and RCU's report of it (stack dumps,
+	 * formatted in emulated kernel code) cost such a warm run about
+	 * 0.4 s; it is not reported.
 	 * nook.pvm turns on the guest kernel's patches (guest/kernel). */
 	if (m->pvm)
 		strbuf_printf(b, " nook.pvm no-kvmclock noxsave nofsgsbase "
-				 "clearcpuid=popcnt,smap,smep,erms,fsrm "
+				 "clearcpuid=popcnt,smap,smep,erms,fsrm,cx16 "
 				 "rcupdate.rcu_cpu_stall_suppress=1");
 }

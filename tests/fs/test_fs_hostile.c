@@ -1843,7 +1843,7 @@ static void test_dax_per_file(void **state)
 				 cases[i].len == sizeof(struct fuse_init_in) &&
 					 (cases[i].flags & FUSE_INIT_EXT));
 		int e;
-		struct fuse_attr a;
+		struct fuse_attr a = {0};
 		uint64_t big = lookup(FUSE_ROOT_ID, "big", &e, &a);
 		assert_int_equal(e, 0);
 		assert_int_equal(!!(a.flags & FUSE_ATTR_DAX), cases[i].agreed);

@@ -122,7 +122,7 @@ static int remove_one(const char *p, const struct stat *st, int flag, struct FTW
 static void write_file(const char *dir, const char *name, const void *data, size_t len)
 {
 	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_true(snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path));
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, data, len), (ssize_t)len);

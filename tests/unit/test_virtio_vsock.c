@@ -181,7 +181,7 @@ static void send_raw(const struct virtio_vsock_hdr *h, const void *payload, uint
 	uint64_t addr = TX_BUFS + (uint64_t)d * TX_SLOT;
 	uint8_t *buf = gpa(addr, TX_SLOT);
 	memcpy(buf, h, chain_len < HDR ? chain_len : HDR);
-	if (plen)
+	if (payload)
 		memcpy(buf + HDR, payload, plen);
 	desc(TXQ)[d] = (struct vring_desc){.addr = addr, .len = chain_len};
 	make_available(TXQ, d);
@@ -448,10 +448,16 @@ static bool closed_by_peer(int fd)
 	return r == 0 || (r < 0 && errno == ECONNRESET);
 }
 
-static int unix_listen(const char *path)
+static struct sockaddr_un unix_addr(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_true(snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path) < (int)sizeof(sa.sun_path));
+	return sa;
+}
+
+static int unix_listen(const char *path)
+{
+	struct sockaddr_un sa = unix_addr(path);
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -461,8 +467,7 @@ static int unix_listen(const char *path)
 
 static int unix_connect(const char *path)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	struct sockaddr_un sa = unix_addr(path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
