@@ -111,6 +111,10 @@ static int add_console(struct nook_vm *vm, const nook_vm_config *cfg, nook_error
 	vm->console_created = true;
 	r = virtio_console_init(&vm->console, &vm->machine, &vm->loop, implicit ? ports : ports + 3,
 				implicit ? 4 : 1, CONSOLE_QUEUE_SIZE, base, irq, err);
+	/* The run's input (the config on the control port too) comes after
+	 * the ready point: vm_send_config(). */
+	if (r == 0 && vm->ready_point)
+		virtio_console_hold_input(&vm->console);
 	if (r == 0 && cfg->console_output) {
 		int fd = open(cfg->console_output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0)

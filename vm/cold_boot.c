@@ -61,18 +61,23 @@ static int read_file(const char *what, const char *path, uint8_t **data, size_t 
 	return 0;
 }
 
-/* The initramfs is the caller's archive (if any) followed by the generated
- * one holding nook-init. */
+/* The initramfs is the caller's archive or the built-in rootfs's (if
+ * either) followed by the generated one holding nook-init. */
 static int load_initramfs(struct nook_vm *vm, const nook_vm_config *cfg, const struct vm_plan *plan,
 			  const struct x86_kernel *k, uint64_t *gpa, uint64_t *size,
 			  nook_error **err)
 {
 	const char *rootfs_path = cfg->initramfs_path;
+	const char *what = "initramfs";
+	if (plan->root_archive[0]) {
+		rootfs_path = plan->root_archive;
+		what = "built-in rootfs archive";
+	}
 	uint8_t *init = NULL;
 	size_t init_len = 0;
 	uint64_t rootfs_len = 0;
 	struct bytes generated = {0};
-	int rootfs_fd = rootfs_path ? open_regular("initramfs", rootfs_path, &rootfs_len, err) : -1;
+	int rootfs_fd = rootfs_path ? open_regular(what, rootfs_path, &rootfs_len, err) : -1;
 	int r = rootfs_path && rootfs_fd < 0 ? rootfs_fd : 0;
 	if (r == 0 && (cfg->exec_path || vm->ready_point)) {
 		r = read_file("nook-init", plan->init_path, &init, &init_len, err);
@@ -87,7 +92,7 @@ static int load_initramfs(struct nook_vm *vm, const nook_vm_config *cfg, const s
 		r = x86_place_initrd(&vm->machine.mem, k, *size, gpa, err);
 	if (r == 0 && rootfs_fd >= 0 &&
 	    (r = guest_memory_load_file(&vm->machine.mem, *gpa, rootfs_fd, 0, rootfs_len)) < 0)
-		error_set(err, -r, "initramfs %s: %s", rootfs_path, strerror(-r));
+		error_set(err, -r, "%s %s: %s", what, rootfs_path, strerror(-r));
 	if (r == 0 && generated.len)
 		memcpy(guest_memory_ptr(&vm->machine.mem, *gpa + rootfs_padded, generated.len),
 		       generated.data, generated.len);

@@ -62,6 +62,12 @@ bool vm_shares_use_builtin_root(const nook_vm_config *cfg)
 	return true;
 }
 
+bool vm_shares_root_in_memory(const nook_vm_config *cfg)
+{
+	return vm_shares_use_builtin_root(cfg) && !cfg->init_path &&
+	       cfg->snapshot_mode != NOOK_SNAPSHOT_OFF;
+}
+
 struct vm_fs vm_shares_builtin_root(char *dir)
 {
 	return (struct vm_fs){

@@ -128,12 +128,14 @@ int snapshot_key(const struct snapshot_shape *shape, struct machine *m,
 		 uint8_t key[SNAPSHOT_KEY_SIZE], nook_error **err)
 {
 	char root[PATH_MAX];
-	uint8_t kernel[SHA256_SIZE], init[SHA256_SIZE];
+	uint8_t kernel[SHA256_SIZE], init[SHA256_SIZE], archive[SHA256_SIZE] = {0};
 	int r = snapshot_cache_root(root, sizeof(root), err);
 	if (r == 0)
 		r = hash_file(root, shape->kernel_path, kernel, err);
 	if (r == 0)
 		r = hash_file(root, shape->init_path, init, err);
+	if (r == 0 && shape->root_archive_path)
+		r = hash_file(root, shape->root_archive_path, archive, err);
 	struct kvm_cpuid2 *cpuid = r == 0 ? x86_supported_cpuid(m->kvm_fd, err) : NULL;
 	if (r < 0 || !cpuid)
 		return r < 0 ? r : -EIO;
@@ -155,6 +157,8 @@ int snapshot_key(const struct snapshot_shape *shape, struct machine *m,
 	hash_str(&h, "root shares", shape->root_shares ? shape->root_shares : "");
 	sha256_update(&h, kernel, sizeof(kernel));
 	sha256_update(&h, init, sizeof(init));
+	hash_str(&h, "root archive", shape->root_archive_path ? "in memory" : "none");
+	sha256_update(&h, archive, sizeof(archive));
 	/* What the guest may use, not which host CPU answered: the APIC ids
 	 * (leaf 1 EBX[31:24], leaves 0xb and 0x1f) are the current CPU's. */
 	for (uint32_t i = 0; i < cpuid->nent; i++) {

@@ -30,6 +30,7 @@ struct snapshot_shape {
 	bool rng;
 	bool balloon, balloon_stats;
 	const char *root_shares; /* vm_shares_describe_root() */
+	const char *root_archive_path; /* the root in guest memory, or NULL */
 	bool split_irqchip;
 };
 

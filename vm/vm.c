@@ -63,7 +63,15 @@ static int plan_vm(const nook_vm_config *cfg, struct vm_plan *plan, nook_error *
 	plan->dax_windows = calloc(cfg->nfs + 1, sizeof(*plan->dax_windows));
 	if (!plan->shares || !plan->dax_windows)
 		return error_set(err, ENOMEM, "out of memory");
-	if (vm_shares_use_builtin_root(cfg)) {
+	if (vm_shares_root_in_memory(cfg)) {
+		default_artifact("rootfs.cpio", NOOK_ROOTFS_ARCHIVE, plan->root_archive,
+				 sizeof(plan->root_archive));
+		if (access(plan->root_archive, R_OK) != 0)
+			return error_set(err, ENOENT,
+					 "built-in rootfs archive %s is missing (build nook, or give "
+					 "a rootfs)",
+					 plan->root_archive);
+	} else if (vm_shares_use_builtin_root(cfg)) {
 		default_artifact("rootfs", NOOK_ROOTFS_DIR, plan->builtin_root_dir,
 				 sizeof(plan->builtin_root_dir));
 		struct stat st;
@@ -205,7 +213,7 @@ int nook_vm_start(nook_vm *vm, nook_error **err)
 		return error_set(err, -r, "cannot start the I/O thread: %s", strerror(-r));
 	vm->state = VM_RUNNING;
 	if ((r = vm_console_ports_start(&vm->ports, vm->machine.confine, err)) < 0 ||
-	    (vm->boot == NOOK_VM_BOOT_RESTORED && (r = vm_warm_start(vm, err)) < 0)) {
+	    (vm->boot == NOOK_VM_BOOT_RESTORED && (r = vm_send_config(vm, err)) < 0)) {
 		machine_request_stop(&vm->machine, MACHINE_STOP_ERROR, 0, "%s",
 				     nook_error_message(*err));
 		return r;

@@ -56,6 +56,9 @@ struct vm_share {
 struct vm_plan {
 	char builtin_root_dir[PATH_MAX];
 	struct vm_fs builtin_root;
+	/* The built-in rootfs's archive when the root is in guest memory
+	 * (vm_shares_root_in_memory), else empty. */
+	char root_archive[PATH_MAX];
 	struct vm_share_plan *shares; /* the built-in root (if used), then the config's */
 	size_t nshares;
 	uint64_t *dax_windows; /* the shares' DAX window sizes, those that have one */
@@ -168,11 +171,11 @@ int vm_encode_config(struct nook_vm *vm, const nook_vm_config *cfg, const struct
  * rebuilt cold; *err says why), another negative errno on error. */
 int vm_try_restore(struct nook_vm *vm, const nook_vm_config *cfg, const struct vm_plan *plan,
 		   const char *cmdline, bool allow_restore, nook_error **err);
-/* Starts the run of a restored VM (its guest waits past the ready point). */
-int vm_warm_start(struct nook_vm *vm, nook_error **err);
 /* The ready point of a cold boot (I/O thread). */
 void vm_on_ready(void *opaque, uint32_t events);
-/* Sends the run's config: reveals the hidden slots, then the message. */
+/* Sends the run's config: reveals the hidden slots, lets the run's input
+ * flow, then the message. A restored VM gets it at its start (its guest
+ * waits past the ready point), a cold one at the ready point. */
 int vm_send_config(struct nook_vm *vm, nook_error **err);
 
 #endif

@@ -82,6 +82,7 @@ int vm_send_config(struct nook_vm *vm, nook_error **err)
 	for (unsigned i = vm->nvisible; i < vm->nslots; i++)
 		if (vm->slots[i])
 			virtio_mmio_reveal(vm->slots[i]);
+	virtio_console_release_input(&vm->console);
 	struct bytes payload = {0}, msg = {0};
 	uint8_t entropy[CONFIG_ENTROPY];
 	struct timespec now;
@@ -344,6 +345,7 @@ int vm_try_restore(struct nook_vm *vm, const nook_vm_config *cfg, const struct v
 		.threads_per_core = (unsigned)vm->machine.threads_per_core,
 		.nested = vm->machine.nested, .rng = cfg->rng, .balloon = cfg->balloon,
 		.balloon_stats = cfg->balloon && cfg->balloon_stats_ms, .root_shares = root_shares,
+		.root_archive_path = plan->root_archive[0] ? plan->root_archive : NULL,
 		.split_irqchip = vm->split_irqchip,
 	};
 	char dir[PATH_MAX];
@@ -396,10 +398,4 @@ int vm_try_restore(struct nook_vm *vm, const nook_vm_config *cfg, const struct v
 	vm_log(vm, NOOK_LOG_INFO, "booting cold; a snapshot of this machine shape will be saved "
 	       "in %s at the guest's ready point", dir);
 	return 0;
-}
-
-int vm_warm_start(struct nook_vm *vm, nook_error **err)
-{
-	virtio_console_resume(&vm->console);
-	return vm_send_config(vm, err);
 }

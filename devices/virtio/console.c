@@ -102,8 +102,10 @@ static void port_fill_from_host(struct virtio_console_port *p)
 	struct virtq *q = &c->mmio.queues[port_rx_queue(port_index(p))];
 	bool pushed = false;
 	/* The guest driver discards data that arrives on a port nobody has
-	 * open, so input waits for the guest to open it. */
-	while (p->in_fd >= 0 && p->guest_open && !p->in_eof && virtq_has_available(q)) {
+	 * open, so input waits for the guest to open it, and for the run to
+	 * begin (virtio_console_hold_input). */
+	bool take = !c->input_held && p->guest_open;
+	while (p->in_fd >= 0 && take && !p->in_eof && virtq_has_available(q)) {
 		if (p->in_pollable) {
 			struct pollfd pfd = {.fd = p->in_fd, .events = POLLIN};
 			if (poll(&pfd, 1, 0) <= 0)
@@ -128,7 +130,7 @@ static void port_fill_from_host(struct virtio_console_port *p)
 	}
 	if (pushed)
 		virtio_mmio_notify_used(&c->mmio, q);
-	watch_input(p, p->guest_open && !p->in_eof && virtq_has_available(q));
+	watch_input(p, take && !p->in_eof && virtq_has_available(q));
 }
 
 static void on_input(void *opaque, uint32_t events)
@@ -588,9 +590,17 @@ void virtio_console_drain(struct virtio_console *c)
 	pthread_mutex_unlock(&c->mmio.lock);
 }
 
-void virtio_console_resume(struct virtio_console *c)
+void virtio_console_hold_input(struct virtio_console *c)
 {
 	pthread_mutex_lock(&c->mmio.lock);
+	c->input_held = true;
+	pthread_mutex_unlock(&c->mmio.lock);
+}
+
+void virtio_console_release_input(struct virtio_console *c)
+{
+	pthread_mutex_lock(&c->mmio.lock);
+	c->input_held = false;
 	send_pending_ctrl(c);
 	for (int i = 0; i < c->nports; i++)
 		port_fill_from_host(&c->ports[i]);

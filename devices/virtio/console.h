@@ -74,6 +74,7 @@ struct virtio_console {
 	struct virtio_console_ctrl *pending;
 	unsigned npending, max_pending;
 	struct virtq_chain chain; /* scratch, used under the device lock */
+	bool input_held; /* virtio_console_hold_input() */
 };
 
 /* Queues of `queue_size` entries (the guest keeps that many receive
@@ -97,8 +98,12 @@ int virtio_console_copy_output(struct virtio_console *c, int fd, nook_error **er
  * for VIRTIO_CONSOLE_DRAIN_STALL_MS. */
 void virtio_console_drain(struct virtio_console *c);
 
-/* After a restore: picks up the input waiting on the ports' host fds, as
- * the guest's own notifications would have. */
-void virtio_console_resume(struct virtio_console *c);
+/* Input from the host fds waits until released: a snapshot taken before
+ * must not hold the state of one run's input (say, the end of a snapshot-
+ * making run's empty stdin, which the guest would then see as a closed
+ * port in every restored run). Release picks up the input waiting, as the
+ * guest's own notifications would have (after a restore, too). */
+void virtio_console_hold_input(struct virtio_console *c);
+void virtio_console_release_input(struct virtio_console *c);
 
 #endif

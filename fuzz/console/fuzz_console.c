@@ -248,7 +248,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (b & 0x80)
 				fake_guest_start(&g, 1ULL << VIRTIO_CONSOLE_F_MULTIPORT, QUEUES, log2);
 			else if (b & 0x40)
-				virtio_console_resume(&dev);
+				(b & 1 ? virtio_console_hold_input : virtio_console_release_input)(&dev);
 			else
 				fake_guest_notify(&g, b & 7);
 			break;

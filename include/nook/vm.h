@@ -187,7 +187,9 @@ NOOK_API int nook_vm_config_set_init_path(nook_vm_config *cfg, const char *path)
  * nook's FUSE passthrough server, which keeps the guest inside the
  * directory. Without a root (and without
  * an initramfs of the caller's) the guest's root is nook's built-in rootfs,
- * shared read-only, with the guest's writes kept in guest memory. */
+ * with the guest's writes kept in guest memory: unpacked into guest memory
+ * from its archive when the VM may make or use a snapshot (its snapshot
+ * then holds it), else shared read-only under a tmpfs overlay. */
 
 /* The root file system: a host directory under the tag "/dev/root",
  * read-write. */

@@ -82,7 +82,7 @@ check "jail: the kernel log file belongs to 4242:4343" equals "$(stat -c %u:%g "
 user=nobody group=$(id -gn nobody)
 mkdir -m 755 "$work/user" "$work/user/data"
 chmod 755 "$work"
-cp "$KERNEL_DIR/vmlinux" "$BUILD/guest/init/nook-init" "$work/user/data/"
+cp "$KERNEL_DIR/vmlinux" "$BUILD/guest/init/nook-init" "$BUILD/guest/rootfs.cpio" "$work/user/data/"
 cp -a "$BUILD/guest/rootfs" "$work/user/data/rootfs"
 chown -R "$user:$group" "$work/user/data/rootfs"
 read -r major minor < <(stat -c '%t %T' /dev/kvm)

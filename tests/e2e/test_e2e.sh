@@ -116,18 +116,21 @@ else
 fi
 
 # --- Boot 2: killed by a signal; boot phases ---
-run boot2 run --boot-time --stats -- /bin/sh -c 'kill -9 $$'
+mkdir "$work/stats"
+echo shared >"$work/stats/f"
+run boot2 run --boot-time --stats -v "$work/stats:/data" -- /bin/sh -c 'cat /data/f; kill -9 $$'
 check "boot 2: killed by SIGKILL gives 137" equals "$(status boot2)" 137
 check "boot 2: --boot-time phases" contains "$work/boot2.err" "nook: boot-time: boot="
 # --stats: the counters of what the guest just did (metrics are on by
-# default): MMIO exits, requests to the root share, FUSE lookups.
+# default): MMIO exits, requests to the share (the root is in guest
+# memory), FUSE lookups.
 mmio=$(sed -n 's/^nook: stats: vcpu 0 .* mmio=\([0-9]*\).*/\1/p' "$work/boot2.err")
 check "boot 2: --stats counts vCPU 0's MMIO exits ($mmio)" test "${mmio:-0}" -gt 0
-root_requests=$(sed -n 's/^nook: stats: fs \/dev\/root requests=\([0-9]*\).*/\1/p' "$work/boot2.err")
-check "boot 2: --stats counts the root share's requests ($root_requests)" test "${root_requests:-0}" -gt 0
+share_requests=$(sed -n 's/^nook: stats: fs fs0 requests=\([0-9]*\).*/\1/p' "$work/boot2.err")
+check "boot 2: --stats counts the share's requests ($share_requests)" test "${share_requests:-0}" -gt 0
 check "boot 2: --stats counts FUSE requests by opcode" grep -q "^nook: stats: fuse.* LOOKUP=[1-9]" "$work/boot2.err"
-check "boot 2: --stats counts the root share's notifications and interrupts" \
-	grep -q "^nook: stats: fs /dev/root .* notifications=[1-9][0-9]* interrupts=[1-9]" "$work/boot2.err"
+check "boot 2: --stats counts the share's notifications and interrupts" \
+	grep -q "^nook: stats: fs fs0 .* notifications=[1-9][0-9]* interrupts=[1-9]" "$work/boot2.err"
 check "boot 2: no device was left needing a reset" lacks "$work/boot2.err" "needs-reset"
 sed -n 's/^/# /p' "$work/boot2.err"
 
@@ -139,6 +142,8 @@ check "boot 2b: loopback up in a restored guest" contains "$work/user1.out" "lo=
 for m in "/dev devtmpfs" "/proc proc" "/sys sysfs" "/dev/pts devpts" "/dev/shm tmpfs" "/tmp tmpfs"; do
 	check "boot 2b: $m in the restored guest's root" contains "$work/user1.out" "mnt=$m"
 done
+# The built-in root went into guest memory at the snapshot-making boot.
+check "boot 2b: the restored guest's root is in its memory" contains "$work/user1.out" "mnt=/ rootfs"
 check "boot 2b: nobody can write /tmp" contains "$work/user1.out" "tmp writable"
 # The balloon is probed before the ready point: bound from the snapshot.
 check "boot 2b: the balloon's driver bound in a restored guest" contains "$work/user1.out" "balloon=virtio"
@@ -161,9 +166,11 @@ check "boot 4: --metrics off counts nothing" contains "$work/boot4.err" "metrics
 check "boot 4: message" contains "$work/boot4.err" "/etc/passwd: Permission denied"
 
 # --- Boot 5: a bzImage, and status 0 ---
-run boot5 run --kernel "$KERNEL_DIR/bzImage" --snapshot off --boot-time -- /bin/true
-check "boot 5: bzImage boots, /bin/true gives 0" equals "$(status boot5)" 0
+run boot5 run --kernel "$KERNEL_DIR/bzImage" --snapshot off --boot-time -- /bin/sh -c \
+	'while read -r _ m t _; do [ "$m" != / ] || echo "root=$t"; done </proc/mounts'
+check "boot 5: bzImage boots, the program gives 0" equals "$(status boot5)" 0
 check "boot 5: --snapshot off boots cold" contains "$work/boot5.err" "boot=cold "
+check "boot 5: --snapshot off shares the built-in root (an overlay)" contains "$work/boot5.out" "root=overlay"
 [ "$(status boot5)" = 0 ] || sed 's/^/# /' "$work/boot5.err"
 
 # --- Boot 6: SIGTERM reaches the program; a second one ends the VM ---

@@ -14,7 +14,7 @@ ok $? "meson install"
 pc=$(find "$root" -name libnook.pc | head -1)
 [ -n "$pc" ]
 ok $? "libnook.pc installed"
-for f in nook vm.h microvm.h parse.h error.h log.h nook-init rootfs/bin/busybox vmlinux System.map; do
+for f in nook vm.h microvm.h parse.h error.h log.h nook-init rootfs/bin/busybox rootfs.cpio vmlinux System.map; do
 	[ -n "$(find "$root" -path "*/$f" | head -1)" ]
 	ok $? "$f installed"
 done

@@ -424,6 +424,31 @@ static void test_input_and_eof(void **state)
 	assert_true(fx.c.ports[IN_PORT].in_eof);
 }
 
+/* Before the ready point (held) the host's input, even its end, stays
+ * unread: a snapshot must not keep one run's closed stdin. */
+static void test_input_held_until_released(void **state)
+{
+	uint16_t q = rx_queue(IN_PORT);
+	virtio_console_hold_input(&fx.c);
+	close(fx.in_pipe[1]);
+	fx.in_pipe[1] = -1;
+	post(q, NULL, 64, true);
+	send_ctrl(IN_PORT, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	notify(q);
+	assert_int_equal(used_idx(q), 0);
+	assert_false(fx.c.ports[IN_PORT].in_eof);
+	assert_int_equal(fx.c.npending, 0);
+	virtio_console_release_input(&fx.c);
+	assert_true(fx.c.ports[IN_PORT].in_eof);
+	uint64_t m_addr = post(CTRL_RX, NULL, 64, true);
+	notify(CTRL_RX);
+	struct virtio_console_control m;
+	memcpy(&m, gpa(m_addr, sizeof(m)), sizeof(m));
+	assert_int_equal(m.id, IN_PORT);
+	assert_int_equal(m.event, VIRTIO_CONSOLE_PORT_OPEN);
+	assert_int_equal(m.value, 0);
+}
+
 static void test_guest_close_ends_host_output(void **state)
 {
 	uint16_t q = tx_queue(SOCK_PORT);
@@ -511,6 +536,7 @@ int main(void)
 		T(test_full_host_fd_back_pressure),
 		T(test_reader_gone_drops_output),
 		T(test_input_and_eof),
+		T(test_input_held_until_released),
 		T(test_guest_close_ends_host_output),
 		T(test_drain_is_bounded),
 		T(test_custom_backend),

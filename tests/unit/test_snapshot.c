@@ -295,7 +295,21 @@ static void test_key_changes_with_every_input(void **state)
 	write_file(init, "init 2");
 	assert_int_equal(snapshot_key(&shape, &m, other, &err), 0);
 	assert_memory_not_equal(base, other, sizeof(base));
+	write_file(init, "init");
+	/* A root in guest memory: its archive's bytes are the snapshot's. */
+	char archive[128];
+	snprintf(archive, sizeof(archive), "%s/rootfs.cpio", dir);
+	write_file(archive, "root one");
+	s = shape;
+	s.root_archive_path = archive;
+	uint8_t in_memory[SNAPSHOT_KEY_SIZE];
+	assert_int_equal(snapshot_key(&s, &m, in_memory, &err), 0);
+	assert_memory_not_equal(base, in_memory, sizeof(base));
+	write_file(archive, "root two");
+	assert_int_equal(snapshot_key(&s, &m, other, &err), 0);
+	assert_memory_not_equal(in_memory, other, sizeof(in_memory));
 
+	unlink(archive);
 	unlink(kernel);
 	unlink(init);
 	unsigned removed;
