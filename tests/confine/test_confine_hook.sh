@@ -12,6 +12,7 @@ BOOT_TIMEOUT=120
 work=$(mktemp -d /tmp/nook-confine-hook-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 truncate -s 1M "$work/disk.img"
+mkdir "$work/share"
 
 hook() { # hook NAME WHO EXPECTED-THREAD EXPECTED-ROLE NOOK-ARGS...
 	local name=$1 who=$2 thread=$3 role=$4; shift 4
@@ -22,7 +23,8 @@ hook() { # hook NAME WHO EXPECTED-THREAD EXPECTED-ROLE NOOK-ARGS...
 }
 hook vcpu vcpu-1 vcpu-1 vcpu --cpus 2
 hook io io nook-io io
-hook fs fs-0 fs-0 fs
+# A share: the built-in root is in guest memory, not shared.
+hook fs fs-0 fs-0 fs -v "$work/share:/mnt"
 hook blk blk blk-0 blk --disk "$work/disk.img"
 hook slirp slirp slirp slirp --net user
 hook builder builder nook builder
