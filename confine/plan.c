@@ -99,10 +99,14 @@ static int add_kernel(struct confine_plan *p, const nook_vm_config *cfg)
 		r = add(p, cfg->initramfs_path, PLAN_READ);
 	if (r == 0 && (cfg->exec_path || !cfg->init_path))
 		r = add(p, init, PLAN_READ);
+	/* The archive when the root may go into guest memory; the directory
+	 * too, which the VMM shares instead when it has no snapshot cache
+	 * (vm/vm.c: plan_vm). */
 	if (r == 0 && vm_shares_root_in_memory(cfg)) {
 		builtin("rootfs.cpio", NOOK_ROOTFS_ARCHIVE, path, sizeof(path));
 		r = add(p, path, PLAN_READ);
-	} else if (r == 0 && vm_shares_use_builtin_root(cfg)) {
+	}
+	if (r == 0 && vm_shares_use_builtin_root(cfg)) {
 		builtin("rootfs", NOOK_ROOTFS_DIR, path, sizeof(path));
 		r = add(p, path, PLAN_READ);
 	}

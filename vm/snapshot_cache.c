@@ -43,6 +43,16 @@ int snapshot_cache_root(char *buf, size_t len, nook_error **err)
 	return 0;
 }
 
+bool snapshot_cache_usable(void)
+{
+	char root[PATH_MAX];
+	nook_error *err = NULL;
+	bool usable = snapshot_cache_root(root, sizeof(root), &err) == 0 &&
+		      access(root, W_OK | X_OK) == 0;
+	nook_error_free(err);
+	return usable;
+}
+
 /* The file's identity: what must be unchanged for a cached hash to hold. */
 static int file_identity(int fd, char *buf, size_t len)
 {

@@ -36,6 +36,9 @@ struct snapshot_shape {
 
 /* The cache's root directory, made if missing. */
 int snapshot_cache_root(char *buf, size_t len, nook_error **err);
+/* Whether this process can keep snapshots in the cache (its root made,
+ * and writable). */
+bool snapshot_cache_usable(void);
 /* <root>/jail-<uid>: the cache of a VMM jailed as uid (confine/confine.c),
  * itself laid out as a root; listed and pruned with the root. */
 #define SNAPSHOT_JAIL_PREFIX "jail-"

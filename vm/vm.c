@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "guest/protocol.h"
+#include "vm/snapshot_cache.h"
 #include "vm/vm.h"
 #include "util/log.h"
 #include "x86/cpu.h"
@@ -63,7 +64,9 @@ static int plan_vm(const nook_vm_config *cfg, struct vm_plan *plan, nook_error *
 	plan->dax_windows = calloc(cfg->nfs + 1, sizeof(*plan->dax_windows));
 	if (!plan->shares || !plan->dax_windows)
 		return error_set(err, ENOMEM, "out of memory");
-	if (vm_shares_root_in_memory(cfg)) {
+	/* In memory only for a snapshot: without a cache (say, a home that is
+	 * not writable) unpacking it would cost the cold boot for nothing. */
+	if (vm_shares_root_in_memory(cfg) && (cfg->snapshot_dir || snapshot_cache_usable())) {
 		default_artifact("rootfs.cpio", NOOK_ROOTFS_ARCHIVE, plan->root_archive,
 				 sizeof(plan->root_archive));
 		if (access(plan->root_archive, R_OK) != 0)

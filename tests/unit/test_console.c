@@ -395,6 +395,18 @@ static void test_reader_gone_drops_output(void **state)
 	assert_false(needs_reset());
 }
 
+/* The guest posts a control buffer: the device's next message fills it. */
+static void expect_ctrl(uint32_t id, uint16_t event, uint16_t value)
+{
+	uint64_t addr = post(CTRL_RX, NULL, 64, true);
+	notify(CTRL_RX);
+	struct virtio_console_control m;
+	memcpy(&m, gpa(addr, sizeof(m)), sizeof(m));
+	assert_int_equal(m.id, id);
+	assert_int_equal(m.event, event);
+	assert_int_equal(m.value, value);
+}
+
 static void test_input_and_eof(void **state)
 {
 	uint16_t q = rx_queue(IN_PORT);
@@ -413,13 +425,7 @@ static void test_input_and_eof(void **state)
 	fx.in_pipe[1] = -1;
 	post(q, NULL, 64, true);
 	notify(q);
-	uint64_t m_addr = post(CTRL_RX, NULL, 64, true);
-	notify(CTRL_RX);
-	struct virtio_console_control m;
-	memcpy(&m, gpa(m_addr, sizeof(m)), sizeof(m));
-	assert_int_equal(m.id, IN_PORT);
-	assert_int_equal(m.event, VIRTIO_CONSOLE_PORT_OPEN);
-	assert_int_equal(m.value, 0);
+	expect_ctrl(IN_PORT, VIRTIO_CONSOLE_PORT_OPEN, 0);
 	assert_int_equal(used_idx(q), 1);
 	assert_true(fx.c.ports[IN_PORT].in_eof);
 }
@@ -440,13 +446,7 @@ static void test_input_held_until_released(void **state)
 	assert_int_equal(fx.c.npending, 0);
 	virtio_console_release_input(&fx.c);
 	assert_true(fx.c.ports[IN_PORT].in_eof);
-	uint64_t m_addr = post(CTRL_RX, NULL, 64, true);
-	notify(CTRL_RX);
-	struct virtio_console_control m;
-	memcpy(&m, gpa(m_addr, sizeof(m)), sizeof(m));
-	assert_int_equal(m.id, IN_PORT);
-	assert_int_equal(m.event, VIRTIO_CONSOLE_PORT_OPEN);
-	assert_int_equal(m.value, 0);
+	expect_ctrl(IN_PORT, VIRTIO_CONSOLE_PORT_OPEN, 0);
 }
 
 static void test_guest_close_ends_host_output(void **state)
