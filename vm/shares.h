@@ -20,7 +20,7 @@ bool vm_shares_use_builtin_root(const nook_vm_config *cfg);
  * snapshot. The snapshot then holds the unpacked root, so a warm run
  * neither mounts a share nor pages its programs in over FUSE (on PVM hosts
  * 1.0 s of a 1.5 s warm `/bin/true`); unpacking costs a cold boot about
- * 5 s there, which `--snapshot off` runs do not pay. */
+ * 2 s there, which `--snapshot off` runs do not pay. */
 bool vm_shares_root_in_memory(const nook_vm_config *cfg);
 
 /* The built-in rootfs as a share: read-only, under a tmpfs overlay. */

@@ -30,6 +30,7 @@
 #include "guest/init/init_config.h"
 #include "guest/init/init_control.h"
 #include "guest/init/init_disks.h"
+#include "guest/init/init_links.h"
 #include "guest/init/init_machine.h"
 #include "guest/init/init_mount.h"
 #include "guest/init/init_net.h"
@@ -415,6 +416,8 @@ int main(void)
 
 	mount_all();
 	open_std_fds();
+	/* Before the ports, whose names the kernel may still be learning. */
+	init_root_links();
 	if (!have_port)
 		warn("ioperm(0x%x): %s; the VMM will not see the exit status", NOOK_PORT,
 		     strerror(port_errno));

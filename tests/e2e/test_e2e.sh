@@ -135,7 +135,7 @@ check "boot 2: no device was left needing a reset" lacks "$work/boot2.err" "need
 sed -n 's/^/# /p' "$work/boot2.err"
 
 # --- Boot 2b, 2c: -u, names resolved in the guest's /etc/passwd ---
-run user1 run --stats -u nobody -- /bin/sh -c 'echo "ids=$(id -u):$(id -g):$(id -G)"; echo "lo=$(cat /sys/class/net/lo/flags)"; echo "balloon=$(ls /sys/bus/virtio/drivers/virtio_balloon | grep virtio)"; while read -r _ m t _; do echo "mnt=$m $t"; done </proc/mounts; touch /tmp/n && echo "tmp writable"; touch /root/x'
+run user1 run --stats -u nobody -- /bin/sh -c 'echo "ids=$(id -u):$(id -g):$(id -G)"; echo "lo=$(cat /sys/class/net/lo/flags)"; echo "balloon=$(ls /sys/bus/virtio/drivers/virtio_balloon | grep virtio)"; while read -r _ m t _; do echo "mnt=$m $t"; done </proc/mounts; touch /tmp/n && echo "tmp writable"; touch /x 2>/dev/null && echo "slash writable"; echo "link=$(readlink /usr/bin/env)"; [ -e /.nook-symlinks ] && echo "list left"; touch /root/x'
 check "boot 2b: -u nobody runs as 65534:65534" contains "$work/user1.out" "ids=65534:65534:65534"
 check "boot 2b: loopback up in a restored guest" contains "$work/user1.out" "lo=0x9"
 # The system file systems are nook-init's own, moved into the new root.
@@ -145,6 +145,9 @@ done
 # The built-in root went into guest memory at the snapshot-making boot.
 check "boot 2b: the restored guest's root is in its memory" contains "$work/user1.out" "mnt=/ rootfs"
 check "boot 2b: nobody can write /tmp" contains "$work/user1.out" "tmp writable"
+check "boot 2b: nobody cannot write /" lacks "$work/user1.out" "slash writable"
+check "boot 2b: the root's links are there (made by nook-init)" contains "$work/user1.out" "link=/bin/busybox"
+check "boot 2b: nook-init removed the list of links" lacks "$work/user1.out" "list left"
 # The balloon is probed before the ready point: bound from the snapshot.
 check "boot 2b: the balloon's driver bound in a restored guest" contains "$work/user1.out" "balloon=virtio"
 check "boot 2b: the restored balloon device is counted and not broken" \

@@ -1,0 +1,76 @@
+#include "guest/init/init_links.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "guest/protocol.h"
+
+/* The list is nook's own build output; this bounds what a stray file of
+ * that name can make PID 1 allocate. */
+#define LINKS_MAX (1u << 20)
+
+static char *read_list(size_t *len)
+{
+	int fd = open(NOOK_ROOT_SYMLINKS, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	if (fd < 0)
+		return NULL;
+	char *buf = NULL;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    (size_t)st.st_size <= LINKS_MAX && (buf = malloc((size_t)st.st_size + 1))) {
+		*len = 0;
+		ssize_t n;
+		while (*len < (size_t)st.st_size &&
+		       (n = read(fd, buf + *len, (size_t)st.st_size - *len)) > 0)
+			*len += (size_t)n;
+		buf[*len] = '\0';
+	}
+	close(fd);
+	return buf;
+}
+
+void init_root_links(void)
+{
+	size_t len = 0;
+	char *list = read_list(&len);
+	if (!list)
+		return;
+	/* Pairs of NUL-terminated strings: the link's path beneath the root,
+	 * then its target. A directory's fd serves the links in it, which
+	 * come together (the list is sorted): one lookup of a name each. */
+	char dir[256] = "";
+	int dfd = -1;
+	for (size_t pos = 0; pos < len;) {
+		const char *path = list + pos;
+		size_t plen = strlen(path);
+		if (pos + plen + 1 >= len)
+			break;
+		const char *target = path + plen + 1;
+		pos += plen + 1 + strlen(target) + 1;
+		const char *slash = strrchr(path, '/');
+		size_t dlen = slash ? (size_t)(slash - path) : 0;
+		if (dlen >= sizeof(dir) || !target[0] || !path[dlen + (slash != NULL)]) {
+			fprintf(stderr, "nook-init: %s: bad entry \"%s\"\n", NOOK_ROOT_SYMLINKS, path);
+			continue;
+		}
+		if (dfd < 0 || strncmp(dir, path, dlen) != 0 || dir[dlen] != '\0') {
+			if (dfd >= 0)
+				close(dfd);
+			memcpy(dir, path, dlen);
+			dir[dlen] = '\0';
+			dfd = open(dlen ? dir : "/", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		const char *name = slash ? slash + 1 : path;
+		if (dfd < 0 || symlinkat(target, dfd, name) < 0)
+			fprintf(stderr, "nook-init: symlink /%s: %s\n", path, strerror(errno));
+	}
+	if (dfd >= 0)
+		close(dfd);
+	free(list);
+	unlink(NOOK_ROOT_SYMLINKS);
+}
