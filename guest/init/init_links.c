@@ -34,17 +34,26 @@ static char *read_list(size_t *len)
 	return buf;
 }
 
-void init_root_links(void)
+/* The first problem goes to `err`; returns 1 to count it. */
+static int skipped(char *err, size_t errlen, int nskipped, const char *path, const char *why)
+{
+	if (nskipped == 0)
+		snprintf(err, errlen, "%s: /%s: %s", NOOK_ROOT_SYMLINKS, path, why);
+	return 1;
+}
+
+int init_root_links(char *err, size_t errlen)
 {
 	size_t len = 0;
+	int nskipped = 0;
 	char *list = read_list(&len);
 	if (!list)
-		return;
+		return 0;
 	/* Pairs of NUL-terminated strings: the link's path beneath the root,
 	 * then its target. A directory's fd serves the links in it, which
 	 * come together (the list is sorted): one lookup of a name each. */
 	char dir[256] = "";
-	int dfd = -1;
+	int dfd = -1, root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	for (size_t pos = 0; pos < len;) {
 		const char *path = list + pos;
 		size_t plen = strlen(path);
@@ -55,7 +64,7 @@ void init_root_links(void)
 		const char *slash = strrchr(path, '/');
 		size_t dlen = slash ? (size_t)(slash - path) : 0;
 		if (dlen >= sizeof(dir) || !target[0] || !path[dlen + (slash != NULL)]) {
-			fprintf(stderr, "nook-init: %s: bad entry \"%s\"\n", NOOK_ROOT_SYMLINKS, path);
+			nskipped += skipped(err, errlen, nskipped, path, "not a link entry");
 			continue;
 		}
 		if (dfd < 0 || strncmp(dir, path, dlen) != 0 || dir[dlen] != '\0') {
@@ -63,14 +72,18 @@ void init_root_links(void)
 				close(dfd);
 			memcpy(dir, path, dlen);
 			dir[dlen] = '\0';
-			dfd = open(dlen ? dir : "/", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			/* Beneath the root, whatever the working directory. */
+			dfd = openat(root, dlen ? dir : ".", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
 		const char *name = slash ? slash + 1 : path;
 		if (dfd < 0 || symlinkat(target, dfd, name) < 0)
-			fprintf(stderr, "nook-init: symlink /%s: %s\n", path, strerror(errno));
+			nskipped += skipped(err, errlen, nskipped, path, strerror(errno));
 	}
 	if (dfd >= 0)
 		close(dfd);
+	if (root >= 0)
+		close(root);
 	free(list);
 	unlink(NOOK_ROOT_SYMLINKS);
+	return nskipped;
 }

@@ -416,15 +416,17 @@ int main(void)
 
 	mount_all();
 	open_std_fds();
+	char err[512];
 	/* Before the ports, whose names the kernel may still be learning. */
-	init_root_links();
+	int nskipped = init_root_links(err, sizeof(err));
+	if (nskipped)
+		warn("%d links of the root not made; the first: %s", nskipped, err);
 	if (!have_port)
 		warn("ioperm(0x%x): %s; the VMM will not see the exit status", NOOK_PORT,
 		     strerror(port_errno));
 	open_ports(ports);
 	if (ports[3] < 0)
 		fail(ENODEV, "no control port %s", NOOK_PORT_NAME_CONTROL);
-	char err[512];
 	if (init_net_loopback(err, sizeof(err)) < 0)
 		warn("network: %s", err);
 
