@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +15,12 @@
  * that name can make PID 1 allocate. */
 #define LINKS_MAX (1u << 20)
 
-static char *read_list(size_t *len)
+/* The list's name beneath the root. */
+#define LIST_NAME (NOOK_ROOT_SYMLINKS + 1)
+
+static char *read_list(int root, size_t *len)
 {
-	int fd = open(NOOK_ROOT_SYMLINKS, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(root, LIST_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
 	if (fd < 0)
 		return NULL;
@@ -34,6 +38,19 @@ static char *read_list(size_t *len)
 	return buf;
 }
 
+/* A relative path without "..": it names something beneath the root. */
+static bool beneath(const char *path)
+{
+	if (path[0] == '/')
+		return false;
+	for (const char *c = path; c; c = strchr(c, '/')) {
+		c += *c == '/';
+		if (c[0] == '.' && c[1] == '.' && (c[2] == '/' || c[2] == '\0'))
+			return false;
+	}
+	return true;
+}
+
 /* The first problem goes to `err`; returns 1 to count it. */
 static int skipped(char *err, size_t errlen, int nskipped, const char *path, const char *why)
 {
@@ -42,28 +59,31 @@ static int skipped(char *err, size_t errlen, int nskipped, const char *path, con
 	return 1;
 }
 
-int init_root_links(char *err, size_t errlen)
+int init_root_links(int root, char *err, size_t errlen)
 {
 	size_t len = 0;
 	int nskipped = 0;
-	char *list = read_list(&len);
+	char *list = read_list(root, &len);
 	if (!list)
 		return 0;
 	/* Pairs of NUL-terminated strings: the link's path beneath the root,
 	 * then its target. A directory's fd serves the links in it, which
 	 * come together (the list is sorted): one lookup of a name each. */
 	char dir[256] = "";
-	int dfd = -1, root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int dfd = -1;
 	for (size_t pos = 0; pos < len;) {
 		const char *path = list + pos;
 		size_t plen = strlen(path);
-		if (pos + plen + 1 >= len)
+		if (pos + plen + 1 >= len) {
+			nskipped += skipped(err, errlen, nskipped, path, "no target");
 			break;
+		}
 		const char *target = path + plen + 1;
 		pos += plen + 1 + strlen(target) + 1;
 		const char *slash = strrchr(path, '/');
 		size_t dlen = slash ? (size_t)(slash - path) : 0;
-		if (dlen >= sizeof(dir) || !target[0] || !path[dlen + (slash != NULL)]) {
+		if (dlen >= sizeof(dir) || !target[0] || !path[dlen + (slash != NULL)] ||
+		    !beneath(path)) {
 			nskipped += skipped(err, errlen, nskipped, path, "not a link entry");
 			continue;
 		}
@@ -72,7 +92,6 @@ int init_root_links(char *err, size_t errlen)
 				close(dfd);
 			memcpy(dir, path, dlen);
 			dir[dlen] = '\0';
-			/* Beneath the root, whatever the working directory. */
 			dfd = openat(root, dlen ? dir : ".", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
 		const char *name = slash ? slash + 1 : path;
@@ -81,9 +100,7 @@ int init_root_links(char *err, size_t errlen)
 	}
 	if (dfd >= 0)
 		close(dfd);
-	if (root >= 0)
-		close(root);
 	free(list);
-	unlink(NOOK_ROOT_SYMLINKS);
+	unlinkat(root, LIST_NAME, 0);
 	return nskipped;
 }

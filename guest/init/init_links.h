@@ -5,9 +5,11 @@
 
 #include <stddef.h>
 
-/* Makes the links the list names, then removes the list; nothing when
- * there is none. A link that cannot be made is skipped: returns how many
- * were, the first one's problem in `err`. */
-int init_root_links(char *err, size_t errlen);
+/* Makes the links the list beneath `root` names, beneath `root`, then
+ * removes the list; nothing when there is none. An entry that is not a
+ * link beneath the root (an absolute path, "..", no name or target) or a
+ * link that cannot be made is skipped: returns how many were, the first
+ * one's problem in `err`. */
+int init_root_links(int root, char *err, size_t errlen);
 
 #endif

@@ -418,7 +418,10 @@ int main(void)
 	open_std_fds();
 	char err[512];
 	/* Before the ports, whose names the kernel may still be learning. */
-	int nskipped = init_root_links(err, sizeof(err));
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int nskipped = root >= 0 ? init_root_links(root, err, sizeof(err)) : 0;
+	if (root >= 0)
+		close(root);
 	if (nskipped)
 		warn("%d links of the root not made; the first: %s", nskipped, err);
 	if (!have_port)
