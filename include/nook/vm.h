@@ -231,8 +231,8 @@ NOOK_API void nook_vm_config_set_fs_read_only(nook_vm_config *cfg, bool read_onl
  * the cut pages unservable (as with QEMU and virtiofsd): on PVM hosts that
  * vCPU hangs until the VM is stopped.
  * Not for the root or a custom backend. The guest kernel needs
- * CONFIG_FUSE_DAX, which the built-in kernel does not have (README, "DAX
- * windows"); without it the guest refuses the dax=always mount and the
+ * CONFIG_FUSE_DAX, which the built-in kernel has; without it (a kernel of
+ * one's own) the guest refuses the dax=always mount and the
  * run fails (nook-init's message on the program's stderr, and "nook-init
  * failed in the guest: Invalid argument"). */
 NOOK_API int nook_vm_config_set_fs_tag(nook_vm_config *cfg, const char *tag);

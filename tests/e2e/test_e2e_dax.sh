@@ -11,10 +11,10 @@
 #   host's write (its pages are the guest's own copy);
 #   files read and written through the window (cp of 3 MiB, spanning two
 #   2 MiB units; an append) match the host's.
-# The boot needs a guest kernel with CONFIG_FUSE_DAX, which the built-in
-# one does not have (README, "DAX windows"): KERNEL_CONFIG is the kernel's
-# .config; without the option a run with a window must fail saying why,
-# and the boot is skipped, saying why.
+# The boot needs a guest kernel with CONFIG_FUSE_DAX, as the built-in one
+# has (README, "DAX windows"): KERNEL_CONFIG is the kernel's .config;
+# without the option a run with a window must fail saying why, and the
+# boot is skipped, saying why.
 # Usage: test_e2e_dax.sh NOOK GUEST_PEER KERNEL_CONFIG
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
